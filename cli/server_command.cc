@@ -1,0 +1,53 @@
+#include "cli/server_command.h"
+
+#include <fmt/format.h>
+
+#include "server/server.h"
+
+namespace coder::cli {
+
+ServerCommand::ServerCommand(CLI::App& parent)
+    : app_(parent.add_subcommand("server", "Run the coder HTTP/WebSocket server until SIGINT or SIGTERM")) {
+  auto& f = flags_;
+  // Every value is taken as text and checked by ParseServerFlags: CLI11 2.1.2 would validate an
+  // env-backed option even when another subcommand runs.
+  app_->add_option("--http-address", f.http_address, "HOST:PORT to serve on; port 0 picks a free port")
+      ->envname("CODER_HTTP_ADDRESS")->capture_default_str();
+  app_->add_flag("--ai-gateway-enabled{true}", f.ai_gateway_enabled,
+                 "Run the in-memory AI gateway daemon (--ai-gateway-enabled=false turns it off)")
+      ->envname("CODER_AI_GATEWAY_ENABLED")->capture_default_str();
+  app_->add_option("--ai-gateway-upstream-url", f.ai_gateway_upstream_url,
+                   "http:// URL the AI gateway proxies /api/v2/aibridge/<provider>/<path> to")
+      ->envname("CODER_AI_GATEWAY_UPSTREAM_URL");
+  app_->add_option("--config-dir", f.config_dir,
+                   "Directory for the url and session files and undelivered notifications "
+                   "(default $XDG_CONFIG_HOME/coderv2 or ~/.config/coderv2)")
+      ->envname("CODER_CONFIG_DIR");
+  app_->add_option("--shutdown-order", f.shutdown_order,
+                   "patched closes the AI gateway before waiting on WebSockets; unpatched reproduces the "
+                   "pre-fix order and its timeout tail")
+      ->envname("CODER_SHUTDOWN_ORDER")->capture_default_str();
+  app_->add_option("--websocket-shutdown-timeout", f.websocket_shutdown_timeout,
+                   "How long shutdown waits for the WebSocket wait group")
+      ->envname("CODER_WEBSOCKET_SHUTDOWN_TIMEOUT")->capture_default_str();
+  app_->add_option("--http-drain-timeout", f.http_drain_timeout, "How long shutdown waits for in-flight HTTP requests")
+      ->envname("CODER_HTTP_DRAIN_TIMEOUT")->capture_default_str();
+  app_->add_option("--notifications-drain-timeout", f.notifications_drain_timeout,
+                   "How long shutdown waits for watchers to take pending notifications before keeping them")
+      ->envname("CODER_NOTIFICATIONS_DRAIN_TIMEOUT")->capture_default_str();
+  app_->add_option("--notifications-queue-size", f.notifications_queue_size,
+                   "Undelivered notifications accepted before POST answers 429")
+      ->envname("CODER_NOTIFICATIONS_QUEUE_SIZE")->capture_default_str();
+  app_->add_option("--log-format", f.log_format, "human or json")->envname("CODER_LOG_FORMAT")->capture_default_str();
+}
+
+int ServerCommand::Run() const {
+  auto options = server::ParseServerFlags(flags_);
+  if (!options) {
+    fmt::print(stderr, "coder server: {}\n", options.error().message);
+    return server::kExitUsage;
+  }
+  return server::RunServer(*options);
+}
+
+}  // namespace coder::cli

@@ -1,0 +1,317 @@
+#include "server/ai_gateway.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "server/run_on_io.h"
+
+namespace coder::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::string_view kPrefix = "/api/v2/aibridge/";
+constexpr auto kInitialBackoff = std::chrono::milliseconds(10);
+constexpr auto kMaxBackoff = std::chrono::seconds(2);
+constexpr auto kRecordTimeout = std::chrono::seconds(2);
+constexpr auto kUpstreamTimeout = std::chrono::seconds(60);
+constexpr size_t kMaxUpstreamBody = 16 << 20;
+
+struct PendingCall {
+  explicit PendingCall(net::any_io_executor ex) : timer(std::move(ex)) {}
+  nlohmann::json request;
+  nlohmann::json reply;
+  error_code ec;
+  bool done = false;
+  net::steady_timer timer;  // expires at the call's deadline; cancelled when the reply comes
+};
+
+struct UpstreamReply {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+  std::string error;  // non-empty when no reply came
+};
+
+bool ValidProvider(std::string_view p) {
+  if (p.empty() || p.size() > 64) return false;
+  for (char c : p)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return false;
+  return true;
+}
+
+}  // namespace
+
+struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
+  Impl(net::io_context& ioc_, Dialer dialer_, std::optional<UpstreamUrl> upstream_, Logger& log_)
+      : ioc(ioc_), dialer(std::move(dialer_)), upstream(std::move(upstream_)), log(log_), backoff_timer(ioc_) {}
+
+  net::io_context& ioc;
+  Dialer dialer;
+  const std::optional<UpstreamUrl> upstream;
+  Logger& log;
+
+  std::atomic<bool> started{false};
+  std::atomic<bool> shutting_down{false};
+  std::atomic<bool> closed{false};
+  std::atomic<uint64_t> sessions_opened{0};
+  std::atomic<uint64_t> requests_proxied{0};
+  std::atomic<size_t> in_flight{0};
+  std::mutex mu;
+  std::condition_variable connected_cv;
+  bool connected = false;  // guarded by mu
+
+  // Touched only on the io thread.
+  net::steady_timer backoff_timer;
+  std::shared_ptr<rpc::Socket> session;
+  std::deque<std::shared_ptr<PendingCall>> to_write;
+  std::deque<std::shared_ptr<PendingCall>> awaiting_reply;
+  bool writing = false;
+  std::set<beast::tcp_stream*> upstream_streams;
+
+  void SetConnected(bool value) {
+    {
+      std::lock_guard lock(mu);
+      connected = value;
+    }
+    connected_cv.notify_all();
+  }
+
+  static void Complete(const std::shared_ptr<PendingCall>& call, error_code ec, nlohmann::json reply) {
+    if (call->done) return;
+    call->done = true;
+    call->ec = ec;
+    call->reply = std::move(reply);
+    call->timer.cancel();
+  }
+
+  void FailPending(error_code ec) {
+    for (auto& c : to_write) Complete(c, ec, nullptr);
+    for (auto& c : awaiting_reply) Complete(c, ec, nullptr);
+    to_write.clear();
+    awaiting_reply.clear();
+  }
+
+  net::awaitable<void> ConnectLoop() {
+    auto self = shared_from_this();
+    auto backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kInitialBackoff);
+    while (!closed) {
+      auto dialed = dialer();
+      if (!dialed) {
+        log.Warn("AI gateway daemon could not connect to the API; retrying",
+                 {{"error", dialed.error().message}, {"retry_in", FormatDuration(backoff)}});
+        backoff_timer.expires_after(backoff);
+        co_await backoff_timer.async_wait(net::as_tuple(net::use_awaitable));
+        backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+        continue;
+      }
+      backoff = std::chrono::duration_cast<std::chrono::milliseconds>(kInitialBackoff);
+      session = std::make_shared<rpc::Socket>(std::move(*dialed));
+      ++sessions_opened;
+      SetConnected(true);
+      log.Debug("AI gateway daemon connected to the API", {{"session", sessions_opened.load()}});
+      co_await ReadReplies(session);
+      SetConnected(false);
+      FailPending(net::error::connection_reset);
+      session.reset();
+      if (!closed) log.Warn("AI gateway RPC session lost; reconnecting");
+    }
+  }
+
+  net::awaitable<void> ReadReplies(std::shared_ptr<rpc::Socket> s) {
+    for (;;) {
+      auto [ec, message] = co_await rpc::ReadFrame(*s);
+      if (ec) co_return;
+      if (awaiting_reply.empty()) continue;  // a reply to nothing: the API misbehaved; ignore it
+      auto call = std::move(awaiting_reply.front());
+      awaiting_reply.pop_front();
+      Complete(call, {}, std::move(message));
+    }
+  }
+
+  net::awaitable<void> WriteCalls() {
+    auto self = shared_from_this();
+    while (!to_write.empty() && session) {
+      auto s = session;
+      auto call = std::move(to_write.front());
+      to_write.pop_front();
+      awaiting_reply.push_back(call);
+      if (auto ec = co_await rpc::WriteFrame(*s, call->request)) {
+        Complete(call, ec, nullptr);
+        break;
+      }
+    }
+    writing = false;
+  }
+
+  /// Sends one request over the session and waits for its reply or the timeout.
+  net::awaitable<std::pair<error_code, nlohmann::json>> Call(nlohmann::json request, Duration timeout) {
+    if (!session) co_return std::pair{make_error_code(net::error::not_connected), nlohmann::json()};
+    auto call = std::make_shared<PendingCall>(ioc.get_executor());
+    call->request = std::move(request);
+    call->timer.expires_after(timeout);
+    to_write.push_back(call);
+    if (!writing) {
+      writing = true;
+      net::co_spawn(ioc, WriteCalls(), net::detached);
+    }
+    co_await call->timer.async_wait(net::as_tuple(net::use_awaitable));
+    if (!call->done) {
+      call->done = true;  // the reader still pops it, keeping replies in order
+      co_return std::pair{make_error_code(net::error::timed_out), nlohmann::json()};
+    }
+    co_return std::pair{call->ec, std::move(call->reply)};
+  }
+
+  net::awaitable<UpstreamReply> Forward(const std::string& method, const std::string& target, const std::string& body,
+                                        const std::string& content_type) {
+    UpstreamReply out;
+    tcp::resolver resolver(ioc);
+    auto [rec, endpoints] = co_await resolver.async_resolve(upstream->host, std::to_string(upstream->port),
+                                                            net::as_tuple(net::use_awaitable));
+    if (rec) co_return UpstreamReply{0, "", "", fmt::format("resolving {}: {}", upstream->host, rec.message())};
+    beast::tcp_stream stream(ioc);
+    upstream_streams.insert(&stream);
+    struct Unregister {
+      std::set<beast::tcp_stream*>& set;
+      beast::tcp_stream* s;
+      ~Unregister() { set.erase(s); }
+    } unregister{upstream_streams, &stream};
+    stream.expires_after(kUpstreamTimeout);
+    auto [cec, ep] = co_await stream.async_connect(endpoints, net::as_tuple(net::use_awaitable));
+    if (cec) co_return UpstreamReply{0, "", "", fmt::format("connecting to {}:{}: {}", upstream->host, upstream->port, cec.message())};
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, fmt::format("{}:{}", upstream->host, upstream->port));
+    req.set(http::field::user_agent, "coder-ai-gateway");
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    req.body() = body;
+    req.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, req, net::as_tuple(net::use_awaitable));
+    if (wec) co_return UpstreamReply{0, "", "", fmt::format("sending to upstream: {}", wec.message())};
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxUpstreamBody);
+    auto [rec2, rn] = co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+    if (rec2) co_return UpstreamReply{0, "", "", fmt::format("reading upstream reply: {}", rec2.message())};
+    auto& res = parser.get();
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return UpstreamReply{res.result_int(), std::string(res[http::field::content_type]), std::move(res.body()), ""};
+  }
+
+  net::awaitable<ApiResponse> Handle(ApiRequest request) {
+    auto self = shared_from_this();
+    if (shutting_down) co_return ApiResponse::Error(503, "AI Gateway is shutting down");
+    const std::string rest = request.path.substr(kPrefix.size());
+    const auto slash = rest.find('/');
+    const std::string provider = rest.substr(0, slash);
+    if (!ValidProvider(provider))
+      co_return ApiResponse::Error(404, "want /api/v2/aibridge/<provider>/<path>, provider in [a-z0-9_-]");
+    if (!upstream)
+      co_return ApiResponse::Error(503, "AI Gateway has no upstream configured (set --ai-gateway-upstream-url)");
+    const std::string upstream_path = slash == std::string::npos ? "/" : rest.substr(slash);
+    const auto query_at = request.target.find('?');
+    const std::string query = query_at == std::string::npos ? "" : request.target.substr(query_at);
+
+    ++in_flight;
+    const auto started = std::chrono::steady_clock::now();
+    const auto started_wall = std::chrono::system_clock::now();
+    UpstreamReply up = co_await Forward(request.method, upstream->base_path + upstream_path + query, request.body,
+                                        request.content_type);
+    --in_flight;
+    ++requests_proxied;
+    ApiResponse response = up.error.empty() ? ApiResponse{up.status, up.content_type, std::move(up.body)}
+                                            : ApiResponse::Error(502, "AI Gateway upstream request failed: " + up.error);
+    nlohmann::json record{
+        {"provider", provider},
+        {"method", request.method},
+        {"path", upstream_path},
+        {"status", response.status},
+        {"request_bytes", request.body.size()},
+        {"response_bytes", response.body.size()},
+        {"duration_ms", ToSeconds(std::chrono::steady_clock::now() - started) * 1e3},
+        {"started_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(started_wall)))},
+    };
+    if (!up.error.empty()) record["error"] = up.error;
+    const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_object() && body.contains("model") && body["model"].is_string()) record["model"] = body["model"];
+    // Built outside the co_await: g++ 12 miscompiles braced initializer lists inside one.
+    nlohmann::json call{{"method", "RecordInterception"}, {"params", std::move(record)}};
+    auto [ec, reply] = co_await Call(std::move(call), kRecordTimeout);
+    if (ec || !reply.is_object() || !reply.value("ok", false))
+      log.Warn("AI gateway could not record an interception", {{"error", ec ? ec.message() : reply.dump()}});
+    co_return response;
+  }
+};
+
+AiGatewayDaemon::AiGatewayDaemon(net::io_context& ioc, Dialer dialer, std::optional<UpstreamUrl> upstream,
+                                 Logger& log)
+    : impl_(std::make_shared<Impl>(ioc, std::move(dialer), std::move(upstream), log)) {}
+
+AiGatewayDaemon::~AiGatewayDaemon() { Close(); }
+
+void AiGatewayDaemon::Start() {
+  if (impl_->closed || impl_->started.exchange(true)) return;
+  net::co_spawn(impl_->ioc, impl_->ConnectLoop(), net::detached);
+}
+
+bool AiGatewayDaemon::WaitConnected(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->connected_cv.wait_until(lock, deadline, [&] { return impl_->connected; });
+}
+
+void AiGatewayDaemon::BeginShutdown() { impl_->shutting_down = true; }
+
+void AiGatewayDaemon::Close() {
+  impl_->shutting_down = true;
+  if (impl_->closed.exchange(true)) return;
+  RunOnIo(impl_->ioc, [impl = impl_.get()] {
+    impl->backoff_timer.cancel();
+    error_code ec;
+    if (impl->session) {
+      // Ending the client session is what lets the API release the wait-group slot it holds for it.
+      impl->session->shutdown(rpc::Socket::shutdown_both, ec);
+      impl->session->close(ec);
+    }
+    for (auto* s : impl->upstream_streams) s->close();
+    impl->FailPending(net::error::operation_aborted);
+  });
+}
+
+net::awaitable<ApiResponse> AiGatewayDaemon::Handle(ApiRequest request) {
+  return impl_->Handle(std::move(request));
+}
+
+std::string AiGatewayDaemon::DumpState() const {
+  bool connected = false;
+  {
+    std::lock_guard lock(impl_->mu);
+    connected = impl_->connected;
+  }
+  return fmt::format(
+      "ai gateway: connected={} shutting_down={} closed={} sessions_opened={} requests_proxied={} in_flight={}\n",
+      connected, impl_->shutting_down.load(), impl_->closed.load(), impl_->sessions_opened.load(),
+      impl_->requests_proxied.load(), impl_->in_flight.load());
+}
+
+}  // namespace coder::server

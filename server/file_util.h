@@ -1,0 +1,21 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace coder::server {
+
+/// Writes a file atomically: a temporary beside it, fsync, rename. Readers see the old content or the
+/// new, never a torn file. `mode` applies to the new file.
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
+
+/// Reads a whole file. A missing file is an error whose message says so.
+Result<std::string> ReadFile(const std::filesystem::path& path);
+
+/// Creates the directory (and parents) if needed and restricts it to its owner (0700).
+Status EnsurePrivateDir(const std::filesystem::path& dir);
+
+}  // namespace coder::server

@@ -1,0 +1,73 @@
+#include "server/log.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+namespace coder::server {
+namespace {
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+std::string Timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}.{:03d}", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
+                     ms.count());
+}
+
+std::string HumanValue(const nlohmann::json& v) {
+  if (!v.is_string()) return v.dump();
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.find_first_of(" \t\"=") != std::string::npos) return nlohmann::json(s).dump();
+  return s;
+}
+
+}  // namespace
+
+Logger::Logger(LogFormat format, int fd, LogLevel min_level) : format_(format), fd_(fd), min_level_(min_level) {}
+
+std::string Logger::Format(LogLevel level, std::string_view message, const std::vector<LogField>& fields) const {
+  if (format_ == LogFormat::kJson) {
+    nlohmann::ordered_json line;
+    line["ts"] = Timestamp();
+    line["level"] = LevelName(level);
+    line["msg"] = message;
+    for (const auto& f : fields) line[f.key] = f.value;
+    // replace: a log line must never throw on a stray byte from a peer.
+    return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  }
+  std::string out = fmt::format("{} [{}] {}", Timestamp(), LevelName(level), message);
+  if (!fields.empty()) out += " ";
+  for (const auto& f : fields) out += fmt::format(" {}={}", f.key, HumanValue(f.value));
+  out += "\n";
+  return out;
+}
+
+void Logger::Log(LogLevel level, std::string_view message, const std::vector<LogField>& fields) {
+  if (level < min_level_) return;
+  WriteRaw(Format(level, message, fields));
+}
+
+void Logger::WriteRaw(std::string_view text) {
+  std::lock_guard lock(mu_);
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd_, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a closed stderr must not take the server down
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace coder::server

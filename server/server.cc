@@ -1,0 +1,196 @@
+#include "server/server.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "server/ai_gateway.h"
+#include "server/file_util.h"
+#include "server/http_api.h"
+#include "server/notifications.h"
+#include "server/random.h"
+#include "server/shutdown_steps.h"
+#include "server/signal_watcher.h"
+
+namespace coder::server {
+namespace {
+
+namespace net = boost::asio;
+
+constexpr auto kGatewayConnectTimeout = std::chrono::seconds(5);
+
+std::string_view SignalCaughtLine(int sig) {
+  return sig == SIGINT ? "Interrupt caught, gracefully exiting. Use ctrl+\\ to force quit"
+                       : "Stop caught, gracefully exiting. Use ctrl+\\ to force quit";
+}
+
+/// Reuses a well-formed token from an earlier run, else writes a new one (mode 0600).
+Result<std::string> LoadOrCreateToken(const std::filesystem::path& path) {
+  if (auto existing = ReadFile(path); existing && existing->size() >= 64) {
+    std::string token = existing->substr(0, 64);
+    if (token.find_first_not_of("0123456789abcdef") == std::string::npos) return token;
+  }
+  std::string token = RandomHex(32);
+  if (auto written = WriteFileAtomically(path, token + "\n", 0600); !written) return written.error();
+  return token;
+}
+
+/// One run of the server: owns the components, and is the shutdown plan's seam over them.
+/// Start/Stop are explicit; the destructor stops as a safety net.
+class Server final : public ShutdownTargets {
+ public:
+  explicit Server(const ServerOptions& options) : options_(options), log_(options.log_format) {}
+  ~Server() override { Stop(); }
+
+  int Run();
+
+  std::vector<std::string> DrainHttp(Clock::TimePoint deadline) override { return api_->Drain(deadline); }
+  size_t CancelRequests() override { return api_->CancelRequests(); }
+  Result<size_t> CloseNotifications(Clock::TimePoint deadline) override { return notifications_->Close(deadline); }
+  void CloseAiGateway() override {
+    if (gateway_) gateway_->Close();
+  }
+  size_t CloseWebSockets() override { return api_->CloseWebSockets(); }
+  std::vector<std::string> WaitWebSockets(Clock::TimePoint deadline) override {
+    return api_->websocket_wait_group().WaitUntil(deadline);
+  }
+
+ private:
+  Result<std::string> Start();
+  void Stop();
+  void DumpStateAndQuit();
+  std::filesystem::path UrlFile() const { return options_.config_dir / "url"; }
+
+  const ServerOptions options_;
+  Logger log_;
+  // Declared before the io_context so it outlives the coroutine frames the io_context destroys.
+  std::unique_ptr<NotificationsManager> notifications_;
+  net::io_context ioc_{1};
+  net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
+  std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<AiGatewayDaemon> gateway_;
+  std::unique_ptr<ShutdownPlan> plan_;
+  std::thread io_thread_;
+  std::atomic<bool> serving_{false};  // publishes the components to the SIGQUIT dump
+  std::atomic<ShutdownPlan*> running_plan_{nullptr};
+};
+
+int Server::Run() {
+  // First, before any thread exists: an early signal must never meet its default action.
+  auto watcher = SignalWatcher::Start({
+      .on_stop = [this](int sig) { log_.Info(SignalCaughtLine(sig)); },
+      .on_repeat =
+          [this](int sig) {
+            log_.Warn(fmt::format("{} caught during shutdown; ignoring it. Use ctrl+\\ to force quit",
+                                  sig == SIGINT ? "Interrupt" : "Stop"));
+          },
+      .on_quit = [this] { DumpStateAndQuit(); },
+  });
+  if (!watcher) {
+    log_.Error("installing signal handling failed", {{"error", watcher.error().message}});
+    return kExitFailed;
+  }
+  auto url = Start();
+  if (!url) {
+    log_.Error(url.error().message);
+    Stop();
+    return kExitFailed;
+  }
+  // The url file and the ready line come last: a reader of either may signal at once.
+  if (auto written = WriteFileAtomically(UrlFile(), *url + "\n"); !written) {
+    log_.Error(written.error().message);
+    Stop();
+    return kExitFailed;
+  }
+  log_.Info(fmt::format("Started HTTP listener at {}", *url), {{"url", *url}});
+
+  (*watcher)->WaitForStop();
+  if (gateway_) gateway_->BeginShutdown();
+  plan_ = std::make_unique<ShutdownPlan>(BuildShutdownSteps(options_, *this, log_), log_);
+  running_plan_ = plan_.get();
+  plan_->Run();
+  api_->Close();
+  std::error_code ec;
+  std::filesystem::remove(UrlFile(), ec);
+  Stop();
+  return kExitClean;
+}
+
+Result<std::string> Server::Start() {
+  if (auto ok = EnsurePrivateDir(options_.config_dir); !ok) return ok.error();
+  std::error_code ec;
+  std::filesystem::remove(UrlFile(), ec);  // a stale url must not make a reader think we are up
+  auto token = LoadOrCreateToken(options_.config_dir / "session");
+  if (!token) return token.error();
+
+  notifications_ = std::make_unique<NotificationsManager>(options_.config_dir / "notifications.json",
+                                                          options_.notifications_queue_size, log_);
+  if (auto loaded = notifications_->LoadPending(); !loaded) return loaded.error();
+
+  api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token}, *notifications_, log_);
+  auto port = api_->Listen(options_.host, options_.port);
+  if (!port) return port.error();
+  const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
+  std::string url = fmt::format("http://{}:{}", host, *port);
+  api_->SetBuildInfo({{"version", CODER_VERSION},
+                      {"commit", CODER_COMMIT},
+                      {"external_url", url},
+                      {"shutdown_order", ToString(options_.shutdown_order)},
+                      {"ai_gateway_enabled", options_.ai_gateway_enabled},
+                      {"websocket_shutdown_timeout_ms", ToSeconds(options_.websocket_shutdown_timeout) * 1e3}});
+
+  if (options_.ai_gateway_enabled) {
+    gateway_ = std::make_unique<AiGatewayDaemon>(
+        ioc_, [api = api_.get()] { return api->DialInMemoryRpc(); }, options_.ai_gateway_upstream, log_);
+    api_->SetAiGatewayHandler([gateway = gateway_.get()](ApiRequest r) { return gateway->Handle(std::move(r)); });
+  }
+  api_->StartAccepting();
+  io_thread_ = std::thread([this] { ioc_.run(); });
+  if (gateway_) {
+    gateway_->Start();
+    // Ready means every component serves: a signal right after the ready line meets the daemon's
+    // session in place, as it would in production, so the two shutdown orders differ reproducibly.
+    if (!gateway_->WaitConnected(std::chrono::steady_clock::now() + kGatewayConnectTimeout))
+      log_.Warn("AI gateway daemon has not connected to the API yet; serving anyway");
+  }
+  serving_ = true;
+  return url;
+}
+
+void Server::Stop() {
+  work_.reset();
+  ioc_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+void Server::DumpStateAndQuit() {
+  std::string out = "=== coder server state (SIGQUIT) ===\n";
+  if (auto* plan = running_plan_.load()) {
+    out += fmt::format("shutdown: running, step \"{}\"\n", plan->CurrentStep());
+  } else {
+    out += "shutdown: not started\n";
+  }
+  if (serving_) {
+    out += api_->DumpState();
+    out += gateway_ ? gateway_->DumpState() : std::string("ai gateway: disabled\n");
+    out += fmt::format("notifications: pending={} watchers={}\n", notifications_->pending(), notifications_->watchers());
+  }
+  out += "=== end of state ===\n";
+  log_.WriteRaw(out);
+  ::_exit(kExitForceQuit);
+}
+
+}  // namespace
+
+int RunServer(const ServerOptions& options) {
+  Server server(options);
+  return server.Run();
+}
+
+}  // namespace coder::server

@@ -1,0 +1,89 @@
+#include "server/signal_watcher.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace coder::server {
+namespace {
+
+// Sent by the destructor to the watcher thread alone, to end its wait.
+constexpr int kWakeSignal = SIGUSR2;
+
+sigset_t WatchedSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT, kWakeSignal}) sigaddset(&set, sig);
+  return set;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SignalWatcher>> SignalWatcher::Start(Callbacks callbacks) {
+  // A peer that resets a socket must produce EPIPE, not kill the server.
+  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t set = WatchedSet();
+  if (int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr); rc != 0)
+    return Error{fmt::format("blocking signals: {}", std::strerror(rc))};
+  // An ignored signal is discarded before sigwaitinfo can see it, and shells start background jobs with
+  // SIGINT and SIGQUIT ignored. Blocked, the default action cannot run, so SIG_DFL is safe here.
+  for (int sig : {SIGINT, SIGTERM, SIGQUIT}) ::signal(sig, SIG_DFL);
+  std::unique_ptr<SignalWatcher> watcher(new SignalWatcher(std::move(callbacks)));
+  watcher->thread_ = std::thread([w = watcher.get()] { w->Loop(); });
+  return watcher;
+}
+
+SignalWatcher::SignalWatcher(Callbacks callbacks) : callbacks_(std::move(callbacks)) {}
+
+SignalWatcher::~SignalWatcher() {
+  if (thread_.joinable()) {
+    pthread_kill(thread_.native_handle(), kWakeSignal);
+    thread_.join();
+  }
+}
+
+void SignalWatcher::Loop() {
+  const sigset_t set = WatchedSet();
+  bool stop_seen = false;
+  for (;;) {
+    siginfo_t info{};
+    const int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (sig == kWakeSignal) return;
+    if (sig == SIGQUIT) {
+      if (callbacks_.on_quit) callbacks_.on_quit();
+      continue;
+    }
+    if (stop_seen) {
+      if (callbacks_.on_repeat) callbacks_.on_repeat(sig);
+      continue;
+    }
+    stop_seen = true;
+    // The callback runs before waiters wake, so its log line precedes everything the shutdown logs.
+    if (callbacks_.on_stop) callbacks_.on_stop(sig);
+    {
+      std::lock_guard lock(mu_);
+      stop_signal_ = sig;
+    }
+    stopped_.notify_all();
+  }
+}
+
+int SignalWatcher::WaitForStop() {
+  std::unique_lock lock(mu_);
+  stopped_.wait(lock, [&] { return stop_signal_ != 0; });
+  return stop_signal_;
+}
+
+int SignalWatcher::stop_signal() const {
+  std::lock_guard lock(mu_);
+  return stop_signal_;
+}
+
+}  // namespace coder::server

@@ -1,0 +1,111 @@
+#include "server/websocket_session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace coder::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+// A peer may send pings or small control messages; anything larger is refused with 1009.
+constexpr size_t kMaxIncomingMessage = 64 * 1024;
+}  // namespace
+
+WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
+                           std::string name, Logger& log)
+    : ws_(std::move(stream)), notifications_(notifications), websockets_(websockets), name_(std::move(name)),
+      log_(log) {}
+
+net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
+  auto self = shared_from_this();
+  // The WebSocket layer keeps its own timers; the TCP stream's would cut long-lived sessions.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  // Bounds the closing handshake at shutdown: a peer that never answers our close frame releases its
+  // wait-group slot after this long instead of holding the whole shutdown.
+  timeouts.handshake_timeout = std::chrono::seconds(2);
+  timeouts.idle_timeout = std::chrono::seconds(60);
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.read_message_max(kMaxIncomingMessage);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "coder"); }));
+
+  auto [accept_ec] = co_await ws_.async_accept(upgrade, net::as_tuple(net::use_awaitable));
+  if (accept_ec) {
+    log_.Warn("websocket upgrade failed", {{"session", name_}, {"error", accept_ec.message()}});
+    co_return;
+  }
+  slot_ = WaitGroupSlot(websockets_, name_);
+  open_ = true;
+  notifications_.AddWatcher(self);
+  if (close_code_) StartClose();  // shutdown asked while the upgrade was in flight
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [ec, n] = co_await ws_.async_read(buffer, net::as_tuple(net::use_awaitable));
+    if (ec) {
+      if (ec != websocket::error::closed && ec != net::error::operation_aborted)
+        log_.Debug("websocket session ended", {{"session", name_}, {"reason", ec.message()}});
+      break;
+    }
+    buffer.consume(n);  // watchers have nothing to say; their messages are read and dropped
+  }
+  open_ = false;
+  notifications_.RemoveWatcher(this);
+  slot_.Release();
+}
+
+void WatchSession::Deliver(const Notification& n, uint64_t seq) {
+  std::string text = nlohmann::json{{"type", "notification"}, {"notification", n.ToJson()}}.dump();
+  net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text), seq]() mutable {
+    if (!self->open_ || self->closing_) return;
+    self->outbox_.push_back({std::move(text), seq});
+    if (!self->writing_) {
+      self->writing_ = true;
+      net::co_spawn(self->ws_.get_executor(), self->WriteLoop(), net::detached);
+    }
+  });
+}
+
+net::awaitable<void> WatchSession::WriteLoop() {
+  auto self = shared_from_this();
+  while (!outbox_.empty() && open_ && !closing_) {
+    Outgoing item = std::move(outbox_.front());
+    outbox_.pop_front();
+    ws_.text(true);
+    auto [ec, n] = co_await ws_.async_write(net::buffer(item.text), net::as_tuple(net::use_awaitable));
+    if (ec) break;  // the read loop sees the same failure and ends the session
+    notifications_.MarkDelivered(item.seq);
+  }
+  writing_ = false;
+}
+
+void WatchSession::Close(websocket::close_code code) {
+  if (close_code_) return;
+  close_code_ = code;
+  if (open_) StartClose();
+}
+
+void WatchSession::StartClose() {
+  closing_ = true;
+  net::co_spawn(
+      ws_.get_executor(),
+      [self = shared_from_this()]() -> net::awaitable<void> {
+        // The read loop receives the peer's answering close frame and ends the session.
+        auto [ec] = co_await self->ws_.async_close(websocket::close_reason(*self->close_code_),
+                                                   net::as_tuple(net::use_awaitable));
+        if (ec) beast::get_lowest_layer(self->ws_).close();
+      },
+      net::detached);
+}
+
+}  // namespace coder::server

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/log.h"
+#include "server/notifications.h"
+#include "server/wait_group.h"
+
+namespace coder::server {
+
+/// One client of GET /api/v2/notifications/watch. While live it holds a named slot in the API's WebSocket
+/// wait group and receives every notification as a JSON text message. Lives on the io thread: every
+/// member except Deliver() must be called there. Owned by shared_ptr (the coroutines keep it alive).
+class WatchSession final : public NotificationWatcher, public std::enable_shared_from_this<WatchSession> {
+ public:
+  WatchSession(boost::beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
+               std::string name, Logger& log);
+
+  /// Completes the upgrade, then serves until the peer or Close() ends the session. The wait-group slot is
+  /// released when this returns.
+  boost::asio::awaitable<void> Run(boost::beast::http::request<boost::beast::http::string_body> upgrade);
+
+  /// Thread-safe: queues the notification for this peer.
+  void Deliver(const Notification& n, uint64_t seq) override;
+
+  /// Starts the closing handshake with `code` (1001 going away at shutdown). Idempotent.
+  void Close(boost::beast::websocket::close_code code);
+
+  const std::string& name() const { return name_; }
+
+ private:
+  struct Outgoing {
+    std::string text;
+    uint64_t seq;
+  };
+  boost::asio::awaitable<void> WriteLoop();
+  void StartClose();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  NotificationsManager& notifications_;
+  WaitGroup& websockets_;
+  std::string name_;
+  Logger& log_;
+  WaitGroupSlot slot_;
+  std::deque<Outgoing> outbox_;
+  bool open_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  std::optional<boost::beast::websocket::close_code> close_code_;
+};
+
+}  // namespace coder::server
