@@ -15,8 +15,9 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
 namespace {
-// A peer may send pings or small control messages; anything larger is refused with 1009.
+// A peer may send small messages; anything larger is refused with 1009.
 constexpr size_t kMaxIncomingMessage = 64 * 1024;
+constexpr size_t kReadChunk = 16 * 1024;
 }  // namespace
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
@@ -35,7 +36,6 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   timeouts.idle_timeout = std::chrono::seconds(60);
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.read_message_max(kMaxIncomingMessage);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "coder"); }));
 
@@ -49,15 +49,27 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   notifications_.AddWatcher(self);
   if (close_code_) StartClose();  // shutdown asked while the upgrade was in flight
 
+  // The size limit is enforced here rather than with read_message_max: Beast 1.81 fails an oversized
+  // message by closing after reading one more 2 KiB chunk (teardown_tcp_op tests the wrong byte count),
+  // so the peer, still writing, gets a reset and loses the 1009 close frame. A normal close handshake
+  // keeps reading (and dropping) until the peer answers, and the peer sees 1009.
   beast::flat_buffer buffer;
+  size_t message_bytes = 0;
   for (;;) {
-    auto [ec, n] = co_await ws_.async_read(buffer, net::as_tuple(net::use_awaitable));
+    auto [ec, n] = co_await ws_.async_read_some(buffer, kReadChunk, net::as_tuple(net::use_awaitable));
     if (ec) {
       if (ec != websocket::error::closed && ec != net::error::operation_aborted)
         log_.Debug("websocket session ended", {{"session", name_}, {"reason", ec.message()}});
       break;
     }
     buffer.consume(n);  // watchers have nothing to say; their messages are read and dropped
+    message_bytes += n;
+    if (message_bytes > kMaxIncomingMessage && !close_code_) {
+      log_.Warn("websocket message over the limit; closing with 1009",
+                {{"session", name_}, {"limit_bytes", kMaxIncomingMessage}});
+      Close(websocket::close_code::too_big);
+    }
+    if (ws_.is_message_done()) message_bytes = 0;
   }
   open_ = false;
   notifications_.RemoveWatcher(this);

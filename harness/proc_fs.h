@@ -1,0 +1,43 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coder::harness {
+
+/// The fields of /proc/<pid>/stat the harness needs.
+struct ProcStat {
+  pid_t pid = 0;
+  char state = '?';  ///< 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+
+  bool dead() const { return state == 'Z' || state == 'X'; }
+};
+
+/// Parses the text of /proc/<pid>/stat. The command name may hold spaces and parentheses, so parsing
+/// starts after its last ')'. Pure function; thread-safe.
+std::optional<ProcStat> ParseProcStat(std::string_view text);
+
+/// Reads /proc/<pid>/stat; nullopt when the process is gone. Thread-safe.
+std::optional<ProcStat> ReadProcStat(pid_t pid);
+
+/// Children of every thread of `pid`, from /proc/<pid>/task/*/children (the kernel lists a child under
+/// the thread that forked it). Includes zombies. Empty when the process is gone. Thread-safe.
+std::vector<pid_t> ReadChildren(pid_t pid);
+
+/// Every process id currently in /proc. Costs one directory scan of /proc: for tests and low-rate
+/// scans, never per sampling tick. Thread-safe.
+std::vector<pid_t> ListPids();
+
+/// Parses whitespace-separated decimal pids, as in a children file. Pure function.
+std::vector<pid_t> ParsePidList(std::string_view text);
+
+/// Reads a whole small file (a /proc entry) with one open/read/close; nullopt on error.
+std::optional<std::string> ReadSmallFile(const std::string& path);
+
+}  // namespace coder::harness

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <shared_mutex>
+#include <vector>
+
+#include "common/result.h"
+
+namespace coder::harness {
+
+/// Makes this process a child subreaper (PR_SET_CHILD_SUBREAPER): descendants orphaned by a target
+/// (a daemonised helper, a grandchild whose parent died) are re-parented here instead of to init, so
+/// the harness can still see and kill them. Process-wide and permanent; idempotent; thread-safe.
+/// Orphans then become zombies of this process until ReapOrphans() runs.
+Status BecomeChildSubreaper();
+
+/// Whether this process is a child subreaper. Thread-safe.
+bool IsChildSubreaper();
+
+/// Reaps every exited child of this process that no live ChildProcess owns, without blocking; returns
+/// how many it reaped. It never calls waitpid(-1): it reaps only listed, unowned pids, so it cannot steal
+/// the exit status (and rusage) a ChildProcess waits for. Thread-safe; cheap to call often.
+int ReapOrphans();
+
+/// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through
+/// /proc/<pid>/task/*/children), and every member of the process group with that id (which still
+/// finds grandchildren re-parented after the root died). Zombies count as dead and are left out.
+/// Scans all of /proc: for tests and checks after a stop, not for hot paths. Thread-safe.
+std::vector<pid_t> LiveDescendants(pid_t root_or_pgid);
+
+namespace internal {
+
+/// The registry of pids whose exit status a ChildProcess will collect. ChildProcess::Start holds
+/// LockForSpawn() (shared) from before fork until it has called RegisterOwnedPid, and ReapOrphans holds
+/// it exclusively, so a child that dies at once is never reaped by ReapOrphans before it is registered.
+std::shared_lock<std::shared_mutex> LockForSpawn();
+void RegisterOwnedPid(pid_t pid);
+/// Call after the owner has reaped `pid` (or gave up on it, so ReapOrphans may take it).
+void UnregisterOwnedPid(pid_t pid);
+
+}  // namespace internal
+}  // namespace coder::harness

@@ -1,0 +1,82 @@
+#include "tests/e2e/coder_server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+
+namespace coder::e2e {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "coder-test-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<harness::ChildProcess> CoderServer::Launch(const std::vector<std::string>& args,
+                                                           std::vector<std::pair<std::string, std::string>> env) {
+  harness::LaunchSpec spec;
+  spec.argv = {CODER_BINARY_PATH, "server"};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = std::move(env);
+  auto child = harness::ChildProcess::Start(std::move(spec));
+  if (!child) {
+    ADD_FAILURE() << "launching coder: " << child.error().message;
+    return nullptr;
+  }
+  return std::move(*child);
+}
+
+std::unique_ptr<CoderServer> CoderServer::Start(Options options) {
+  auto server = std::unique_ptr<CoderServer>(new CoderServer());
+  if (options.config_dir.empty()) {
+    server->owned_dir_ = std::make_unique<TempDir>();
+    server->config_dir_ = server->owned_dir_->path() / "config";
+  } else {
+    server->config_dir_ = options.config_dir;
+  }
+  std::vector<std::string> args = {"--http-address", "127.0.0.1:0", "--config-dir", server->config_dir_.string()};
+  args.insert(args.end(), options.args.begin(), options.args.end());
+  server->process_ = Launch(args, options.env);
+  if (!server->process_) return nullptr;
+
+  constexpr std::string_view kReady = "Started HTTP listener at ";
+  std::string ready_line;
+  const bool ready = server->process_->WaitForLine(
+      [&](const harness::OutputLine& line) {
+        if (line.text.find(kReady) == std::string::npos) return false;
+        ready_line = line.text;
+        return true;
+      },
+      In(options.ready_timeout));
+  if (!ready) {
+    ADD_FAILURE() << "coder server never became ready; its output:\n" << server->process_->Output();
+    return nullptr;
+  }
+  std::string url = ready_line.substr(ready_line.find(kReady) + kReady.size());
+  url = url.substr(0, url.find_first_of(" \t\""));
+  server->url_ = url;
+  const std::string authority = url.substr(std::string("http://").size());
+  server->host_ = authority.substr(0, authority.rfind(':'));
+  server->port_ = static_cast<uint16_t>(std::stoi(authority.substr(authority.rfind(':') + 1)));
+  std::ifstream token(server->config_dir_ / "session");
+  std::getline(token, server->token_);
+  return server;
+}
+
+std::optional<harness::ExitStatus> CoderServer::SignalAndWait(int sig, std::chrono::milliseconds timeout) {
+  if (auto sent = process_->Signal(sig); !sent) ADD_FAILURE() << sent.error().message;
+  return process_->WaitUntil(In(timeout));
+}
+
+bool CoderServer::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) {
+  return process_->WaitForLine(
+      [&](const harness::OutputLine& line) { return line.text.find(text) != std::string::npos; }, In(timeout));
+}
+
+}  // namespace coder::e2e

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness/child_process.h"
+
+namespace coder::e2e {
+
+/// A private temporary directory, removed with everything in it when this goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
+/// ready line. Owns the process: the destructor stops it.
+class CoderServer {
+ public:
+  struct Options {
+    std::vector<std::string> args;                              // after `coder server`
+    std::filesystem::path config_dir;                           // empty: a fresh temporary one
+    std::vector<std::pair<std::string, std::string>> env;
+    std::chrono::milliseconds ready_timeout{10000};
+  };
+
+  /// Launches and waits for `Started HTTP listener at ...`. Fails the calling test (and returns null) if
+  /// the server never becomes ready.
+  static std::unique_ptr<CoderServer> Start(Options options);
+
+  /// Launches without waiting, for tests of start-up failures.
+  static std::unique_ptr<harness::ChildProcess> Launch(const std::vector<std::string>& args,
+                                                        std::vector<std::pair<std::string, std::string>> env = {});
+
+  const std::string& host() const { return host_; }
+  uint16_t port() const { return port_; }
+  const std::string& url() const { return url_; }
+  const std::string& token() const { return token_; }
+  const std::filesystem::path& config_dir() const { return config_dir_; }
+  harness::ChildProcess& process() { return *process_; }
+
+  /// Sends `sig` and waits for the exit; nullopt if it did not exit by then.
+  std::optional<harness::ExitStatus> SignalAndWait(int sig, std::chrono::milliseconds timeout);
+  /// True once a log line contains `text`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout);
+  std::string Log() const { return process_->Output(); }
+
+ private:
+  std::unique_ptr<TempDir> owned_dir_;
+  std::filesystem::path config_dir_;
+  std::unique_ptr<harness::ChildProcess> process_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::string url_;
+  std::string token_;
+};
+
+inline std::chrono::steady_clock::time_point In(std::chrono::milliseconds d) {
+  return std::chrono::steady_clock::now() + d;
+}
+
+}  // namespace coder::e2e

@@ -1,0 +1,361 @@
+#include "harness/child_process.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "harness/proc_fs.h"
+#include "harness/subreaper.h"
+#include "tests/harness/harness_test_util.h"
+
+namespace coder::harness {
+namespace {
+
+using namespace testing;
+
+constexpr const char* kReady = "Started HTTP listener at http://127.0.0.1:";
+
+TEST(ChildProcessTest, ReportsExitCodeAndSignalDistinctly) {
+  auto exits_15 = StartOrFail(Calibrated({"--exit-code", "15"}));
+  auto dies_by_term = StartOrFail(Calibrated({"--die-by-signal"}));
+  ASSERT_TRUE(exits_15 && dies_by_term);
+  ASSERT_TRUE(exits_15->WaitForLine(Contains(kReady), In(5s)));
+  ASSERT_TRUE(dies_by_term->WaitForLine(Contains(kReady), In(5s)));
+  ASSERT_TRUE(exits_15->Signal(SIGTERM).ok());
+  ASSERT_TRUE(dies_by_term->Signal(SIGTERM).ok());
+
+  auto a = exits_15->WaitUntil(In(5s));
+  auto b = dies_by_term->WaitUntil(In(5s));
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(a->signaled);
+  EXPECT_EQ(a->code, 15);
+  EXPECT_EQ(a->Describe(), "exit 15");
+  EXPECT_TRUE(b->signaled);
+  EXPECT_EQ(b->signal, SIGTERM);
+  EXPECT_EQ(b->Describe(), "killed by SIGTERM");
+}
+
+TEST(ChildProcessTest, ReportsCrashAsSigabrt) {
+  auto child = StartOrFail(Calibrated({"--crash"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
+  ASSERT_TRUE(child->Signal(SIGINT).ok());
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "killed by SIGABRT");
+  EXPECT_TRUE(child->WaitForLine(Contains("signal SIGINT received"), In(1s)));
+}
+
+long ReportedBaselineKib(const ChildProcess& child) {
+  for (const OutputLine& line : child.Lines()) {
+    long kib = 0;
+    if (std::sscanf(line.text.c_str(), "rss_before_hold_kib=%ld", &kib) == 1) return kib;
+  }
+  return -1;
+}
+
+TEST(ChildProcessTest, MaxRssMatchesHeldMemoryPlusBaseline) {
+  constexpr long kHoldMib = 128;
+  auto child = StartOrFail(Calibrated({"--report-rss", "--hold-mib", std::to_string(kHoldMib)}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(10s)));
+  ASSERT_TRUE(child->Signal(SIGTERM).ok());
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  long baseline = ReportedBaselineKib(*child);
+  ASSERT_GT(baseline, 0);
+  double expected = static_cast<double>(baseline + kHoldMib * 1024);
+  EXPECT_NEAR(static_cast<double>(status->max_rss_kib), expected, expected * 0.05)
+      << "baseline " << baseline << " KiB, harness anon RSS at spawn " << child->spawn_rss_kib() << " KiB";
+}
+
+TEST(ChildProcessTest, MissingBinaryIsAClearError) {
+  LaunchSpec spec;
+  spec.argv = {"/nonexistent/coder-target"};
+  auto child = ChildProcess::Start(spec);
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.error().message, "cannot execute /nonexistent/coder-target: No such file or directory");
+
+  spec.argv = {"coder-no-such-program-anywhere"};
+  child = ChildProcess::Start(spec);
+  ASSERT_FALSE(child.ok());
+  EXPECT_NE(child.error().message.find("cannot execute coder-no-such-program-anywhere: not found in PATH"),
+            std::string::npos)
+      << child.error().message;
+}
+
+TEST(ChildProcessTest, NonExecutableFileIsAClearError) {
+  std::filesystem::path file = std::filesystem::temp_directory_path() /
+                               ("coder-not-executable-" + std::to_string(getpid()));
+  std::ofstream(file) << "#!/bin/sh\n";
+  chmod(file.c_str(), 0644);
+  LaunchSpec spec;
+  spec.argv = {file.string()};
+  auto child = ChildProcess::Start(spec);
+  std::filesystem::remove(file);
+  ASSERT_FALSE(child.ok());
+  if (geteuid() == 0) {
+    // root passes access(X_OK) only when some execute bit is set; none is, so execve itself refuses.
+    EXPECT_EQ(child.error().message.rfind("cannot execute " + file.string() + ": ", 0), 0u)
+        << child.error().message;
+  } else {
+    EXPECT_EQ(child.error().message, "cannot execute " + file.string() + ": Permission denied");
+  }
+}
+
+TEST(ChildProcessTest, FailedExecIsAClearErrorAndLeavesNoZombie) {
+  std::filesystem::path file = std::filesystem::temp_directory_path() /
+                               ("coder-not-a-program-" + std::to_string(getpid()));
+  std::ofstream(file) << "\x7f" << "ELF garbage";
+  chmod(file.c_str(), 0755);
+  LaunchSpec spec;
+  spec.argv = {file.string()};
+  auto children_before = ReadChildren(getpid());
+  auto child = ChildProcess::Start(spec);
+  std::filesystem::remove(file);
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.error().message, "cannot execute " + file.string() + ": Exec format error");
+  EXPECT_EQ(ReadChildren(getpid()), children_before);  // the failed child was reaped
+}
+
+TEST(ChildProcessTest, LooksUpBareNamesInPathAndPassesArgvAsGiven) {
+  LaunchSpec spec;
+  spec.argv = {"cat", "/proc/self/cmdline"};
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 0");
+  EXPECT_EQ(child->Output(), std::string("cat\0/proc/self/cmdline\0\n", 24));
+}
+
+TEST(ChildProcessTest, AppliesEnvironmentAndWorkingDirectory) {
+  LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c", "echo \"$CODER_TEST_VALUE\"; pwd; echo \"$HOME\" >&2"};
+  spec.env = {{"CODER_TEST_VALUE", "first"}, {"CODER_TEST_VALUE", "second"}, {"HOME", "/nowhere"}};
+  spec.working_dir = "/tmp";
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitUntil(In(5s)));
+  auto lines = child->Lines();
+  ASSERT_EQ(lines.size(), 3u) << child->Output();
+  std::vector<std::string> out, err;
+  for (const auto& l : lines) (l.stream == 1 ? out : err).push_back(l.text);
+  EXPECT_EQ(out, (std::vector<std::string>{"second", "/tmp"}));
+  EXPECT_EQ(err, (std::vector<std::string>{"/nowhere"}));
+}
+
+TEST(ChildProcessTest, MissingWorkingDirectoryIsAClearError) {
+  LaunchSpec spec = Calibrated({});
+  spec.working_dir = "/nonexistent/dir";
+  auto child = ChildProcess::Start(spec);
+  ASSERT_FALSE(child.ok());
+  EXPECT_NE(child.error().message.find("/nonexistent/dir"), std::string::npos);
+}
+
+TEST(ChildProcessTest, OutputRingStaysBoundedUnderAFlood) {
+  constexpr size_t kCapacity = 64 << 10;
+  constexpr long kFlood = 16 << 20;
+  LaunchSpec spec = Calibrated({"--flood-bytes", std::to_string(kFlood)});
+  spec.log_capacity_bytes = kCapacity;
+  std::atomic<long> seen_bytes{0};
+  auto child = StartOrFail(spec, [&](const OutputLine& l) { seen_bytes += static_cast<long>(l.text.size()) + 1; });
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(20s)));
+  EXPECT_LE(child->Output().size(), kCapacity);
+  EXPECT_GE(child->dropped_bytes(), static_cast<uint64_t>(kFlood) - kCapacity);
+  EXPECT_NE(child->Lines().back().text.find(kReady), std::string::npos);
+  child->Stop();  // joins the reader: every callback has returned
+  EXPECT_GE(seen_bytes.load(), kFlood);  // the callback still saw every line
+}
+
+TEST(ChildProcessTest, TruncatesAndMarksOverlongLines) {
+  LaunchSpec spec = Calibrated({"--ready-line", std::string(10000, 'r')});
+  spec.max_line_bytes = 1000;
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine([](const OutputLine& l) { return l.truncated; }, In(5s)));
+  auto lines = child->Lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].text, std::string(1000, 'r'));
+  EXPECT_EQ(child->dropped_bytes(), 9000u);
+}
+
+TEST(ChildProcessTest, WaitForLineFindsTheReadyLineAfterItsDelay) {
+  auto child = StartOrFail(Calibrated({"--ready-after-ms", "150"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
+  auto lines = child->Lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_GE(lines.back().at - child->started_at(), 150ms);
+  EXPECT_EQ(lines.back().stream, 1);
+}
+
+TEST(ChildProcessTest, WaitForLineReturnsFalseWhenTheChildExitsWithoutIt) {
+  auto child = StartOrFail(Calibrated({"--ready-after-ms", "50", "--exit-before-ready", "3"}));
+  ASSERT_TRUE(child);
+  auto before = Clock::now();
+  EXPECT_FALSE(child->WaitForLine(Contains(kReady), In(30s)));
+  EXPECT_LT(Clock::now() - before, 10s);
+  // The pipes may reach end of file a moment before the exit is seen.
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 3");
+  // The exit is published only after the output was drained.
+  EXPECT_NE(child->Output().find("exiting with code 3"), std::string::npos);
+}
+
+TEST(ChildProcessTest, WaitForLineReturnsFalseAtItsDeadline) {
+  auto child = StartOrFail(Calibrated({"--never-ready"}));
+  ASSERT_TRUE(child);
+  auto before = Clock::now();
+  EXPECT_FALSE(child->WaitForLine(Contains(kReady), In(100ms)));
+  EXPECT_GE(Clock::now() - before, 100ms);
+  EXPECT_FALSE(child->exit_status());
+}
+
+TEST(ChildProcessTest, WaitForLineSeesLinesPrintedBeforeTheCall) {
+  auto child = StartOrFail(Calibrated({"--exit-before-ready", "0"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitUntil(In(5s)));
+  EXPECT_TRUE(child->WaitForLine(Contains("exiting with code 0"), In(1s)));
+}
+
+TEST(ChildProcessTest, RecordsShutdownLatencyFromSignalToExit) {
+  auto child = StartOrFail(Calibrated({"--exit-after-ms", "200",
+                                       "--print-after-signal", "websocket shutdown timed out after 10 seconds"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
+  auto signalled_at = Clock::now();
+  ASSERT_TRUE(child->Signal(SIGTERM).ok());
+  EXPECT_TRUE(child->WaitForLine(Contains("websocket shutdown timed out after 10 seconds"), In(5s)));
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 0");
+  EXPECT_GE(status->at - signalled_at, 200ms);
+  EXPECT_LT(status->at - signalled_at, 400ms);
+}
+
+TEST(ChildProcessTest, SignalAfterExitIsAClearError) {
+  auto child = StartOrFail(Calibrated({"--exit-before-ready", "0"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitUntil(In(5s)));
+  auto st = child->Signal(SIGTERM);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "process " + std::to_string(child->pid()) + " already exited (exit 0)");
+}
+
+TEST(ChildProcessTest, StopTwiceIsSafeAndLeavesNoProcessNotEvenAGrandchild) {
+  auto child = StartOrFail(Calibrated({"--fork-grandchild"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
+  ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+  pid_t grandchild = GrandchildPid(*child);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_EQ(LiveDescendants(child->pgid()).size(), 2u);
+
+  child->Stop();
+  child->Stop();
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+  auto status = child->exit_status();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 0");  // the child honoured SIGTERM; its grandchild ignored it
+  EXPECT_TRUE(child->output_ended());
+  EXPECT_FALSE(child->SignalGroup(SIGTERM).ok());  // the group id may be recycled now
+}
+
+TEST(ChildProcessTest, StopPlanKillsASignalIgnoringChild) {
+  LaunchSpec spec = Calibrated({"--ignore-signals"});
+  spec.stop_plan = {{StopAction::kTerminate, 200ms}, {StopAction::kKill, 5s}};
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
+  auto before = Clock::now();
+  child->Stop();
+  auto took = Clock::now() - before;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 2s);
+  auto status = child->exit_status();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "killed by SIGKILL");
+  EXPECT_NE(child->Output().find("ignoring SIGTERM"), std::string::npos);
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+}
+
+TEST(ChildProcessTest, ClosingStdoutAtOnceDoesNotHang) {
+  auto child = StartOrFail(Calibrated({"--close-stdout"}));
+  ASSERT_TRUE(child);
+  auto before = Clock::now();
+  EXPECT_FALSE(child->WaitForLine(Contains(kReady), In(30s)));
+  EXPECT_LT(Clock::now() - before, 10s);
+  EXPECT_TRUE(child->output_ended());
+  EXPECT_FALSE(child->exit_status());
+  ASSERT_TRUE(child->Signal(SIGTERM).ok());
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 0");
+}
+
+TEST(ChildProcessTest, CallbackSeesEveryLineInOrderOnBothStreams) {
+  std::vector<OutputLine> seen;
+  std::mutex mu;
+  LaunchSpec spec = Calibrated({"--no-such-flag"});
+  auto child = StartOrFail(spec, [&](const OutputLine& l) {
+    std::lock_guard lock(mu);
+    seen.push_back(l);
+  });
+  ASSERT_TRUE(child);
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, 2);
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0].stream, 2);
+  EXPECT_EQ(seen[0].text, "calibrated_target: unknown flag --no-such-flag");
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i].at, seen[i - 1].at);
+}
+
+TEST(ChildProcessTest, DestructorLeavesNoProcess) {
+  pid_t pgid = -1;
+  {
+    auto child = StartOrFail(Calibrated({"--fork-grandchild", "--ignore-signals"}));
+    ASSERT_TRUE(child);
+    ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+    pgid = child->pgid();
+  }
+  EXPECT_TRUE(LiveDescendants(pgid).empty());
+}
+
+TEST(ChildProcessTest, ConcurrentStopsBothReturnAfterCleanup) {
+  auto child = StartOrFail(Calibrated({"--fork-grandchild", "--exit-after-ms", "100"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+  std::thread other([&] {
+    child->Stop();
+    EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+  });
+  child->Stop();
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+  other.join();
+}
+
+TEST(ChildProcessTest, ChildDiesWithTheThreadThatStartedIt) {
+  // PR_SET_PDEATHSIG follows the forking *thread*: this is why Start must run on a long-lived thread.
+  std::unique_ptr<ChildProcess> child;
+  std::thread launcher([&] { child = StartOrFail(Calibrated({"--ignore-signals"})); });
+  launcher.join();
+  ASSERT_TRUE(child);
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "killed by SIGKILL");
+}
+
+}  // namespace
+}  // namespace coder::harness

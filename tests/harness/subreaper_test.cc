@@ -1,0 +1,93 @@
+#include "harness/subreaper.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include "harness/child_process.h"
+#include "harness/proc_fs.h"
+#include "tests/harness/harness_test_util.h"
+
+namespace coder::harness {
+namespace {
+
+using namespace testing;
+
+TEST(ChildProcessSubreaperTest, ParsesProcStatWhateverTheCommandName) {
+  auto st = ParseProcStat("42 (a) b (c)) Z 7 9 9 0 -1");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->pid, 42);
+  EXPECT_EQ(st->state, 'Z');
+  EXPECT_EQ(st->ppid, 7);
+  EXPECT_EQ(st->pgrp, 9);
+  EXPECT_TRUE(st->dead());
+  EXPECT_FALSE(ParseProcStat("garbage"));
+  EXPECT_EQ(ParsePidList("12 34\n5 "), (std::vector<pid_t>{12, 34, 5}));
+}
+
+TEST(ChildProcessSubreaperTest, AdoptsAndReapsAnOrphanedGrandchild) {
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  EXPECT_TRUE(IsChildSubreaper());
+  ReapOrphans();  // leftovers of earlier tests in this process (gtest_repeat, a whole-binary run)
+  auto child = StartOrFail(Calibrated({"--fork-grandchild"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+  pid_t grandchild = GrandchildPid(*child);
+  ASSERT_GT(grandchild, 0);
+
+  ASSERT_TRUE(child->Signal(SIGKILL).ok());  // the child only
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "killed by SIGKILL");
+  ASSERT_TRUE(Eventually([&] { auto st = ReadProcStat(grandchild); return st && st->ppid == getpid(); }, In(5s)))
+      << "grandchild " << grandchild << " ppid " << (ReadProcStat(grandchild) ? ReadProcStat(grandchild)->ppid : -1)
+      << " state " << (ReadProcStat(grandchild) ? ReadProcStat(grandchild)->state : '?') << " we are " << getpid();
+  EXPECT_EQ(LiveDescendants(child->pgid()), std::vector<pid_t>{grandchild});
+
+  ASSERT_EQ(kill(grandchild, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { auto st = ReadProcStat(grandchild); return st && st->dead(); }, In(5s)));
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());  // a zombie counts as dead
+  EXPECT_EQ(ReapOrphans(), 1);  // the grandchild, not the owned child (a zombie until Stop)
+  EXPECT_FALSE(ReadProcStat(grandchild));
+  ASSERT_TRUE(ReadProcStat(child->pid()));  // the owned zombie is left for its ChildProcess
+  child->Stop();
+  EXPECT_FALSE(ReadProcStat(child->pid()));
+  EXPECT_EQ(child->exit_status()->Describe(), "killed by SIGKILL");
+}
+
+TEST(ChildProcessSubreaperTest, StopLeavesNeitherLiveProcessesNorZombies) {
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  auto child = StartOrFail(Calibrated({"--fork-grandchild"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+  pid_t grandchild = GrandchildPid(*child);
+  ASSERT_GT(grandchild, 0);
+  child->Stop();
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+  auto ours = ReadChildren(getpid());
+  EXPECT_EQ(std::count(ours.begin(), ours.end(), grandchild), 0);
+  EXPECT_EQ(std::count(ours.begin(), ours.end(), child->pid()), 0);
+}
+
+TEST(ChildProcessSubreaperTest, ReapOrphansNeverStealsAnOwnedExitStatus) {
+  std::atomic<bool> done{false};
+  std::thread reaper([&] {
+    while (!done.load()) ReapOrphans();
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto child = StartOrFail(Calibrated({"--exit-before-ready", std::to_string(i + 1)}));
+    ASSERT_TRUE(child);
+    auto status = child->WaitUntil(In(5s));
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->Describe(), "exit " + std::to_string(i + 1));
+  }
+  done = true;
+  reaper.join();
+}
+
+}  // namespace
+}  // namespace coder::harness
