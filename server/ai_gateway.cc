@@ -118,8 +118,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     while (!closed) {
       auto dialed = dialer();
       if (!dialed) {
-        log.Warn("AI gateway daemon could not connect to the API; retrying",
-                 {{"error", dialed.error().message}, {"retry_in", FormatDuration(backoff)}});
+        LogDialFailure(dialed.error().message, backoff);
         backoff_timer.expires_after(backoff);
         co_await backoff_timer.async_wait(net::as_tuple(net::use_awaitable));
         backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
@@ -129,7 +128,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
       session = std::make_shared<rpc::Socket>(std::move(*dialed));
       ++sessions_opened;
       SetConnected(true);
-      log.Debug("AI gateway daemon connected to the API", {{"session", sessions_opened.load()}});
+      LogConnected();
       co_await ReadReplies(session);
       SetConnected(false);
       FailPending(net::error::connection_reset);
@@ -219,6 +218,49 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     co_return UpstreamReply{res.result_int(), std::string(res[http::field::content_type]), std::move(res.body()), ""};
   }
 
+  // Braced field lists live in these plain functions, never in a coroutine body: g++ 12 destroys an
+  // initializer_list temporary inside a coroutine twice.
+  void LogDialFailure(const std::string& error, Duration backoff) {
+    log.Warn("AI gateway daemon could not connect to the API; retrying",
+             {{"error", error}, {"retry_in", FormatDuration(backoff)}});
+  }
+  void LogConnected() { log.Debug("AI gateway daemon connected to the API", {{"session", sessions_opened.load()}}); }
+  void LogRecordFailure(const std::string& why) {
+    log.Warn("AI gateway could not record an interception", {{"error", why}});
+  }
+  static nlohmann::json InterceptionCall(const ApiRequest& request, const std::string& provider,
+                                         const std::string& upstream_path, const ApiResponse& response,
+                                         const std::string& error, std::chrono::steady_clock::time_point started,
+                                         std::chrono::system_clock::time_point started_wall) {
+    nlohmann::json record{
+        {"provider", provider},
+        {"method", request.method},
+        {"path", upstream_path},
+        {"status", response.status},
+        {"request_bytes", request.body.size()},
+        {"response_bytes", response.body.size()},
+        {"duration_ms", ToSeconds(std::chrono::steady_clock::now() - started) * 1e3},
+        {"started_at",
+         fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(started_wall)))},
+    };
+    if (!error.empty()) record["error"] = error;
+    const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_object() && body.contains("model") && body["model"].is_string()) record["model"] = body["model"];
+    return {{"method", "RecordInterception"}, {"params", std::move(record)}};
+  }
+
+  /// Records one interception through the RPC session; returns why it failed, or "".
+  net::awaitable<std::string> Record(const ApiRequest& request, const std::string& provider,
+                                     const std::string& upstream_path, const ApiResponse& response,
+                                     const std::string& error, std::chrono::steady_clock::time_point started,
+                                     std::chrono::system_clock::time_point started_wall) {
+    auto [ec, reply] = co_await Call(
+        InterceptionCall(request, provider, upstream_path, response, error, started, started_wall), kRecordTimeout);
+    if (ec) co_return ec.message();
+    if (!reply.is_object() || !reply.value("ok", false)) co_return reply.dump();
+    co_return std::string();
+  }
+
   net::awaitable<ApiResponse> Handle(ApiRequest request) {
     auto self = shared_from_this();
     if (shutting_down) co_return ApiResponse::Error(503, "AI Gateway is shutting down");
@@ -242,24 +284,10 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     ++requests_proxied;
     ApiResponse response = up.error.empty() ? ApiResponse{up.status, up.content_type, std::move(up.body)}
                                             : ApiResponse::Error(502, "AI Gateway upstream request failed: " + up.error);
-    nlohmann::json record{
-        {"provider", provider},
-        {"method", request.method},
-        {"path", upstream_path},
-        {"status", response.status},
-        {"request_bytes", request.body.size()},
-        {"response_bytes", response.body.size()},
-        {"duration_ms", ToSeconds(std::chrono::steady_clock::now() - started) * 1e3},
-        {"started_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(started_wall)))},
-    };
-    if (!up.error.empty()) record["error"] = up.error;
-    const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_object() && body.contains("model") && body["model"].is_string()) record["model"] = body["model"];
-    // Built outside the co_await: g++ 12 miscompiles braced initializer lists inside one.
-    nlohmann::json call{{"method", "RecordInterception"}, {"params", std::move(record)}};
-    auto [ec, reply] = co_await Call(std::move(call), kRecordTimeout);
-    if (ec || !reply.is_object() || !reply.value("ok", false))
-      log.Warn("AI gateway could not record an interception", {{"error", ec ? ec.message() : reply.dump()}});
+    if (auto failure = co_await Record(request, provider, upstream_path, response, up.error, started,
+                                       started_wall);
+        !failure.empty())
+      LogRecordFailure(failure);
     co_return response;
   }
 };
@@ -285,6 +313,7 @@ void AiGatewayDaemon::BeginShutdown() { impl_->shutting_down = true; }
 void AiGatewayDaemon::Close() {
   impl_->shutting_down = true;
   if (impl_->closed.exchange(true)) return;
+  if (!impl_->started) return;  // no session, no timer, nothing on the io thread to stop
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
     impl->backoff_timer.cancel();
     error_code ec;

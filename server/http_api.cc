@@ -87,6 +87,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   // Read by DumpState from the signal thread.
   std::atomic<bool> draining{false};
   std::atomic<bool> closed{false};
+  std::atomic<bool> started{false};
   std::atomic<uint64_t> rpc_sessions{0};
   std::atomic<size_t> live_connections{0};
   std::atomic<size_t> live_sessions{0};
@@ -103,6 +104,16 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   ApiResponse PostNotification(const ApiRequest& r);
   net::awaitable<void> ServeRpc(std::shared_ptr<rpc::Socket> socket, WaitGroupSlot slot, std::string name);
   nlohmann::json HandleRpc(const nlohmann::json& message);
+
+  // Braced field lists live in these plain functions, never in a coroutine body: g++ 12 destroys an
+  // initializer_list temporary inside a coroutine twice.
+  void LogAcceptFailure(const error_code& ec) { log.Warn("accept failed", {{"error", ec.message()}}); }
+  void LogRpcClosed(const std::string& name) { log.Info("AI gateway RPC session closed", {{"session", name}}); }
+  ApiResponse InterceptionsResponse() const {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& i : interceptions) list.push_back(i);
+    return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
+  }
   void CloseConnection(HttpConnection& c) {
     error_code ec;
     c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -116,7 +127,7 @@ net::awaitable<void> HttpApi::Impl::AcceptLoop() {
     auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
     if (ec) {
       if (!acceptor.is_open() || ec == net::error::operation_aborted) co_return;
-      log.Warn("accept failed", {{"error", ec.message()}});
+      LogAcceptFailure(ec);
       // Out of descriptors and the like: pause instead of spinning on the same error.
       net::steady_timer pause(ioc, std::chrono::milliseconds(50));
       co_await pause.async_wait(net::as_tuple(net::use_awaitable));
@@ -183,7 +194,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       }
       // From here the connection is a WebSocket: the HTTP drain no longer owns it.
       if (connections.erase(conn->id) > 0) --live_connections;
-      auto session = std::make_shared<WatchSession>(std::move(conn->stream), notifications, websockets,
+      auto session = std::make_shared<WatchSession>(std::move(conn->stream), notifications, websockets, self,
                                                     fmt::format("websocket {}#{} from {}", path, conn->id, conn->remote),
                                                     log);
       sessions.emplace(conn->id, session);
@@ -231,9 +242,7 @@ net::awaitable<ApiResponse> HttpApi::Impl::Route(const ApiRequest& r, bool autho
   if (p == "/api/v2/aibridge/interceptions") {
     if (r.method != "GET") co_return method_not_allowed("GET");
     if (!authorized) co_return unauthorized;
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& i : interceptions) list.push_back(i);
-    co_return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
+    co_return InterceptionsResponse();
   }
   if (p.rfind("/api/v2/aibridge/", 0) == 0) {
     if (r.method != "POST") co_return method_not_allowed("POST");
@@ -261,13 +270,16 @@ ApiResponse HttpApi::Impl::PostNotification(const ApiRequest& r) {
 net::awaitable<void> HttpApi::Impl::ServeRpc(std::shared_ptr<rpc::Socket> socket, WaitGroupSlot slot,
                                              std::string name) {
   auto self = shared_from_this();
+  // A frame's parameters die after its locals: were the slot left a parameter, a frame destroyed with
+  // the io_context would release it after `self`, into a wait group already freed.
+  WaitGroupSlot held = std::move(slot);
   for (;;) {
     auto [ec, message] = co_await rpc::ReadFrame(*socket);
     if (ec) break;
     if (co_await rpc::WriteFrame(*socket, HandleRpc(message))) break;
   }
-  log.Info("AI gateway RPC session closed", {{"session", name}});
-  slot.Release();
+  LogRpcClosed(name);
+  held.Release();
 }
 
 nlohmann::json HttpApi::Impl::HandleRpc(const nlohmann::json& message) {
@@ -312,7 +324,10 @@ void HttpApi::SetAiGatewayHandler(AiGatewayHandler handler) { impl_->gateway = s
 
 void HttpApi::SetBuildInfo(nlohmann::json buildinfo) { impl_->buildinfo = std::move(buildinfo); }
 
-void HttpApi::StartAccepting() { net::co_spawn(impl_->ioc, impl_->AcceptLoop(), net::detached); }
+void HttpApi::StartAccepting() {
+  impl_->started = true;
+  net::co_spawn(impl_->ioc, impl_->AcceptLoop(), net::detached);
+}
 
 Result<rpc::Socket> HttpApi::DialInMemoryRpc() {
   if (impl_->closed) return Error{"the API is closed"};
@@ -368,6 +383,13 @@ WaitGroup& HttpApi::websocket_wait_group() { return impl_->websockets; }
 
 void HttpApi::Close() {
   if (impl_->closed.exchange(true)) return;
+  if (!impl_->started) {
+    // Nothing runs on the io thread yet (it may never have run): close here.
+    error_code ec;
+    impl_->acceptor.close(ec);
+    impl_->draining = true;
+    return;
+  }
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
     impl->draining = true;
     error_code ec;

@@ -21,9 +21,9 @@ constexpr size_t kReadChunk = 16 * 1024;
 }  // namespace
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
-                           std::string name, Logger& log)
+                           std::shared_ptr<const void> group_owner, std::string name, Logger& log)
     : ws_(std::move(stream)), notifications_(notifications), websockets_(websockets), name_(std::move(name)),
-      log_(log) {}
+      log_(log), group_owner_(std::move(group_owner)) {}
 
 net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
   auto self = shared_from_this();
@@ -41,7 +41,7 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
 
   auto [accept_ec] = co_await ws_.async_accept(upgrade, net::as_tuple(net::use_awaitable));
   if (accept_ec) {
-    log_.Warn("websocket upgrade failed", {{"session", name_}, {"error", accept_ec.message()}});
+    LogEnded("websocket upgrade failed", accept_ec);
     co_return;
   }
   slot_ = WaitGroupSlot(websockets_, name_);
@@ -59,14 +59,13 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
     auto [ec, n] = co_await ws_.async_read_some(buffer, kReadChunk, net::as_tuple(net::use_awaitable));
     if (ec) {
       if (ec != websocket::error::closed && ec != net::error::operation_aborted)
-        log_.Debug("websocket session ended", {{"session", name_}, {"reason", ec.message()}});
+        LogEnded("websocket session ended", ec);
       break;
     }
     buffer.consume(n);  // watchers have nothing to say; their messages are read and dropped
     message_bytes += n;
     if (message_bytes > kMaxIncomingMessage && !close_code_) {
-      log_.Warn("websocket message over the limit; closing with 1009",
-                {{"session", name_}, {"limit_bytes", kMaxIncomingMessage}});
+      LogOversized();
       Close(websocket::close_code::too_big);
     }
     if (ws_.is_message_done()) message_bytes = 0;
@@ -74,6 +73,16 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   open_ = false;
   notifications_.RemoveWatcher(this);
   slot_.Release();
+}
+
+void WatchSession::LogEnded(std::string_view what, const boost::system::error_code& ec) {
+  log_.Log(what == "websocket session ended" ? LogLevel::kDebug : LogLevel::kWarn, what,
+           {{"session", name_}, {"reason", ec.message()}});
+}
+
+void WatchSession::LogOversized() {
+  log_.Warn("websocket message over the limit; closing with 1009",
+            {{"session", name_}, {"limit_bytes", kMaxIncomingMessage}});
 }
 
 void WatchSession::Deliver(const Notification& n, uint64_t seq) {

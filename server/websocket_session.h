@@ -22,8 +22,9 @@ namespace coder::server {
 /// member except Deliver() must be called there. Owned by shared_ptr (the coroutines keep it alive).
 class WatchSession final : public NotificationWatcher, public std::enable_shared_from_this<WatchSession> {
  public:
+  /// `group_owner` keeps `websockets` alive for as long as this session (and so its slot) lives.
   WatchSession(boost::beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
-               std::string name, Logger& log);
+               std::shared_ptr<const void> group_owner, std::string name, Logger& log);
 
   /// Completes the upgrade, then serves until the peer or Close() ends the session. The wait-group slot is
   /// released when this returns.
@@ -44,12 +45,17 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   };
   boost::asio::awaitable<void> WriteLoop();
   void StartClose();
+  // Braced field lists live in these plain functions, never in a coroutine body: g++ 12 destroys an
+  // initializer_list temporary inside a coroutine twice.
+  void LogEnded(std::string_view what, const boost::system::error_code& ec);
+  void LogOversized();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   NotificationsManager& notifications_;
   WaitGroup& websockets_;
   std::string name_;
   Logger& log_;
+  std::shared_ptr<const void> group_owner_;  // declared before slot_, so it is destroyed after it
   WaitGroupSlot slot_;
   std::deque<Outgoing> outbox_;
   bool open_ = false;

@@ -23,7 +23,7 @@ inline LaunchSpec Calibrated(std::vector<std::string> args) {
   LaunchSpec spec;
   spec.argv = {CALIBRATED_TARGET_PATH};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.stop_plan = {{StopAction::kTerminate, 1s}, {StopAction::kKill, 5s}};
+  spec.stop_plan = {{StopAction::kTerminate, 300ms}, {StopAction::kKill, 5s}};
   return spec;
 }
 
