@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "server/file_util.h"
+#include "common/file_util.h"
 #include "server/random.h"
 
 namespace coder::server {

@@ -11,12 +11,12 @@
 #include <thread>
 
 #include "server/ai_gateway.h"
-#include "server/file_util.h"
+#include "common/file_util.h"
 #include "server/http_api.h"
 #include "server/notifications.h"
 #include "server/random.h"
 #include "server/shutdown_steps.h"
-#include "server/signal_watcher.h"
+#include "common/signal_watcher.h"
 
 namespace coder::server {
 namespace {

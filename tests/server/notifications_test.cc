@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "server/file_util.h"
+#include "common/file_util.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/server/test_support.h"
 

@@ -6,7 +6,7 @@
 
 #include "common/result.h"
 
-namespace coder::server {
+namespace coder {
 
 /// Writes a file atomically: a temporary beside it, fsync, rename. Readers see the old content or the
 /// new, never a torn file. `mode` applies to the new file.
@@ -18,4 +18,4 @@ Result<std::string> ReadFile(const std::filesystem::path& path);
 /// Creates the directory (and parents) if needed and restricts it to its owner (0700).
 Status EnsurePrivateDir(const std::filesystem::path& dir);
 
-}  // namespace coder::server
+}  // namespace coder

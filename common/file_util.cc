@@ -1,4 +1,4 @@
-#include "server/file_util.h"
+#include "common/file_util.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace coder::server {
+namespace coder {
 
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode) {
   const std::string tmp = path.string() + ".tmp";
@@ -60,4 +60,4 @@ Status EnsurePrivateDir(const std::filesystem::path& dir) {
   return Ok{};
 }
 
-}  // namespace coder::server
+}  // namespace coder

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace coder::server {
+namespace coder {
 
 /// Receives SIGINT, SIGTERM and SIGQUIT synchronously on one dedicated thread (sigwaitinfo), so no
 /// code runs in signal context and a wedged event loop cannot stop ctrl+\ from working.
@@ -45,4 +45,4 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-}  // namespace coder::server
+}  // namespace coder

@@ -1,4 +1,4 @@
-#include "server/signal_watcher.h"
+#include "common/signal_watcher.h"
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace coder::server {
+namespace coder {
 namespace {
 
 // Sent by the destructor to the watcher thread alone, to end its wait.
@@ -86,4 +86,4 @@ int SignalWatcher::stop_signal() const {
   return stop_signal_;
 }
 
-}  // namespace coder::server
+}  // namespace coder

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coder::harness {
+
+/// How one launch of a target ended, most severe first in the order Classify() applies them.
+enum class Outcome {
+  kFailedToStart,       ///< could not be executed, or exited before it became ready
+  kNeverReady,          ///< did not become ready within --ready-timeout (the harness then stopped it)
+  kCrashed,             ///< non-zero exit, or died of a signal the harness did not send
+  kKilledByWatchdog,    ///< still running --kill-after past the signal: the harness sent SIGKILL
+  kTimeoutFingerprint,  ///< exited, but a timeout fingerprint matched (log line or latency at a known timeout)
+  kSlow,                ///< exited cleanly, but slower than --slow-threshold
+  kClean,
+};
+inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,          Outcome::kSlow,
+                                           Outcome::kTimeoutFingerprint, Outcome::kKilledByWatchdog,
+                                           Outcome::kCrashed,        Outcome::kNeverReady,
+                                           Outcome::kFailedToStart};
+/// "clean", "slow", "timeout-fingerprint", "killed-by-watchdog", "crashed", "never-ready", "failed-to-start".
+std::string_view ToString(Outcome outcome);
+std::optional<Outcome> OutcomeFromString(std::string_view text);
+
+/// One shutdown step as the target's own log reported it (the built-in server logs
+/// `shutdown step done  step=NAME took=DURATION`).
+struct StepTiming {
+  std::string name;
+  double ms = 0;
+};
+
+/// One RSS sample of the target's whole process tree.
+struct RssPoint {
+  double t_ms = 0;  ///< since the launch
+  uint64_t bytes = 0;
+};
+
+/// Everything measured about one launch. Times are monotonic-clock milliseconds, relative to the launch
+/// unless named otherwise. A plain value type.
+struct RunRecord {
+  std::string variant;
+  int index = 0;  ///< 0-based within its variant
+  Outcome outcome = Outcome::kClean;
+  std::string detail;  ///< one human sentence: why this outcome
+
+  std::optional<double> ready_ms;    ///< launch → ready
+  std::optional<double> signal_ms;   ///< launch → stop signal sent
+  std::optional<double> exit_ms;     ///< launch → exit seen (pidfd readable)
+  std::optional<double> latency_ms;  ///< stop signal → exit: the shutdown latency
+  std::string exit;                  ///< "exit 0", "killed by SIGKILL", "" if never launched
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  bool watchdog_fired = false;       ///< the harness sent SIGKILL after --kill-after
+
+  uint64_t kernel_peak_rss_bytes = 0;  ///< wait4 ru_maxrss of the target process itself
+  uint64_t tree_peak_rss_bytes = 0;    ///< max of the sampled RSS of its process tree
+  std::vector<RssPoint> rss_timeline;  ///< sampled, bounded (decimated keeping peaks)
+
+  std::vector<std::string> fingerprints;  ///< names of the fingerprints that matched, each once
+  std::vector<StepTiming> steps;          ///< per-step shutdown durations parsed from the log
+  std::vector<std::string> held_slots;    ///< wait-group slots named by a timeout line
+  std::vector<std::string> log_tail;      ///< the last lines of output (bounded)
+  uint64_t log_lines = 0;
+  uint64_t log_dropped_bytes = 0;
+
+  nlohmann::json ToJson() const;
+  static std::optional<RunRecord> FromJson(const nlohmann::json& j);
+};
+
+/// One variant of the experiment: a command, how many runs, and whether its findings gate the exit code.
+struct VariantSpec {
+  std::string name;                    ///< "gateway=on order=patched", or the --target NAME
+  std::vector<std::string> argv;       ///< as exec'd; for the built-in server, without the per-run config dir
+  bool builtin_server = false;         ///< the harness adds --config-dir and knows the log format
+  bool gated = true;                   ///< false for a baseline: reported, never gated
+  bool baseline = false;
+  std::optional<double> known_timeout_ms;  ///< e.g. the built-in server's --websocket-shutdown-timeout
+};
+
+}  // namespace coder::harness
