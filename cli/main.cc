@@ -2,17 +2,34 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/diag_command.h"
 #include "cli/server_command.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
 namespace {
+
 constexpr int kExitUsage = 2;
+
+/// This binary's own path, so `coder diag shutdown` can launch it as the built-in server.
+std::string SelfExecutable(const char* argv0) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(argv0) : self.string();
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"coder: a server, and a harness that finds graceful-shutdown tails in any server", "coder"};
   app.require_subcommand(1);
   app.set_version_flag("--version", CODER_VERSION);
   coder::cli::ServerCommand server(app);
+  coder::cli::DiagCommand diag(app, SelfExecutable(argv[0]));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -21,5 +38,6 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (server.selected()) return server.Run();
+  if (diag.selected()) return diag.Run(std::vector<std::string>(argv, argv + argc));
   return kExitUsage;
 }

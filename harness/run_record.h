@@ -35,12 +35,14 @@ std::optional<Outcome> OutcomeFromString(std::string_view text);
 struct StepTiming {
   std::string name;
   double ms = 0;
+  bool operator==(const StepTiming&) const = default;
 };
 
 /// One RSS sample of the target's whole process tree.
 struct RssPoint {
   double t_ms = 0;  ///< since the launch
   uint64_t bytes = 0;
+  bool operator==(const RssPoint&) const = default;
 };
 
 /// Everything measured about one launch. Times are monotonic-clock milliseconds, relative to the launch
@@ -71,8 +73,17 @@ struct RunRecord {
   uint64_t log_lines = 0;
   uint64_t log_dropped_bytes = 0;
 
+  /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
+  /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are
+  /// [{"name", "ms"}, ...]. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
+  /// also through text (doubles are printed round-trippable).
   nlohmann::json ToJson() const;
+  /// The inverse of ToJson. A missing key or null keeps the member's default; nullopt when `j` is not
+  /// an object, lacks a string `variant` or a known `outcome`, or has a value of the wrong type
+  /// (including an int member out of range).
   static std::optional<RunRecord> FromJson(const nlohmann::json& j);
+
+  bool operator==(const RunRecord&) const = default;
 };
 
 /// One variant of the experiment: a command, how many runs, and whether its findings gate the exit code.

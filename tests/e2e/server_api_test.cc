@@ -248,7 +248,7 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"PortOutOfRange", {"--http-address", "127.0.0.1:99999"}, {}, "not a number from 0 to 65535"},
         UsageCase{"HttpsUpstream", {"--ai-gateway-upstream-url", "https://api.example"}, {}, "https upstreams are not supported"},
         UsageCase{"UnknownLogFormat", {"--log-format", "xml"}, {}, "want human or json"}),
-    [](const ::testing::TestParamInfo<UsageCase>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<UsageCase>& param_info) { return param_info.param.name; });
 
 }  // namespace
 }  // namespace coder::e2e

@@ -48,6 +48,7 @@ struct Options {
   long exit_after_ms = 0;
   int exit_code = 0;
   bool ignore_signals = false;
+  bool quiet = false;  // with --ignore-signals: say nothing about it (a silent hang)
   bool die_by_signal = false;
   bool crash = false;
   bool crash_before_ready = false;
@@ -64,7 +65,7 @@ struct Options {
 
 constexpr const char* kUsage =
     "usage: calibrated_target [--ready-after-ms D] [--ready-line TEXT] [--never-ready]\n"
-    "  [--hold-mib M] [--exit-after-ms E] [--exit-code N] [--ignore-signals] [--die-by-signal]\n"
+    "  [--hold-mib M] [--exit-after-ms E] [--exit-code N] [--ignore-signals] [--quiet] [--die-by-signal]\n"
     "  [--crash] [--crash-before-ready] [--exit-before-ready N] [--fork-grandchild]\n"
     "  [--grandchild-hold-mib M] [--lines-per-second N] [--flood-bytes N] [--close-stdout]\n"
     "  [--http-port P] [--print-after-signal TEXT] [--report-rss]\n";
@@ -97,6 +98,7 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--exit-after-ms") o.exit_after_ms = ParseLong(flag, value());
     else if (flag == "--exit-code") o.exit_code = static_cast<int>(ParseLong(flag, value()));
     else if (flag == "--ignore-signals") o.ignore_signals = true;
+    else if (flag == "--quiet") o.quiet = true;
     else if (flag == "--die-by-signal") o.die_by_signal = true;
     else if (flag == "--crash") o.crash = true;
     else if (flag == "--crash-before-ready") o.crash_before_ready = true;
@@ -347,7 +349,7 @@ int main(int argc, char** argv) {
     for (ssize_t i = 0; i < got; ++i) {
       int sig = sigs[i];
       if (opt.ignore_signals) {
-        Say("ignoring " + SignalName(sig));
+        if (!opt.quiet) Say("ignoring " + SignalName(sig));
         continue;
       }
       if (signalled) continue;  // a second signal during shutdown changes nothing

@@ -1,0 +1,359 @@
+#include "harness/diag.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <set>
+
+#include "common/duration.h"
+#include "common/signal_watcher.h"
+#include "harness/command_line.h"
+#include "harness/fingerprint.h"
+#include "harness/http_probe.h"
+#include "harness/report.h"
+#include "harness/stats.h"
+#include "harness/subreaper.h"
+
+namespace coder::harness {
+namespace {
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+Result<std::chrono::milliseconds> Millis(std::string_view flag, const std::string& text) {
+  auto d = ParseDuration(text);
+  if (!d) return Error{fmt::format("--{}: {}", flag, d.error().message)};
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+Result<int> ParseSignal(std::string text) {
+  if (text.rfind("SIG", 0) == 0) text = text.substr(3);
+  static const std::pair<const char*, int> kSignals[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP},
+                                                         {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
+  for (const auto& [name, sig] : kSignals)
+    if (text == name) return sig;
+  return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", text)};
+}
+
+Status CheckOutputPath(std::string_view flag, const std::string& path) {
+  const auto parent = std::filesystem::absolute(path).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(parent, ec))
+    return Error{fmt::format("--{} {}: the directory {} does not exist", flag, path, parent.string())};
+  if (::access(parent.c_str(), W_OK) != 0)
+    return Error{fmt::format("--{} {}: the directory {} is not writable", flag, path, parent.string())};
+  return Ok{};
+}
+
+Result<std::vector<VariantSpec>> BuiltinVariants(const DiagFlags& f, std::optional<double> timeout_ms) {
+  std::vector<VariantSpec> variants;
+  const auto orders = SplitList(f.shutdown_order);
+  const auto gateways = SplitList(f.gateway);
+  if (orders.empty()) return Error{"--shutdown-order: want patched, unpatched or both"};
+  if (gateways.empty()) return Error{"--gateway: want on, off or both"};
+  for (const auto& order : orders) {
+    if (order != "patched" && order != "unpatched")
+      return Error{fmt::format("--shutdown-order: \"{}\" is not patched or unpatched", order)};
+    for (const auto& gateway : gateways) {
+      if (gateway != "on" && gateway != "off")
+        return Error{fmt::format("--gateway: \"{}\" is not on or off", gateway)};
+      VariantSpec v;
+      v.name = fmt::format("order={},gateway={}", order, gateway);
+      v.builtin_server = true;
+      v.argv = {f.self_executable, "server", "--http-address", "127.0.0.1:0",
+                fmt::format("--ai-gateway-enabled={}", gateway == "on" ? "true" : "false"), "--shutdown-order", order,
+                "--log-format", "human"};
+      if (!f.websocket_shutdown_timeout.empty()) {
+        v.argv.push_back("--websocket-shutdown-timeout");
+        v.argv.push_back(f.websocket_shutdown_timeout);
+      }
+      v.known_timeout_ms = timeout_ms.value_or(10'000);
+      variants.push_back(std::move(v));
+    }
+  }
+  return variants;
+}
+
+Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
+  std::vector<VariantSpec> variants;
+  if (!f.command.empty()) {
+    if (!f.targets.empty()) return Error{"give either --target NAME='CMD' or a command after --, not both"};
+    VariantSpec v;
+    v.name = std::filesystem::path(f.command.front()).filename().string();
+    v.argv = f.command;
+    variants.push_back(std::move(v));
+  }
+  for (const auto& spec : f.targets) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) return Error{fmt::format("--target \"{}\": want NAME='COMMAND ARGS'", spec)};
+    auto words = SplitCommandLine(spec.substr(eq + 1));
+    if (!words) return Error{fmt::format("--target {}: {}", spec.substr(0, eq), words.error().message)};
+    if (words->empty()) return Error{fmt::format("--target {}: the command is empty", spec.substr(0, eq))};
+    VariantSpec v;
+    v.name = spec.substr(0, eq);
+    v.argv = std::move(*words);
+    for (const auto& other : variants)
+      if (other.name == v.name) return Error{fmt::format("--target {}: the name is used twice", v.name)};
+    variants.push_back(std::move(v));
+  }
+  for (const auto& v : variants)
+    if (auto exe = ResolveExecutable(v.argv.front()); !exe) return Error{fmt::format("target {}: {}", v.name, exe.error().message)};
+  return variants;
+}
+
+Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& variants, bool builtin) {
+  if (baseline == "none") return Ok{};
+  // Unpatched is the built-in matrix's reference point: reported for comparison, never gated.
+  const std::string selector = baseline.empty() && builtin ? "unpatched" : baseline;
+  if (selector.empty()) return Ok{};
+  bool any = false;
+  for (auto& v : variants) {
+    const bool by_order = builtin && v.name.find("order=" + selector + ",") == 0;
+    if (v.name == selector || by_order) {
+      v.baseline = true;
+      v.gated = false;
+      any = true;
+    }
+  }
+  if (!any && !baseline.empty()) {
+    std::vector<std::string> names;
+    for (const auto& v : variants) names.push_back(v.name);
+    return Error{fmt::format("--baseline {}: no such variant (variants: {})", baseline, fmt::join(names, "; "))};
+  }
+  return Ok{};
+}
+
+bool IsBuiltinFingerprint(const std::string& name) {
+  return name == kFpWebsocketTimeout || name == kFpLatencyAtTimeout || name == kFpSilentWatchdogKill ||
+         name == kFpForeignSigkill;
+}
+
+/// A run counts against its variant when it was not clean or when one of the user's own fingerprints
+/// matched (those are findings by the user's definition).
+bool IsFinding(const RunRecord& r) {
+  return r.outcome != Outcome::kClean ||
+         std::any_of(r.fingerprints.begin(), r.fingerprints.end(), [](const auto& f) { return !IsBuiltinFingerprint(f); });
+}
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
+}
+
+}  // namespace
+
+Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
+  DiagConfig c;
+  if (f.runs < 1) return Error{fmt::format("--runs: want at least 1, got {}", f.runs)};
+  if (f.parallel < 1) return Error{fmt::format("--parallel: want at least 1, got {}", f.parallel)};
+  c.plan.runs = f.runs;
+  c.plan.parallel = f.parallel;
+
+  struct DurationFlag {
+    std::string_view name;
+    const std::string& text;
+    std::chrono::milliseconds& out;
+  };
+  std::chrono::milliseconds sample_interval{};
+  for (const DurationFlag& d : {DurationFlag{"hold", f.hold, c.run.hold},
+                                DurationFlag{"ready-timeout", f.ready_timeout, c.run.ready_timeout},
+                                DurationFlag{"kill-after", f.kill_after, c.run.kill_after},
+                                DurationFlag{"slow-threshold", f.slow_threshold, c.run.slow_threshold},
+                                DurationFlag{"sample-interval", f.sample_interval, sample_interval}}) {
+    auto parsed = Millis(d.name, d.text);
+    if (!parsed) return parsed.error();
+    d.out = *parsed;
+  }
+  if (c.run.ready_timeout.count() <= 0) return Error{"--ready-timeout: want a positive duration"};
+  if (c.run.kill_after.count() <= 0) return Error{"--kill-after: want a positive duration"};
+  if (sample_interval.count() < 1) return Error{"--sample-interval: want at least 1ms"};
+  c.plan.sample_interval = sample_interval;
+
+  auto sig = ParseSignal(f.signal);
+  if (!sig) return sig.error();
+  c.run.signal = *sig;
+
+  c.run.known_timeouts_ms.clear();
+  for (const auto& t : SplitList(f.known_timeouts)) {
+    auto parsed = Millis("known-timeouts", t);
+    if (!parsed) return parsed.error();
+    c.run.known_timeouts_ms.push_back(static_cast<double>(parsed->count()));
+  }
+
+  std::optional<double> server_timeout_ms;
+  if (!f.websocket_shutdown_timeout.empty()) {
+    auto parsed = Millis("websocket-shutdown-timeout", f.websocket_shutdown_timeout);
+    if (!parsed) return parsed.error();
+    server_timeout_ms = static_cast<double>(parsed->count());
+  }
+
+  const bool builtin = f.command.empty() && f.targets.empty();
+  auto variants = builtin ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
+  if (!variants) return variants.error();
+  if (auto ok = ApplyBaseline(f.baseline, *variants, builtin); !ok) return ok.error();
+  c.plan.variants = std::move(*variants);
+
+  if (!f.ready_url.empty()) {
+    if (auto url = ParseHttpUrl(f.ready_url); !url) return Error{fmt::format("--ready-url: {}", url.error().message)};
+    c.run.ready_url = f.ready_url;
+    c.run.ready_log_regex = f.ready_log;  // only if also given
+  } else if (!f.ready_log.empty()) {
+    c.run.ready_log_regex = f.ready_log;
+  }
+  if (!c.run.ready_log_regex.empty()) {
+    RE2 ready(c.run.ready_log_regex, RE2::Quiet);
+    if (!ready.ok()) return Error{fmt::format("--ready-log: {}", ready.error())};
+  }
+
+  c.fingerprint_specs = f.fingerprints;
+  if (auto fps = FingerprintSet::Create(f.fingerprints); !fps) return fps.error();
+  if (!f.json.empty()) {
+    if (auto ok = CheckOutputPath("json", f.json); !ok) return ok.error();
+    c.json = f.json;
+  }
+  if (!f.jsonl.empty()) {
+    if (auto ok = CheckOutputPath("jsonl", f.jsonl); !ok) return ok.error();
+    c.jsonl = f.jsonl;
+  }
+  return c;
+}
+
+int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const std::string started_at = NowRfc3339();
+  auto fingerprints = FingerprintSet::Create(config.fingerprint_specs);
+  if (!fingerprints) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", fingerprints.error().message);
+    return kDiagUsage;
+  }
+
+  std::mutex runner_mu;
+  Runner* live_runner = nullptr;
+  bool interrupt_early = false;
+  auto interrupt = [&](int sig) {
+    fmt::print(stderr, "\ncoder diag shutdown: {} received: killing the targets of the runs in progress, "
+                       "writing what was measured\n", sig == SIGINT ? "interrupt" : "stop signal");
+    std::lock_guard lock(runner_mu);
+    if (live_runner) live_runner->Interrupt();
+    else interrupt_early = true;
+  };
+  auto watcher = SignalWatcher::Start({.on_stop = interrupt,
+                                       .on_repeat = [](int) { fmt::print(stderr, "coder diag shutdown: already stopping\n"); },
+                                       .on_quit = [&] { interrupt(SIGQUIT); }});
+  if (!watcher) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", watcher.error().message);
+    return kDiagHarnessFailed;
+  }
+  // Grandchildren of a target whose parent exits are re-parented to us, so none escapes the group kill.
+  if (auto ok = BecomeChildSubreaper(); !ok) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", ok.error().message);
+    return kDiagHarnessFailed;
+  }
+
+  std::unique_ptr<JsonlWriter> jsonl;
+  if (config.jsonl) {
+    auto opened = JsonlWriter::Open(*config.jsonl);
+    if (!opened) {
+      fmt::print(stderr, "coder diag shutdown: {}\n", opened.error().message);
+      return kDiagHarnessFailed;
+    }
+    jsonl = std::move(*opened);
+  }
+  std::vector<std::string> write_errors;
+  const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
+  ProgressLine progress(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned);
+
+  Runner runner(config.plan, config.run, *fingerprints, [&](const RunRecord& r) {
+    if (jsonl)
+      if (auto ok = jsonl->Append(r); !ok) write_errors.push_back(ok.error().message);
+    progress.RunFinished(r);
+  });
+  {
+    std::lock_guard lock(runner_mu);
+    live_runner = &runner;
+    if (interrupt_early) runner.Interrupt();
+  }
+  const std::vector<RunRecord> records = runner.Run();
+  {
+    std::lock_guard lock(runner_mu);
+    live_runner = nullptr;
+  }
+  progress.Finish();
+  const bool interrupted = runner.interrupted();
+
+  std::vector<VariantSummary> summaries;
+  size_t gated_findings = 0;
+  std::vector<std::string> verdicts;
+  for (const auto& variant : config.plan.variants) {
+    std::vector<RunRecord> mine;
+    for (const auto& r : records)
+      if (r.variant == variant.name) mine.push_back(r);
+    summaries.push_back(SummarizeVariant(variant, mine));
+    const size_t findings = static_cast<size_t>(std::count_if(mine.begin(), mine.end(), IsFinding));
+    if (findings > 0 && variant.gated) {
+      gated_findings += findings;
+      verdicts.push_back(fmt::format("{}: {} of {} runs", variant.name, findings, mine.size()));
+    }
+  }
+  fmt::print("{}", RenderSummaryTable(summaries));
+  std::fflush(stdout);  // the table before the verdict on stderr, when both go to one pipe
+
+  int exit_code = kDiagNoFindings;
+  if (interrupted) exit_code = kDiagInterrupted;
+  else if (gated_findings > 0) exit_code = kDiagFindings;
+
+  if (config.json) {
+    ReportMeta meta;
+    meta.coder_version = CODER_HARNESS_VERSION;
+    meta.started_at = started_at;
+    meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    meta.command_line = command_line;
+    meta.interrupted = interrupted;
+    meta.exit_code = exit_code;
+    meta.options = {{"runs", config.plan.runs},
+                    {"parallel", config.plan.parallel},
+                    {"signal", config.run.signal},
+                    {"hold_ms", config.run.hold.count()},
+                    {"ready_timeout_ms", config.run.ready_timeout.count()},
+                    {"kill_after_ms", config.run.kill_after.count()},
+                    {"slow_threshold_ms", config.run.slow_threshold.count()},
+                    {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
+                    {"known_timeouts_ms", config.run.known_timeouts_ms}};
+    if (interrupted) meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
+    meta.notes.push_back(
+        "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
+        "memory at the moment it forked the target; tree_peak_rss_bytes is sampled and is the reliable figure "
+        "for targets smaller than the harness");
+    if (auto ok = WriteReportJson(*config.json, ReportJson(meta, config.plan.variants, summaries, records)); !ok)
+      write_errors.push_back(ok.error().message);
+  }
+  for (const auto& e : write_errors) fmt::print(stderr, "coder diag shutdown: {}\n", e);
+  if (!write_errors.empty() && exit_code != kDiagInterrupted) return kDiagHarnessFailed;
+
+  if (interrupted) {
+    fmt::print(stderr, "coder diag shutdown: interrupted; {} runs recorded, {} not run or cut short\n", records.size(),
+               runner.unfinished_runs());
+  } else if (gated_findings > 0) {
+    fmt::print(stderr, "coder diag shutdown: findings in gated variants: {}\n", fmt::join(verdicts, "; "));
+  } else {
+    fmt::print(stderr, "coder diag shutdown: no findings in gated variants\n");
+  }
+  return exit_code;
+}
+
+}  // namespace coder::harness

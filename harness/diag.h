@@ -1,0 +1,65 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "harness/run.h"
+#include "harness/runner.h"
+
+namespace coder::harness {
+
+/// Exit codes of `coder diag shutdown`.
+inline constexpr int kDiagNoFindings = 0;
+inline constexpr int kDiagFindings = 1;        // findings in a gated (non-baseline) variant
+inline constexpr int kDiagUsage = 2;
+inline constexpr int kDiagHarnessFailed = 3;
+inline constexpr int kDiagInterrupted = 130;
+
+/// `coder diag shutdown` flags as given (durations and lists as text, checked by ParseDiagFlags).
+struct DiagFlags {
+  std::string self_executable;  ///< the coder binary, launched as the built-in server
+  int runs = 5;
+  int parallel = 1;
+  std::string gateway = "on,off";
+  std::string shutdown_order = "patched";
+  std::string websocket_shutdown_timeout;  ///< passed to the built-in server when set
+  std::string hold = "0";
+  std::string signal = "TERM";
+  std::string ready_timeout = "30s";
+  std::string kill_after = "30s";
+  std::string slow_threshold = "5s";
+  std::string sample_interval = "10ms";
+  std::string known_timeouts = "10s";
+  std::string ready_log;
+  std::string ready_url;
+  std::vector<std::string> fingerprints;  ///< NAME=REGEX
+  std::vector<std::string> targets;       ///< NAME=COMMAND ARGS
+  std::string baseline;                   ///< a variant name, an order (patched/unpatched), or "none"
+  std::string json;
+  std::string jsonl;
+  std::vector<std::string> command;       ///< the target after --
+};
+
+/// A validated experiment.
+struct DiagConfig {
+  Runner::Plan plan;
+  RunOptions run;
+  std::vector<std::string> fingerprint_specs;
+  std::optional<std::filesystem::path> json;
+  std::optional<std::filesystem::path> jsonl;
+};
+
+/// Every usage error (bad duration, --runs 0, unknown signal, a target that cannot be executed, an
+/// output path in a missing directory) is found here, before anything runs.
+Result<DiagConfig> ParseDiagFlags(const DiagFlags& flags);
+
+/// Runs the experiment: launches, measures, prints the live progress and the summary table, writes the
+/// reports, and returns the exit code. Must be called before the process has other threads (it blocks
+/// SIGINT/SIGTERM/SIGQUIT to receive them on a watcher thread: the first one interrupts, killing every
+/// target, and the reports are still written, marked interrupted).
+int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line);
+
+}  // namespace coder::harness

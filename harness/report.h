@@ -1,0 +1,144 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "harness/run_record.h"
+#include "harness/stats.h"
+
+namespace coder::harness {
+
+// ---- Formatting helpers (pure functions; thread-safe) ----
+
+/// Binary units for humans: below 1 KiB exact bytes ("512B"); KiB and MiB with one decimal below 100
+/// ("9.5MiB", "12.3KiB") and none from 100 ("512KiB"); GiB and TiB with two decimals below 10
+/// ("7.60GiB"), one below 100 ("17.0GiB"), none from 100.
+std::string FormatBytes(uint64_t bytes);
+/// A millisecond measurement through coder::FormatDuration: "1.20ms", "850µs", "10.004s".
+std::string FormatMs(double ms);
+/// Terminal columns a UTF-8 string occupies, counting one per code point ("µs" is 2). Enough for
+/// the text these reports print (no wide or combining characters).
+size_t DisplayWidth(std::string_view utf8);
+/// nlohmann::json::dump that never throws on invalid UTF-8 (a target's log lines can hold any bytes):
+/// such bytes become U+FFFD. `indent` < 0 is the compact one-line form.
+std::string DumpJson(const nlohmann::json& j, int indent = -1);
+
+// ---- Summary table ----
+
+/// A fixed-width plain-text table for terminals and CI logs (ASCII except µ in durations), one row per
+/// variant in the given order. Columns: variant, gate ("gated", "baseline" or "-"), runs, outcomes
+/// (non-zero counts, most severe first: "4 timeout-fingerprint, 1 slow"), latency min/p50/p95/p99/max,
+/// ready p50, tree peak RSS p50/max, dominant step ("websocket-wait 10.000s", its mean), fingerprints
+/// ("5 websocket-shutdown-timeout"; last because it is the only unbounded column). A value that was
+/// not measured is "-". Column widths come from the content, so a row of the built-in matrix without
+/// fingerprints fits in about 150 columns.
+///
+/// Then, when any variant has findings, a block listing per such variant the wait-group slots its
+/// timeout lines named ("none named" if none); and when a variant is the baseline, a block of ratios
+/// against it (latency p50 and p99, peak RSS p50). Every line ends with '\n'; no trailing spaces.
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
+
+// ---- JSON report ----
+
+struct ReportMeta {
+  std::string schema = "coder.diag.shutdown/v1";
+  std::string coder_version;
+  std::string started_at;  ///< RFC 3339 UTC, e.g. "2026-11-24T04:19:37.265Z"
+  double wall_seconds = 0;
+  std::vector<std::string> command_line;
+  nlohmann::json options;  ///< the effective options, as the CLI chooses to record them
+  bool interrupted = false;
+  int exit_code = 0;
+  std::vector<std::string> notes;
+};
+
+/// The whole report as JSON, schema `meta.schema` (documented in docs/report-schema.md):
+/// {"schema", "meta", "variants": [{"spec", "summary"}...], "runs": [...]}. Variants keep the order
+/// of `variants`; each summary is matched by name (null if `summaries` has none for it). `runs` are
+/// written in the given order, all of them. Pure function.
+nlohmann::json ReportJson(const ReportMeta& meta, const std::vector<VariantSpec>& variants,
+                          const std::vector<VariantSummary>& summaries, const std::vector<RunRecord>& runs);
+
+/// The spec as it appears in the report: {"name", "argv", "builtin_server", "gated", "baseline",
+/// "known_timeout_ms" (null when unknown)}.
+nlohmann::json VariantSpecJson(const VariantSpec& spec);
+
+/// Writes `report` (indented, newline-terminated) atomically with coder::WriteFileAtomically, mode
+/// 0644: a reader sees the previous file or the whole new one. The Error names the path.
+Status WriteReportJson(const std::filesystem::path& path, const nlohmann::json& report);
+
+// ---- JSON lines, one run per line ----
+
+/// An append-only JSON-lines file of run records: every line is exactly one RunRecord::ToJson()
+/// object (no header line, no trailer), so `jq -c` or any line reader consumes it as is.
+///
+/// Each Append is written straight to the descriptor with write(2) (no user-space buffer) before it
+/// returns, so a record is in the file once Append returns even if the harness is SIGKILLed right
+/// after; it is not fsync'ed (it survives the process, not a machine crash). Thread-safe: appends are
+/// serialised by a mutex and never interleave. The descriptor closes with the object.
+class JsonlWriter {
+ public:
+  /// Creates or truncates `path` (mode 0644, O_APPEND, close-on-exec). The Error names the path and
+  /// the reason (a missing or unwritable directory, a directory at that path).
+  static Result<std::unique_ptr<JsonlWriter>> Open(const std::filesystem::path& path);
+  JsonlWriter(const JsonlWriter&) = delete;
+  JsonlWriter& operator=(const JsonlWriter&) = delete;
+  ~JsonlWriter();
+
+  /// Appends one line. On a write error the Error names the path; a partial line may then be left,
+  /// which readers skip as unparseable.
+  Status Append(const RunRecord& record);
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  JsonlWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+  const std::filesystem::path path_;
+  std::mutex mu_;
+  const int fd_;
+};
+
+// ---- Live progress ----
+
+/// Progress as runs finish, written to a descriptor it does not own (normally stderr).
+///
+/// On a terminal one status line is rewritten in place ("\r", erase to end of line), cut to the
+/// terminal's width: `[3/20] 2 clean, 1 timeout-fingerprint | last gateway=on order=patched #2:
+/// clean in 1.20ms`. Otherwise (a pipe, a CI log) one plain line per finished run:
+/// `[3/20] gateway=on order=patched #2: clean in 1.20ms, peak RSS 9.5MiB` (the #index is the record's
+/// 0-based index, as in the JSON), followed by the detail in parentheses for any other outcome.
+/// Thread-safe: RunFinished and Finish may be called from any thread. Write errors are ignored:
+/// progress is best-effort and never fails a run.
+class ProgressLine {
+ public:
+  ProgressLine(int fd, bool is_terminal, size_t total_runs);
+
+  void RunFinished(const RunRecord& record);
+  /// On a terminal, ends the status line with a newline (if one was drawn). Idempotent; a no-op
+  /// otherwise. RunFinished after Finish starts a new status line.
+  void Finish();
+
+ private:
+  void WriteAll(std::string_view text);
+
+  const int fd_;
+  const bool is_terminal_;
+  const size_t total_;
+  std::mutex mu_;
+  size_t done_ = 0;                     // guarded by mu_
+  std::map<Outcome, size_t> outcomes_;  // guarded by mu_
+  bool line_open_ = false;              // guarded by mu_: a status line is drawn and not ended
+};
+
+}  // namespace coder::harness

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/child_process.h"
+#include "harness/fingerprint.h"
+#include "harness/rss_sampler.h"
+#include "harness/run_record.h"
+
+namespace coder::harness {
+
+/// How every run is driven and judged. Plain value type.
+struct RunOptions {
+  std::chrono::milliseconds ready_timeout{30'000};
+  std::chrono::milliseconds hold{0};            ///< between ready and the stop signal
+  int signal = SIGTERM;                         ///< the stop signal
+  std::chrono::milliseconds kill_after{30'000};  ///< watchdog: SIGKILL this long after the stop signal
+  std::chrono::milliseconds slow_threshold{5'000};
+  std::string ready_log_regex = "Started HTTP listener at ";  ///< RE2; empty when only ready_url is used
+  std::string ready_url;                        ///< http:// URL answering 2xx once ready; may contain {port}
+  std::vector<double> known_timeouts_ms{10'000};
+  size_t log_tail_lines = 40;
+  size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
+  size_t max_timeline_points = 512;
+};
+
+/// The children of runs in progress, so that an interrupt on another thread can kill them. Thread-safe.
+/// After StopAll, a child added later is stopped at once.
+class ActiveChildren {
+ public:
+  /// False if the harness is already interrupted (the child was stopped).
+  bool Add(ChildProcess* child);
+  void Remove(ChildProcess* child);
+  void StopAll();
+  bool interrupted() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<ChildProcess*> children_;
+  bool interrupted_ = false;
+};
+
+/// Launches `variant` once, waits until it is ready, holds, sends the stop signal, waits for the exit with
+/// a watchdog (SIGKILL after kill_after), and measures everything a RunRecord holds. Every process of the
+/// run is gone when it returns. nullopt when the harness was interrupted during the run (such a run is
+/// not a measurement). Thread-safe given distinct arguments; must be called on a thread that outlives the
+/// run (the parent-death signal is per thread).
+std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
+                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active);
+
+/// Applies the outcome rules to a record whose measurements are filled in: crash before watchdog before
+/// timeout fingerprint before slow before clean. Dying of the stop signal itself counts as a clean stop.
+void Classify(RunRecord& record, const RunOptions& options);
+
+}  // namespace coder::harness

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "harness/fingerprint.h"
+#include "harness/rss_sampler.h"
+#include "harness/run.h"
+#include "harness/run_record.h"
+
+namespace coder::harness {
+
+/// Runs every variant `runs` times with at most `parallel` targets alive at once (closed loop), the runs
+/// interleaved across variants (run 0 of each, then run 1 of each, ...) so that drift in the machine's
+/// load falls on every variant alike.
+///
+/// Runs execute on `parallel` worker threads that live until all runs are done: a target's parent-death
+/// signal follows the thread that launched it, so that thread must outlive it. Interrupt() is
+/// thread-safe and may come from a signal-watching thread.
+class Runner {
+ public:
+  struct Plan {
+    std::vector<VariantSpec> variants;
+    int runs = 1;
+    int parallel = 1;
+    std::chrono::microseconds sample_interval{10'000};
+  };
+  using OnRunFinished = std::function<void(const RunRecord&)>;  // called on a worker thread, serialised
+
+  Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints, OnRunFinished on_finished);
+
+  /// Blocks until every run has finished or the runner was interrupted. Returns the finished runs in
+  /// plan order (variant, then index). Call once.
+  std::vector<RunRecord> Run();
+
+  /// Stops new runs and kills the targets of the runs in progress (those runs are not recorded).
+  void Interrupt();
+  bool interrupted() const { return active_.interrupted(); }
+  /// Runs that were planned but not recorded because of an interrupt.
+  size_t unfinished_runs() const { return unfinished_; }
+  /// CPU time the RSS sampler's thread used, for the report.
+  std::chrono::nanoseconds sampler_cpu_time() const { return sampler_cpu_; }
+
+ private:
+  Plan plan_;
+  RunOptions options_;
+  std::shared_ptr<const FingerprintSet> fingerprints_;
+  OnRunFinished on_finished_;
+  ActiveChildren active_;
+  std::atomic<size_t> unfinished_{0};
+  std::chrono::nanoseconds sampler_cpu_{0};
+};
+
+}  // namespace coder::harness

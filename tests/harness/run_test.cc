@@ -1,0 +1,201 @@
+// ExecuteRun against the calibrated target: each fault produces its outcome, and the measurements are
+// accurate against what the target was told to do.
+#include "harness/run.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "harness/runner.h"
+#include "harness/subreaper.h"
+#include "tests/harness/harness_test_util.h"
+
+namespace coder::harness {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+/// Live descendants of this test process other than itself (LiveDescendants includes its root).
+std::vector<pid_t> OthersAlive() {
+  auto alive = LiveDescendants(::getpid());
+  alive.erase(std::remove(alive.begin(), alive.end(), ::getpid()), alive.end());
+  return alive;
+}
+
+class ExecuteRunTest : public ::testing::Test {
+ protected:
+  ExecuteRunTest() {
+    fingerprints = *FingerprintSet::Create({"custom=custom failure marker"});
+    options.ready_timeout = 10s;
+    options.kill_after = 10s;
+    options.slow_threshold = 5s;
+    options.known_timeouts_ms = {};
+    sampler.Start();
+  }
+  RunRecord Run(std::vector<std::string> args, std::string name = "calibrated") {
+    VariantSpec v;
+    v.name = std::move(name);
+    v.argv = {CALIBRATED_TARGET_PATH};
+    v.argv.insert(v.argv.end(), args.begin(), args.end());
+    auto rec = ExecuteRun(v, 0, options, *fingerprints, sampler, active);
+    EXPECT_TRUE(rec.has_value());
+    return rec.value_or(RunRecord{});
+  }
+
+  std::shared_ptr<const FingerprintSet> fingerprints;
+  RunOptions options;
+  RssSampler sampler;
+  ActiveChildren active;
+};
+
+TEST_F(ExecuteRunTest, ACleanStopIsCleanAndMeasured) {
+  const auto r = Run({"--ready-after-ms", "20", "--exit-after-ms", "30"});
+  EXPECT_EQ(r.outcome, Outcome::kClean) << r.detail;
+  EXPECT_EQ(r.exit, "exit 0");
+  ASSERT_TRUE(r.ready_ms && r.latency_ms);
+  EXPECT_GE(*r.ready_ms, 20);
+  EXPECT_GE(*r.latency_ms, 30);
+  EXPECT_GT(r.tree_peak_rss_bytes, 0u);
+  EXPECT_FALSE(r.rss_timeline.empty());
+  EXPECT_THAT(r.log_tail, Contains(HasSubstr("Started HTTP listener at")));
+}
+
+TEST_F(ExecuteRunTest, LatencyIsWithinTwoMillisecondsOfTheConfiguredExitDelay) {
+  std::vector<double> errors;
+  for (int i = 0; i < 5; ++i) {
+    const auto r = Run({"--exit-after-ms", "100"});
+    ASSERT_TRUE(r.latency_ms);
+    errors.push_back(*r.latency_ms - 100.0);
+  }
+  std::sort(errors.begin(), errors.end());
+  EXPECT_GE(errors[2], 0.0);
+  EXPECT_LE(errors[2], 2.0) << "median error of the shutdown latency";
+}
+
+TEST_F(ExecuteRunTest, KernelPeakRssTracksHeldMemory) {
+  const auto baseline = Run({});
+  const auto held = Run({"--hold-mib", "256"});
+  const double expected = 256.0 * (1 << 20) + static_cast<double>(baseline.tree_peak_rss_bytes);
+  EXPECT_NEAR(static_cast<double>(held.kernel_peak_rss_bytes), expected, expected * 0.05);
+  EXPECT_NEAR(static_cast<double>(held.tree_peak_rss_bytes), expected, expected * 0.05);
+}
+
+TEST_F(ExecuteRunTest, ASlowStopIsSlow) {
+  options.slow_threshold = 100ms;
+  const auto r = Run({"--exit-after-ms", "300"});
+  EXPECT_EQ(r.outcome, Outcome::kSlow) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("over the 100ms threshold"));
+}
+
+TEST_F(ExecuteRunTest, TheTimeoutLineMakesATimeoutFingerprintAndNamesTheSlots) {
+  const auto r = Run({"--print-after-signal",
+                      "[warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 held_count=1"});
+  EXPECT_EQ(r.outcome, Outcome::kTimeoutFingerprint) << r.detail;
+  EXPECT_THAT(r.fingerprints, Contains(kFpWebsocketTimeout));
+  EXPECT_THAT(r.held_slots, Contains("ai-gateway-rpc#1"));
+  EXPECT_THAT(r.detail, HasSubstr("ai-gateway-rpc#1"));
+}
+
+TEST_F(ExecuteRunTest, ALatencyAtAKnownTimeoutIsAFingerprintEvenWithoutALogLine) {
+  options.known_timeouts_ms = {300};
+  const auto r = Run({"--exit-after-ms", "305"});
+  EXPECT_EQ(r.outcome, Outcome::kTimeoutFingerprint) << r.detail;
+  EXPECT_THAT(r.fingerprints, Contains(kFpLatencyAtTimeout));
+}
+
+TEST_F(ExecuteRunTest, ATargetIgnoringTheSignalIsKilledByTheWatchdog) {
+  options.kill_after = 300ms;
+  const auto silent = Run({"--ignore-signals", "--quiet"});
+  EXPECT_EQ(silent.outcome, Outcome::kKilledByWatchdog) << silent.detail;
+  EXPECT_TRUE(silent.watchdog_fired);
+  EXPECT_EQ(silent.exit, "killed by SIGKILL");
+  EXPECT_THAT(silent.fingerprints, Contains(kFpSilentWatchdogKill));
+  EXPECT_THAT(silent.fingerprints, ::testing::Not(Contains(kFpForeignSigkill)));
+  // A target that says something after the signal is killed all the same, but is not silent.
+  const auto chatty = Run({"--ignore-signals"});
+  EXPECT_EQ(chatty.outcome, Outcome::kKilledByWatchdog);
+  EXPECT_THAT(chatty.fingerprints, ::testing::Not(Contains(kFpSilentWatchdogKill)));
+}
+
+TEST_F(ExecuteRunTest, CrashesAndNonZeroExitsAreCrashed) {
+  const auto abort = Run({"--crash"});
+  EXPECT_EQ(abort.outcome, Outcome::kCrashed);
+  EXPECT_THAT(abort.detail, HasSubstr("SIGABRT"));
+  const auto code = Run({"--exit-code", "3"});
+  EXPECT_EQ(code.outcome, Outcome::kCrashed);
+  EXPECT_THAT(code.detail, HasSubstr("exited with status 3"));
+}
+
+TEST_F(ExecuteRunTest, DyingOfTheStopSignalItselfIsAStop) {
+  const auto r = Run({"--die-by-signal"});
+  EXPECT_EQ(r.outcome, Outcome::kClean) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("default action of SIGTERM"));
+}
+
+TEST_F(ExecuteRunTest, NeverReadyAndFailedToStartAreTold) {
+  options.ready_timeout = 300ms;
+  const auto never = Run({"--never-ready"});
+  EXPECT_EQ(never.outcome, Outcome::kNeverReady) << never.detail;
+  const auto early = Run({"--exit-before-ready", "1"});
+  EXPECT_EQ(early.outcome, Outcome::kFailedToStart) << early.detail;
+  EXPECT_THAT(early.detail, HasSubstr("exited before it was ready: exit 1"));
+  VariantSpec missing{.name = "missing", .argv = {"/no/such/server"}};
+  const auto gone = ExecuteRun(missing, 0, options, *fingerprints, sampler, active);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->outcome, Outcome::kFailedToStart);
+  EXPECT_THAT(gone->detail, HasSubstr("No such file or directory"));
+}
+
+TEST_F(ExecuteRunTest, UserFingerprintsAreRecorded) {
+  const auto r = Run({"--print-after-signal", "custom failure marker"});
+  EXPECT_THAT(r.fingerprints, Contains("custom"));
+  EXPECT_EQ(r.outcome, Outcome::kClean);  // a user fingerprint is a finding, not an outcome
+}
+
+TEST_F(ExecuteRunTest, ReadinessByUrlWithASubstitutedPort) {
+  options.ready_url = "http://127.0.0.1:{port}/";
+  options.ready_log_regex = "";
+  const auto r = Run({"--http-port", "{port}", "--ready-after-ms", "50"});
+  EXPECT_EQ(r.outcome, Outcome::kClean) << r.detail;
+  EXPECT_TRUE(r.ready_ms);
+}
+
+TEST_F(ExecuteRunTest, NoProcessOfARunOutlivesIt) {
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  const auto r = Run({"--fork-grandchild", "--exit-after-ms", "10"});
+  EXPECT_EQ(r.outcome, Outcome::kClean) << r.detail;
+  ReapOrphans();
+  EXPECT_TRUE(OthersAlive().empty());
+}
+
+TEST(RunnerTest, InterruptKillsEveryTargetAndRecordsOnlyFinishedRuns) {
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  Runner::Plan plan;
+  plan.variants = {VariantSpec{.name = "hang", .argv = {CALIBRATED_TARGET_PATH, "--ignore-signals", "--fork-grandchild"}}};
+  plan.runs = 3;
+  plan.parallel = 3;
+  RunOptions options;
+  options.hold = 60s;  // ready, then held: the interrupt comes while all three are alive
+  std::atomic<int> finished{0};
+  Runner runner(plan, options, *FingerprintSet::Create({}), [&](const RunRecord&) { ++finished; });
+  std::thread interrupter([&] {
+    // Interrupt once all three targets and their grandchildren exist.
+    testing::Eventually([&] { return OthersAlive().size() >= 6; }, testing::In(20s));
+    runner.Interrupt();
+  });
+  const auto records = runner.Run();
+  interrupter.join();
+  EXPECT_TRUE(records.empty());
+  EXPECT_EQ(finished.load(), 0);
+  EXPECT_TRUE(runner.interrupted());
+  EXPECT_EQ(runner.unfinished_runs(), 3u);
+  ReapOrphans();
+  EXPECT_TRUE(OthersAlive().empty());
+}
+
+}  // namespace
+}  // namespace coder::harness
