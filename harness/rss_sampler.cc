@@ -153,7 +153,8 @@ Status RssSampler::Add(pid_t pid) {
   target->root = pid;
   target->leads_group = stat->pgrp == pid;
   if (!target->Track(pid)) return Error{"cannot sample process " + std::to_string(pid) + ": not running"};
-  targets_.emplace(pid, std::move(target));
+  auto& added = *targets_.emplace(pid, std::move(target)).first->second;
+  SampleTarget(added, Clock::now());  // the first sample at once, not an interval later
   return Ok{};
 }
 
@@ -199,35 +200,42 @@ void RssSampler::Tick(Clock::time_point now) {
     ScanGroups(false);
     last_group_scan_ = now;
   }
-  for (auto& [root, target] : targets_) {
-    Target& t = *target;
-    if (t.ended) continue;
-    if (now - t.last_discovery >= options_.discovery_interval) {
-      t.Discover();
-      t.last_discovery = now;
-    }
-    RssSample sample{Clock::now(), 0, 0};
-    for (auto it = t.procs.begin(); it != t.procs.end();) {
-      if (auto bytes = it->second->ResidentBytes()) {
-        sample.tree_rss_bytes += *bytes;
-        ++sample.process_count;
-        ++it;
-      } else {
-        // Gone or a zombie; its children, if any, were re-parented and are tracked on their own.
-        it = t.procs.erase(it);
-      }
-    }
-    if (t.procs.empty() && t.leads_group) {
-      // Before declaring the tree gone, look for group members that escaped the children lists.
-      ScanGroups(true);
-      if (!t.procs.empty()) continue;  // sampled from the next tick
-    }
-    if (t.procs.empty()) {
-      t.End(sample.at);
+  for (auto& [root, target] : targets_) SampleTarget(*target, now);
+}
+
+void RssSampler::SampleTarget(Target& t, Clock::time_point now) {
+  if (t.ended) return;
+  if (now - t.last_discovery >= options_.discovery_interval) {
+    t.Discover();
+    t.last_discovery = now;
+  }
+  RssSample sample{Clock::now(), 0, 0};
+  for (auto it = t.procs.begin(); it != t.procs.end();) {
+    if (auto bytes = it->second->ResidentBytes()) {
+      sample.tree_rss_bytes += *bytes;
+      ++sample.process_count;
+      ++it;
     } else {
-      t.Record(sample, options_.max_samples_per_target);
+      // Gone or a zombie; its children, if any, were re-parented and are tracked on their own.
+      it = t.procs.erase(it);
     }
   }
+  if (t.procs.empty() && t.leads_group) {
+    // Before declaring the tree gone, look for group members that escaped the children lists.
+    ScanGroups(true);
+    if (!t.procs.empty()) return;  // sampled from the next tick
+  }
+  if (t.procs.empty()) {
+    t.End(sample.at);
+  } else {
+    t.Record(sample, options_.max_samples_per_target);
+  }
+}
+
+void RssSampler::SampleNow(pid_t pid) {
+  std::lock_guard lock(mu_);
+  auto it = targets_.find(pid);
+  if (it != targets_.end()) SampleTarget(*it->second, Clock::now());
 }
 
 void RssSampler::ScanGroups(bool force) {

@@ -70,6 +70,9 @@ class RssSampler {
   std::vector<RssSample> Remove(pid_t pid);
   /// A copy of `pid`'s timeline so far; empty when unknown.
   std::vector<RssSample> Timeline(pid_t pid) const;
+  /// Takes one sample of `pid`'s tree now, besides the periodic ones: a run shorter than the interval still
+  /// gets samples at the moments that matter (launch, ready, the stop signal). No-op for an unknown pid.
+  void SampleNow(pid_t pid);
   /// Whether sampling of `pid` has ended because its whole tree is gone.
   bool Ended(pid_t pid) const;
 
@@ -81,6 +84,7 @@ class RssSampler {
 
   void Run();
   void Tick(std::chrono::steady_clock::time_point now);
+  void SampleTarget(Target& target, std::chrono::steady_clock::time_point now);  // mu_ held
   void ScanGroups(bool force);
 
   const RssSamplerOptions options_;

@@ -248,6 +248,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     return rec;
   }
   rec.ready_ms = MsBetween(t0, ready_at);
+  sampler.SampleNow(child->pid());
 
   if (options.hold.count() > 0) {
     if (auto early = child->WaitUntil(Clock::now() + options.hold)) {
@@ -261,6 +262,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   }
   if (active.interrupted()) return std::nullopt;
 
+  sampler.SampleNow(child->pid());  // the resident set the tail starts from
   state->signal_sent = true;
   const auto signal_at = Clock::now();
   (void)child->Signal(options.signal);  // if it just exited, the wait below reports how
