@@ -45,8 +45,9 @@ std::string DumpJson(const nlohmann::json& j, int indent = -1);
 /// fingerprints fits in about 150 columns.
 ///
 /// Then, when any variant has findings, a block listing per such variant the wait-group slots its
-/// timeout lines named ("none named" if none); and when a variant is the baseline, a block of ratios
-/// against it (latency p50 and p99, peak RSS p50). Every line ends with '\n'; no trailing spaces.
+/// timeout lines named ("none named" if none); and when a variant is marked baseline, a block of
+/// ratios of every other variant against the first such one (latency p50 and p99, tree peak RSS p50
+/// and max; "1/8338x" for a ratio below 0.1). Every line ends with '\n'; no trailing spaces.
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----

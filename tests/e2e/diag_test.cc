@@ -8,10 +8,10 @@
 
 #include <fstream>
 #include <random>
-#include <thread>
 
 #include "harness/child_process.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/harness/harness_test_util.h"
 
 namespace coder::e2e {
 namespace {
@@ -20,6 +20,12 @@ using namespace std::chrono_literals;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using nlohmann::json;
+
+// Files and /proc notify nobody: re-check them until a deadline.
+template <class Pred>
+bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
+  return harness::testing::Eventually(pred, harness::testing::In(timeout));
+}
 
 std::unique_ptr<harness::ChildProcess> LaunchDiag(std::vector<std::string> args) {
   harness::LaunchSpec spec;
@@ -72,17 +78,6 @@ std::vector<pid_t> ProcessesWith(const std::string& marker) {
   }
   if (proc) ::closedir(proc);
   return found;
-}
-
-/// Waits for a fact nothing can notify (files, /proc), re-checking every few milliseconds until the deadline.
-template <class Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = In(timeout);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 std::string UniqueMarker() { return "diag-marker-" + std::to_string(std::random_device{}()); }
