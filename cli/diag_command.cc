@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/diag_merge.h"
+
 namespace coder::cli {
 
 DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
@@ -41,10 +43,55 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
                 "Variant reported for comparison and never gated (default: unpatched; none: gate everything)");
   s->add_option("--json", f.json, "Write the full report (every run) as JSON");
   s->add_option("--jsonl", f.jsonl, "Append each run as one JSON line as soon as it ends");
+  s->add_option("--junit", f.junit, "Write a JUnit XML report (a test case per variant and per failing run)");
+  s->add_option("--markdown", f.markdown, "Write a Markdown report (also appended to $GITHUB_STEP_SUMMARY when set)");
+  s->add_option("--arrival-interval", f.arrival_interval,
+                "Open loop: launch a target every interval whether or not earlier ones have exited");
+  s->add_option("--max-live", f.max_live, "Open loop: at most this many targets alive at once")->capture_default_str();
+  s->add_option("--memory-budget", f.memory_budget, "Flag a peak of live targets' summed RSS over this (e.g. 17GiB)");
+  s->add_option("--assume-rss", f.assume_rss,
+                "Project the same schedule with every target this heavy (e.g. 7.6GiB)");
+  s->add_option("--suite-stops", f.suite_stops, "Stops in a test suite, for the projected shutdown wall time")
+      ->capture_default_str();
+  s->add_option("--regression-ratio", f.regression_ratio,
+                "A p95 latency ratio against the baseline whose 95% interval lies above this is a regression")
+      ->capture_default_str();
+  s->add_option("--fail-on", f.fail_on,
+                "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression")
+      ->capture_default_str();
   s->add_option("command", f.command, "The target command after --; {port} and {dir} are substituted per run");
+
+  merge_ = diag_->add_subcommand("merge", "Combine JSON reports from several machines or CI shards into one report");
+  merge_->add_option("reports", merge_inputs_, "JSON reports written by coder diag shutdown --json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  merge_->add_option("--json", merge_json_, "Write the merged report as JSON");
+  merge_->add_option("--junit", merge_junit_, "Write a JUnit XML report");
+  merge_->add_option("--markdown", merge_markdown_, "Write a Markdown report");
+  merge_->add_option("--fail-on", merge_fail_on_, "What gates (as for shutdown)")->capture_default_str();
+  merge_->add_option("--suite-stops", merge_suite_stops_, "Stops in a test suite")->capture_default_str();
+  merge_->add_option("--regression-ratio", merge_regression_ratio_, "Regression threshold")->capture_default_str();
+}
+
+int DiagCommand::RunMerge(const std::vector<std::string>& command_line) const {
+  harness::MergeConfig config;
+  for (const auto& in : merge_inputs_) config.inputs.emplace_back(in);
+  auto fail_on = harness::ParseFailOn(merge_fail_on_);
+  if (!fail_on) {
+    fmt::print(stderr, "coder diag merge: {}\n", fail_on.error().message);
+    return harness::kDiagUsage;
+  }
+  config.report.fail_on = *fail_on;
+  config.report.suite_stops = merge_suite_stops_;
+  config.report.regression_ratio = merge_regression_ratio_;
+  if (!merge_json_.empty()) config.report.json = merge_json_;
+  if (!merge_junit_.empty()) config.report.junit = merge_junit_;
+  if (!merge_markdown_.empty()) config.report.markdown = merge_markdown_;
+  return harness::RunDiagMerge(config, command_line);
 }
 
 int DiagCommand::Run(const std::vector<std::string>& command_line) const {
+  if (merge_->parsed()) return RunMerge(command_line);
   auto config = harness::ParseDiagFlags(flags_);
   if (!config) {
     fmt::print(stderr, "coder diag shutdown: {}\n", config.error().message);

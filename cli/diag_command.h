@@ -13,13 +13,21 @@ namespace coder::cli {
 class DiagCommand {
  public:
   DiagCommand(CLI::App& parent, std::string self_executable);
-  bool selected() const { return shutdown_->parsed(); }
+  bool selected() const { return shutdown_->parsed() || merge_->parsed(); }
   int Run(const std::vector<std::string>& command_line) const;
 
  private:
+  int RunMerge(const std::vector<std::string>& command_line) const;
+
   CLI::App* diag_;
   CLI::App* shutdown_;
+  CLI::App* merge_;
   harness::DiagFlags flags_;
+  // coder diag merge
+  std::vector<std::string> merge_inputs_;
+  std::string merge_json_, merge_junit_, merge_markdown_, merge_fail_on_ = "all";
+  int merge_suite_stops_ = 10;
+  double merge_regression_ratio_ = 2.0;
 };
 
 }  // namespace coder::cli

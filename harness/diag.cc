@@ -11,8 +11,10 @@
 #include <set>
 
 #include "common/duration.h"
+#include "common/size.h"
 #include "common/signal_watcher.h"
 #include "harness/command_line.h"
+#include "harness/diag_report.h"
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
 #include "harness/report.h"
@@ -138,18 +140,6 @@ Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& vari
   return Ok{};
 }
 
-bool IsBuiltinFingerprint(const std::string& name) {
-  return name == kFpWebsocketTimeout || name == kFpLatencyAtTimeout || name == kFpSilentWatchdogKill ||
-         name == kFpForeignSigkill;
-}
-
-/// A run counts against its variant when it was not clean or when one of the user's own fingerprints
-/// matched (those are findings by the user's definition).
-bool IsFinding(const RunRecord& r) {
-  return r.outcome != Outcome::kClean ||
-         std::any_of(r.fingerprints.begin(), r.fingerprints.end(), [](const auto& f) { return !IsBuiltinFingerprint(f); });
-}
-
 std::string NowRfc3339() {
   const auto now = std::chrono::system_clock::now();
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
@@ -222,14 +212,45 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
 
   c.fingerprint_specs = f.fingerprints;
   if (auto fps = FingerprintSet::Create(f.fingerprints); !fps) return fps.error();
-  if (!f.json.empty()) {
-    if (auto ok = CheckOutputPath("json", f.json); !ok) return ok.error();
-    c.json = f.json;
+  struct OutputFlag {
+    std::string_view name;
+    const std::string& path;
+    std::optional<std::filesystem::path>& out;
+  };
+  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.json}, OutputFlag{"jsonl", f.jsonl, c.jsonl},
+                              OutputFlag{"junit", f.junit, c.junit}, OutputFlag{"markdown", f.markdown, c.markdown}}) {
+    if (o.path.empty()) continue;
+    if (auto ok = CheckOutputPath(o.name, o.path); !ok) return ok.error();
+    o.out = o.path;
   }
-  if (!f.jsonl.empty()) {
-    if (auto ok = CheckOutputPath("jsonl", f.jsonl); !ok) return ok.error();
-    c.jsonl = f.jsonl;
+
+  if (!f.arrival_interval.empty()) {
+    auto interval = ParseDuration(f.arrival_interval);
+    if (!interval) return Error{fmt::format("--arrival-interval: {}", interval.error().message)};
+    if (interval->count() <= 0) return Error{"--arrival-interval: want a positive duration"};
+    c.plan.arrival_interval = std::chrono::duration_cast<std::chrono::microseconds>(*interval);
   }
+  if (f.max_live < 1) return Error{fmt::format("--max-live: want at least 1, got {}", f.max_live)};
+  c.plan.max_live = f.max_live;
+  struct SizeFlag {
+    std::string_view name;
+    const std::string& text;
+    std::optional<uint64_t>& out;
+  };
+  for (const SizeFlag& sf : {SizeFlag{"memory-budget", f.memory_budget, c.memory_budget_bytes},
+                             SizeFlag{"assume-rss", f.assume_rss, c.assume_rss_bytes}}) {
+    if (sf.text.empty()) continue;
+    auto size = ParseSize(sf.text);
+    if (!size) return Error{fmt::format("--{}: {}", sf.name, size.error().message)};
+    sf.out = *size;
+  }
+  if (f.suite_stops < 1) return Error{fmt::format("--suite-stops: want at least 1, got {}", f.suite_stops)};
+  c.suite_stops = f.suite_stops;
+  if (!(f.regression_ratio > 1.0)) return Error{"--regression-ratio: want a ratio above 1, such as 2"};
+  c.regression_ratio = f.regression_ratio;
+  auto fail_on = ParseFailOn(f.fail_on);
+  if (!fail_on) return fail_on.error();
+  c.fail_on = *fail_on;
   return c;
 }
 
@@ -294,66 +315,51 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
     live_runner = nullptr;
   }
   progress.Finish();
-  const bool interrupted = runner.interrupted();
 
-  std::vector<VariantSummary> summaries;
-  size_t gated_findings = 0;
-  std::vector<std::string> verdicts;
-  for (const auto& variant : config.plan.variants) {
-    std::vector<RunRecord> mine;
-    for (const auto& r : records)
-      if (r.variant == variant.name) mine.push_back(r);
-    summaries.push_back(SummarizeVariant(variant, mine));
-    const size_t findings = static_cast<size_t>(std::count_if(mine.begin(), mine.end(), IsFinding));
-    if (findings > 0 && variant.gated) {
-      gated_findings += findings;
-      verdicts.push_back(fmt::format("{}: {} of {} runs", variant.name, findings, mine.size()));
-    }
-  }
-  fmt::print("{}", RenderSummaryTable(summaries));
-  std::fflush(stdout);  // the table before the verdict on stderr, when both go to one pipe
-
-  int exit_code = kDiagNoFindings;
-  if (interrupted) exit_code = kDiagInterrupted;
-  else if (gated_findings > 0) exit_code = kDiagFindings;
-
-  if (config.json) {
-    ReportMeta meta;
-    meta.coder_version = CODER_HARNESS_VERSION;
-    meta.started_at = started_at;
-    meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    meta.command_line = command_line;
-    meta.interrupted = interrupted;
-    meta.exit_code = exit_code;
-    meta.options = {{"runs", config.plan.runs},
-                    {"parallel", config.plan.parallel},
-                    {"signal", config.run.signal},
-                    {"hold_ms", config.run.hold.count()},
-                    {"ready_timeout_ms", config.run.ready_timeout.count()},
-                    {"kill_after_ms", config.run.kill_after.count()},
-                    {"slow_threshold_ms", config.run.slow_threshold.count()},
-                    {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
-                    {"known_timeouts_ms", config.run.known_timeouts_ms}};
-    if (interrupted) meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
-    meta.notes.push_back(
-        "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
-        "memory at the moment it forked the target; tree_peak_rss_bytes is sampled and is the reliable figure "
-        "for targets smaller than the harness");
-    if (auto ok = WriteReportJson(*config.json, ReportJson(meta, config.plan.variants, summaries, records)); !ok)
-      write_errors.push_back(ok.error().message);
-  }
+  Experiment experiment;
+  experiment.variants = config.plan.variants;
+  experiment.runs = records;
+  ReportMeta& meta = experiment.meta;
+  meta.coder_version = CODER_HARNESS_VERSION;
+  meta.started_at = started_at;
+  meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  meta.command_line = command_line;
+  meta.interrupted = runner.interrupted();
+  meta.options = {{"runs", config.plan.runs},
+                  {"parallel", config.plan.parallel},
+                  {"arrival_interval_ms", config.plan.arrival_interval
+                                              ? nlohmann::json(config.plan.arrival_interval->count() / 1e3)
+                                              : nlohmann::json(nullptr)},
+                  {"max_live", config.plan.max_live},
+                  {"signal", config.run.signal},
+                  {"hold_ms", config.run.hold.count()},
+                  {"ready_timeout_ms", config.run.ready_timeout.count()},
+                  {"kill_after_ms", config.run.kill_after.count()},
+                  {"slow_threshold_ms", config.run.slow_threshold.count()},
+                  {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
+                  {"known_timeouts_ms", config.run.known_timeouts_ms},
+                  {"suite_stops", config.suite_stops},
+                  {"regression_ratio", config.regression_ratio}};
+  if (meta.interrupted)
+    meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
+  meta.notes.push_back(
+      "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
+      "memory at the moment it forked the target; tree_peak_rss_bytes is sampled and is the reliable figure "
+      "for targets smaller than the harness");
   for (const auto& e : write_errors) fmt::print(stderr, "coder diag shutdown: {}\n", e);
-  if (!write_errors.empty() && exit_code != kDiagInterrupted) return kDiagHarnessFailed;
 
-  if (interrupted) {
-    fmt::print(stderr, "coder diag shutdown: interrupted; {} runs recorded, {} not run or cut short\n", records.size(),
-               runner.unfinished_runs());
-  } else if (gated_findings > 0) {
-    fmt::print(stderr, "coder diag shutdown: findings in gated variants: {}\n", fmt::join(verdicts, "; "));
-  } else {
-    fmt::print(stderr, "coder diag shutdown: no findings in gated variants\n");
-  }
-  return exit_code;
+  ReportOptions report;
+  report.json = config.json;
+  report.junit = config.junit;
+  report.markdown = config.markdown;
+  report.memory_budget_bytes = config.memory_budget_bytes;
+  report.assume_rss_bytes = config.assume_rss_bytes;
+  report.suite_stops = config.suite_stops;
+  report.regression_ratio = config.regression_ratio;
+  report.fail_on = config.fail_on;
+  const int code = ReportExperiment(std::move(experiment), report);
+  // A lost JSONL line is a harness failure even when everything else went well.
+  return !write_errors.empty() && code != kDiagInterrupted ? kDiagHarnessFailed : code;
 }
 
 }  // namespace coder::harness

@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "harness/run.h"
+#include "harness/gate.h"
 #include "harness/runner.h"
 
 namespace coder::harness {
@@ -40,6 +42,15 @@ struct DiagFlags {
   std::string baseline;                   ///< a variant name, an order (patched/unpatched), or "none"
   std::string json;
   std::string jsonl;
+  std::string junit;
+  std::string markdown;
+  std::string arrival_interval;           ///< open loop when set
+  int max_live = 64;
+  std::string memory_budget;              ///< e.g. 17GiB
+  std::string assume_rss;                 ///< e.g. 7.6GiB
+  int suite_stops = 10;
+  double regression_ratio = 2.0;
+  std::string fail_on = "all";
   std::vector<std::string> command;       ///< the target after --
 };
 
@@ -50,6 +61,13 @@ struct DiagConfig {
   std::vector<std::string> fingerprint_specs;
   std::optional<std::filesystem::path> json;
   std::optional<std::filesystem::path> jsonl;
+  std::optional<std::filesystem::path> junit;
+  std::optional<std::filesystem::path> markdown;
+  std::optional<uint64_t> memory_budget_bytes;
+  std::optional<uint64_t> assume_rss_bytes;
+  int suite_stops = 10;
+  double regression_ratio = 2.0;
+  std::set<FindingKind> fail_on;
 };
 
 /// Every usage error (bad duration, --runs 0, unknown signal, a target that cannot be executed, an

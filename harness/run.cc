@@ -193,7 +193,8 @@ bool ActiveChildren::interrupted() const {
 }
 
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
-                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active) {
+                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
+                                    std::optional<Clock::time_point> epoch) {
   RunRecord rec;
   rec.variant = variant.name;
   rec.index = index;
@@ -228,6 +229,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (!active.Add(child.get())) return std::nullopt;
   (void)sampler.Add(child->pid());  // a target that already exited has nothing to sample
   const auto t0 = child->started_at();
+  if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
 
   Clock::time_point ready_at;
   if (!WaitReady(*child, options, ready_url, active, &ready_at)) {

@@ -53,9 +53,11 @@ class ActiveChildren {
 /// a watchdog (SIGKILL after kill_after), and measures everything a RunRecord holds. Every process of the
 /// run is gone when it returns. nullopt when the harness was interrupted during the run (such a run is
 /// not a measurement). Thread-safe given distinct arguments; must be called on a thread that outlives the
-/// run (the parent-death signal is per thread).
+/// run (the parent-death signal is per thread). `epoch` is the experiment's start, which launch_ms counts
+/// from (none: launch_ms stays unset).
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
-                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active);
+                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
+                                    std::optional<std::chrono::steady_clock::time_point> epoch = std::nullopt);
 
 /// Applies the outcome rules to a record whose measurements are filled in: crash before watchdog before
 /// timeout fingerprint before slow before clean. Dying of the stop signal itself counts as a clean stop.

@@ -126,6 +126,7 @@ json RunRecord::ToJson() const {
       {"index", index},
       {"outcome", ToString(outcome)},
       {"detail", detail},
+      {"launch_ms", Optional(launch_ms)},
       {"ready_ms", Optional(ready_ms)},
       {"signal_ms", Optional(signal_ms)},
       {"exit_ms", Optional(exit_ms)},
@@ -161,6 +162,7 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
 
   in.Int("index", r.index);
   in.String("detail", r.detail);
+  in.Double("launch_ms", r.launch_ms);
   in.Double("ready_ms", r.ready_ms);
   in.Double("signal_ms", r.signal_ms);
   in.Double("exit_ms", r.exit_ms);

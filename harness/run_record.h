@@ -53,6 +53,9 @@ struct RunRecord {
   Outcome outcome = Outcome::kClean;
   std::string detail;  ///< one human sentence: why this outcome
 
+  /// When the run was launched, in ms since the experiment started (one monotonic clock for all runs),
+  /// so concurrent runs share one axis: their absolute times are launch_ms + ready_ms, + signal_ms, ...
+  std::optional<double> launch_ms;
   std::optional<double> ready_ms;    ///< launch → ready
   std::optional<double> signal_ms;   ///< launch → stop signal sent
   std::optional<double> exit_ms;     ///< launch → exit seen (pidfd readable)

@@ -1,6 +1,7 @@
 #include "harness/runner.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <thread>
 
 namespace coder::harness {
@@ -25,17 +26,31 @@ std::vector<RunRecord> Runner::Run() {
   sampler.Start();
 
   std::mutex mu;
+  std::condition_variable wake;  // an interrupt ends the wait for an open-loop launch time
   size_t next = 0;
   std::vector<RunRecord> records;
+  const auto epoch = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (;;) {
       Job job;
+      size_t position = 0;
       {
         std::lock_guard lock(mu);
         if (next >= jobs.size() || active_.interrupted()) return;
-        job = jobs[next++];
+        position = next++;
+        job = jobs[position];
       }
-      auto record = ExecuteRun(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler, active_);
+      if (plan_.arrival_interval) {
+        const auto due = epoch + *plan_.arrival_interval * static_cast<int64_t>(position);
+        std::unique_lock lock(mu);
+        wake.wait_until(lock, due, [&] { return active_.interrupted(); });
+        if (active_.interrupted()) {
+          ++unfinished_;
+          continue;
+        }
+      }
+      auto record =
+          ExecuteRun(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler, active_, epoch);
       std::lock_guard lock(mu);
       if (!record) {
         ++unfinished_;
@@ -45,10 +60,22 @@ std::vector<RunRecord> Runner::Run() {
       records.push_back(std::move(*record));
     }
   };
-  const int threads = std::max(1, std::min<int>(plan_.parallel, static_cast<int>(jobs.size())));
+  const int width = plan_.arrival_interval ? plan_.max_live : plan_.parallel;
+  const int threads = std::max(1, std::min<int>(width, static_cast<int>(jobs.size())));
+  {
+    std::lock_guard lock(hook_mu_);
+    interrupt_hook_ = [&] {
+      std::lock_guard wake_lock(mu);
+      wake.notify_all();
+    };
+  }
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
   for (auto& w : workers) w.join();
+  {
+    std::lock_guard lock(hook_mu_);
+    interrupt_hook_ = nullptr;
+  }
   unfinished_ += jobs.size() - std::min(jobs.size(), next);
   sampler.Stop();
   sampler_cpu_ = sampler.cpu_time();
@@ -64,6 +91,10 @@ std::vector<RunRecord> Runner::Run() {
   return records;
 }
 
-void Runner::Interrupt() { active_.StopAll(); }
+void Runner::Interrupt() {
+  active_.StopAll();
+  std::lock_guard lock(hook_mu_);
+  if (interrupt_hook_) interrupt_hook_();
+}
 
 }  // namespace coder::harness

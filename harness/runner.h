@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "harness/fingerprint.h"
@@ -13,9 +14,12 @@
 
 namespace coder::harness {
 
-/// Runs every variant `runs` times with at most `parallel` targets alive at once (closed loop), the runs
-/// interleaved across variants (run 0 of each, then run 1 of each, ...) so that drift in the machine's
-/// load falls on every variant alike.
+/// Runs every variant `runs` times, the runs interleaved across variants (run 0 of each, then run 1 of
+/// each, ...) so that drift in the machine's load falls on every variant alike. Closed loop (the default):
+/// at most `parallel` targets alive at once, each run starting when one ends. Open loop
+/// (`arrival_interval`): run i is launched at i × interval whether or not earlier ones have exited, at
+/// most `max_live` at once (a launch waits for a free place, and then starts late): this is how the
+/// servers of a test suite overlap when each lingers in its shutdown tail.
 ///
 /// Runs execute on `parallel` worker threads that live until all runs are done: a target's parent-death
 /// signal follows the thread that launched it, so that thread must outlive it. Interrupt() is
@@ -26,6 +30,8 @@ class Runner {
     std::vector<VariantSpec> variants;
     int runs = 1;
     int parallel = 1;
+    std::optional<std::chrono::microseconds> arrival_interval;  ///< set: open loop
+    int max_live = 64;                                          ///< open loop: cap on live targets
     std::chrono::microseconds sample_interval{10'000};
   };
   using OnRunFinished = std::function<void(const RunRecord&)>;  // called on a worker thread, serialised
@@ -52,6 +58,8 @@ class Runner {
   ActiveChildren active_;
   std::atomic<size_t> unfinished_{0};
   std::chrono::nanoseconds sampler_cpu_{0};
+  std::mutex hook_mu_;
+  std::function<void()> interrupt_hook_;  // wakes workers waiting for an open-loop launch time
 };
 
 }  // namespace coder::harness

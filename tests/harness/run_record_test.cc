@@ -15,6 +15,7 @@ RunRecord FullRecord() {
   r.index = 3;
   r.outcome = Outcome::kTimeoutFingerprint;
   r.detail = "websocket shutdown timed out after 10 seconds";
+  r.launch_ms = 123'456.789012345;
   r.ready_ms = 41.123456789012345;
   r.signal_ms = 0.1;
   r.exit_ms = 10'045.000000001;
@@ -58,7 +59,7 @@ TEST(RunRecordTest, JsonShapeUsesMemberNamesAndNullForAbsentOptionals) {
   r.outcome = Outcome::kFailedToStart;
   const json j = r.ToJson();
   EXPECT_EQ(j["outcome"], "failed-to-start");
-  for (const char* key : {"ready_ms", "signal_ms", "exit_ms", "latency_ms", "exit_code", "exit_signal"})
+  for (const char* key : {"launch_ms", "ready_ms", "signal_ms", "exit_ms", "latency_ms", "exit_code", "exit_signal"})
     EXPECT_TRUE(j.contains(key) && j[key].is_null()) << key;
   EXPECT_EQ(RunRecord::FromJson(j), r);
 
@@ -88,6 +89,7 @@ TEST(RunRecordTest, RejectsWhatIsNotARunRecord) {
   };
   EXPECT_FALSE(with("outcome", "sideways").has_value());
   EXPECT_FALSE(with("latency_ms", "12ms").has_value());
+  EXPECT_FALSE(with("launch_ms", "0").has_value());
   EXPECT_FALSE(with("index", 1.5).has_value());
   EXPECT_FALSE(with("index", int64_t{1} << 40).has_value());
   EXPECT_FALSE(with("tree_peak_rss_bytes", -1).has_value());

@@ -172,6 +172,37 @@ TEST_F(ExecuteRunTest, NoProcessOfARunOutlivesIt) {
   EXPECT_TRUE(OthersAlive().empty());
 }
 
+TEST(RunnerTest, OpenLoopLaunchesOnScheduleWhetherOrNotEarlierRunsEnded) {
+  Runner::Plan plan;
+  plan.variants = {VariantSpec{.name = "lingers", .argv = {CALIBRATED_TARGET_PATH, "--exit-after-ms", "300"}}};
+  plan.runs = 5;
+  plan.arrival_interval = 100ms;
+  Runner runner(plan, RunOptions{}, *FingerprintSet::Create({}), nullptr);
+  const auto records = runner.Run();
+  ASSERT_EQ(records.size(), 5u);
+  for (const auto& r : records) {
+    ASSERT_TRUE(r.launch_ms && r.exit_ms) << r.index;
+    // Launched at its slot (a little after, never before), not when the previous run ended.
+    EXPECT_GE(*r.launch_ms, 100.0 * r.index) << r.index;
+    EXPECT_LT(*r.launch_ms, 100.0 * r.index + 90) << r.index;
+  }
+  // Each lives over 300 ms and they arrive every 100 ms: run 1 starts while run 0 is alive.
+  EXPECT_LT(*records[1].launch_ms, *records[0].launch_ms + *records[0].exit_ms);
+}
+
+TEST(RunnerTest, MaxLiveCapsAnOpenLoop) {
+  Runner::Plan plan;
+  plan.variants = {VariantSpec{.name = "lingers", .argv = {CALIBRATED_TARGET_PATH, "--exit-after-ms", "200"}}};
+  plan.runs = 3;
+  plan.arrival_interval = 10ms;
+  plan.max_live = 1;
+  Runner runner(plan, RunOptions{}, *FingerprintSet::Create({}), nullptr);
+  const auto records = runner.Run();
+  ASSERT_EQ(records.size(), 3u);
+  for (size_t i = 1; i < records.size(); ++i)
+    EXPECT_GE(*records[i].launch_ms, *records[i - 1].launch_ms + *records[i - 1].exit_ms) << i;
+}
+
 TEST(RunnerTest, InterruptKillsEveryTargetAndRecordsOnlyFinishedRuns) {
   ASSERT_TRUE(BecomeChildSubreaper().ok());
   Runner::Plan plan;

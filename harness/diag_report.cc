@@ -1,0 +1,163 @@
+#include "harness/diag_report.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+
+#include "common/file_util.h"
+#include "harness/annotations.h"
+#include "harness/budget.h"
+#include "harness/compare.h"
+#include "harness/junit.h"
+#include "harness/markdown.h"
+#include "harness/stats.h"
+
+namespace coder::harness {
+namespace {
+
+std::vector<RunRecord> RunsOf(const std::vector<RunRecord>& runs, const std::string& variant) {
+  std::vector<RunRecord> mine;
+  for (const auto& r : runs)
+    if (r.variant == variant) mine.push_back(r);
+  return mine;
+}
+
+// The built-in matrix names variants "order=X,gateway=Y": two variants are a pair when they differ only
+// in the order.
+std::string WithoutOrder(const std::string& name) {
+  if (name.rfind("order=", 0) != 0) return name;
+  const auto comma = name.find(',');
+  return comma == std::string::npos ? "" : name.substr(comma);
+}
+
+std::string BudgetLine(std::string_view label, const BudgetAnalysis& a, std::optional<uint64_t> budget) {
+  std::string line = fmt::format("  {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
+                                 label, FormatBytes(a.peak_total_bytes), a.peak_total_at_ms / 1e3,
+                                 FormatBytes(a.peak_tail_bytes), a.mean_live, a.arrival_rate_per_s,
+                                 FormatMs(a.mean_lifetime_ms), a.tail_share * 100);
+  if (budget)
+    line += a.over_budget ? fmt::format("  OVER the {} budget for {:.2f}s", FormatBytes(*budget), a.time_over_budget_ms / 1e3)
+                          : fmt::format("  within the {} budget", FormatBytes(*budget));
+  return line + "\n";
+}
+
+}  // namespace
+
+const VariantSpec* BaselineFor(const VariantSpec& variant, const std::vector<VariantSpec>& variants) {
+  const VariantSpec* first = nullptr;
+  for (const auto& v : variants) {
+    if (!v.baseline || v.name == variant.name) continue;
+    if (!first) first = &v;
+    if (variant.builtin_server && v.builtin_server && WithoutOrder(v.name) == WithoutOrder(variant.name)) return &v;
+  }
+  return first;
+}
+
+int ReportExperiment(Experiment e, const ReportOptions& o) {
+  std::vector<VariantSummary> summaries;
+  for (const auto& v : e.variants) summaries.push_back(SummarizeVariant(v, RunsOf(e.runs, v.name)));
+  std::string text = RenderSummaryTable(summaries);
+
+  std::vector<Comparison> comparisons;
+  ExperimentFindings experiment_findings;
+  for (const auto& v : e.variants) {
+    if (v.baseline) continue;
+    const VariantSpec* base = BaselineFor(v, e.variants);
+    if (!base) continue;
+    comparisons.push_back(Compare(v.name, RunsOf(e.runs, v.name), base->name, RunsOf(e.runs, base->name),
+                                  o.suite_stops, o.regression_ratio));
+    const auto& c = comparisons.back();
+    if (c.regression && c.p95_ratio)
+      experiment_findings.regressions.push_back(
+          {v.name, fmt::format("p95 shutdown latency {:.2f}x the baseline {} (95% interval {:.2f}-{:.2f}x), over {}x",
+                               c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, c.p95_ratio->ci_high,
+                               o.regression_ratio)});
+  }
+  if (!comparisons.empty()) {
+    text += fmt::format("\nA suite of {} stops spends in shutdown:\n", o.suite_stops);
+    for (const auto& c : comparisons)
+      text += fmt::format("  {:<30} {:>9.2f}s   vs {:>9.2f}s for {}\n", c.variant, c.suite_shutdown_seconds,
+                          c.baseline_suite_shutdown_seconds, c.baseline);
+  }
+
+  std::optional<BudgetAnalysis> measured;
+  std::optional<BudgetAnalysis> projected;
+  if (o.analyse_budget) {
+    const auto timelines = TimelinesFromRuns(e.runs);
+    if (!timelines.empty()) {
+      measured = AnalyzeBudget(timelines, o.memory_budget_bytes);
+      if (o.assume_rss_bytes) projected = ProjectBudget(timelines, *o.assume_rss_bytes, o.memory_budget_bytes);
+      text += "\nMemory held by live targets together (tails: the part held after the stop signal):\n";
+      text += BudgetLine("measured", *measured, o.memory_budget_bytes);
+      if (projected)
+        text += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *projected, o.memory_budget_bytes);
+      if (o.memory_budget_bytes && measured->over_budget) {
+        experiment_findings.budget = fmt::format("measured peak {} of live targets exceeds the {} budget for {:.2f}s",
+                                                 FormatBytes(measured->peak_total_bytes),
+                                                 FormatBytes(*o.memory_budget_bytes), measured->time_over_budget_ms / 1e3);
+      } else if (o.memory_budget_bytes && projected && projected->over_budget) {
+        experiment_findings.budget = fmt::format(
+            "projected peak {} (every target at {}) exceeds the {} budget for {:.2f}s; measured peak {}",
+            FormatBytes(projected->peak_total_bytes), FormatBytes(*o.assume_rss_bytes),
+            FormatBytes(*o.memory_budget_bytes), projected->time_over_budget_ms / 1e3,
+            FormatBytes(measured->peak_total_bytes));
+      }
+    }
+  }
+  fmt::print("{}", text);
+  std::fflush(stdout);  // the table before the verdict on stderr, when both go to one pipe
+
+  const auto findings = CollectFindings(e.variants, e.runs, experiment_findings);
+  const bool fails = Fails(findings, o.fail_on);
+  int exit_code = e.meta.interrupted ? 130 : fails ? 1 : 0;
+
+  auto build_report = [&](int code) {
+    e.meta.exit_code = code;
+    nlohmann::json report = ReportJson(e.meta, e.variants, summaries, e.runs);
+    report["budget"] = measured ? BudgetJson(o.memory_budget_bytes, o.assume_rss_bytes, *measured, projected)
+                                : nlohmann::json(nullptr);
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& c : comparisons) list.push_back(c.ToJson());
+    report["comparisons"] = comparisons.empty() ? nlohmann::json(nullptr) : list;
+    report["gate"] = GateJson(o.fail_on, findings, code);
+    return report;
+  };
+  std::vector<std::string> errors;
+  auto write_all = [&](const nlohmann::json& report) {
+    errors.clear();
+    if (o.json)
+      if (auto ok = WriteReportJson(*o.json, report); !ok) errors.push_back(ok.error().message);
+    if (o.junit)
+      if (auto ok = WriteFileAtomically(*o.junit, RenderJunit(report)); !ok) errors.push_back(ok.error().message);
+    const std::string markdown = RenderMarkdown(report);
+    if (o.markdown)
+      if (auto ok = WriteFileAtomically(*o.markdown, markdown); !ok) errors.push_back(ok.error().message);
+    if (auto ok = AppendGithubStepSummary(markdown); !ok) errors.push_back(ok.error().message);
+  };
+  write_all(build_report(exit_code));
+  if (!errors.empty() && exit_code != 130) {
+    exit_code = 3;
+    write_all(build_report(exit_code));  // the files that can be written say how the run ended
+  }
+  if (GithubActions()) fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
+  std::fflush(stdout);
+
+  for (const auto& err : errors) fmt::print(stderr, "coder diag: {}\n", err);
+  std::vector<std::string> failing;
+  for (const auto& f : findings)
+    if (f.gated && o.fail_on.count(f.kind))
+      failing.push_back(f.variant.empty() ? f.message : fmt::format("{}: {}", f.variant, f.message));
+  if (e.meta.interrupted) {
+    fmt::print(stderr, "coder diag: interrupted; {} runs recorded\n", e.runs.size());
+  } else if (!failing.empty()) {
+    const size_t shown = std::min<size_t>(failing.size(), 5);
+    fmt::print(stderr, "coder diag: {} gated findings, e.g.:\n  {}\n", failing.size(),
+               fmt::join(failing.begin(), failing.begin() + static_cast<std::ptrdiff_t>(shown), "\n  "));
+  } else {
+    fmt::print(stderr, "coder diag: no findings in gated variants\n");
+  }
+  return exit_code;
+}
+
+}  // namespace coder::harness

@@ -1,0 +1,279 @@
+#include "harness/markdown.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "harness/report.h"
+#include "harness/report_view.h"
+
+namespace coder::harness {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxFindingRows = 50;
+
+using Row = std::vector<std::string>;
+
+/// A GFM table; `align` holds one of "l"/"r" per column. Cells must already be escaped.
+std::string Table(const Row& header, std::string_view align, const std::vector<Row>& rows) {
+  auto line = [](const Row& cells) {
+    std::string out = "|";
+    for (const std::string& c : cells) out += " " + c + " |";
+    return out + "\n";
+  };
+  std::string out = line(header) + "|";
+  for (size_t i = 0; i < header.size(); ++i) out += i < align.size() && align[i] == 'r' ? " --: |" : " --- |";
+  out += "\n";
+  for (const Row& r : rows) out += line(r);
+  return out;
+}
+
+std::string E(std::string_view text) { return MarkdownEscape(text); }
+
+std::string Percent(std::optional<double> share) { return share ? fmt::format("{:.0f}%", *share * 100) : "-"; }
+
+std::string Verdict(const json& report, const std::vector<ReportFinding>& findings) {
+  const bool fails = std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.fails; });
+  const int exit_code = ReportExitCode(report);
+  const char* icon = ReportInterrupted(report) || exit_code == 3 ? "⚠️" : fails || exit_code == 1 ? "❌" : "✅";
+  return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report)));
+}
+
+std::string MetaLine(const json& report) {
+  const json* meta = Member(report, "meta");
+  if (!meta) return "";
+  std::vector<std::string> parts;
+  if (auto v = StringMember(*meta, "coder_version"); !v.empty()) parts.push_back("coder " + E(v));
+  if (auto v = StringMember(*meta, "started_at"); !v.empty()) parts.push_back("started " + E(v));
+  if (auto v = NumberMember(*meta, "wall_seconds")) parts.push_back("wall time " + FormatMs(*v * 1000));
+  parts.push_back(fmt::format("{} runs", ArrayMember(report, "runs").size()));
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : " · ") + p;
+  return out + "\n";
+}
+
+std::string SummarySection(const std::vector<VariantView>& variants) {
+  std::vector<Row> rows;
+  for (const VariantView& v : variants) {
+    const json* s = v.summary;
+    std::string step = "-";
+    if (const json* d = s ? Member(*s, "dominant_step") : nullptr)
+      if (auto ms = NumberMember(*d, "ms")) step = E(StringMember(*d, "name")) + " " + FormatMs(*ms);
+    rows.push_back({E(v.name), v.baseline ? "baseline" : v.gated ? "gated" : "-",
+                    s ? fmt::format("{}", NumberMember(*s, "runs").value_or(0)) : "-", s ? E(OutcomeCountsText(*s)) : "-",
+                    DistributionMs(s, "latency_ms", "min"), DistributionMs(s, "latency_ms", "p50"),
+                    DistributionMs(s, "latency_ms", "p95"), DistributionMs(s, "latency_ms", "p99"),
+                    DistributionMs(s, "latency_ms", "max"), DistributionMs(s, "ready_ms", "p50"),
+                    DistributionBytes(s, "tree_peak_rss_bytes", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "max"),
+                    step, s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
+  }
+  return "\n### Shutdown per variant\n\n" +
+         Table({"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
+                "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"},
+               "llrlrrrrrrrrll", rows);
+}
+
+std::string HeldSlotsSection(const std::vector<VariantView>& variants) {
+  std::vector<Row> rows;
+  for (const VariantView& v : variants) {
+    const json* slots = v.summary ? Member(*v.summary, "held_slots") : nullptr;
+    if (!slots || !slots->is_object() || slots->empty()) continue;
+    std::string named;
+    for (const auto& [slot, n] : slots->items())
+      named += fmt::format("{}{} ({} runs)", named.empty() ? "" : ", ", E(slot), n.is_number() ? n.dump() : "?");
+    rows.push_back({E(v.name), fmt::format("{}", NumberMember(*v.summary, "findings").value_or(0)), named});
+  }
+  if (rows.empty()) return "";
+  return "\n### Held wait-group slots\n\nSlots a shutdown timeout line named as still held: what the tail waited on.\n\n" +
+         Table({"variant", "runs with findings", "slots still held"}, "lrl", rows);
+}
+
+std::string ComparisonSection(const json& report) {
+  const auto comparisons = ArrayMember(report, "comparisons");
+  if (comparisons.empty()) return "";
+  const auto stops = NumberMember(*comparisons.front(), "suite_stops");
+  const std::string suite = stops ? fmt::format("suite of {} stops", *stops) : "suite";
+  std::vector<Row> rows;
+  for (const json* c : comparisons) {
+    auto seconds = [&](std::string_view key) {
+      const auto v = NumberMember(*c, key);
+      return v ? FormatMs(*v * 1000) : std::string("-");
+    };
+    const auto rss = NumberMember(*c, "peak_rss_ratio");
+    rows.push_back({E(StringMember(*c, "variant")), E(StringMember(*c, "baseline")),
+                    FormatRatioEstimate(Member(*c, "p50_ratio")), FormatRatioEstimate(Member(*c, "p95_ratio")),
+                    Percent(NumberMember(*c, "timeout_rate")), Percent(NumberMember(*c, "baseline_timeout_rate")),
+                    rss ? FormatRatio(*rss) : "-", seconds("suite_shutdown_seconds"),
+                    seconds("baseline_suite_shutdown_seconds"), BoolMember(*c, "regression") ? "**yes**" : "no"});
+  }
+  return "\n### Against the baseline\n\nLatency ratios are variant / baseline with a 95% bootstrap interval; the " +
+         suite + " spends that long in shutdown (stops × median latency).\n\n" +
+         Table({"variant", "baseline", "latency p50 ratio (95% CI)", "latency p95 ratio (95% CI)", "timeout rate",
+                "baseline timeout rate", "peak RSS ratio", suite + " in shutdown", "baseline " + suite, "regression"},
+               "llrrrrrrrl", rows);
+}
+
+std::string BudgetSection(const json& report) {
+  const json* budget = Member(report, "budget");
+  if (!budget || !budget->is_object()) return "";
+  const json* measured = Member(*budget, "measured");
+  const json* projected = Member(*budget, "projected");
+  if (!measured && !projected) return "";
+  const bool has_budget = NumberMember(*budget, "budget_bytes").has_value();
+  const std::string assume = BytesMember(*budget, "assume_rss_bytes");
+
+  std::vector<const json*> columns;
+  Row header{"figure"};
+  if (measured) {
+    columns.push_back(measured);
+    header.push_back("measured");
+  }
+  if (projected) {
+    columns.push_back(projected);
+    header.push_back(fmt::format("projected (every target at {})", assume));
+  }
+  auto row = [&](std::string label, auto cell) {
+    Row r{std::move(label)};
+    for (const json* a : columns) r.push_back(cell(*a));
+    return r;
+  };
+  auto ms = [](const json& a, std::string_view key) {
+    const auto v = NumberMember(a, key);
+    return v ? FormatMs(*v) : std::string("-");
+  };
+  std::vector<Row> rows;
+  rows.push_back(row("peak total RSS", [&](const json& a) {
+    return fmt::format("{} at {}", BytesMember(a, "peak_total_bytes"), ms(a, "peak_total_at_ms"));
+  }));
+  rows.push_back(row("peak held by shutdown tails", [&](const json& a) { return BytesMember(a, "peak_tail_bytes"); }));
+  rows.push_back(row("over budget", [&](const json& a) {
+    if (!has_budget) return std::string("- (no budget)");
+    return BoolMember(a, "over_budget") ? fmt::format("**yes**, for {}", ms(a, "time_over_budget_ms")) : std::string("no");
+  }));
+  rows.push_back(row("mean live targets", [&](const json& a) {
+    return fmt::format("{:.2f}", NumberMember(a, "mean_live").value_or(0));
+  }));
+  rows.push_back(row("arrival rate × mean lifetime", [&](const json& a) {
+    const double rate = NumberMember(a, "arrival_rate_per_s").value_or(0);
+    const double life = NumberMember(a, "mean_lifetime_ms").value_or(0);
+    return fmt::format("{:.2f}/s × {} = {:.2f}", rate, FormatMs(life), rate * life / 1000);
+  }));
+  rows.push_back(row("mean shutdown tail (share of lifetime)", [&](const json& a) {
+    return fmt::format("{} ({})", ms(a, "mean_tail_ms"), Percent(NumberMember(a, "tail_share")));
+  }));
+  rows.push_back(row("window (first launch to last exit)", [&](const json& a) { return ms(a, "window_ms"); }));
+
+  std::string out = "\n### Memory held by overlapping targets\n\n";
+  out += has_budget ? fmt::format("Budget: **{}** (`--memory-budget`).", BytesMember(*budget, "budget_bytes"))
+                    : std::string("No memory budget was set (`--memory-budget`).");
+  out += " **Measured** figures are the summed sampled RSS of the real targets.";
+  if (projected)
+    out += fmt::format(" **Projected** figures are computed, not measured: the same launch schedule with every target "
+                       "resident at {} (`--assume-rss`) from launch to exit.",
+                       assume);
+  out += " Mean live targets and arrival rate × lifetime are the two sides of Little's law.\n\n";
+  return out + Table(header, "lrr", rows);
+}
+
+std::string FindingsSection(const json& report, const std::vector<ReportFinding>& findings) {
+  if (findings.empty()) return "";
+  std::vector<const ReportFinding*> ordered;
+  for (const ReportFinding& f : findings) ordered.push_back(&f);
+  std::stable_partition(ordered.begin(), ordered.end(), [](const ReportFinding* f) { return f->fails; });
+  std::vector<Row> rows;
+  for (size_t i = 0; i < ordered.size() && i < kMaxFindingRows; ++i) {
+    const ReportFinding& f = *ordered[i];
+    rows.push_back({f.fails ? "❌ fails" : f.gated ? "reported (kind not gated)" : "reported (baseline)",
+                    f.variant.empty() ? "(experiment)" : E(f.variant), f.run ? fmt::format("#{}", *f.run) : "-",
+                    E(f.kind), E(f.message)});
+  }
+  std::string out = "\n### Findings\n\n";
+  if (const json* gate = Member(report, "gate")) {
+    std::string kinds;
+    for (const json* k : ArrayMember(*gate, "fail_on"))
+      if (k->is_string()) kinds += (kinds.empty() ? "" : ", ") + E(k->get<std::string>());
+    out += fmt::format("Failing kinds (`--fail-on`): {}.\n\n", kinds.empty() ? "none" : kinds);
+  } else {
+    out += "No gate in this report: findings are derived from the runs, every kind failing in gated variants.\n\n";
+  }
+  out += Table({"", "variant", "run", "kind", "message"}, "lllll", rows);
+  if (ordered.size() > kMaxFindingRows)
+    out += fmt::format("\n… and {} more findings (see the JSON report).\n", ordered.size() - kMaxFindingRows);
+  return out;
+}
+
+std::string NotesSection(const json& report) {
+  const json* meta = Member(report, "meta");
+  if (!meta) return "";
+  std::string out;
+  for (const json* note : ArrayMember(*meta, "notes"))
+    if (note->is_string()) out += "- " + E(note->get<std::string>()) + "\n";
+  return out.empty() ? "" : "\n### Notes\n\n" + out;
+}
+
+}  // namespace
+
+std::string MarkdownEscape(std::string_view text) {
+  const std::string valid = ValidUtf8(text);
+  std::string out;
+  out.reserve(valid.size());
+  for (char c : valid) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '\x7f') {
+      out += ' ';  // a newline would end a table row
+      continue;
+    }
+    // Backslash escapes are literal for any ASCII punctuation in CommonMark; these are the ones that
+    // start markup (emphasis, code, links, HTML, tables, strikethrough, entities).
+    if (std::string_view("\\`*_[]<>|~&").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string RenderMarkdown(const json& report) {
+  const std::vector<ReportFinding> findings = ReportFindings(report);
+  const std::vector<VariantView> variants = ReportVariants(report);
+  std::string out = "## coder diag shutdown\n\n";
+  out += Verdict(report, findings);
+  if (std::string meta = MetaLine(report); !meta.empty()) out += "\n" + meta;
+  out += SummarySection(variants);
+  out += HeldSlotsSection(variants);
+  out += ComparisonSection(report);
+  out += BudgetSection(report);
+  out += FindingsSection(report, findings);
+  out += NotesSection(report);
+  return out;
+}
+
+Status AppendGithubStepSummary(const std::string& markdown) {
+  const char* path = std::getenv("GITHUB_STEP_SUMMARY");
+  if (!path || !*path) return Ok{};
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{fmt::format("$GITHUB_STEP_SUMMARY {}: {}", path, std::strerror(errno))};
+  std::string text = markdown;
+  if (text.empty() || text.back() != '\n') text += '\n';
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      return Error{fmt::format("$GITHUB_STEP_SUMMARY {}: {}", path, std::strerror(err))};
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) return Error{fmt::format("$GITHUB_STEP_SUMMARY {}: {}", path, std::strerror(errno))};
+  return Ok{};
+}
+
+}  // namespace coder::harness

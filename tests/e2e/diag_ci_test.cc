@@ -1,0 +1,163 @@
+// `coder diag shutdown` for CI: overlapping tails against a memory budget, comparison with a baseline,
+// CI report formats, and merging shards. Real processes, real files.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "harness/child_process.h"
+#include "tests/e2e/coder_server.h"
+
+namespace coder::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using nlohmann::json;
+
+struct DiagResult {
+  std::string exit;
+  std::string output;
+};
+
+DiagResult Diag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
+  harness::LaunchSpec spec;
+  spec.argv = {CODER_BINARY_PATH, "diag"};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = std::move(env);
+  auto child = harness::ChildProcess::Start(std::move(spec));
+  if (!child) return {"not started: " + child.error().message, ""};
+  auto exit = (*child)->WaitUntil(In(60s));
+  return {exit ? exit->Describe() : "still running", (*child)->Output()};
+}
+
+json Read(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return json::parse(in, nullptr, false);
+}
+
+std::string ReadText(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// The peak the schedule implies: the largest sum of per-run peaks over runs alive at once.
+double ImpliedPeak(const json& report) {
+  double peak = 0;
+  for (const auto& at : report["runs"]) {
+    const double t = at["launch_ms"].get<double>();
+    double sum = 0;
+    for (const auto& r : report["runs"]) {
+      const double start = r["launch_ms"].get<double>();
+      const double end = start + r["exit_ms"].get<double>();
+      if (start <= t && t < end) sum += r["tree_peak_rss_bytes"].get<double>();
+    }
+    peak = std::max(peak, sum);
+  }
+  return peak;
+}
+
+std::vector<std::string> OpenLoop(const std::filesystem::path& json_path) {
+  return {"shutdown", "--runs", "6", "--arrival-interval", "100ms", "--json", json_path.string(), "--",
+          CALIBRATED_TARGET_PATH, "--hold-mib", "48", "--exit-after-ms", "400"};
+}
+
+TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt) {
+  TempDir dir;
+  const auto first = dir.path() / "first.json";
+  const auto r = Diag(OpenLoop(first));
+  ASSERT_EQ(r.exit, "exit 0") << r.output;
+  const json report = Read(first);
+  const double measured = report["budget"]["measured"]["peak_total_bytes"].get<double>();
+  const double implied = ImpliedPeak(report);
+  EXPECT_GT(implied, 3 * 48.0 * (1 << 20)) << "the runs should overlap";
+  EXPECT_NEAR(measured, implied, implied * 0.10);
+  EXPECT_THAT(r.output, HasSubstr("Memory held by live targets together"));
+
+  auto under = OpenLoop(dir.path() / "under.json");
+  under.insert(under.begin() + 1, {"--memory-budget", std::to_string(static_cast<uint64_t>(implied * 0.7))});
+  const auto over_budget = Diag(under);
+  EXPECT_EQ(over_budget.exit, "exit 1") << over_budget.output;
+  const json gate = Read(dir.path() / "under.json")["gate"];
+  ASSERT_FALSE(gate["findings"].empty());
+  EXPECT_EQ(gate["findings"].back()["kind"], "budget");
+
+  auto roomy = OpenLoop(dir.path() / "roomy.json");
+  roomy.insert(roomy.begin() + 1, {"--memory-budget", std::to_string(static_cast<uint64_t>(implied * 1.5))});
+  EXPECT_EQ(Diag(roomy).exit, "exit 0");
+}
+
+TEST(DiagBudgetTest, ProjectionWithRealSizedTargetsExceedsTheRunnerHeadroom) {
+  TempDir dir;
+  auto args = OpenLoop(dir.path() / "r.json");
+  args.insert(args.begin() + 1, {"--assume-rss", "7.6GiB", "--memory-budget", "17GiB"});
+  const auto r = Diag(args);
+  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  const json budget = Read(dir.path() / "r.json")["budget"];
+  EXPECT_FALSE(budget["measured"]["over_budget"].get<bool>());
+  EXPECT_TRUE(budget["projected"]["over_budget"].get<bool>());
+  EXPECT_THAT(r.output, HasSubstr("projected peak"));
+}
+
+TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
+  TempDir dir;
+  const auto path = dir.path() / "r.json";
+  const auto r = Diag({"shutdown", "--runs", "3", "--parallel", "3", "--gateway", "on", "--shutdown-order",
+                       "patched,unpatched", "--websocket-shutdown-timeout", "300ms", "--baseline", "patched",
+                       "--fail-on", "regression", "--json", path.string()});
+  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  const json comparisons = Read(path)["comparisons"];
+  ASSERT_EQ(comparisons.size(), 1u) << comparisons.dump();
+  const auto& c = comparisons[0];
+  EXPECT_EQ(c["variant"], "order=unpatched,gateway=on");
+  EXPECT_EQ(c["baseline"], "order=patched,gateway=on");
+  EXPECT_GT(c["p50_ratio"]["ratio"].get<double>(), 10.0);
+  EXPECT_TRUE(c["regression"].get<bool>());
+}
+
+TEST(DiagCiReportsTest, JunitMarkdownStepSummaryAndAnnotations) {
+  TempDir dir;
+  const auto junit = dir.path() / "j.xml";
+  const auto markdown = dir.path() / "m.md";
+  const auto summary = dir.path() / "step-summary.md";
+  const std::vector<std::string> args = {"shutdown", "--runs", "1", "--gateway", "on", "--shutdown-order", "unpatched",
+                                         "--websocket-shutdown-timeout", "200ms", "--baseline", "none",
+                                         "--junit", junit.string(), "--markdown", markdown.string()};
+  const auto r = Diag(args, {{"GITHUB_ACTIONS", "true"}, {"GITHUB_STEP_SUMMARY", summary.string()}});
+  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  const std::string xml = ReadText(junit);
+  EXPECT_THAT(xml, HasSubstr("<testsuites"));
+  EXPECT_THAT(xml, HasSubstr("<failure"));
+  EXPECT_THAT(xml, HasSubstr("order=unpatched,gateway=on"));
+  const std::string md = ReadText(markdown);
+  EXPECT_THAT(md, HasSubstr("| order=unpatched,gateway=on"));
+  EXPECT_EQ(ReadText(summary), md);
+  EXPECT_THAT(r.output, HasSubstr("::error"));
+
+  const auto quiet = Diag(args, {{"GITHUB_ACTIONS", "false"}});
+  EXPECT_THAT(quiet.output, Not(HasSubstr("::error")));
+}
+
+TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
+  TempDir dir;
+  const auto a = dir.path() / "a.json";
+  const auto b = dir.path() / "b.json";
+  const auto merged = dir.path() / "merged.json";
+  for (const auto& p : {a, b}) {
+    const auto r = Diag({"shutdown", "--runs", "2", "--gateway", "on", "--shutdown-order", "patched", "--json", p.string()});
+    ASSERT_EQ(r.exit, "exit 0") << r.output;
+  }
+  const auto r = Diag({"merge", a.string(), b.string(), "--json", merged.string()});
+  EXPECT_EQ(r.exit, "exit 0") << r.output;
+  const json m = Read(merged);
+  EXPECT_EQ(m["runs"].size(), 4u);
+  EXPECT_EQ(m["variants"][0]["summary"]["runs"], 4);
+  std::ofstream(dir.path() / "junk.json") << "{\"schema\":\"something-else\"}";
+  EXPECT_EQ(Diag({"merge", a.string(), (dir.path() / "junk.json").string()}).exit, "exit 2");
+}
+
+}  // namespace
+}  // namespace coder::e2e

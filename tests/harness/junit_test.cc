@@ -1,0 +1,213 @@
+#include "harness/junit.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/harness/report_fixture.h"
+#include "tests/harness/xml_check.h"
+
+namespace coder::harness {
+namespace {
+
+using nlohmann::json;
+using testing::XmlCheck;
+using testing::XmlElement;
+
+XmlElement ParseOrFail(const std::string& xml) {
+  std::string error;
+  auto root = XmlCheck::Parse(xml, &error);
+  EXPECT_TRUE(root) << error << "\n" << xml;
+  return root.value_or(XmlElement{});
+}
+
+const XmlElement* Case(const XmlElement& root, const std::string& name) {
+  const XmlElement* suite = root.Child("testsuite");
+  if (!suite) return nullptr;
+  for (const XmlElement* tc : suite->Children("testcase"))
+    if (tc->Attribute("name") == name) return tc;
+  return nullptr;
+}
+
+std::string Property(const XmlElement& element, const std::string& name) {
+  const XmlElement* props = element.Child("properties");
+  if (!props) return "";
+  for (const XmlElement* p : props->Children("property"))
+    if (p->Attribute("name") == name) return p->Attribute("value");
+  return "";
+}
+
+TEST(JunitTest, OneSuiteWithACasePerVariantThatJunitReadersAccept) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  EXPECT_EQ(root.name, "testsuites");
+  ASSERT_EQ(root.Children("testsuite").size(), 1u);
+  const XmlElement& suite = *root.Child("testsuite");
+  EXPECT_EQ(suite.Attribute("name"), "coder diag shutdown");
+  EXPECT_EQ(suite.Attribute("timestamp"), "2026-11-24T04:19:37");
+  for (const char* variant : {"order=patched,gateway=on", "order=unpatched,gateway=on", "order=patched,gateway=off"}) {
+    const XmlElement* tc = Case(root, variant);
+    ASSERT_NE(tc, nullptr) << variant;
+    EXPECT_EQ(tc->Attribute("classname"), "coder.diag.shutdown");
+  }
+  // 3 variants, the slow run of the gated variant, the budget.
+  const auto cases = suite.Children("testcase");
+  EXPECT_EQ(cases.size(), 5u);
+  EXPECT_EQ(suite.Attribute("tests"), "5");
+  EXPECT_EQ(root.Attribute("tests"), "5");
+  EXPECT_EQ(suite.Attribute("failures"), "3");  // the gated variant, its slow run, the budget
+  EXPECT_EQ(suite.Attribute("errors"), "0");
+  EXPECT_EQ(Property(suite, "exit_code"), "1");
+}
+
+TEST(JunitTest, GatedVariantWithFindingsFailsNamingTheCounts) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement* tc = Case(root, "order=patched,gateway=off");
+  ASSERT_NE(tc, nullptr);
+  const XmlElement* failure = tc->Child("failure");
+  ASSERT_NE(failure, nullptr);
+  EXPECT_EQ(failure->Attribute("type"), "slow");
+  EXPECT_NE(failure->Attribute("message").find("1 gated finding in 1 of 4 runs"), std::string::npos)
+      << failure->Attribute("message");
+  EXPECT_NE(failure->Attribute("message").find("1 slow, 3 clean"), std::string::npos) << failure->Attribute("message");
+  EXPECT_NE(failure->text.find("#2 slow: slow: stopped in 6.000s"), std::string::npos) << failure->text;
+  EXPECT_EQ(Case(root, "order=patched,gateway=on")->Child("failure"), nullptr);
+}
+
+TEST(JunitTest, BaselineNeverFailsAndSaysSo) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement* tc = Case(root, "order=unpatched,gateway=on");
+  ASSERT_NE(tc, nullptr);
+  EXPECT_EQ(tc->Child("failure"), nullptr);
+  EXPECT_EQ(tc->Child("error"), nullptr);
+  ASSERT_NE(tc->Child("system-out"), nullptr);
+  const std::string& out = tc->Child("system-out")->text;
+  EXPECT_NE(out.find("baseline variant: reported, never gated (4 findings)"), std::string::npos) << out;
+  EXPECT_NE(out.find("held wait-group slots: 4 ai-gateway-rpc#1"), std::string::npos) << out;
+  // Its runs with findings get no failing cases of their own.
+  EXPECT_EQ(Case(root, "order=unpatched,gateway=on #0"), nullptr);
+}
+
+TEST(JunitTest, FailingRunHasItsOwnCaseWithDetailAndLogTail) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement* tc = Case(root, "order=patched,gateway=off #2");
+  ASSERT_NE(tc, nullptr);
+  ASSERT_NE(tc->Child("failure"), nullptr);
+  EXPECT_EQ(tc->Child("failure")->Attribute("message"), "stopped in 6.000s, over the 5s slow threshold");
+  EXPECT_EQ(tc->Attribute("time"), "6.000");
+  ASSERT_NE(tc->Child("system-out"), nullptr);
+  EXPECT_EQ(tc->Child("system-out")->text,
+            "last 3 of 12 lines of output:\nStop caught, gracefully exiting\nplain line\nshutdown complete\n");
+}
+
+TEST(JunitTest, MetricsAreProperties) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement* tc = Case(root, "order=patched,gateway=on");
+  ASSERT_NE(tc, nullptr);
+  EXPECT_EQ(Property(*tc, "latency_p50_ms"), "1.5");
+  EXPECT_EQ(Property(*tc, "latency_max_ms"), "8");
+  EXPECT_EQ(Property(*tc, "ready_p50_ms"), "40");
+  EXPECT_EQ(Property(*tc, "outcome_clean"), "4");
+  EXPECT_EQ(Property(*tc, "dominant_step"), "api-drain");
+  EXPECT_EQ(Property(*tc, "compared_with"), "order=unpatched,gateway=on");
+  EXPECT_EQ(Property(*tc, "suite_shutdown_seconds"), "0.015");
+  EXPECT_EQ(Property(*tc, "regression"), "false");
+  const XmlElement* baseline = Case(root, "order=unpatched,gateway=on");
+  EXPECT_EQ(Property(*baseline, "fingerprint_websocket-shutdown-timeout"), "4");
+}
+
+TEST(JunitTest, BudgetCaseFailsWithMeasuredAndProjectedPeaksAgainstTheBudget) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement* tc = Case(root, "budget");
+  ASSERT_NE(tc, nullptr);
+  ASSERT_NE(tc->Child("failure"), nullptr);
+  const std::string message = tc->Child("failure")->Attribute("message");
+  EXPECT_NE(message.find("measured peak 22.0MiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("projected with every target at 7.60GiB: peak 30.4GiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("budget 17.0GiB"), std::string::npos) << message;
+  EXPECT_EQ(Property(*tc, "projected_over_budget"), "true");
+  EXPECT_EQ(Property(*tc, "measured_over_budget"), "false");
+}
+
+TEST(JunitTest, BudgetCasePassesWhenTheGateDoesNotFailOnBudget) {
+  const auto e = testing::MakeSampleExperiment();
+  json report = testing::ReportOf(e);
+  report["budget"] = testing::SampleBudget();
+  report["gate"] = testing::GateOf(e, {"slow"}, true);
+  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement* tc = Case(root, "budget");
+  ASSERT_NE(tc, nullptr);
+  EXPECT_EQ(tc->Child("failure"), nullptr);
+  EXPECT_NE(tc->Child("system-out")->text.find("(kind not in --fail-on)"), std::string::npos);
+}
+
+TEST(JunitTest, WithoutAGateFindingsComeFromTheRuns) {
+  const json report = testing::ReportOf(testing::MakeSampleExperiment());
+  const XmlElement root = ParseOrFail(RenderJunit(report));
+  EXPECT_NE(Case(root, "order=patched,gateway=off")->Child("failure"), nullptr);
+  EXPECT_NE(Case(root, "order=patched,gateway=off #2"), nullptr);
+  EXPECT_EQ(Case(root, "order=unpatched,gateway=on")->Child("failure"), nullptr);
+  EXPECT_EQ(Case(root, "budget"), nullptr);
+}
+
+TEST(JunitTest, HostileLogLinesAndNamesStayWellFormed) {
+  const std::string hostile = std::string("<b a=\"1\">&amp; ]]> <![CDATA[x]]>\x01\x1b[31m\x7f") + '\0' +
+                              "\xff\xfe bad utf-8 \xef\xbf\xbf end\r";
+  json report = testing::FullSampleReport(hostile);
+  report["meta"]["notes"] = json::array({"note with \"quotes\" and\nnewline\t<tab>"});
+  report["variants"][0]["spec"]["name"] = "a\"b'<c>&d\x02";
+  const std::string xml = RenderJunit(report);
+  const XmlElement root = ParseOrFail(xml);
+  const XmlElement* tc = Case(root, "order=patched,gateway=off #2");
+  ASSERT_NE(tc, nullptr);
+  const std::string& out = tc->Child("system-out")->text;
+  EXPECT_NE(out.find("<b a=\"1\">&amp; ]]> <![CDATA[x]]>\xEF\xBF\xBD\xEF\xBF\xBD[31m\x7f\xEF\xBF\xBD"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\xEF\xBF\xBD\xEF\xBF\xBD bad utf-8 \xEF\xBF\xBD end\r"), std::string::npos) << out;
+  EXPECT_NE(Case(root, "a\"b'<c>&d\xEF\xBF\xBD"), nullptr);
+  EXPECT_EQ(Property(*root.Child("testsuite"), "note"), "note with \"quotes\" and\nnewline\t<tab>");
+}
+
+TEST(JunitTest, ParsesWithPythonsXmlParser) {
+  if (std::system("command -v python3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 not installed";
+  const std::string hostile = std::string("<&]]>\x01\x0b\x1b") + '\0' + "\xff\xef\xbf\xbe";
+  const auto path = std::filesystem::temp_directory_path() / ("coder-junit-" + std::to_string(::getpid()) + ".xml");
+  std::ofstream(path) << RenderJunit(testing::FullSampleReport(hostile));
+  const std::string command = "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
+                              "assert r.tag == \"testsuites\" and len(r.findall(\"testsuite/testcase\")) == 5' " +
+                              path.string();
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  std::filesystem::remove(path);
+}
+
+TEST(JunitTest, InterruptedReportHasAnErrorCase) {
+  json report = testing::FullSampleReport();
+  report["meta"]["interrupted"] = true;
+  report["meta"]["exit_code"] = 130;
+  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement* tc = Case(root, "harness");
+  ASSERT_NE(tc, nullptr);
+  ASSERT_NE(tc->Child("error"), nullptr);
+  EXPECT_EQ(tc->Child("error")->Attribute("type"), "interrupted");
+  EXPECT_EQ(root.Child("testsuite")->Attribute("errors"), "1");
+}
+
+TEST(JunitTest, ToleratesReportsMissingOrMistypingKeys) {
+  for (const json& report : {json::object(), json::array(), json{{"variants", 5}, {"runs", "x"}, {"gate", 1}},
+                             json{{"variants", json::array({json{{"spec", {{"name", 3}}}}, json{{"spec", {{"name", "v"}}}}})},
+                                  {"budget", {{"measured", {{"over_budget", true}}}}}}}) {
+    const std::string xml = RenderJunit(report);
+    std::string error;
+    EXPECT_TRUE(XmlCheck::Parse(xml, &error)) << error << "\n" << xml;
+  }
+}
+
+TEST(JunitTest, XmlEscapeOfAttributesKeepsWhitespaceAsReferences) {
+  EXPECT_EQ(XmlEscape("a\tb\nc\rd\"e'<>&", true), "a&#9;b&#10;c&#13;d&quot;e'&lt;&gt;&amp;");
+  EXPECT_EQ(XmlEscape("a\tb\nc\rd\"e", false), "a\tb\nc&#13;d\"e");
+}
+
+}  // namespace
+}  // namespace coder::harness

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "harness/report.h"
+#include "harness/run_record.h"
+
+namespace coder::harness::testing {
+
+/// A small experiment in the shape of the built-in matrix: a clean gated variant, the unpatched
+/// baseline with its 10 s tails, and a gated variant with one slow run (index 2) whose log tail holds
+/// `hostile_line`.
+struct SampleExperiment {
+  std::vector<VariantSpec> specs;
+  std::vector<RunRecord> runs;
+  ReportMeta meta;
+};
+SampleExperiment MakeSampleExperiment(const std::string& hostile_line = "plain line");
+
+/// ReportJson of the experiment, each variant summarised from its runs.
+nlohmann::json ReportOf(const SampleExperiment& e);
+
+/// A `budget` object per docs/report-schema.md: a 17 GiB budget, measured well within it, projected
+/// (every target at 7.6 GiB) over it.
+nlohmann::json SampleBudget();
+/// `comparisons` of the two gated variants against the baseline; none a regression unless `regression`.
+nlohmann::json SampleComparisons(bool regression = false);
+/// A `gate` as the harness writes it: one finding per run that is not clean (gated as its variant),
+/// plus a budget finding when `budget_finding`; `fail_on` as given.
+nlohmann::json GateOf(const SampleExperiment& e, const std::vector<std::string>& fail_on, bool budget_finding);
+/// Every key: ReportOf + SampleBudget + SampleComparisons + GateOf(all kinds, with the budget finding).
+nlohmann::json FullSampleReport(const std::string& hostile_line = "plain line");
+
+}  // namespace coder::harness::testing
