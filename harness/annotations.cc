@@ -113,9 +113,14 @@ std::string RenderGithubAnnotations(const json& report) {
   for (const json* c : ArrayMember(report, "comparisons")) {
     const std::string variant = StringMember(*c, "variant");
     if (!BoolMember(*c, "regression") || reported("regression", variant)) continue;
+    const json* p95 = Member(*c, "p95_ratio");
+    auto ratio = [&](std::string_view key) {
+      const auto v = p95 ? NumberMember(*p95, key) : std::nullopt;
+      return v ? FormatRatio(*v) : std::string("?");
+    };
     out += Command(false, Title(variant, "regression"),
-                   fmt::format("p95 shutdown latency {} of the baseline {} (95% interval)",
-                               FormatRatioEstimate(Member(*c, "p95_ratio")), StringMember(*c, "baseline")));
+                   fmt::format("p95 shutdown latency is {} the baseline {}'s (95% interval {}-{})", ratio("ratio"),
+                               StringMember(*c, "baseline"), ratio("ci_low"), ratio("ci_high")));
   }
   return out;
 }

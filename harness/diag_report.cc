@@ -32,7 +32,7 @@ std::string WithoutOrder(const std::string& name) {
 }
 
 std::string BudgetLine(std::string_view label, const BudgetAnalysis& a, std::optional<uint64_t> budget) {
-  std::string line = fmt::format("  {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
+  std::string line = fmt::format("    {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
                                  label, FormatBytes(a.peak_total_bytes), a.peak_total_at_ms / 1e3,
                                  FormatBytes(a.peak_tail_bytes), a.mean_live, a.arrival_rate_per_s,
                                  FormatMs(a.mean_lifetime_ms), a.tail_share * 100);
@@ -81,28 +81,59 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
                           c.baseline_suite_shutdown_seconds, c.baseline);
   }
 
+  // Memory: all runs together (what the runner held), and each variant's runs as a schedule of its own
+  // (in open loop a variant is a block of its own, so that is its suite: with the tail and without it).
   std::optional<BudgetAnalysis> measured;
   std::optional<BudgetAnalysis> projected;
+  nlohmann::json per_variant = nlohmann::json::array();
   if (o.analyse_budget) {
+    auto over = [&](const BudgetAnalysis& m, const std::optional<BudgetAnalysis>& p) -> std::optional<std::string> {
+      if (!o.memory_budget_bytes) return std::nullopt;
+      if (m.over_budget)
+        return fmt::format("measured peak {} of live targets exceeds the {} budget for {:.2f}s",
+                           FormatBytes(m.peak_total_bytes), FormatBytes(*o.memory_budget_bytes),
+                           m.time_over_budget_ms / 1e3);
+      if (p && p->over_budget)
+        return fmt::format("projected peak {} (every target at {}) exceeds the {} budget for {:.2f}s; measured peak {}",
+                           FormatBytes(p->peak_total_bytes), FormatBytes(*o.assume_rss_bytes),
+                           FormatBytes(*o.memory_budget_bytes), p->time_over_budget_ms / 1e3,
+                           FormatBytes(m.peak_total_bytes));
+      return std::nullopt;
+    };
+    std::string lines;
+    bool any_variant_over = false;
+    for (const auto& v : e.variants) {
+      const auto timelines = TimelinesFromRuns(RunsOf(e.runs, v.name));
+      if (timelines.empty()) continue;
+      const BudgetAnalysis vm = AnalyzeBudget(timelines, o.memory_budget_bytes);
+      std::optional<BudgetAnalysis> vp;
+      if (o.assume_rss_bytes) vp = ProjectBudget(timelines, *o.assume_rss_bytes, o.memory_budget_bytes);
+      per_variant.push_back({{"variant", v.name},
+                             {"measured", vm.ToJson()},
+                             {"projected", vp ? vp->ToJson() : nlohmann::json(nullptr)}});
+      lines += fmt::format("  {}\n", v.name);
+      lines += BudgetLine("measured", vm, o.memory_budget_bytes);
+      if (vp) lines += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *vp, o.memory_budget_bytes);
+      if (auto why = over(vm, vp)) {
+        experiment_findings.budgets.push_back({v.name, *why});
+        any_variant_over = true;
+      }
+    }
     const auto timelines = TimelinesFromRuns(e.runs);
     if (!timelines.empty()) {
       measured = AnalyzeBudget(timelines, o.memory_budget_bytes);
       if (o.assume_rss_bytes) projected = ProjectBudget(timelines, *o.assume_rss_bytes, o.memory_budget_bytes);
       text += "\nMemory held by live targets together (tails: the part held after the stop signal):\n";
+      if (e.variants.size() > 1) {
+        text += lines;
+        text += "  all variants as run\n";
+      }
       text += BudgetLine("measured", *measured, o.memory_budget_bytes);
       if (projected)
         text += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *projected, o.memory_budget_bytes);
-      if (o.memory_budget_bytes && measured->over_budget) {
-        experiment_findings.budget = fmt::format("measured peak {} of live targets exceeds the {} budget for {:.2f}s",
-                                                 FormatBytes(measured->peak_total_bytes),
-                                                 FormatBytes(*o.memory_budget_bytes), measured->time_over_budget_ms / 1e3);
-      } else if (o.memory_budget_bytes && projected && projected->over_budget) {
-        experiment_findings.budget = fmt::format(
-            "projected peak {} (every target at {}) exceeds the {} budget for {:.2f}s; measured peak {}",
-            FormatBytes(projected->peak_total_bytes), FormatBytes(*o.assume_rss_bytes),
-            FormatBytes(*o.memory_budget_bytes), projected->time_over_budget_ms / 1e3,
-            FormatBytes(measured->peak_total_bytes));
-      }
+      // Together only adds a finding when no variant alone explains it (closed loop mixes variants).
+      if (!any_variant_over)
+        if (auto why = over(*measured, projected)) experiment_findings.budgets.push_back({"", *why + " (all variants as run)"});
     }
   }
   fmt::print("{}", text);
@@ -117,6 +148,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
     nlohmann::json report = ReportJson(e.meta, e.variants, summaries, e.runs);
     report["budget"] = measured ? BudgetJson(o.memory_budget_bytes, o.assume_rss_bytes, *measured, projected)
                                 : nlohmann::json(nullptr);
+    if (measured) report["budget"]["variants"] = per_variant;
     nlohmann::json list = nlohmann::json::array();
     for (const auto& c : comparisons) list.push_back(c.ToJson());
     report["comparisons"] = comparisons.empty() ? nlohmann::json(nullptr) : list;

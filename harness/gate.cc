@@ -84,8 +84,10 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
         findings.push_back({r.variant, r.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f),
                             gated(r.variant)});
   }
-  // The budget is the whole suite's: every variant's targets share the runner's memory.
-  if (experiment.budget) findings.push_back({"", std::nullopt, FindingKind::kBudget, *experiment.budget, true});
+  // A variant's own schedule over budget gates like its runs do; all variants together always gate,
+  // since they shared the runner's memory.
+  for (const auto& [variant, message] : experiment.budgets)
+    findings.push_back({variant, std::nullopt, FindingKind::kBudget, message, variant.empty() || gated(variant)});
   for (const auto& [variant, message] : experiment.regressions)
     findings.push_back({variant, std::nullopt, FindingKind::kRegression, message, gated(variant)});
   return findings;

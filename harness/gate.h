@@ -31,7 +31,7 @@ struct Finding {
 
 /// Findings that are not about one run.
 struct ExperimentFindings {
-  std::optional<std::string> budget;                             ///< why the memory budget is exceeded
+  std::vector<std::pair<std::string, std::string>> budgets;      ///< variant ("" for all together), why over budget
   std::vector<std::pair<std::string, std::string>> regressions;  ///< variant, message
 };
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 
 #include "common/duration.h"
 #include "harness/http_probe.h"
@@ -73,7 +74,9 @@ std::string Substitute(std::string text, const std::string& key, const std::stri
 struct LineState {
   explicit LineState(const FingerprintSet& f) : fingerprints(f) {}
   const FingerprintSet& fingerprints;
-  std::atomic<bool> signal_sent{false};
+  // When the stop signal went out (steady clock ticks; max until then). Lines are judged by their own
+  // timestamps: the callback for the ready line can run after the signal it caused.
+  std::atomic<Clock::rep> signal_at{std::numeric_limits<Clock::rep>::max()};
   std::atomic<uint64_t> lines{0};
   std::atomic<uint64_t> lines_after_signal{0};
   std::mutex mu;
@@ -84,7 +87,7 @@ struct LineState {
 
   void OnLine(const OutputLine& line) {
     ++lines;
-    if (signal_sent) ++lines_after_signal;
+    if (line.at.time_since_epoch().count() >= signal_at.load()) ++lines_after_signal;
     std::lock_guard lock(mu);
     fingerprints.Scan(line.text, matched);
     if (auto step = ParseStepLine(line.text)) steps.push_back(std::move(*step));
@@ -265,8 +268,8 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (active.interrupted()) return std::nullopt;
 
   sampler.SampleNow(child->pid());  // the resident set the tail starts from
-  state->signal_sent = true;
   const auto signal_at = Clock::now();
+  state->signal_at = signal_at.time_since_epoch().count();
   (void)child->Signal(options.signal);  // if it just exited, the wait below reports how
   rec.signal_ms = MsBetween(t0, signal_at);
   auto exit = child->WaitUntil(signal_at + options.kill_after);

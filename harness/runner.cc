@@ -11,25 +11,12 @@ Runner::Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintS
     : plan_(std::move(plan)), options_(std::move(options)), fingerprints_(std::move(fingerprints)),
       on_finished_(std::move(on_finished)) {}
 
-std::vector<RunRecord> Runner::Run() {
-  struct Job {
-    size_t variant;
-    int index;
-  };
-  std::vector<Job> jobs;
-  for (int i = 0; i < plan_.runs; ++i)
-    for (size_t v = 0; v < plan_.variants.size(); ++v) jobs.push_back({v, i});
-
-  RssSamplerOptions sampler_options;
-  sampler_options.interval = plan_.sample_interval;
-  RssSampler sampler(sampler_options);
-  sampler.Start();
-
+void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point epoch, RssSampler& sampler,
+                      std::vector<RunRecord>& records) {
   std::mutex mu;
   std::condition_variable wake;  // an interrupt ends the wait for an open-loop launch time
   size_t next = 0;
-  std::vector<RunRecord> records;
-  const auto epoch = std::chrono::steady_clock::now();
+  const auto block_start = Clock::now();
   auto worker = [&] {
     for (;;) {
       Job job;
@@ -41,7 +28,7 @@ std::vector<RunRecord> Runner::Run() {
         job = jobs[position];
       }
       if (plan_.arrival_interval) {
-        const auto due = epoch + *plan_.arrival_interval * static_cast<int64_t>(position);
+        const auto due = block_start + *plan_.arrival_interval * static_cast<int64_t>(position);
         std::unique_lock lock(mu);
         wake.wait_until(lock, due, [&] { return active_.interrupted(); });
         if (active_.interrupted()) {
@@ -60,8 +47,6 @@ std::vector<RunRecord> Runner::Run() {
       records.push_back(std::move(*record));
     }
   };
-  const int width = plan_.arrival_interval ? plan_.max_live : plan_.parallel;
-  const int threads = std::max(1, std::min<int>(width, static_cast<int>(jobs.size())));
   {
     std::lock_guard lock(hook_mu_);
     interrupt_hook_ = [&] {
@@ -69,7 +54,10 @@ std::vector<RunRecord> Runner::Run() {
       wake.notify_all();
     };
   }
+  // Each worker returns only after its runs' targets are gone, so the parent-death signal bound to its
+  // thread never fires on a live target.
   std::vector<std::thread> workers;
+  const int threads = std::max(1, std::min<int>(width, static_cast<int>(jobs.size())));
   for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
   for (auto& w : workers) w.join();
   {
@@ -77,6 +65,35 @@ std::vector<RunRecord> Runner::Run() {
     interrupt_hook_ = nullptr;
   }
   unfinished_ += jobs.size() - std::min(jobs.size(), next);
+}
+
+std::vector<RunRecord> Runner::Run() {
+  RssSamplerOptions sampler_options;
+  sampler_options.interval = plan_.sample_interval;
+  RssSampler sampler(sampler_options);
+  sampler.Start();
+  const auto epoch = Clock::now();
+  std::vector<RunRecord> records;
+
+  if (plan_.arrival_interval) {
+    // Open loop: each variant is its own suite, run as a block on its own schedule after the previous
+    // block has ended, so that the memory its tails hold together is its own and not mixed with another's.
+    for (size_t v = 0; v < plan_.variants.size() && !active_.interrupted(); ++v) {
+      std::vector<Job> jobs;
+      for (int i = 0; i < plan_.runs; ++i) jobs.push_back({v, i});
+      RunBlock(jobs, plan_.max_live, epoch, sampler, records);
+    }
+    if (active_.interrupted()) {
+      const size_t planned = plan_.variants.size() * static_cast<size_t>(plan_.runs);
+      unfinished_ = planned - std::min(planned, records.size());
+    }
+  } else {
+    // Closed loop: runs interleaved across variants, so drift in the machine's load falls on all alike.
+    std::vector<Job> jobs;
+    for (int i = 0; i < plan_.runs; ++i)
+      for (size_t v = 0; v < plan_.variants.size(); ++v) jobs.push_back({v, i});
+    RunBlock(jobs, plan_.parallel, epoch, sampler, records);
+  }
   sampler.Stop();
   sampler_cpu_ = sampler.cpu_time();
 

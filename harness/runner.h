@@ -14,12 +14,15 @@
 
 namespace coder::harness {
 
-/// Runs every variant `runs` times, the runs interleaved across variants (run 0 of each, then run 1 of
-/// each, ...) so that drift in the machine's load falls on every variant alike. Closed loop (the default):
-/// at most `parallel` targets alive at once, each run starting when one ends. Open loop
-/// (`arrival_interval`): run i is launched at i × interval whether or not earlier ones have exited, at
-/// most `max_live` at once (a launch waits for a free place, and then starts late): this is how the
-/// servers of a test suite overlap when each lingers in its shutdown tail.
+/// Runs every variant `runs` times.
+/// - Closed loop (the default): at most `parallel` targets alive at once, each run starting when one
+///   ends, the runs interleaved across variants (run 0 of each, then run 1 of each, ...) so that drift in
+///   the machine's load falls on every variant alike.
+/// - Open loop (`arrival_interval`): each variant in turn is a suite of its own: its run i is launched at
+///   i × interval from the start of its block whether or not earlier ones have exited, at most `max_live`
+///   at once (a launch that finds no place starts late). This is how the servers of a test suite overlap
+///   when each lingers in its shutdown tail; blocks do not overlap, so each variant's overlapping memory
+///   is its own.
 ///
 /// Runs execute on `parallel` worker threads that live until all runs are done: a target's parent-death
 /// signal follows the thread that launched it, so that thread must outlive it. Interrupt() is
@@ -51,6 +54,15 @@ class Runner {
   std::chrono::nanoseconds sampler_cpu_time() const { return sampler_cpu_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Job {
+    size_t variant = 0;
+    int index = 0;
+  };
+  /// Runs `jobs` on `width` worker threads; appends the finished runs to `records`.
+  void RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point epoch, RssSampler& sampler,
+                std::vector<RunRecord>& records);
+
   Plan plan_;
   RunOptions options_;
   std::shared_ptr<const FingerprintSet> fingerprints_;

@@ -67,7 +67,7 @@ TEST(AnnotationTest, BudgetAndRegressionNotesWithoutFindingsAreWarnings) {
             std::string::npos)
       << out;
   EXPECT_NE(out.find("::warning title=coder diag shutdown%3A order=patched%2Cgateway=on (regression)::p95 shutdown "
-                     "latency 3.50x (2.50x-4.00x) of the baseline order=unpatched,gateway=on (95% interval)\n"),
+                     "latency is 3.50x the baseline order=unpatched,gateway=on's (95%25 interval 2.50x-4.00x)\n"),
             std::string::npos)
       << out;
 }

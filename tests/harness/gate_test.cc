@@ -53,11 +53,13 @@ TEST(GateTest, ABaselineAloneNeverFails) {
 
 TEST(GateTest, BudgetAndRegressionAreExperimentFindings) {
   std::vector<VariantSpec> variants{{.name = "new"}, {.name = "old", .gated = false, .baseline = true}};
-  ExperimentFindings experiment{.budget = "peak 20GiB over 17GiB", .regressions = {{"new", "p95 12x"}}};
+  ExperimentFindings experiment{.budgets = {{"", "peak 20GiB over 17GiB"}, {"old", "its own tails: 30GiB"}},
+                                 .regressions = {{"new", "p95 12x"}}};
   const auto findings = CollectFindings(variants, {}, experiment);
-  ASSERT_EQ(findings.size(), 2u);
+  ASSERT_EQ(findings.size(), 3u);
+  EXPECT_FALSE(findings[1].gated);  // the baseline's own budget finding is reported only
+  EXPECT_EQ(findings[2].kind, FindingKind::kRegression);
   EXPECT_EQ(findings[0].kind, FindingKind::kBudget);
-  EXPECT_EQ(findings[1].kind, FindingKind::kRegression);
   EXPECT_TRUE(Fails(findings, *ParseFailOn("budget")));
   EXPECT_TRUE(Fails(findings, *ParseFailOn("regression")));
   EXPECT_FALSE(Fails(findings, *ParseFailOn("slow")));

@@ -80,7 +80,7 @@ TEST(MarkdownTest, HeldSlotsComparisonBudgetAndFindingsSections) {
 
   EXPECT_TRUE(Contains(md, "### Memory held by overlapping targets")) << md;
   EXPECT_TRUE(Contains(md, "| figure | measured | projected (every target at 7.60GiB) |")) << md;
-  EXPECT_TRUE(Contains(md, "| peak total RSS | 22.0MiB at 1.251s | 30.4GiB at 1.251s |")) << md;
+  EXPECT_TRUE(Contains(md, "| peak total RSS | 22.0MiB at 1.250s | 30.4GiB at 1.250s |")) << md;
   EXPECT_TRUE(Contains(md, "| over budget | no | **yes**, for 9.000s |")) << md;
   EXPECT_TRUE(Contains(md, "| arrival rate × mean lifetime | 0.88/s × 4.000s = 3.50 | 0.88/s × 4.000s = 3.50 |")) << md;
   EXPECT_TRUE(Contains(md, "**Projected** figures are computed, not measured")) << md;
@@ -108,11 +108,14 @@ TEST(MarkdownTest, TextFromTheReportCannotBreakTablesOrInjectMarkup) {
   report["variants"][0]["spec"]["name"] = "a|b <script>*x*`\n";
   const std::string md = RenderMarkdown(report);
   EXPECT_FALSE(Contains(md, "<script>"));
+  int rows = 0;
   for (const std::string& line : Lines(md)) {
-    if (!line.starts_with("| a")) continue;
-    EXPECT_EQ(line.substr(0, 32), "| a\\|b \\<script\\>\\*x\\*\\`  | gated") << line;
+    if (!line.starts_with("| a\\|")) continue;
+    ++rows;
+    EXPECT_TRUE(line.starts_with("| a\\|b \\<script\\>\\*x\\*\\`  | gated |")) << line;
     EXPECT_EQ(CellCount(line), 14u) << line;
   }
+  EXPECT_EQ(rows, 1);
   EXPECT_EQ(MarkdownEscape("50% [link](x) _y_ ~z~ &amp;\xff"), "50% \\[link\\](x) \\_y\\_ \\~z\\~ \\&amp;\xEF\xBF\xBD");
 }
 

@@ -105,7 +105,7 @@ json ReportOf(const SampleExperiment& e) {
 
 json SampleBudget() {
   auto analysis = [](uint64_t peak, bool over, double time_over_ms) {
-    return json{{"peak_total_bytes", peak},       {"peak_total_at_ms", 1'250.5}, {"peak_tail_bytes", peak / 2},
+    return json{{"peak_total_bytes", peak},       {"peak_total_at_ms", 1'250.0}, {"peak_tail_bytes", peak / 2},
                 {"time_over_budget_ms", time_over_ms}, {"over_budget", over},     {"mean_live", 3.5},
                 {"arrival_rate_per_s", 0.875},    {"mean_lifetime_ms", 4'000},   {"mean_tail_ms", 3'000},
                 {"tail_share", 0.75},             {"window_ms", 16'000},

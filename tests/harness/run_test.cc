@@ -57,7 +57,8 @@ TEST_F(ExecuteRunTest, ACleanStopIsCleanAndMeasured) {
   EXPECT_EQ(r.outcome, Outcome::kClean) << r.detail;
   EXPECT_EQ(r.exit, "exit 0");
   ASSERT_TRUE(r.ready_ms && r.latency_ms);
-  EXPECT_GE(*r.ready_ms, 20);
+  // The launch time is taken when exec has succeeded, a little after the target's own clock started.
+  EXPECT_GE(*r.ready_ms, 15);
   EXPECT_GE(*r.latency_ms, 30);
   EXPECT_GT(r.tree_peak_rss_bytes, 0u);
   EXPECT_FALSE(r.rss_timeline.empty());
