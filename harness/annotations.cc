@@ -25,7 +25,7 @@ struct Group {
 };
 
 std::string Title(const std::string& variant, std::string_view what = "") {
-  std::string title = fmt::format("coder diag shutdown: {}", variant.empty() ? "experiment" : variant);
+  std::string title = fmt::format("coder diag shutdown: {}", variant.empty() ? "all variants" : variant);
   if (!what.empty()) title += fmt::format(" ({})", what);
   return title;
 }
@@ -100,15 +100,20 @@ std::string RenderGithubAnnotations(const json& report) {
   for (bool errors : {true, false})
     for (const Group& g : groups)
       if (g.first->fails == errors)
-        out += Command(errors, Title(g.first->variant, g.first->fails ? "" : g.first->gated ? "not gated" : "baseline"),
+        out += Command(errors,
+                       Title(g.first->variant, g.first->fails   ? ""
+                                               : g.first->gated ? "not gated"
+                                                                : "baseline"),
                        GroupMessage(g));
 
   auto reported = [&](std::string_view kind, const std::string& variant) {
-    return std::any_of(findings.begin(), findings.end(),
-                       [&](const ReportFinding& f) { return f.kind == kind && (variant.empty() || f.variant == variant); });
+    return std::any_of(findings.begin(), findings.end(), [&](const ReportFinding& f) {
+      return f.kind == kind && (variant.empty() || f.variant == variant);
+    });
   };
   if (const json* budget = Member(report, "budget"); budget && !reported("budget", "")) {
-    if (std::string note = BudgetNote(*budget); !note.empty()) out += Command(false, "coder diag shutdown: memory budget", note);
+    if (std::string note = BudgetNote(*budget); !note.empty())
+      out += Command(false, "coder diag shutdown: memory budget", note);
   }
   for (const json* c : ArrayMember(report, "comparisons")) {
     const std::string variant = StringMember(*c, "variant");

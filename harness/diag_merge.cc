@@ -68,7 +68,6 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   if (meta.contains("notes") && meta["notes"].is_array())
     for (const auto& n : meta["notes"])
       if (n.is_string()) e.meta.notes.push_back(n.get<std::string>());
-  e.meta.notes.push_back(fmt::format("merged from {} reports", config.inputs.size()));
   ReportOptions options = config.report;
   options.analyse_budget = false;
   // A merge of partial reports is a complete verdict over what was measured; say that some were partial.

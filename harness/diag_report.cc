@@ -75,10 +75,18 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
                                o.regression_ratio)});
   }
   if (!comparisons.empty()) {
-    text += fmt::format("\nA suite of {} stops spends in shutdown:\n", o.suite_stops);
-    for (const auto& c : comparisons)
-      text += fmt::format("  {:<30} {:>9.2f}s   vs {:>9.2f}s for {}\n", c.variant, c.suite_shutdown_seconds,
-                          c.baseline_suite_shutdown_seconds, c.baseline);
+    auto ratio = [](const std::optional<RatioEstimate>& r) {
+      return r ? fmt::format("{} [{}, {}]", FormatRatio(r->ratio), FormatRatio(r->ci_low), FormatRatio(r->ci_high))
+               : std::string("-");
+    };
+    text += fmt::format("\nCompared with the baseline (latency ratios with 95% bootstrap intervals; a suite of {} stops):\n",
+                        o.suite_stops);
+    for (const auto& c : comparisons) {
+      text += fmt::format("  {} vs {}{}\n", c.variant, c.baseline, c.regression ? "  REGRESSION" : "");
+      text += fmt::format("    p50 {}   p95 {}   timeouts {:.0f}% vs {:.0f}%   suite shutdown {:.2f}s vs {:.2f}s\n",
+                          ratio(c.p50_ratio), ratio(c.p95_ratio), c.timeout_rate * 100, c.baseline_timeout_rate * 100,
+                          c.suite_shutdown_seconds, c.baseline_suite_shutdown_seconds);
+    }
   }
 
   // Memory: all runs together (what the runner held), and each variant's runs as a schedule of its own

@@ -63,7 +63,8 @@ void AddDistribution(std::vector<Property>& props, const json& summary, std::str
 void AddCounts(std::vector<Property>& props, std::string_view prefix, const json* counts) {
   if (!counts || !counts->is_object()) return;
   for (const auto& [name, n] : counts->items())
-    if (n.is_number() && n.get<double>() > 0) props.push_back({fmt::format("{}_{}", prefix, name), Number(n.get<double>())});
+    if (n.is_number() && n.get<double>() > 0)
+      props.push_back({fmt::format("{}_{}", prefix, name), Number(n.get<double>())});
 }
 
 void AddRatio(std::vector<Property>& props, std::string_view name, const json& comparison) {
@@ -98,8 +99,12 @@ std::string Kinds(const std::vector<const ReportFinding*>& findings) {
 }
 
 std::string FindingLine(const ReportFinding& f) {
-  return fmt::format("{}{}: {}{}", f.run ? fmt::format("#{} ", *f.run) : "", f.kind, f.message,
-                     f.fails ? "" : f.gated ? " (kind not in --fail-on)" : " (baseline: not gated)");
+  // A variant's budget finding is listed in the budget case, so it names its variant.
+  const std::string kind = f.kind == "budget" && !f.variant.empty() ? fmt::format("budget ({})", f.variant) : f.kind;
+  return fmt::format("{}{}: {}{}", f.run ? fmt::format("#{} ", *f.run) : "", kind, f.message,
+                     f.fails   ? ""
+                     : f.gated ? " (kind not in --fail-on)"
+                               : " (baseline: not gated)");
 }
 
 std::string FindingLines(const std::vector<const ReportFinding*>& findings) {
@@ -113,12 +118,14 @@ std::string FindingLines(const std::vector<const ReportFinding*>& findings) {
 std::string SummaryText(const VariantView& v) {
   const json* s = v.summary;
   if (!s) return "no summary recorded for this variant\n";
-  std::string out = fmt::format("runs: {}, outcomes: {}\n", NumberMember(*s, "runs").value_or(0), OutcomeCountsText(*s));
+  std::string out =
+      fmt::format("runs: {}, outcomes: {}\n", NumberMember(*s, "runs").value_or(0), OutcomeCountsText(*s));
   out += fmt::format("shutdown latency min {} p50 {} p95 {} p99 {} max {}\n", DistributionMs(s, "latency_ms", "min"),
                      DistributionMs(s, "latency_ms", "p50"), DistributionMs(s, "latency_ms", "p95"),
                      DistributionMs(s, "latency_ms", "p99"), DistributionMs(s, "latency_ms", "max"));
   out += fmt::format("ready p50 {}, tree peak RSS p50 {} max {}\n", DistributionMs(s, "ready_ms", "p50"),
-                     DistributionBytes(s, "tree_peak_rss_bytes", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "max"));
+                     DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
+                     DistributionBytes(s, "tree_peak_rss_bytes", "max"));
   if (const json* step = Member(*s, "dominant_step"))
     if (auto ms = NumberMember(*step, "ms"))
       out += fmt::format("dominant shutdown step: {} ({} mean)\n", StringMember(*step, "name"), FormatMs(*ms));
@@ -166,7 +173,8 @@ TestCase VariantCase(const json& report, const VariantView& v, const std::vector
   std::vector<const ReportFinding*> failing, reported;
   std::set<int> failing_runs;
   for (const ReportFinding& f : findings) {
-    if (f.variant != v.name) continue;
+    // Budget findings, a variant's own included, all go to the budget case: one place for memory.
+    if (f.variant != v.name || f.kind == "budget") continue;
     (f.fails ? failing : reported).push_back(&f);
     if (f.fails && f.run) failing_runs.insert(*f.run);
   }
@@ -223,7 +231,8 @@ TestCase RunCase(const json& report, const std::string& variant, int index,
 
 std::string BudgetFigures(const json& analysis) {
   return fmt::format("peak {} at {:.2f}s (held by shutdown tails: {})", BytesMember(analysis, "peak_total_bytes"),
-                     NumberMember(analysis, "peak_total_at_ms").value_or(0) / 1000, BytesMember(analysis, "peak_tail_bytes"));
+                     NumberMember(analysis, "peak_total_at_ms").value_or(0) / 1000,
+                     BytesMember(analysis, "peak_tail_bytes"));
 }
 
 TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findings) {
@@ -239,16 +248,16 @@ TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findin
   AddNumber(tc.properties, "assume_rss_bytes", *budget, "assume_rss_bytes");
   for (const auto& [prefix, a] : {std::pair{"measured", measured}, std::pair{"projected", projected}}) {
     if (!a) continue;
-    for (std::string_view key : {"peak_total_bytes", "peak_total_at_ms", "peak_tail_bytes", "time_over_budget_ms",
-                                 "mean_live", "arrival_rate_per_s", "mean_lifetime_ms", "mean_tail_ms", "tail_share",
-                                 "window_ms"})
+    for (std::string_view key :
+         {"peak_total_bytes", "peak_total_at_ms", "peak_tail_bytes", "time_over_budget_ms", "mean_live",
+          "arrival_rate_per_s", "mean_lifetime_ms", "mean_tail_ms", "tail_share", "window_ms"})
       AddNumber(tc.properties, fmt::format("{}_{}", prefix, key), *a, key);
     tc.properties.push_back({fmt::format("{}_over_budget", prefix), BoolMember(*a, "over_budget") ? "true" : "false"});
   }
   if (measured) tc.seconds = NumberMember(*measured, "window_ms").value_or(0) / 1000;
 
-  std::string figures;
-  if (measured) figures = "measured " + BudgetFigures(*measured);
+  std::string figures = Member(*budget, "variants") ? "all variants together: " : "";
+  if (measured) figures += "measured " + BudgetFigures(*measured);
   if (projected)
     figures += fmt::format("{}projected with every target at {}: {}", figures.empty() ? "" : "; ",
                            BytesMember(*budget, "assume_rss_bytes"), BudgetFigures(*projected));
@@ -257,15 +266,30 @@ TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findin
   std::vector<const ReportFinding*> failing, reported;
   for (const ReportFinding& f : findings)
     if (f.kind == "budget") (f.fails ? failing : reported).push_back(&f);
+  auto over = [](const json* a) { return a && BoolMember(*a, "over_budget"); };
+  // Each variant's runs as a schedule of their own, when the harness analysed them so.
+  std::string per_variant;
+  bool any_over = over(measured) || over(projected);
+  for (const json* v : ArrayMember(*budget, "variants")) {
+    const json* vm = Member(*v, "measured");
+    const json* vp = Member(*v, "projected");
+    any_over = any_over || over(vm) || over(vp);
+    per_variant += StringMember(*v, "variant", "?") + ":";
+    if (vm) per_variant += fmt::format(" measured {}{}", BudgetFigures(*vm), over(vm) ? ", OVER budget" : "");
+    if (vp) per_variant += fmt::format("; projected {}{}", BudgetFigures(*vp), over(vp) ? ", OVER budget" : "");
+    per_variant += "\n";
+  }
   const bool has_gate = Member(report, "gate") != nullptr;
-  const bool over = (measured && BoolMember(*measured, "over_budget")) || (projected && BoolMember(*projected, "over_budget"));
-  if (has_gate ? !failing.empty() : over) {
+  if (has_gate ? !failing.empty() : any_over) {
     tc.failed = true;
     tc.failure_type = "budget";
-    tc.failure_message = (failing.empty() ? std::string("over the memory budget") : failing.front()->message) + ": " + figures;
+    std::string why;
+    for (const ReportFinding* f : failing)
+      why += fmt::format("{}{}{}", why.empty() ? "" : "; ", f->variant.empty() ? "" : f->variant + ": ", f->message);
+    tc.failure_message = (why.empty() ? std::string("over the memory budget") : why) + " (" + figures + ")";
     tc.failure_body = FindingLines(failing);
   }
-  tc.system_out = figures + "\n";
+  tc.system_out = figures + "\n" + per_variant;
   tc.system_out +=
       "measured: the summed sampled RSS of the real targets; projected: the same launch schedule with every target "
       "at --assume-rss for its whole life (not measured).\n";
@@ -275,8 +299,9 @@ TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findin
         "{}: mean live targets {:.2f} = {:.2f} launches/s x {} mean lifetime (Little's law); mean tail {} ({:.0f}% of "
         "a lifetime); over budget for {}\n",
         label, NumberMember(*a, "mean_live").value_or(0), NumberMember(*a, "arrival_rate_per_s").value_or(0),
-        FormatMs(NumberMember(*a, "mean_lifetime_ms").value_or(0)), FormatMs(NumberMember(*a, "mean_tail_ms").value_or(0)),
-        NumberMember(*a, "tail_share").value_or(0) * 100, FormatMs(NumberMember(*a, "time_over_budget_ms").value_or(0)));
+        FormatMs(NumberMember(*a, "mean_lifetime_ms").value_or(0)),
+        FormatMs(NumberMember(*a, "mean_tail_ms").value_or(0)), NumberMember(*a, "tail_share").value_or(0) * 100,
+        FormatMs(NumberMember(*a, "time_over_budget_ms").value_or(0)));
   }
   if (!reported.empty()) tc.system_out += FindingLines(reported);
   return tc;
@@ -286,7 +311,8 @@ void WriteProperties(std::string& out, const std::vector<Property>& props, std::
   if (props.empty()) return;
   out += fmt::format("{}<properties>\n", indent);
   for (const Property& p : props)
-    out += fmt::format("{}  <property name=\"{}\" value=\"{}\"/>\n", indent, XmlEscape(p.name, true), XmlEscape(p.value, true));
+    out += fmt::format("{}  <property name=\"{}\" value=\"{}\"/>\n", indent, XmlEscape(p.name, true),
+                       XmlEscape(p.value, true));
   out += fmt::format("{}</properties>\n", indent);
 }
 
@@ -295,11 +321,13 @@ void WriteCase(std::string& out, const TestCase& tc) {
                      Seconds(tc.seconds));
   WriteProperties(out, tc.properties, "      ");
   if (tc.failed || tc.errored) {
-    out += fmt::format("      <{} message=\"{}\" type=\"{}\">{}</{}>\n", tc.errored ? "error" : "failure",
-                       XmlEscape(Truncate(tc.failure_message, kMaxMessageBytes), true), XmlEscape(tc.failure_type, true),
-                       XmlEscape(tc.failure_body, false), tc.errored ? "error" : "failure");
+    out +=
+        fmt::format("      <{} message=\"{}\" type=\"{}\">{}</{}>\n", tc.errored ? "error" : "failure",
+                    XmlEscape(Truncate(tc.failure_message, kMaxMessageBytes), true), XmlEscape(tc.failure_type, true),
+                    XmlEscape(tc.failure_body, false), tc.errored ? "error" : "failure");
   }
-  if (!tc.system_out.empty()) out += fmt::format("      <system-out>{}</system-out>\n", XmlEscape(tc.system_out, false));
+  if (!tc.system_out.empty())
+    out += fmt::format("      <system-out>{}</system-out>\n", XmlEscape(tc.system_out, false));
   out += "    </testcase>\n";
 }
 
@@ -333,7 +361,8 @@ std::string XmlEscape(std::string_view text, bool attribute) {
       continue;
     }
     // U+FFFE and U+FFFF are not XML characters either (EF BF BE, EF BF BF in valid UTF-8).
-    if (c == '\xEF' && i + 2 < valid.size() && valid[i + 1] == '\xBF' && (valid[i + 2] == '\xBE' || valid[i + 2] == '\xBF')) {
+    if (c == '\xEF' && i + 2 < valid.size() && valid[i + 1] == '\xBF' &&
+        (valid[i + 2] == '\xBE' || valid[i + 2] == '\xBF')) {
       out += "\xEF\xBF\xBD";
       i += 2;
       continue;
@@ -382,10 +411,10 @@ std::string RenderJunit(const json& report) {
   if (ReportInterrupted(report) || exit_code == 3) {
     TestCase tc{.name = "harness", .errored = true};
     tc.failure_type = ReportInterrupted(report) ? "interrupted" : "harness-failure";
-    tc.failure_message = ReportInterrupted(report)
-                             ? fmt::format("interrupted: the report is partial ({} runs recorded)",
-                                           ArrayMember(report, "runs").size())
-                             : "the harness itself failed (exit 3); its stderr says why";
+    tc.failure_message =
+        ReportInterrupted(report)
+            ? fmt::format("interrupted: the report is partial ({} runs recorded)", ArrayMember(report, "runs").size())
+            : "the harness itself failed (exit 3); its stderr says why";
     tc.failure_body = tc.failure_message + "\n";
     cases.push_back(std::move(tc));
   }

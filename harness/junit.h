@@ -19,9 +19,12 @@ namespace coder::harness {
 ///         <system-out> the summary in words; for a baseline, that it is reported and never gated
 ///       <testcase name="VARIANT #INDEX"> one per run with a failing finding, right after its variant:
 ///         failure message = the run's detail, type = the finding kinds; its log tail in <system-out>
-///       <testcase name="budget"> when `budget` is present (or the gate has a budget finding): fails
-///         when the gate has a failing budget finding (without a gate: when the measured or projected
-///         peak is over budget); message with the peaks against the budget, measured and projected
+///       <testcase name="budget"> when `budget` is present (or the gate has a budget finding): every
+///         budget finding goes here, a variant's own schedule's too (not to the variant's case); fails
+///         when one of them fails the gate (without a gate: when a measured or projected peak, of all
+///         variants or of one in `budget.variants`, is over budget); message = the failing findings,
+///         each naming its variant, then the peaks of all variants together, measured and projected,
+///         against the budget; <system-out> adds Little's law and one line per `budget.variants` entry
 ///       <testcase name="harness"> with an <error> only when the run was interrupted or the harness
 ///         failed (exit 3), so a partial report never reads as green
 ///

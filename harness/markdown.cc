@@ -68,13 +68,17 @@ std::string SummarySection(const std::vector<VariantView>& variants) {
     std::string step = "-";
     if (const json* d = s ? Member(*s, "dominant_step") : nullptr)
       if (auto ms = NumberMember(*d, "ms")) step = E(StringMember(*d, "name")) + " " + FormatMs(*ms);
-    rows.push_back({E(v.name), v.baseline ? "baseline" : v.gated ? "gated" : "-",
-                    s ? fmt::format("{}", NumberMember(*s, "runs").value_or(0)) : "-", s ? E(OutcomeCountsText(*s)) : "-",
-                    DistributionMs(s, "latency_ms", "min"), DistributionMs(s, "latency_ms", "p50"),
-                    DistributionMs(s, "latency_ms", "p95"), DistributionMs(s, "latency_ms", "p99"),
-                    DistributionMs(s, "latency_ms", "max"), DistributionMs(s, "ready_ms", "p50"),
-                    DistributionBytes(s, "tree_peak_rss_bytes", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "max"),
-                    step, s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
+    rows.push_back({E(v.name),
+                    v.baseline ? "baseline"
+                    : v.gated  ? "gated"
+                               : "-",
+                    s ? fmt::format("{}", NumberMember(*s, "runs").value_or(0)) : "-",
+                    s ? E(OutcomeCountsText(*s)) : "-", DistributionMs(s, "latency_ms", "min"),
+                    DistributionMs(s, "latency_ms", "p50"), DistributionMs(s, "latency_ms", "p95"),
+                    DistributionMs(s, "latency_ms", "p99"), DistributionMs(s, "latency_ms", "max"),
+                    DistributionMs(s, "ready_ms", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
+                    DistributionBytes(s, "tree_peak_rss_bytes", "max"), step,
+                    s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
   }
   return "\n### Shutdown per variant\n\n" +
          Table({"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
@@ -93,7 +97,8 @@ std::string HeldSlotsSection(const std::vector<VariantView>& variants) {
     rows.push_back({E(v.name), fmt::format("{}", NumberMember(*v.summary, "findings").value_or(0)), named});
   }
   if (rows.empty()) return "";
-  return "\n### Held wait-group slots\n\nSlots a shutdown timeout line named as still held: what the tail waited on.\n\n" +
+  return "\n### Held wait-group slots\n\nSlots a shutdown timeout line named as still held: what the tail waited "
+         "on.\n\n" +
          Table({"variant", "runs with findings", "slots still held"}, "lrl", rows);
 }
 
@@ -120,6 +125,39 @@ std::string ComparisonSection(const json& report) {
          Table({"variant", "baseline", "latency p50 ratio (95% CI)", "latency p95 ratio (95% CI)", "timeout rate",
                 "baseline timeout rate", "peak RSS ratio", suite + " in shutdown", "baseline " + suite, "regression"},
                "llrrrrrrrl", rows);
+}
+
+// Each variant's runs as a schedule of their own (`budget.variants`, when the harness analysed them so).
+std::string PerVariantBudget(const json& budget, bool has_budget) {
+  std::vector<Row> rows;
+  for (const json* v : ArrayMember(budget, "variants")) {
+    const json* m = Member(*v, "measured");
+    const json* p = Member(*v, "projected");
+    auto peak = [](const json* a) {
+      return a ? fmt::format("{} (tails {})", BytesMember(*a, "peak_total_bytes"), BytesMember(*a, "peak_tail_bytes"))
+               : std::string("-");
+    };
+    std::string over = "- (no budget)";
+    if (has_budget) {
+      const bool m_over = m && BoolMember(*m, "over_budget");
+      const bool p_over = p && BoolMember(*p, "over_budget");
+      over = m_over ? "**yes, measured**" : p_over ? "**yes, projected**" : "no";
+    }
+    std::string live = "-", tail = "-";
+    if (m) {
+      const double rate = NumberMember(*m, "arrival_rate_per_s").value_or(0);
+      const double life = NumberMember(*m, "mean_lifetime_ms").value_or(0);
+      live = fmt::format("{:.2f} = {:.2f}/s × {}", NumberMember(*m, "mean_live").value_or(0), rate, FormatMs(life));
+      tail = fmt::format("{} ({})", FormatMs(NumberMember(*m, "mean_tail_ms").value_or(0)),
+                         Percent(NumberMember(*m, "tail_share")));
+    }
+    rows.push_back({E(StringMember(*v, "variant", "?")), peak(m), peak(p), over, live, tail});
+  }
+  if (rows.empty()) return "";
+  return "\nEach variant's runs as a schedule of their own (mean live targets from measured lifetimes):\n\n" +
+         Table({"variant", "measured peak", "projected peak", "over budget", "mean live = rate × lifetime",
+                "mean tail (share)"},
+               "lrrlrr", rows);
 }
 
 std::string BudgetSection(const json& report) {
@@ -157,11 +195,11 @@ std::string BudgetSection(const json& report) {
   rows.push_back(row("peak held by shutdown tails", [&](const json& a) { return BytesMember(a, "peak_tail_bytes"); }));
   rows.push_back(row("over budget", [&](const json& a) {
     if (!has_budget) return std::string("- (no budget)");
-    return BoolMember(a, "over_budget") ? fmt::format("**yes**, for {}", ms(a, "time_over_budget_ms")) : std::string("no");
+    return BoolMember(a, "over_budget") ? fmt::format("**yes**, for {}", ms(a, "time_over_budget_ms"))
+                                        : std::string("no");
   }));
-  rows.push_back(row("mean live targets", [&](const json& a) {
-    return fmt::format("{:.2f}", NumberMember(a, "mean_live").value_or(0));
-  }));
+  rows.push_back(row("mean live targets",
+                     [&](const json& a) { return fmt::format("{:.2f}", NumberMember(a, "mean_live").value_or(0)); }));
   rows.push_back(row("arrival rate × mean lifetime", [&](const json& a) {
     const double rate = NumberMember(a, "arrival_rate_per_s").value_or(0);
     const double life = NumberMember(a, "mean_lifetime_ms").value_or(0);
@@ -177,11 +215,13 @@ std::string BudgetSection(const json& report) {
                     : std::string("No memory budget was set (`--memory-budget`).");
   out += " **Measured** figures are the summed sampled RSS of the real targets.";
   if (projected)
-    out += fmt::format(" **Projected** figures are computed, not measured: the same launch schedule with every target "
-                       "resident at {} (`--assume-rss`) from launch to exit.",
-                       assume);
+    out += fmt::format(
+        " **Projected** figures are computed, not measured: the same launch schedule with every target "
+        "resident at {} (`--assume-rss`) from launch to exit.",
+        assume);
   out += " Mean live targets and arrival rate × lifetime are the two sides of Little's law.\n\n";
-  return out + Table(header, "lrr", rows);
+  out += Table(header, "lrr", rows);
+  return out + PerVariantBudget(*budget, has_budget);
 }
 
 std::string FindingsSection(const json& report, const std::vector<ReportFinding>& findings) {
@@ -192,8 +232,10 @@ std::string FindingsSection(const json& report, const std::vector<ReportFinding>
   std::vector<Row> rows;
   for (size_t i = 0; i < ordered.size() && i < kMaxFindingRows; ++i) {
     const ReportFinding& f = *ordered[i];
-    rows.push_back({f.fails ? "❌ fails" : f.gated ? "reported (kind not gated)" : "reported (baseline)",
-                    f.variant.empty() ? "(experiment)" : E(f.variant), f.run ? fmt::format("#{}", *f.run) : "-",
+    rows.push_back({f.fails   ? "❌ fails"
+                    : f.gated ? "reported (kind not gated)"
+                              : "reported (baseline)",
+                    f.variant.empty() ? "(all variants)" : E(f.variant), f.run ? fmt::format("#{}", *f.run) : "-",
                     E(f.kind), E(f.message)});
   }
   std::string out = "\n### Findings\n\n";

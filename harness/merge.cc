@@ -65,19 +65,23 @@ struct Merger {
   Status AddVariants(size_t i, std::set<std::string>& listed) {
     const json& report = reports[i];
     const auto it = report.find("variants");
-    if (it == report.end() || !it->is_array()) return Error{Which(i, reports.size()) + ": \"variants\" is not an array"};
+    if (it == report.end() || !it->is_array())
+      return Error{Which(i, reports.size()) + ": \"variants\" is not an array"};
     for (size_t k = 0; k < it->size(); ++k) {
       const json& entry = (*it)[k];
       const json* spec = entry.is_object() && entry.contains("spec") ? &entry["spec"] : nullptr;
       const auto parsed = spec ? ParseSpec(*spec) : std::nullopt;
-      if (!parsed) return Error{fmt::format("{}: variants[{}] has no valid spec (a string \"name\", boolean flags)", Which(i, reports.size()), k)};
+      if (!parsed)
+        return Error{fmt::format("{}: variants[{}] has no valid spec (a string \"name\", boolean flags)",
+                                 Which(i, reports.size()), k)};
       listed.insert(parsed->name);
       if (MergedVariant* known = Find(parsed->name)) {
         if (known->spec != *spec)
-          return Error{fmt::format("variant \"{}\" has different specs in {} and {} ({} differ): only runs of the same "
-                                   "command can be merged",
-                                   parsed->name, Which(known->first_input, reports.size()), Which(i, reports.size()),
-                                   DifferingKeys(known->spec, *spec))};
+          return Error{
+              fmt::format("variant \"{}\" has different specs in {} and {} ({} differ): only runs of the same "
+                          "command can be merged",
+                          parsed->name, Which(known->first_input, reports.size()), Which(i, reports.size()),
+                          DifferingKeys(known->spec, *spec))};
         continue;
       }
       variants.push_back({.spec = *spec, .parsed = *parsed, .first_input = i});
@@ -108,7 +112,8 @@ struct Merger {
       std::stable_sort(positions.begin(), positions.end(),
                        [&](size_t a, size_t b) { return records[a].index < records[b].index; });
       const size_t offset = Find(name)->runs.size();
-      for (size_t rank = 0; rank < positions.size(); ++rank) new_index[positions[rank]] = static_cast<int>(offset + rank);
+      for (size_t rank = 0; rank < positions.size(); ++rank)
+        new_index[positions[rank]] = static_cast<int>(offset + rank);
     }
     for (size_t k = 0; k < records.size(); ++k) {
       json run = (*it)[k];
@@ -131,7 +136,8 @@ Status CheckSchema(const json& report, size_t i, size_t n) {
   if (it == report.end() || !it->is_string())
     return Error{fmt::format("{}: no \"schema\" string, so not a {} report", Which(i, n), kSchema)};
   if (it->get<std::string>() != kSchema)
-    return Error{fmt::format("{}: schema \"{}\" is not {}, which this version reads", Which(i, n), it->get<std::string>(), kSchema)};
+    return Error{fmt::format("{}: schema \"{}\" is not {}, which this version reads", Which(i, n),
+                             it->get<std::string>(), kSchema)};
   return Ok{};
 }
 
@@ -158,9 +164,11 @@ json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_
     const json& m = meta_of(i);
     if (const std::string s = string_of(m, "started_at"); !s.empty() && (started_at.empty() || s < started_at))
       started_at = s;  // RFC 3339 UTC strings of one format sort as their times do
-    if (auto it = m.find("wall_seconds"); it != m.end() && it->is_number()) wall_seconds = std::max(wall_seconds, it->get<double>());
+    if (auto it = m.find("wall_seconds"); it != m.end() && it->is_number())
+      wall_seconds = std::max(wall_seconds, it->get<double>());
     if (auto it = m.find("interrupted"); it != m.end() && it->is_boolean()) interrupted |= it->get<bool>();
-    if (auto it = m.find("exit_code"); it != m.end() && it->is_number_integer()) exit_code = std::max(exit_code, it->get<int>());
+    if (auto it = m.find("exit_code"); it != m.end() && it->is_number_integer())
+      exit_code = std::max(exit_code, it->get<int>());
     if (const std::string v = string_of(m, "coder_version"); !v.empty()) versions.insert(v);
     if (m.value("options", json::object()) != first.value("options", json::object())) same_options = false;
     per_input += fmt::format("{}{}", i ? ", " : "", run_counts[i]);
@@ -168,11 +176,13 @@ json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_
       for (const json& note : *it)
         if (note.is_string()) input_notes.push_back(fmt::format("report {}: {}", i + 1, note.get<std::string>()));
   }
-  std::vector<std::string> notes{fmt::format("merged {} reports; runs from each, in order: {}", reports.size(), per_input)};
+  std::vector<std::string> notes{
+      fmt::format("merged {} reports; runs from each, in order: {}", reports.size(), per_input)};
   if (versions.size() > 1) {
     std::string list;
     for (const std::string& v : versions) list += (list.empty() ? "" : ", ") + v;
-    notes.push_back(fmt::format("the reports were written by different coder versions ({}); coder_version is report 1's", list));
+    notes.push_back(
+        fmt::format("the reports were written by different coder versions ({}); coder_version is report 1's", list));
   }
   if (!same_options) notes.push_back("the reports were run with different options; meta.options is report 1's");
   const bool had_budget = std::any_of(reports.begin(), reports.end(), [](const json& r) {
@@ -180,8 +190,9 @@ json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_
     return it != r.end() && !it->is_null();
   });
   if (had_budget)
-    notes.push_back("budget dropped: runs from different machines or shards share no clock, so their RSS timelines "
-                    "cannot be summed; each report's own budget still holds for its machine");
+    notes.push_back(
+        "budget dropped: runs from different machines or shards share no clock, so their RSS timelines "
+        "cannot be summed; each report's own budget still holds for its machine");
   notes.insert(notes.end(), input_notes.begin(), input_notes.end());
 
   const auto command_line = first.find("command_line");

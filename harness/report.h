@@ -48,6 +48,9 @@ std::string DumpJson(const nlohmann::json& j, int indent = -1);
 /// timeout lines named ("none named" if none); and when a variant is marked baseline, a block of
 /// ratios of every other variant against the first such one (latency p50 and p99, tree peak RSS p50
 /// and max; "1/8338x" for a ratio below 0.1). Every line ends with '\n'; no trailing spaces.
+/// A ratio for humans: "12.3x", "0.98x", and "1/8337x" far below 1 (a decimal would be all zeros).
+std::string FormatRatio(double ratio);
+
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----

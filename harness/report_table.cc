@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace coder::harness {
@@ -178,43 +179,20 @@ std::string HeldSlots(const std::vector<VariantSummary>& summaries) {
   return "\nHeld wait-group slots, per variant with findings:\n" + table.Render("  ", false);
 }
 
-// "12.3x" for a few times the baseline, "1/8337x" for far below it: a decimal there would be all zeros.
-std::string Ratio(double value, double base) {
-  if (!(base > 0) || !(value >= 0)) return std::string(kNone);
-  const double r = value / base;
+}  // namespace
+
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
+  return MainTable(summaries) + HeldSlots(summaries);
+}
+
+std::string FormatRatio(double r) {
+  // "1/8337x" far below the baseline: a decimal there would be all zeros.
+  if (!(r >= 0) || !std::isfinite(r)) return "-";
   if (r >= 100) return fmt::format("{:.0f}x", r);
   if (r >= 10) return fmt::format("{:.1f}x", r);
   if (r >= 0.1) return fmt::format("{:.2f}x", r);
   if (r > 0) return fmt::format("1/{:.0f}x", 1 / r);
   return "0x";
-}
-
-std::string RatioOf(const Distribution& d, const Distribution& base, double Distribution::*stat) {
-  return d.n == 0 || base.n == 0 ? std::string(kNone) : Ratio(d.*stat, base.*stat);
-}
-
-std::string BaselineRatios(const std::vector<VariantSummary>& summaries) {
-  auto base = std::find_if(summaries.begin(), summaries.end(), [](const VariantSummary& s) { return s.baseline; });
-  if (base == summaries.end() || summaries.size() < 2) return "";
-  TextTable table({{"variant"},
-                   {"p50", true, "latency"},
-                   {"p99", true, "latency"},
-                   {"p50", true, "peak RSS"},
-                   {"max", true, "peak RSS"}});
-  for (const VariantSummary& s : summaries) {
-    if (&s == &*base) continue;
-    table.AddRow({s.variant, RatioOf(s.latency_ms, base->latency_ms, &Distribution::p50),
-                  RatioOf(s.latency_ms, base->latency_ms, &Distribution::p99),
-                  RatioOf(s.tree_peak_rss_bytes, base->tree_peak_rss_bytes, &Distribution::p50),
-                  RatioOf(s.tree_peak_rss_bytes, base->tree_peak_rss_bytes, &Distribution::max)});
-  }
-  return fmt::format("\nRatios against the baseline {}:\n", base->variant) + table.Render("  ");
-}
-
-}  // namespace
-
-std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
-  return MainTable(summaries) + HeldSlots(summaries) + BaselineRatios(summaries);
 }
 
 }  // namespace coder::harness

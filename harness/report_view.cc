@@ -18,9 +18,7 @@ using nlohmann::json;
 
 constexpr std::string_view kNone = "-";
 
-std::string Plural(size_t n, std::string_view word) {
-  return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
-}
+std::string Plural(size_t n, std::string_view word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 // Findings as CollectFindings makes them, for a report that has no gate.
 std::vector<ReportFinding> DerivedFindings(const json& report) {
@@ -127,8 +125,10 @@ std::string ReportVerdict(const json& report) {
     }
     ++failing_total;
     auto it = std::find_if(failing.begin(), failing.end(), [&](const auto& p) { return p.first == f.variant; });
-    if (it == failing.end()) failing.emplace_back(f.variant, 1);
-    else ++it->second;
+    if (it == failing.end())
+      failing.emplace_back(f.variant, 1);
+    else
+      ++it->second;
   }
   std::string verdict;
   if (failing_total == 0) {
@@ -136,14 +136,15 @@ std::string ReportVerdict(const json& report) {
   } else {
     std::string where;
     for (const auto& [variant, n] : failing)
-      where += fmt::format("{}{} ({})", where.empty() ? "" : ", ", variant.empty() ? "the experiment" : variant, n);
+      where +=
+          fmt::format("{}{} ({})", where.empty() ? "" : ", ", variant.empty() ? "all variants together" : variant, n);
     verdict = fmt::format("{} in {}", Plural(failing_total, "gated finding"), where);
   }
   if (reported > 0) verdict += fmt::format("; {} reported, not gated", Plural(reported, "finding"));
   const int exit_code = ReportExitCode(report);
   if (ReportInterrupted(report)) {
-    verdict = fmt::format("interrupted, partial report ({} recorded): {}", Plural(ArrayMember(report, "runs").size(), "run"),
-                          verdict);
+    verdict = fmt::format("interrupted, partial report ({} recorded): {}",
+                          Plural(ArrayMember(report, "runs").size(), "run"), verdict);
   } else if (exit_code == 3) {
     verdict = "the harness failed (exit 3): " + verdict;
   }
@@ -163,7 +164,8 @@ std::string OutcomeCountsText(const json& summary) {
   }
   // Outcomes a newer harness may add: after the known ones, by name.
   for (const auto& [name, n] : outcomes->items())
-    if (!known.count(name) && n.is_number() && n.get<double>() > 0) parts.push_back(fmt::format("{} {}", n.get<double>(), name));
+    if (!known.count(name) && n.is_number() && n.get<double>() > 0)
+      parts.push_back(fmt::format("{} {}", n.get<double>(), name));
   if (parts.empty()) return std::string(kNone);
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
@@ -200,14 +202,6 @@ std::string BytesMember(const json& j, std::string_view key) {
   return v && *v >= 0 ? FormatBytes(static_cast<uint64_t>(*v)) : std::string(kNone);
 }
 
-std::string FormatRatio(double ratio) {
-  if (!(ratio >= 0.1)) {
-    if (ratio > 0) return fmt::format("1/{:.0f}x", 1 / ratio);
-    if (ratio == 0) return "0x";
-  }
-  return fmt::format("{:.2f}x", ratio);
-}
-
 std::string FormatRatioEstimate(const json* estimate) {
   if (!estimate || !estimate->is_object()) return std::string(kNone);
   const auto ratio = NumberMember(*estimate, "ratio");
@@ -225,12 +219,10 @@ std::string ValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
-    size_t len = 0;
-    uint32_t min = 0;
-    if (c < 0x80) len = 1;
-    else if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
+    // The sequence length the lead byte announces (0: not a lead byte), and the smallest code point
+    // that needs that many bytes (anything smaller is an overlong form).
+    const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : len == 4 ? 0x10000 : 0;
     bool ok = len > 0 && i + len <= text.size();
     uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
     for (size_t k = 1; ok && k < len; ++k) {

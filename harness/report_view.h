@@ -39,12 +39,12 @@ std::vector<VariantView> ReportVariants(const nlohmann::json& report);
 
 /// One finding, as the gate saw it.
 struct ReportFinding {
-  std::string variant;     ///< "" for the whole experiment (the memory budget)
+  std::string variant;     ///< "" for all variants together (the memory budget)
   std::optional<int> run;  ///< the run index within its variant, if the finding is about one run
   std::string kind;        ///< fingerprint, slow, watchdog, crash, never-ready, failed-to-start, budget, regression
   std::string message;
-  bool gated = true;       ///< false for a baseline variant: reported, never failing
-  bool fails = true;       ///< gated and of a kind in the gate's `fail_on`: it decides the exit code
+  bool gated = true;  ///< false for a baseline variant: reported, never failing
+  bool fails = true;  ///< gated and of a kind in the gate's `fail_on`: it decides the exit code
 };
 
 /// The report's `gate.findings` when `gate` is present (`fails` = gated and kind in `gate.fail_on`).
@@ -76,9 +76,8 @@ std::string DistributionBytes(const nlohmann::json* summary, std::string_view di
 /// Bytes at `key` via FormatBytes, "-" when absent.
 std::string BytesMember(const nlohmann::json& j, std::string_view key);
 
-/// A ratio as the summary table prints it: "12.3x" style with two decimals from 0.1 up, "1/8338x" below.
-std::string FormatRatio(double ratio);
-/// A `{"ratio", "ci_low", "ci_high"}` estimate: "1/1158x (1/1200x-1/1100x)"; a null bound is "inf";
+/// A `{"ratio", "ci_low", "ci_high"}` estimate with FormatRatio (harness/report.h):
+/// "1/1158x (1/1200x-1/1100x)"; a null bound is "inf";
 /// "-" when `estimate` is null.
 std::string FormatRatioEstimate(const nlohmann::json* estimate);
 

@@ -25,20 +25,23 @@ TEST(AnnotationTest, GatedFindingsAreErrorsAndBaselineFindingsWarnings) {
   EXPECT_EQ(lines[0],
             "::error title=coder diag shutdown%3A order=patched%2Cgateway=off::#2 slow: stopped in 6.000s, over the 5s "
             "slow threshold");
-  EXPECT_EQ(lines[1],
-            "::error title=coder diag shutdown%3A experiment::projected peak 30.4GiB (every target at 7.60GiB) exceeds "
-            "the 17.0GiB budget for 9.00s");
+  EXPECT_EQ(
+      lines[1],
+      "::error title=coder diag shutdown%3A all variants::projected peak 30.4GiB (every target at 7.60GiB) exceeds "
+      "the 17.0GiB budget for 9.00s");
   // The baseline's four timeouts are one line, not four.
-  EXPECT_EQ(lines[2],
-            "::warning title=coder diag shutdown%3A order=unpatched%2Cgateway=on (baseline)::4 fingerprint findings in 4 "
-            "runs (#0, #1, #2, #3); first: timeout-fingerprint: a shutdown wait timed out on: ai-gateway-rpc#1");
+  EXPECT_EQ(
+      lines[2],
+      "::warning title=coder diag shutdown%3A order=unpatched%2Cgateway=on (baseline)::4 fingerprint findings in 4 "
+      "runs (#0, #1, #2, #3); first: timeout-fingerprint: a shutdown wait timed out on: ai-gateway-rpc#1");
 }
 
 TEST(AnnotationTest, FindingsOfKindsNotInFailOnAreWarnings) {
   const auto e = testing::MakeSampleExperiment();
   json report = testing::ReportOf(e);
   report["gate"] = testing::GateOf(e, {"fingerprint"}, false);
-  for (const std::string& line : Lines(RenderGithubAnnotations(report))) EXPECT_TRUE(line.starts_with("::warning ")) << line;
+  for (const std::string& line : Lines(RenderGithubAnnotations(report)))
+    EXPECT_TRUE(line.starts_with("::warning ")) << line;
   EXPECT_NE(RenderGithubAnnotations(report).find("order=patched%2Cgateway=off (not gated)::"), std::string::npos);
 }
 

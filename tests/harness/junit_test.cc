@@ -143,6 +143,35 @@ TEST(JunitTest, BudgetCasePassesWhenTheGateDoesNotFailOnBudget) {
   EXPECT_NE(tc->Child("system-out")->text.find("(kind not in --fail-on)"), std::string::npos);
 }
 
+TEST(JunitTest, AVariantsOwnBudgetFindingFailsTheBudgetCaseNamingTheVariant) {
+  const auto e = testing::MakeSampleExperiment();
+  json report = testing::ReportOf(e);
+  report["budget"] = testing::SampleBudget();
+  report["budget"]["variants"] = json::array({{{"variant", "order=patched,gateway=on"},
+                                               {"measured", report["budget"]["measured"]},
+                                               {"projected", report["budget"]["projected"]}}});
+  report["gate"] = testing::GateOf(e, {"budget"}, false);
+  report["gate"]["findings"].push_back({{"variant", "order=patched,gateway=on"},
+                                        {"run", nullptr},
+                                        {"kind", "budget"},
+                                        {"message", "projected peak 30.4GiB exceeds the 17.0GiB budget"},
+                                        {"gated", true}});
+  const XmlElement root = ParseOrFail(RenderJunit(report));
+  EXPECT_EQ(Case(root, "order=patched,gateway=on")->Child("failure"), nullptr);
+  const XmlElement* tc = Case(root, "budget");
+  ASSERT_NE(tc, nullptr);
+  ASSERT_NE(tc->Child("failure"), nullptr);
+  EXPECT_TRUE(tc->Child("failure")->Attribute("message").starts_with(
+      "order=patched,gateway=on: projected peak 30.4GiB exceeds the 17.0GiB budget (all variants together: measured "
+      "peak 22.0MiB"))
+      << tc->Child("failure")->Attribute("message");
+  EXPECT_NE(tc->Child("system-out")
+                ->text.find("order=patched,gateway=on: measured peak 22.0MiB at 1.25s (held by "
+                            "shutdown tails: 11.0MiB); projected peak 30.4GiB"),
+            std::string::npos)
+      << tc->Child("system-out")->text;
+}
+
 TEST(JunitTest, WithoutAGateFindingsComeFromTheRuns) {
   const json report = testing::ReportOf(testing::MakeSampleExperiment());
   const XmlElement root = ParseOrFail(RenderJunit(report));
@@ -163,7 +192,8 @@ TEST(JunitTest, HostileLogLinesAndNamesStayWellFormed) {
   const XmlElement* tc = Case(root, "order=patched,gateway=off #2");
   ASSERT_NE(tc, nullptr);
   const std::string& out = tc->Child("system-out")->text;
-  EXPECT_NE(out.find("<b a=\"1\">&amp; ]]> <![CDATA[x]]>\xEF\xBF\xBD\xEF\xBF\xBD[31m\x7f\xEF\xBF\xBD"), std::string::npos)
+  EXPECT_NE(out.find("<b a=\"1\">&amp; ]]> <![CDATA[x]]>\xEF\xBF\xBD\xEF\xBF\xBD[31m\x7f\xEF\xBF\xBD"),
+            std::string::npos)
       << out;
   EXPECT_NE(out.find("\xEF\xBF\xBD\xEF\xBF\xBD bad utf-8 \xEF\xBF\xBD end\r"), std::string::npos) << out;
   EXPECT_NE(Case(root, "a\"b'<c>&d\xEF\xBF\xBD"), nullptr);
@@ -175,9 +205,10 @@ TEST(JunitTest, ParsesWithPythonsXmlParser) {
   const std::string hostile = std::string("<&]]>\x01\x0b\x1b") + '\0' + "\xff\xef\xbf\xbe";
   const auto path = std::filesystem::temp_directory_path() / ("coder-junit-" + std::to_string(::getpid()) + ".xml");
   std::ofstream(path) << RenderJunit(testing::FullSampleReport(hostile));
-  const std::string command = "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
-                              "assert r.tag == \"testsuites\" and len(r.findall(\"testsuite/testcase\")) == 5' " +
-                              path.string();
+  const std::string command =
+      "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
+      "assert r.tag == \"testsuites\" and len(r.findall(\"testsuite/testcase\")) == 5' " +
+      path.string();
   EXPECT_EQ(std::system(command.c_str()), 0);
   std::filesystem::remove(path);
 }
@@ -195,9 +226,10 @@ TEST(JunitTest, InterruptedReportHasAnErrorCase) {
 }
 
 TEST(JunitTest, ToleratesReportsMissingOrMistypingKeys) {
-  for (const json& report : {json::object(), json::array(), json{{"variants", 5}, {"runs", "x"}, {"gate", 1}},
-                             json{{"variants", json::array({json{{"spec", {{"name", 3}}}}, json{{"spec", {{"name", "v"}}}}})},
-                                  {"budget", {{"measured", {{"over_budget", true}}}}}}}) {
+  for (const json& report :
+       {json::object(), json::array(), json{{"variants", 5}, {"runs", "x"}, {"gate", 1}},
+        json{{"variants", json::array({json{{"spec", {{"name", 3}}}}, json{{"spec", {{"name", "v"}}}}})},
+             {"budget", {{"measured", {{"over_budget", true}}}}}}}) {
     const std::string xml = RenderJunit(report);
     std::string error;
     EXPECT_TRUE(XmlCheck::Parse(xml, &error)) << error << "\n" << xml;
@@ -207,6 +239,21 @@ TEST(JunitTest, ToleratesReportsMissingOrMistypingKeys) {
 TEST(JunitTest, XmlEscapeOfAttributesKeepsWhitespaceAsReferences) {
   EXPECT_EQ(XmlEscape("a\tb\nc\rd\"e'<>&", true), "a&#9;b&#10;c&#13;d&quot;e'&lt;&gt;&amp;");
   EXPECT_EQ(XmlEscape("a\tb\nc\rd\"e", false), "a\tb\nc&#13;d\"e");
+}
+
+// The check the tests above rely on must itself reject what XML 1.0 forbids.
+TEST(JunitXmlCheckTest, RejectsMalformedDocuments) {
+  for (const std::string doc :
+       {"<a>", "<a></b>", "<a>x</a><b/>", "<a>&</a>", "<a>&foo;</a>", "<a b=\"<\"/>", "<a b=\"1\" b=\"2\"/>",
+        "<a>]]></a>", "<a>\x01</a>", "<a>&#1;</a>", "<a>\xff</a>", "<a>\xef\xbf\xbf</a>", "<a><![CDATA[x]]></a>"}) {
+    EXPECT_FALSE(XmlCheck::Parse(doc, nullptr)) << doc;
+  }
+  std::string error;
+  const auto root = XmlCheck::Parse("<?xml version=\"1.0\"?>\n<a x=\"&lt;&#10;\">t&amp;<b/>&#x1F600;</a>\n", &error);
+  ASSERT_TRUE(root) << error;
+  EXPECT_EQ(root->Attribute("x"), "<\n");
+  EXPECT_EQ(root->text, "t&\xF0\x9F\x98\x80");
+  EXPECT_EQ(root->children.size(), 1u);
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ TEST(MarkdownTest, StartsWithAOneLineVerdict) {
   ASSERT_GE(failing.size(), 3u);
   EXPECT_EQ(failing[0], "## coder diag shutdown");
   EXPECT_EQ(failing[2],
-            "❌ **2 gated findings in order=patched,gateway=off (1), the experiment (1); 4 findings reported, not gated "
+            "❌ **2 gated findings in order=patched,gateway=off (1), all variants together (1); 4 findings reported, "
+            "not gated "
             "(exit 1)**");
 
   json report = testing::ReportOf(testing::MakeSampleExperiment());
@@ -50,17 +51,20 @@ TEST(MarkdownTest, StartsWithAOneLineVerdict) {
 
   report["meta"]["interrupted"] = true;
   report["meta"]["exit_code"] = 130;
-  EXPECT_TRUE(Lines(RenderMarkdown(report))[2].starts_with("⚠️ **interrupted, partial report (12 runs recorded): "));
+  EXPECT_TRUE(
+      Lines(RenderMarkdown(report))[2].starts_with("⚠️ **interrupted, partial report (12 runs recorded): "));
 }
 
 TEST(MarkdownTest, SummaryTableHasARowPerVariant) {
   const std::string md = RenderMarkdown(testing::FullSampleReport());
-  EXPECT_TRUE(Contains(md, "| variant | gate | runs | outcomes | latency min | p50 | p95 | p99 | max | ready p50 | "
-                           "peak RSS p50 | peak RSS max | dominant step | fingerprints |\n"
-                           "| --- | --- | --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |\n"))
+  EXPECT_TRUE(Contains(md,
+                       "| variant | gate | runs | outcomes | latency min | p50 | p95 | p99 | max | ready p50 | "
+                       "peak RSS p50 | peak RSS max | dominant step | fingerprints |\n"
+                       "| --- | --- | --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |\n"))
       << md;
-  EXPECT_TRUE(Contains(md, "| order=patched,gateway=on | gated | 4 | 4 clean | 1.25ms | 1.50ms | 8.00ms | 8.00ms | "
-                           "8.00ms | 40.0ms | 5.0MiB | 5.0MiB | api-drain 500µs | - |\n"))
+  EXPECT_TRUE(Contains(md,
+                       "| order=patched,gateway=on | gated | 4 | 4 clean | 1.25ms | 1.50ms | 8.00ms | 8.00ms | "
+                       "8.00ms | 40.0ms | 5.0MiB | 5.0MiB | api-drain 500µs | - |\n"))
       << md;
   EXPECT_TRUE(Contains(md, "| order=unpatched,gateway=on | baseline | 4 | 4 timeout-fingerprint | 10.005s |"));
   EXPECT_TRUE(Contains(md, "| 4 latency-at-known-timeout, 4 websocket-shutdown-timeout |\n")) << md;
@@ -74,8 +78,9 @@ TEST(MarkdownTest, HeldSlotsComparisonBudgetAndFindingsSections) {
 
   EXPECT_TRUE(Contains(md, "### Against the baseline")) << md;
   EXPECT_TRUE(Contains(md, "| suite of 10 stops in shutdown | baseline suite of 10 stops | regression |")) << md;
-  EXPECT_TRUE(Contains(md, "| order=patched,gateway=on | order=unpatched,gateway=on | 1/6670x (1/8005x-1/5002x) | "
-                           "1/1251x (1/5003x-1/1251x) | 0% | 100% | 1.00x | 15.0ms | 100.050s | no |"))
+  EXPECT_TRUE(Contains(md,
+                       "| order=patched,gateway=on | order=unpatched,gateway=on | 1/6670x (1/8005x-1/5002x) | "
+                       "1/1251x (1/5003x-1/1251x) | 0% | 100% | 1.00x | 15.0ms | 100.050s | no |"))
       << md;
 
   EXPECT_TRUE(Contains(md, "### Memory held by overlapping targets")) << md;
@@ -86,13 +91,34 @@ TEST(MarkdownTest, HeldSlotsComparisonBudgetAndFindingsSections) {
   EXPECT_TRUE(Contains(md, "**Projected** figures are computed, not measured")) << md;
 
   EXPECT_TRUE(Contains(md, "### Findings")) << md;
-  EXPECT_TRUE(Contains(md, "| ❌ fails | order=patched,gateway=off | #2 | slow | slow: stopped in 6.000s, over the 5s "
-                           "slow threshold |"))
+  EXPECT_TRUE(Contains(md,
+                       "| ❌ fails | order=patched,gateway=off | #2 | slow | slow: stopped in 6.000s, over the 5s "
+                       "slow threshold |"))
       << md;
   EXPECT_TRUE(Contains(md, "| reported (baseline) | order=unpatched,gateway=on | #0 | fingerprint |")) << md;
   // Failing findings come first.
   EXPECT_LT(md.find("| ❌ fails |"), md.find("| reported (baseline) |"));
   EXPECT_TRUE(Contains(md, "### Notes\n\n- the kernel's peak RSS includes the harness's own image\n")) << md;
+}
+
+TEST(MarkdownTest, BudgetOfEachVariantIsATableOfItsOwn) {
+  json report = testing::FullSampleReport();
+  report["budget"]["variants"] = json::array({{{"variant", "order=patched,gateway=on"},
+                                               {"measured", report["budget"]["measured"]},
+                                               {"projected", report["budget"]["projected"]}},
+                                              {{"variant", "order=unpatched,gateway=on"},
+                                               {"measured", report["budget"]["measured"]},
+                                               {"projected", nullptr}}});
+  const std::string md = RenderMarkdown(report);
+  EXPECT_TRUE(Contains(md,
+                       "| variant | measured peak | projected peak | over budget | mean live = rate × lifetime | "
+                       "mean tail (share) |"))
+      << md;
+  EXPECT_TRUE(Contains(md,
+                       "| order=patched,gateway=on | 22.0MiB (tails 11.0MiB) | 30.4GiB (tails 15.2GiB) | **yes, "
+                       "projected** | 3.50 = 0.88/s × 4.000s | 3.000s (75%) |"))
+      << md;
+  EXPECT_TRUE(Contains(md, "| order=unpatched,gateway=on | 22.0MiB (tails 11.0MiB) | - | no |")) << md;
 }
 
 TEST(MarkdownTest, SectionsWithoutDataAreLeftOut) {
@@ -128,8 +154,10 @@ class MarkdownStepSummaryTest : public ::testing::Test {
     std::filesystem::remove(path_);
   }
   void TearDown() override {
-    if (saved_) ::setenv("GITHUB_STEP_SUMMARY", saved_->c_str(), 1);
-    else ::unsetenv("GITHUB_STEP_SUMMARY");
+    if (saved_)
+      ::setenv("GITHUB_STEP_SUMMARY", saved_->c_str(), 1);
+    else
+      ::unsetenv("GITHUB_STEP_SUMMARY");
     std::filesystem::remove(path_);
   }
   std::optional<std::string> saved_;

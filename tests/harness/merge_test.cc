@@ -71,8 +71,12 @@ std::vector<std::string> NormalisedRuns(const json& report) {
 TEST(MergeTest, MergingTwoHalvesEqualsTheReportOfAllRuns) {
   const std::vector<VariantSpec> specs = {
       {.name = "order=patched,gateway=on", .argv = {"coder", "server"}, .builtin_server = true},
-      {.name = "order=unpatched,gateway=on", .argv = {"coder", "server", "--shutdown-order", "unpatched"},
-       .builtin_server = true, .gated = false, .baseline = true, .known_timeout_ms = 10'000},
+      {.name = "order=unpatched,gateway=on",
+       .argv = {"coder", "server", "--shutdown-order", "unpatched"},
+       .builtin_server = true,
+       .gated = false,
+       .baseline = true,
+       .known_timeout_ms = 10'000},
       {.name = "fixed", .argv = {"./server", "--port", "{port}"}},
   };
   for (uint64_t seed = 1; seed <= 50; ++seed) {
@@ -160,8 +164,9 @@ TEST(MergeTest, RejectsAWrongSchemaNamingTheInput) {
   wrong["schema"] = "coder.diag.shutdown/v2";
   auto merged = MergeReports({good, good, wrong});
   ASSERT_FALSE(merged);
-  EXPECT_EQ(merged.error().message, "report 3 of 3: schema \"coder.diag.shutdown/v2\" is not coder.diag.shutdown/v1, "
-                                    "which this version reads");
+  EXPECT_EQ(merged.error().message,
+            "report 3 of 3: schema \"coder.diag.shutdown/v2\" is not coder.diag.shutdown/v1, "
+            "which this version reads");
   wrong.erase("schema");
   merged = MergeReports({wrong, good});
   ASSERT_FALSE(merged);
@@ -195,7 +200,8 @@ TEST(MergeTest, RejectsRunsThatAreNotRecordsOfAListedVariant) {
   bad["runs"][0]["variant"] = "nowhere";
   merged = MergeReports({bad});
   ASSERT_FALSE(merged);
-  EXPECT_EQ(merged.error().message, "report 1 of 1: runs[0] is of variant \"nowhere\", which that report does not list");
+  EXPECT_EQ(merged.error().message,
+            "report 1 of 1: runs[0] is of variant \"nowhere\", which that report does not list");
 }
 
 TEST(MergeTest, UnionsVariantsInOrderOfFirstAppearance) {

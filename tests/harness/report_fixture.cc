@@ -51,8 +51,12 @@ SampleExperiment MakeSampleExperiment(const std::string& hostile_line) {
   SampleExperiment e;
   e.specs = {
       {.name = kPatched, .argv = {"coder", "server"}, .builtin_server = true},
-      {.name = kUnpatched, .argv = {"coder", "server", "--shutdown-order", "unpatched"}, .builtin_server = true,
-       .gated = false, .baseline = true, .known_timeout_ms = 10'000},
+      {.name = kUnpatched,
+       .argv = {"coder", "server", "--shutdown-order", "unpatched"},
+       .builtin_server = true,
+       .gated = false,
+       .baseline = true,
+       .known_timeout_ms = 10'000},
       {.name = kNoGateway, .argv = {"coder", "server", "--ai-gateway-enabled=false"}, .builtin_server = true},
   };
   const double patched_ms[] = {1.25, 1.5, 2.0, 8.0};
@@ -105,10 +109,17 @@ json ReportOf(const SampleExperiment& e) {
 
 json SampleBudget() {
   auto analysis = [](uint64_t peak, bool over, double time_over_ms) {
-    return json{{"peak_total_bytes", peak},       {"peak_total_at_ms", 1'250.0}, {"peak_tail_bytes", peak / 2},
-                {"time_over_budget_ms", time_over_ms}, {"over_budget", over},     {"mean_live", 3.5},
-                {"arrival_rate_per_s", 0.875},    {"mean_lifetime_ms", 4'000},   {"mean_tail_ms", 3'000},
-                {"tail_share", 0.75},             {"window_ms", 16'000},
+    return json{{"peak_total_bytes", peak},
+                {"peak_total_at_ms", 1'250.0},
+                {"peak_tail_bytes", peak / 2},
+                {"time_over_budget_ms", time_over_ms},
+                {"over_budget", over},
+                {"mean_live", 3.5},
+                {"arrival_rate_per_s", 0.875},
+                {"mean_lifetime_ms", 4'000},
+                {"mean_tail_ms", 3'000},
+                {"tail_share", 0.75},
+                {"window_ms", 16'000},
                 {"timeline", json::array({json::array({0, 0, 0, 0}), json::array({50, peak, peak / 2, 2}),
                                           json::array({16'000, 0, 0, 0})})}};
   };
@@ -154,11 +165,12 @@ json GateOf(const SampleExperiment& e, const std::vector<std::string>& fail_on, 
                         {"gated", gated}});
   }
   if (budget_finding)
-    findings.push_back({{"variant", ""},
-                        {"run", nullptr},
-                        {"kind", "budget"},
-                        {"message", "projected peak 30.4GiB (every target at 7.60GiB) exceeds the 17.0GiB budget for 9.00s"},
-                        {"gated", true}});
+    findings.push_back(
+        {{"variant", ""},
+         {"run", nullptr},
+         {"kind", "budget"},
+         {"message", "projected peak 30.4GiB (every target at 7.60GiB) exceeds the 17.0GiB budget for 9.00s"},
+         {"gated", true}});
   return json{{"fail_on", fail_on}, {"exit_code", e.meta.exit_code}, {"findings", findings}};
 }
 
@@ -167,10 +179,8 @@ json FullSampleReport(const std::string& hostile_line) {
   json report = ReportOf(e);
   report["budget"] = SampleBudget();
   report["comparisons"] = SampleComparisons();
-  report["gate"] = GateOf(e,
-                          {"fingerprint", "slow", "watchdog", "crash", "never-ready", "failed-to-start", "budget",
-                           "regression"},
-                          true);
+  report["gate"] = GateOf(
+      e, {"fingerprint", "slow", "watchdog", "crash", "never-ready", "failed-to-start", "budget", "regression"}, true);
   return report;
 }
 

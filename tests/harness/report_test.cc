@@ -1,6 +1,8 @@
 #include "harness/report.h"
 
 #include <gtest/gtest.h>
+
+#include <limits>
 #include <unistd.h>
 
 #include <filesystem>
@@ -81,13 +83,15 @@ gateway=off order=patched   gated        5  1 never-ready, 1 slow, 3 clean    85
 Held wait-group slots, per variant with findings:
   gateway=on order=unpatched  5 of 5 runs with findings  ai-gateway-rpc#1 (5 runs)
   gateway=off order=patched   2 of 5 runs with findings  none named
-
-Ratios against the baseline gateway=on order=unpatched:
-                             --- latency ----  - peak RSS -
-  variant                         p50     p99    p50    max
-  gateway=on order=patched    1/8338x 1/4002x  0.95x  0.95x
-  gateway=off order=patched  1/11117x   1/17x  0.70x  0.70x
 )");
+}
+
+TEST(ReportTest, FormatRatioKeepsFarSmallRatiosReadable) {
+  EXPECT_EQ(FormatRatio(1234.0), "1234x");
+  EXPECT_EQ(FormatRatio(12.34), "12.3x");
+  EXPECT_EQ(FormatRatio(0.98), "0.98x");
+  EXPECT_EQ(FormatRatio(1.0 / 8338), "1/8338x");
+  EXPECT_EQ(FormatRatio(std::numeric_limits<double>::infinity()), "-");
 }
 
 TEST(ReportTest, SummaryTableOfCleanVariantsHasNoFindingsBlock) {

@@ -68,18 +68,20 @@ bool XmlCheck::Chars() {
   for (size_t i = 0; i < s_.size();) {
     const auto c = static_cast<unsigned char>(s_[i]);
     const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || i + len > s_.size()) return pos_ = i, Fail("invalid UTF-8");
+    pos_ = i;
+    if (len == 0 || i + len > s_.size()) return Fail("invalid UTF-8");
     uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
     for (size_t k = 1; k < len; ++k) {
       const auto cc = static_cast<unsigned char>(s_[i + k]);
-      if ((cc & 0xC0) != 0x80) return pos_ = i, Fail("invalid UTF-8");
+      if ((cc & 0xC0) != 0x80) return Fail("invalid UTF-8");
       cp = (cp << 6) | (cc & 0x3F);
     }
     const uint32_t min = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (cp < min) return pos_ = i, Fail("overlong UTF-8");
-    if (!IsXmlChar(cp)) return pos_ = i, Fail("a character XML 1.0 forbids (U+" + std::to_string(cp) + ")");
+    if (cp < min) return Fail("overlong UTF-8");
+    if (!IsXmlChar(cp)) return Fail("a character XML 1.0 forbids (code point " + std::to_string(cp) + ")");
     i += len;
   }
+  pos_ = 0;
   return true;
 }
 
@@ -99,11 +101,16 @@ bool XmlCheck::Reference(std::string& out) {
   const size_t semi = s_.find(';', pos_);
   if (semi == std::string_view::npos || semi - pos_ > 12) return Fail("a bare '&'");
   const std::string_view ref = s_.substr(pos_ + 1, semi - pos_ - 1);
-  if (ref == "amp") out += '&';
-  else if (ref == "lt") out += '<';
-  else if (ref == "gt") out += '>';
-  else if (ref == "quot") out += '"';
-  else if (ref == "apos") out += '\'';
+  if (ref == "amp")
+    out += '&';
+  else if (ref == "lt")
+    out += '<';
+  else if (ref == "gt")
+    out += '>';
+  else if (ref == "quot")
+    out += '"';
+  else if (ref == "apos")
+    out += '\'';
   else if (ref.size() > 1 && ref[0] == '#') {
     const bool hex = ref[1] == 'x';
     const std::string digits(ref.substr(hex ? 2 : 1));

@@ -1,0 +1,102 @@
+#include "bench/server_process.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+namespace coder::bench {
+namespace {
+
+constexpr std::string_view kReady = "Started HTTP listener at ";
+
+}  // namespace
+
+Result<std::unique_ptr<BenchServer>> BenchServer::Start(const ServerConfig& config) {
+  auto server = std::unique_ptr<BenchServer>(new BenchServer());
+  std::string tmpl = (std::filesystem::temp_directory_path() / "coder-bench-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return Error{"mkdtemp failed"};
+  server->dir_ = tmpl;
+
+  harness::LaunchSpec spec;
+  spec.argv = {CODER_BINARY_PATH, "server", "--http-address", "127.0.0.1:0", "--config-dir",
+               (server->dir_ / "config").string(),
+               config.gateway ? "--ai-gateway-enabled=true" : "--ai-gateway-enabled=false",
+               "--shutdown-order", config.unpatched ? "unpatched" : "patched"};
+  if (!config.websocket_timeout.empty()) {
+    spec.argv.push_back("--websocket-shutdown-timeout");
+    spec.argv.push_back(config.websocket_timeout);
+  }
+  // A run that fails must not wait the default 2 s + 5 s stop plan: SIGKILL at once.
+  spec.stop_plan = {{harness::StopAction::kKill, std::chrono::milliseconds(2000)}};
+
+  server->launched_at_ = Clock::now();
+  auto child = harness::ChildProcess::Start(std::move(spec));
+  if (!child) return Error{child.error().message};
+  server->process_ = std::move(*child);
+
+  std::string ready_line;
+  const bool ready = server->process_->WaitForLine(
+      [&](const harness::OutputLine& line) {
+        if (line.text.find(kReady) == std::string::npos) return false;
+        ready_line = line.text;
+        server->ready_at_ = line.at;
+        return true;
+      },
+      Clock::now() + std::chrono::seconds(10));
+  if (!ready) return Error{"coder server never became ready:\n" + server->process_->Output()};
+
+  // "... Started HTTP listener at http://127.0.0.1:PORT  url=..." → host and port.
+  std::string url = ready_line.substr(ready_line.find(kReady) + kReady.size());
+  url = url.substr(0, url.find_first_of(" \t\""));
+  const std::string authority = url.substr(std::string_view("http://").size());
+  server->host_ = authority.substr(0, authority.rfind(':'));
+  server->port_ = static_cast<uint16_t>(std::stoi(authority.substr(authority.rfind(':') + 1)));
+  std::ifstream token(server->dir_ / "config" / "session");
+  std::getline(token, server->token_);
+  return server;
+}
+
+BenchServer::~BenchServer() {
+  if (process_) process_->Stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+Result<StopTiming> BenchServer::Stop(std::chrono::milliseconds timeout) {
+  const Clock::time_point signalled = Clock::now();
+  if (auto sent = process_->Signal(SIGTERM); !sent) return Error{sent.error().message};
+  auto status = process_->WaitUntil(signalled + timeout);
+  if (!status) return Error{"coder server did not exit within the timeout"};
+  if (status->signaled || status->code != 0)
+    return Error{"coder server ended with " + status->Describe() + ":\n" + process_->Output()};
+  StopTiming t;
+  t.latency_ms = std::chrono::duration<double, std::milli>(status->at - signalled).count();
+  t.status = *status;
+  return t;
+}
+
+bool BenchServer::LogContains(std::string_view text) const {
+  for (const auto& line : process_->Lines())
+    if (line.text.find(text) != std::string::npos) return true;
+  return false;
+}
+
+uint64_t ProcessRssBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    unsigned long long kib = 0;
+    if (std::sscanf(line.c_str(), "VmRSS: %llu kB", &kib) == 1) return kib * 1024;
+  }
+  return 0;
+}
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+}  // namespace coder::bench
