@@ -217,8 +217,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     const std::string& path;
     std::optional<std::filesystem::path>& out;
   };
-  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.json}, OutputFlag{"jsonl", f.jsonl, c.jsonl},
-                              OutputFlag{"junit", f.junit, c.junit}, OutputFlag{"markdown", f.markdown, c.markdown}}) {
+  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.report.json}, OutputFlag{"jsonl", f.jsonl, c.jsonl},
+                              OutputFlag{"junit", f.junit, c.report.junit},
+                              OutputFlag{"markdown", f.markdown, c.report.markdown}}) {
     if (o.path.empty()) continue;
     if (auto ok = CheckOutputPath(o.name, o.path); !ok) return ok.error();
     o.out = o.path;
@@ -237,20 +238,20 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     const std::string& text;
     std::optional<uint64_t>& out;
   };
-  for (const SizeFlag& sf : {SizeFlag{"memory-budget", f.memory_budget, c.memory_budget_bytes},
-                             SizeFlag{"assume-rss", f.assume_rss, c.assume_rss_bytes}}) {
+  for (const SizeFlag& sf : {SizeFlag{"memory-budget", f.memory_budget, c.report.memory_budget_bytes},
+                             SizeFlag{"assume-rss", f.assume_rss, c.report.assume_rss_bytes}}) {
     if (sf.text.empty()) continue;
     auto size = ParseSize(sf.text);
     if (!size) return Error{fmt::format("--{}: {}", sf.name, size.error().message)};
     sf.out = *size;
   }
   if (f.suite_stops < 1) return Error{fmt::format("--suite-stops: want at least 1, got {}", f.suite_stops)};
-  c.suite_stops = f.suite_stops;
+  c.report.suite_stops = f.suite_stops;
   if (!(f.regression_ratio > 1.0)) return Error{"--regression-ratio: want a ratio above 1, such as 2"};
-  c.regression_ratio = f.regression_ratio;
+  c.report.regression_ratio = f.regression_ratio;
   auto fail_on = ParseFailOn(f.fail_on);
   if (!fail_on) return fail_on.error();
-  c.fail_on = *fail_on;
+  c.report.fail_on = *fail_on;
   return c;
 }
 
@@ -338,8 +339,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
                   {"slow_threshold_ms", config.run.slow_threshold.count()},
                   {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
                   {"known_timeouts_ms", config.run.known_timeouts_ms},
-                  {"suite_stops", config.suite_stops},
-                  {"regression_ratio", config.regression_ratio}};
+                  {"suite_stops", config.report.suite_stops},
+                  {"regression_ratio", config.report.regression_ratio}};
   if (meta.interrupted)
     meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
   meta.notes.push_back(
@@ -348,16 +349,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
       "for targets smaller than the harness");
   for (const auto& e : write_errors) fmt::print(stderr, "coder diag shutdown: {}\n", e);
 
-  ReportOptions report;
-  report.json = config.json;
-  report.junit = config.junit;
-  report.markdown = config.markdown;
-  report.memory_budget_bytes = config.memory_budget_bytes;
-  report.assume_rss_bytes = config.assume_rss_bytes;
-  report.suite_stops = config.suite_stops;
-  report.regression_ratio = config.regression_ratio;
-  report.fail_on = config.fail_on;
-  const int code = ReportExperiment(std::move(experiment), report);
+  const int code = ReportExperiment(std::move(experiment), config.report);
   // A lost JSONL line is a harness failure even when everything else went well.
   return !write_errors.empty() && code != kDiagInterrupted ? kDiagHarnessFailed : code;
 }

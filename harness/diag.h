@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "harness/run.h"
+#include "harness/diag_report.h"
 #include "harness/gate.h"
 #include "harness/runner.h"
 
@@ -59,15 +60,8 @@ struct DiagConfig {
   Runner::Plan plan;
   RunOptions run;
   std::vector<std::string> fingerprint_specs;
-  std::optional<std::filesystem::path> json;
   std::optional<std::filesystem::path> jsonl;
-  std::optional<std::filesystem::path> junit;
-  std::optional<std::filesystem::path> markdown;
-  std::optional<uint64_t> memory_budget_bytes;
-  std::optional<uint64_t> assume_rss_bytes;
-  int suite_stops = 10;
-  double regression_ratio = 2.0;
-  std::set<FindingKind> fail_on;
+  ReportOptions report;  ///< what is analysed, gated and written once the runs are done
 };
 
 /// Every usage error (bad duration, --runs 0, unknown signal, a target that cannot be executed, an
