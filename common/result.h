@@ -16,8 +16,10 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design, like std::expected
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT
+  // The alternative is named, not left to std::variant's converting constructor, whose choice among
+  // aggregate types went wrong under g++ 12 with sanitizers (an Error stored as a garbage T).
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit, like std::expected
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
