@@ -18,10 +18,10 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::unique_ptr<harness::ChildProcess> CoderServer::Launch(const std::vector<std::string>& args,
-                                                           std::vector<std::pair<std::string, std::string>> env) {
+std::unique_ptr<harness::ChildProcess> LaunchCoder(const std::vector<std::string>& args,
+                                                   std::vector<std::pair<std::string, std::string>> env) {
   harness::LaunchSpec spec;
-  spec.argv = {CODER_BINARY_PATH, "server"};
+  spec.argv = {CODER_BINARY_PATH};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = std::move(env);
   auto child = harness::ChildProcess::Start(std::move(spec));
@@ -30,6 +30,23 @@ std::unique_ptr<harness::ChildProcess> CoderServer::Launch(const std::vector<std
     return nullptr;
   }
   return std::move(*child);
+}
+
+CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<std::string, std::string>> env,
+                  std::chrono::milliseconds timeout) {
+  auto child = LaunchCoder(args, std::move(env));
+  if (!child) return {};
+  CoderRun run;
+  run.exit = child->WaitUntil(In(timeout));
+  run.output = child->Output();
+  return run;
+}
+
+std::unique_ptr<harness::ChildProcess> CoderServer::Launch(const std::vector<std::string>& args,
+                                                           std::vector<std::pair<std::string, std::string>> env) {
+  std::vector<std::string> full = {"server"};
+  full.insert(full.end(), args.begin(), args.end());
+  return LaunchCoder(full, std::move(env));
 }
 
 std::unique_ptr<CoderServer> CoderServer::Start(Options options) {

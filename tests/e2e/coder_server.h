@@ -23,6 +23,22 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+/// Launches the real `coder` binary with `args` (e.g. {"diag", "shutdown", ...}) through the harness's
+/// ChildProcess. Fails the calling test and returns null if it cannot be started.
+std::unique_ptr<harness::ChildProcess> LaunchCoder(const std::vector<std::string>& args,
+                                                   std::vector<std::pair<std::string, std::string>> env = {});
+
+/// How a `coder` invocation that was waited for ended.
+struct CoderRun {
+  std::optional<harness::ExitStatus> exit;  ///< nullopt if it did not end within the timeout
+  std::string output;
+  std::string Exit() const { return exit ? exit->Describe() : "still running"; }
+};
+
+/// Runs `coder` with `args` to completion (or the timeout) and returns its exit and output.
+CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<std::string, std::string>> env = {},
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 /// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
 /// ready line. Owns the process: the destructor stops it.
 class CoderServer {

@@ -18,20 +18,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using nlohmann::json;
 
-struct DiagResult {
-  std::string exit;
-  std::string output;
-};
-
-DiagResult Diag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
-  harness::LaunchSpec spec;
-  spec.argv = {CODER_BINARY_PATH, "diag"};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = std::move(env);
-  auto child = harness::ChildProcess::Start(std::move(spec));
-  if (!child) return {"not started: " + child.error().message, ""};
-  auto exit = (*child)->WaitUntil(In(60s));
-  return {exit ? exit->Describe() : "still running", (*child)->Output()};
+CoderRun Diag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
+  args.insert(args.begin(), "diag");
+  return RunCoder(args, std::move(env));
 }
 
 json Read(const std::filesystem::path& p) {
@@ -69,7 +58,7 @@ TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt)
   TempDir dir;
   const auto first = dir.path() / "first.json";
   const auto r = Diag(OpenLoop(first));
-  ASSERT_EQ(r.exit, "exit 0") << r.output;
+  ASSERT_EQ(r.Exit(), "exit 0") << r.output;
   const json report = Read(first);
   const double measured = report["budget"]["measured"]["peak_total_bytes"].get<double>();
   const double implied = ImpliedPeak(report);
@@ -80,14 +69,14 @@ TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt)
   auto under = OpenLoop(dir.path() / "under.json");
   under.insert(under.begin() + 1, {"--memory-budget", std::to_string(static_cast<uint64_t>(implied * 0.7))});
   const auto over_budget = Diag(under);
-  EXPECT_EQ(over_budget.exit, "exit 1") << over_budget.output;
+  EXPECT_EQ(over_budget.Exit(), "exit 1") << over_budget.output;
   const json gate = Read(dir.path() / "under.json")["gate"];
   ASSERT_FALSE(gate["findings"].empty());
   EXPECT_EQ(gate["findings"].back()["kind"], "budget");
 
   auto roomy = OpenLoop(dir.path() / "roomy.json");
   roomy.insert(roomy.begin() + 1, {"--memory-budget", std::to_string(static_cast<uint64_t>(implied * 1.5))});
-  EXPECT_EQ(Diag(roomy).exit, "exit 0");
+  EXPECT_EQ(Diag(roomy).Exit(), "exit 0");
 }
 
 TEST(DiagBudgetTest, ProjectionWithRealSizedTargetsExceedsTheRunnerHeadroom) {
@@ -95,7 +84,7 @@ TEST(DiagBudgetTest, ProjectionWithRealSizedTargetsExceedsTheRunnerHeadroom) {
   auto args = OpenLoop(dir.path() / "r.json");
   args.insert(args.begin() + 1, {"--assume-rss", "7.6GiB", "--memory-budget", "17GiB"});
   const auto r = Diag(args);
-  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  EXPECT_EQ(r.Exit(), "exit 1") << r.output;
   const json budget = Read(dir.path() / "r.json")["budget"];
   EXPECT_FALSE(budget["measured"]["over_budget"].get<bool>());
   EXPECT_TRUE(budget["projected"]["over_budget"].get<bool>());
@@ -108,7 +97,7 @@ TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
   const auto r = Diag({"shutdown", "--runs", "3", "--parallel", "3", "--gateway", "on", "--shutdown-order",
                        "patched,unpatched", "--websocket-shutdown-timeout", "300ms", "--baseline", "patched",
                        "--fail-on", "regression", "--json", path.string()});
-  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  EXPECT_EQ(r.Exit(), "exit 1") << r.output;
   const json comparisons = Read(path)["comparisons"];
   ASSERT_EQ(comparisons.size(), 1u) << comparisons.dump();
   const auto& c = comparisons[0];
@@ -127,7 +116,7 @@ TEST(DiagCiReportsTest, JunitMarkdownStepSummaryAndAnnotations) {
                                          "--websocket-shutdown-timeout", "200ms", "--baseline", "none",
                                          "--junit", junit.string(), "--markdown", markdown.string()};
   const auto r = Diag(args, {{"GITHUB_ACTIONS", "true"}, {"GITHUB_STEP_SUMMARY", summary.string()}});
-  EXPECT_EQ(r.exit, "exit 1") << r.output;
+  EXPECT_EQ(r.Exit(), "exit 1") << r.output;
   const std::string xml = ReadText(junit);
   EXPECT_THAT(xml, HasSubstr("<testsuites"));
   EXPECT_THAT(xml, HasSubstr("<failure"));
@@ -148,15 +137,15 @@ TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
   const auto merged = dir.path() / "merged.json";
   for (const auto& p : {a, b}) {
     const auto r = Diag({"shutdown", "--runs", "2", "--gateway", "on", "--shutdown-order", "patched", "--json", p.string()});
-    ASSERT_EQ(r.exit, "exit 0") << r.output;
+    ASSERT_EQ(r.Exit(), "exit 0") << r.output;
   }
   const auto r = Diag({"merge", a.string(), b.string(), "--json", merged.string()});
-  EXPECT_EQ(r.exit, "exit 0") << r.output;
+  EXPECT_EQ(r.Exit(), "exit 0") << r.output;
   const json m = Read(merged);
   EXPECT_EQ(m["runs"].size(), 4u);
   EXPECT_EQ(m["variants"][0]["summary"]["runs"], 4);
   std::ofstream(dir.path() / "junk.json") << "{\"schema\":\"something-else\"}";
-  EXPECT_EQ(Diag({"merge", a.string(), (dir.path() / "junk.json").string()}).exit, "exit 2");
+  EXPECT_EQ(Diag({"merge", a.string(), (dir.path() / "junk.json").string()}).Exit(), "exit 2");
 }
 
 }  // namespace

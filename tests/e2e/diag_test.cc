@@ -28,26 +28,13 @@ bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
 }
 
 std::unique_ptr<harness::ChildProcess> LaunchDiag(std::vector<std::string> args) {
-  harness::LaunchSpec spec;
-  spec.argv = {CODER_BINARY_PATH, "diag", "shutdown"};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  auto child = harness::ChildProcess::Start(std::move(spec));
-  if (!child) ADD_FAILURE() << child.error().message;
-  return child ? std::move(*child) : nullptr;
+  args.insert(args.begin(), {"diag", "shutdown"});
+  return LaunchCoder(args);
 }
 
-struct DiagResult {
-  std::optional<harness::ExitStatus> exit;
-  std::string output;
-};
-
-DiagResult RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
-  auto child = LaunchDiag(std::move(args));
-  if (!child) return {};
-  DiagResult r;
-  r.exit = child->WaitUntil(In(timeout));
-  r.output = child->Output();
-  return r;
+CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
+  args.insert(args.begin(), {"diag", "shutdown"});
+  return RunCoder(args, {}, timeout);
 }
 
 json ReadJson(const std::filesystem::path& p) {
