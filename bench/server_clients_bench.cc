@@ -4,12 +4,14 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
 #include "bench/server_process.h"
 #include "bench/ws_clients.h"
+#include "harness/fingerprint.h"
 
 namespace coder::bench {
 namespace {
@@ -19,6 +21,7 @@ void BM_ServerShutdownWithClients(benchmark::State& state) {
   const int clients = static_cast<int>(state.range(0));
   std::vector<double> latencies;
   std::vector<double> all_closed;
+  std::map<std::string, double> step_ms;  // summed over iterations
   for (auto _ : state) {
     auto server = BenchServer::Start({});
     if (!server) {
@@ -49,10 +52,16 @@ void BM_ServerShutdownWithClients(benchmark::State& state) {
     }
     state.SetIterationTime(stop->latency_ms / 1e3);
     latencies.push_back(stop->latency_ms);
+    // The server's own account of each shutdown step ("shutdown step done  step=NAME took=..."), so the
+    // report says which step the clients cost.
+    for (const auto& line : (*server)->LogLines())
+      if (auto step = harness::ParseStepLine(line)) step_ms[step->name] += step->ms;
     all_closed.push_back(std::chrono::duration<double, std::milli>(tally.last_end - signalled).count());
   }
   ReportLatencies(state, latencies);
   if (!all_closed.empty()) state.counters["all_closed_p50_ms"] = harness::Summarize(all_closed).p50;
+  for (const auto& [name, ms] : step_ms)
+    state.counters["step_" + name + "_ms"] = ms / static_cast<double>(latencies.size());
 }
 BENCHMARK(BM_ServerShutdownWithClients)
     ->ArgName("clients")

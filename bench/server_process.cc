@@ -84,6 +84,12 @@ bool BenchServer::LogContains(std::string_view text) const {
   return false;
 }
 
+std::vector<std::string> BenchServer::LogLines() const {
+  std::vector<std::string> lines;
+  for (auto& line : process_->Lines()) lines.push_back(std::move(line.text));
+  return lines;
+}
+
 uint64_t ProcessRssBytes(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;

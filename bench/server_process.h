@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "harness/child_process.h"
@@ -52,6 +53,8 @@ class BenchServer {
   /// Whether any retained output line contains `text`.
   bool LogContains(std::string_view text) const;
   std::string Log() const { return process_->Output(); }
+  /// The retained output lines, oldest first.
+  std::vector<std::string> LogLines() const;
 
  private:
   BenchServer() = default;
