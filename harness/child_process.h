@@ -21,6 +21,9 @@
 namespace coder::harness {
 
 /// How a child ended.
+/// "SIGTERM", or "signal 64" for one without a name.
+std::string SignalName(int sig);
+
 struct ExitStatus {
   bool signaled = false;  ///< killed by a signal (then `signal` is set and `code` is 0)
   int code = 0;           ///< exit code when !signaled

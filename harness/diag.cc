@@ -1,6 +1,5 @@
 #include "harness/diag.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include "common/duration.h"
 #include "common/size.h"
 #include "common/signal_watcher.h"
+#include "common/time_format.h"
 #include "harness/command_line.h"
 #include "harness/diag_report.h"
 #include "harness/fingerprint.h"
@@ -140,10 +140,6 @@ Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& vari
   return Ok{};
 }
 
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)));
-}
 
 }  // namespace
 
@@ -210,8 +206,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (!ready.ok()) return Error{fmt::format("--ready-log: {}", ready.error())};
   }
 
-  c.fingerprint_specs = f.fingerprints;
-  if (auto fps = FingerprintSet::Create(f.fingerprints); !fps) return fps.error();
+  auto fingerprints = FingerprintSet::Create(f.fingerprints);
+  if (!fingerprints) return fingerprints.error();
+  c.fingerprints = std::move(*fingerprints);
   struct OutputFlag {
     std::string_view name;
     const std::string& path;
@@ -257,12 +254,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
 
 int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
   const auto wall_start = std::chrono::steady_clock::now();
-  const std::string started_at = NowRfc3339();
-  auto fingerprints = FingerprintSet::Create(config.fingerprint_specs);
-  if (!fingerprints) {
-    fmt::print(stderr, "coder diag shutdown: {}\n", fingerprints.error().message);
-    return kDiagUsage;
-  }
+  const std::string started_at = Rfc3339Utc(std::chrono::system_clock::now());
 
   std::mutex runner_mu;
   Runner* live_runner = nullptr;
@@ -300,7 +292,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
   ProgressLine progress(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned);
 
-  Runner runner(config.plan, config.run, *fingerprints, [&](const RunRecord& r) {
+  Runner runner(config.plan, config.run, config.fingerprints, [&](const RunRecord& r) {
     if (jsonl)
       if (auto ok = jsonl->Append(r); !ok) write_errors.push_back(ok.error().message);
     progress.RunFinished(r);

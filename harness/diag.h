@@ -9,6 +9,7 @@
 #include "common/result.h"
 #include "harness/run.h"
 #include "harness/diag_report.h"
+#include "harness/fingerprint.h"
 #include "harness/gate.h"
 #include "harness/runner.h"
 
@@ -59,7 +60,7 @@ struct DiagFlags {
 struct DiagConfig {
   Runner::Plan plan;
   RunOptions run;
-  std::vector<std::string> fingerprint_specs;
+  std::shared_ptr<const FingerprintSet> fingerprints;  ///< compiled once, while the flags are checked
   std::optional<std::filesystem::path> jsonl;
   ReportOptions report;  ///< what is analysed, gated and written once the runs are done
 };

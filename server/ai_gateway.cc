@@ -9,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <atomic>
@@ -18,6 +17,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/time_format.h"
 #include "server/run_on_io.h"
 
 namespace coder::server {
@@ -240,8 +240,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
         {"request_bytes", request.body.size()},
         {"response_bytes", response.body.size()},
         {"duration_ms", ToSeconds(std::chrono::steady_clock::now() - started) * 1e3},
-        {"started_at",
-         fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(started_wall)))},
+        {"started_at", Rfc3339Utc(started_wall)},
     };
     if (!error.empty()) record["error"] = error;
     const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);

@@ -119,6 +119,34 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
     c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     c.stream.close();
   }
+
+  // The shutdown phases' work on the io thread, shared by the phases and by Close().
+  void StopAccepting() {
+    draining = true;
+    error_code ec;
+    acceptor.close(ec);
+  }
+  /// Cancels every connection's request context and closes it; returns how many were mid-request.
+  size_t CancelConnections() {
+    size_t in_flight = 0;
+    for (auto& [id, c] : connections) {
+      if (c->in_request) ++in_flight;
+      c->cancel.emit(net::cancellation_type::terminal);
+      CloseConnection(*c);
+    }
+    return in_flight;
+  }
+  /// Sends close 1001 to every live WebSocket; returns how many.
+  size_t CloseSessions() {
+    size_t open = 0;
+    for (auto& [id, weak] : sessions) {
+      if (auto session = weak.lock()) {
+        session->Close(beast::websocket::close_code::going_away);
+        ++open;
+      }
+    }
+    return open;
+  }
 };
 
 net::awaitable<void> HttpApi::Impl::AcceptLoop() {
@@ -345,9 +373,7 @@ Result<rpc::Socket> HttpApi::DialInMemoryRpc() {
 
 std::vector<std::string> HttpApi::Drain(TimePoint deadline) {
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    impl->draining = true;
-    error_code ec;
-    impl->acceptor.close(ec);
+    impl->StopAccepting();
     for (auto& [id, c] : impl->connections)
       if (!c->in_request) impl->CloseConnection(*c);
   });
@@ -355,28 +381,11 @@ std::vector<std::string> HttpApi::Drain(TimePoint deadline) {
 }
 
 size_t HttpApi::CancelRequests() {
-  return RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    size_t in_flight = 0;
-    for (auto& [id, c] : impl->connections) {
-      if (c->in_request) ++in_flight;
-      c->cancel.emit(net::cancellation_type::terminal);
-      impl->CloseConnection(*c);
-    }
-    return in_flight;
-  });
+  return RunOnIo(impl_->ioc, [impl = impl_.get()] { return impl->CancelConnections(); });
 }
 
 size_t HttpApi::CloseWebSockets() {
-  return RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    size_t open = 0;
-    for (auto& [id, weak] : impl->sessions) {
-      if (auto s = weak.lock()) {
-        s->Close(beast::websocket::close_code::going_away);
-        ++open;
-      }
-    }
-    return open;
-  });
+  return RunOnIo(impl_->ioc, [impl = impl_.get()] { return impl->CloseSessions(); });
 }
 
 WaitGroup& HttpApi::websocket_wait_group() { return impl_->websockets; }
@@ -384,22 +393,13 @@ WaitGroup& HttpApi::websocket_wait_group() { return impl_->websockets; }
 void HttpApi::Close() {
   if (impl_->closed.exchange(true)) return;
   if (!impl_->started) {
-    // Nothing runs on the io thread yet (it may never have run): close here.
-    error_code ec;
-    impl_->acceptor.close(ec);
-    impl_->draining = true;
+    impl_->StopAccepting();  // nothing runs on the io thread yet (it may never have run)
     return;
   }
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    impl->draining = true;
-    error_code ec;
-    impl->acceptor.close(ec);
-    for (auto& [id, c] : impl->connections) {
-      c->cancel.emit(net::cancellation_type::terminal);
-      impl->CloseConnection(*c);
-    }
-    for (auto& [id, weak] : impl->sessions)
-      if (auto s = weak.lock()) s->Close(beast::websocket::close_code::going_away);
+    impl->StopAccepting();
+    impl->CancelConnections();
+    impl->CloseSessions();
   });
 }
 

@@ -1,11 +1,11 @@
 #include "server/notifications.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "common/file_util.h"
+#include "common/time_format.h"
 #include "server/random.h"
 
 namespace coder::server {
@@ -14,13 +14,6 @@ namespace {
 constexpr size_t kMaxTitle = 200;
 constexpr size_t kMaxBody = 4096;
 constexpr int kStateVersion = 1;
-
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
-                     ms.count());
-}
 
 bool ValidSeverity(const std::string& s) { return s == "info" || s == "warning" || s == "error"; }
 
@@ -98,7 +91,7 @@ std::variant<Notification, NotificationsManager::Rejection> NotificationsManager
   if (!parsed) return Rejection{RejectReason::kInvalid, parsed.error().message};
   Notification n = std::move(*parsed);
   n.id = RandomUuid();
-  n.created_at = NowRfc3339();
+  n.created_at = Rfc3339Utc(std::chrono::system_clock::now(), /*millis=*/true);
   uint64_t seq = 0;
   std::vector<std::shared_ptr<NotificationWatcher>> targets;
   {
