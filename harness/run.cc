@@ -77,6 +77,7 @@ struct LineState {
   std::atomic<uint64_t> lines_after_signal{0};
   std::mutex mu;
   std::set<std::string> matched;
+  static constexpr size_t kMaxSteps = 256;
   std::vector<StepTiming> steps;
   std::vector<std::string> held_slots;
   std::optional<double> timeout_seconds;
@@ -86,7 +87,10 @@ struct LineState {
     if (line.at.time_since_epoch().count() >= signal_at.load()) ++lines_after_signal;
     std::lock_guard lock(mu);
     fingerprints.Scan(line.text, matched);
-    if (auto step = ParseStepLine(line.text)) steps.push_back(std::move(*step));
+    // Bounded whatever the target prints: a real plan has a handful of steps, a flood of step lines
+    // would otherwise grow the harness (and the run's record) without limit.
+    if (steps.size() < kMaxSteps)
+      if (auto step = ParseStepLine(line.text)) steps.push_back(std::move(*step));
     if (auto seconds = fingerprints.TimeoutSeconds(line.text)) {
       timeout_seconds = seconds;
       held_slots = ParseHeldSlots(line.text);
@@ -236,10 +240,13 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     // Output ends a moment before the exit is seen; give the exit that moment.
     auto exit = child->WaitUntil(Clock::now() + std::chrono::milliseconds(200));
     if (!exit) {
+      // With no output left the ready line can never come: say so rather than blame the timeout.
+      const bool output_closed = ready_url.empty() && child->output_ended();
       child->Stop();
       exit = child->exit_status();
       rec.outcome = Outcome::kNeverReady;
-      rec.detail = fmt::format("not ready within {}", FormatDuration(options.ready_timeout));
+      rec.detail = output_closed ? std::string("closed its stdout and stderr without printing the ready line")
+                                 : fmt::format("not ready within {}", FormatDuration(options.ready_timeout));
     } else {
       rec.outcome = Outcome::kFailedToStart;
       rec.detail = fmt::format("exited before it was ready: {}", exit->Describe());
