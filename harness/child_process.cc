@@ -315,10 +315,6 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
     (void)SignalGroup(SIGKILL);
     WaitUntil(Clock::now() + 10s);
   }
-  // Descendants that outlived the child in its group; its zombie still pins the group id.
-  (void)SignalGroup(SIGKILL);
-  WaitForNoLiveGroupMember(Clock::now() + 5s);
-
   bool reaped = false;
   if (exit_status()) {
     int status = 0;
@@ -329,13 +325,25 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
     } while (r < 0 && errno == EINTR);
     reaped = r == pid_;
   }
+  if (reaped) {
+    {
+      // From here SignalGroup refuses; the loop below signals the leftovers itself.
+      std::lock_guard lock(mu_);
+      reaped_ = true;
+    }
+    KillGroupLeftovers(Clock::now() + 5s);
+  } else {
+    // Still alive after SIGKILL (stuck in the kernel) or reaped by someone else: its zombie or itself
+    // pins the group id, so the group can be signalled until no live member is left.
+    (void)SignalGroup(SIGKILL);
+    WaitForNoLiveGroupMember(Clock::now() + 5s);
+  }
   // Reaped or not (a child stuck in the kernel), ReapOrphans may collect it from now on.
   internal::UnregisterOwnedPid(pid_);
   // As a subreaper we inherited the group's orphans; they are zombies now, not worth keeping.
   if (IsChildSubreaper()) ReapOrphans();
   {
     std::unique_lock lock(mu_);
-    reaped_ = reaped;
     cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
                    [this] { return !streams_open_[0] && !streams_open_[1]; });
   }
@@ -343,6 +351,22 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
   uint64_t one = 1;
   [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof one);
   if (reader_.joinable()) reader_.join();
+}
+
+void ChildProcess::KillGroupLeftovers(Clock::time_point deadline) {
+  // The leader is reaped, yet its pid stays allocated for as long as any process has it as its group id
+  // (the kernel never hands out a pid still in use as a group id), so -pgid reaches only what this
+  // target left behind. The common case, a target that left nothing, costs one kill() returning ESRCH
+  // instead of a scan of /proc.
+  auto pause = 200us;
+  while (kill(-pid_, SIGKILL) == 0) {
+    // Members are left. Those that are zombies still answer kill(); the orphans among them are ours to
+    // reap, and the rest count as gone once no live member is left.
+    if (IsChildSubreaper()) ReapOrphans();
+    if (kill(-pid_, 0) != 0 || LiveDescendants(pid_).empty() || Clock::now() >= deadline) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, 10ms);
+  }
 }
 
 void ChildProcess::WaitForNoLiveGroupMember(Clock::time_point deadline) {

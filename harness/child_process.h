@@ -123,6 +123,7 @@ class ChildProcess {
   void OnExited();
   void EndStream(int index);
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
+  void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
 
   const LaunchSpec spec_;
   const LineCallback on_line_;

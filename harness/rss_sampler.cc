@@ -1,6 +1,7 @@
 #include "harness/rss_sampler.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "harness/proc_fs.h"
+#include "harness/subreaper.h"
 
 namespace coder::harness {
 
@@ -154,7 +156,10 @@ Status RssSampler::Add(pid_t pid) {
   target->leads_group = stat->pgrp == pid;
   if (!target->Track(pid)) return Error{"cannot sample process " + std::to_string(pid) + ": not running"};
   auto& added = *targets_.emplace(pid, std::move(target)).first->second;
-  SampleTarget(added, Clock::now());  // the first sample at once, not an interval later
+  // The first sample at once, not an interval later. A target that has already exited is left for the
+  // sampling thread to end: a run that adds it is about to reap its leader, after which ending it needs
+  // no scan of /proc.
+  SampleTarget(added, Clock::now(), /*may_end=*/false);
   return Ok{};
 }
 
@@ -203,7 +208,7 @@ void RssSampler::Tick(Clock::time_point now) {
   for (auto& [root, target] : targets_) SampleTarget(*target, now);
 }
 
-void RssSampler::SampleTarget(Target& t, Clock::time_point now) {
+void RssSampler::SampleTarget(Target& t, Clock::time_point now, bool may_end) {
   if (t.ended) return;
   if (now - t.last_discovery >= options_.discovery_interval) {
     t.Discover();
@@ -220,8 +225,10 @@ void RssSampler::SampleTarget(Target& t, Clock::time_point now) {
       it = t.procs.erase(it);
     }
   }
-  if (t.procs.empty() && t.leads_group) {
-    // Before declaring the tree gone, look for group members that escaped the children lists.
+  if (t.procs.empty() && !may_end) return;
+  // Before declaring the tree gone, look for group members that escaped the children lists; when the
+  // group has no member at all (not even the leader's zombie), kill() says so without a scan of /proc.
+  if (t.procs.empty() && t.leads_group && !(kill(-t.root, 0) != 0 && errno == ESRCH) && MayHaveEscapees()) {
     ScanGroups(true);
     if (!t.procs.empty()) return;  // sampled from the next tick
   }
@@ -236,6 +243,17 @@ void RssSampler::SampleNow(pid_t pid) {
   std::lock_guard lock(mu_);
   auto it = targets_.find(pid);
   if (it != targets_.end()) SampleTarget(*it->second, Clock::now());
+}
+
+bool RssSampler::MayHaveEscapees() const {
+  // A process whose parent dies is re-parented to the nearest child subreaper above it. When that is
+  // this process, a group member outside its leader's tree is, or descends from, a child of ours that is
+  // not a target's leader; with no such child there is nothing a scan of /proc could find.
+  if (!IsChildSubreaper()) return true;
+  for (pid_t child : ReadChildren(getpid())) {
+    if (!targets_.count(child)) return true;
+  }
+  return false;
 }
 
 void RssSampler::ScanGroups(bool force) {

@@ -84,8 +84,10 @@ class RssSampler {
 
   void Run();
   void Tick(std::chrono::steady_clock::time_point now);
-  void SampleTarget(Target& target, std::chrono::steady_clock::time_point now);  // mu_ held
+  // mu_ held. `may_end`: whether a tree found empty may be declared ended now.
+  void SampleTarget(Target& target, std::chrono::steady_clock::time_point now, bool may_end = true);
   void ScanGroups(bool force);
+  bool MayHaveEscapees() const;  // mu_ held
 
   const RssSamplerOptions options_;
   mutable std::mutex mu_;

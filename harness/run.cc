@@ -29,7 +29,10 @@ double MsBetween(Clock::time_point from, Clock::time_point to) {
 /// A private directory for one run (the built-in server's --config-dir, or {dir}), removed afterwards.
 class RunDir {
  public:
-  RunDir() {
+  /// No directory when `wanted` is false: on a file system mounted with `discard` its removal alone
+  /// can cost milliseconds, a run's whole budget for a target that exits at once.
+  explicit RunDir(bool wanted) {
+    if (!wanted) return;
     std::string tmpl = (std::filesystem::temp_directory_path() / "coder-diag-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;  // mkdtemp creates it 0700
   }
@@ -203,8 +206,13 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   rec.index = index;
   if (active.interrupted()) return std::nullopt;
 
-  RunDir dir;
-  const std::string port = std::to_string(FreeLoopbackPort());
+  auto uses = [&](const char* key) {
+    return std::any_of(variant.argv.begin(), variant.argv.end(),
+                       [key](const std::string& arg) { return arg.find(key) != std::string::npos; });
+  };
+  RunDir dir(variant.builtin_server || uses("{dir}"));
+  const bool port_used = uses("{port}") || options.ready_url.find("{port}") != std::string::npos;
+  const std::string port = port_used ? std::to_string(FreeLoopbackPort()) : std::string();
   LaunchSpec spec;
   for (const auto& arg : variant.argv) spec.argv.push_back(Substitute(Substitute(arg, "{port}", port), "{dir}", dir.path()));
   if (variant.builtin_server) {

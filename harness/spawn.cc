@@ -63,7 +63,8 @@ Status CheckExecutable(const std::string& path) {
   return Ok{};
 }
 
-// Runs in the child between fork and execve: only async-signal-safe calls.
+// Runs in the child between vfork and execve, in the harness's memory and on its stack: only
+// async-signal-safe calls, no allocation, nothing written that the harness reads afterwards.
 struct TargetSetup {
   pid_t parent_pid;
   const char* const* env;
@@ -83,16 +84,17 @@ struct TargetSetup {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // The parent may have died before prctl took effect; then nobody would ever send the signal.
     if (getppid() != parent_pid) _exit(127);
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    // Ignored dispositions survive execve (handled ones are reset by it).
+    // Ignored dispositions survive execve (handled ones are reset by it). Reset before unblocking: this
+    // child shares the harness's memory, where a harness handler must never run.
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     for (int sig = 1; sig < NSIG; ++sig) {
       if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
     }
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
     if (working_dir != nullptr && chdir(working_dir) != 0) return {errno, bp::system_category()};
     return {};
   }
@@ -103,6 +105,48 @@ struct TargetSetup {
   template <class... Args>
   void on_exec_error(Args&&...) {
     _exit(127);
+  }
+};
+
+// Process v2's launchers fork (copying the harness's page tables, then faulting on every page either
+// side writes until execve) or vfork after telling the executor's io_context about the fork, whose
+// reactor then rebuilds its descriptors in the child, inside the memory the child shares with the
+// harness. This one vforks without that notification: the child only execs, and every descriptor Asio
+// owns is close-on-exec. Otherwise it is Process v2's vfork_launcher, with the same initializer hooks;
+// a failed exec is reported through the error_code the child shares with the parent.
+struct ExecOnlyVforkLauncher : bp::posix::default_launcher {
+  template <typename Executor, typename... Inits>
+  bp::basic_process<Executor> operator()(Executor exec, bp::error_code& ec, const bp::filesystem::path& executable,
+                                         const char** args, Inits&&... inits) {
+    namespace detail = bp::posix::detail;
+    auto argv = this->build_argv_(executable, args);
+    ec = detail::on_setup(*this, executable, argv, inits...);
+    if (ec) {
+      detail::on_error(*this, executable, argv, ec, inits...);
+      return bp::basic_process<Executor>(exec);
+    }
+    pid = ::vfork();
+    if (pid == -1) {
+      ec.assign(errno, bp::system_category());
+      detail::on_fork_error(*this, executable, argv, ec, inits...);
+      detail::on_error(*this, executable, argv, ec, inits...);
+      return bp::basic_process<Executor>(exec);
+    }
+    if (pid == 0) {
+      ec = detail::on_exec_setup(*this, executable, argv, inits...);
+      if (!ec) close_all_fds(ec);
+      if (!ec) ::execve(executable.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(env));
+      if (!ec) ec.assign(errno, bp::system_category());
+      detail::on_exec_error(*this, executable, argv, ec, inits...);
+      _exit(127);
+    }
+    if (ec) {
+      detail::on_error(*this, executable, argv, ec, inits...);
+      return bp::basic_process<Executor>(exec);
+    }
+    bp::basic_process<Executor> proc(exec, pid);
+    detail::on_success(*this, executable, argv, ec, inits...);
+    return proc;
   }
 };
 
@@ -196,11 +240,10 @@ Result<SpawnedChild> SpawnChild(const LaunchSpec& spec) {
   argv_ptrs.push_back(nullptr);
   const char** argv = argv_ptrs.data();
 
-  // The child inherits unflushed stdio buffers; flush them so nothing is written twice.
-  std::fflush(nullptr);
-
-  boost::asio::io_context ctx;
-  bp::posix::default_launcher launcher;
+  // One context for every spawn (callers are serialised by LockForSpawn): a context per spawn costs an
+  // epoll set, a timerfd and an eventfd each run. It is never run; the process handle only borrows it.
+  static boost::asio::io_context ctx;
+  ExecOnlyVforkLauncher launcher;
   TargetSetup setup{getpid(), env_ptrs.data(), dir.empty() ? nullptr : dir.c_str()};
   bp::error_code ec;
   auto proc = launcher(ctx.get_executor(), ec, bp::filesystem::path(*exe), argv,
