@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <set>
 
@@ -52,13 +54,32 @@ Result<int> ParseSignal(std::string text) {
   return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", text)};
 }
 
-Status CheckOutputPath(std::string_view flag, const std::string& path) {
+/// Finds before anything runs what would stop a report from being written at the end: a missing or
+/// unwritable directory (tried by creating a file in it, which also catches a read-only file system and
+/// root's access() saying yes to a read-only mount), a directory at the path, and for the reports written
+/// atomically (a temporary beside the path renamed over it) anything but a regular file there, which the
+/// rename would replace: `--json /dev/full` must not swap the device for a file. A full disk cannot be
+/// known in advance; a write that fails later is reported then and nothing measured is lost.
+Status CheckOutputPath(std::string_view flag, const std::string& path, bool atomic) {
+  if (path.back() == '/') return Error{fmt::format("--{} {}: names a directory, want a file", flag, path)};
   const auto parent = std::filesystem::absolute(path).parent_path();
   std::error_code ec;
   if (!std::filesystem::is_directory(parent, ec))
     return Error{fmt::format("--{} {}: the directory {} does not exist", flag, path, parent.string())};
-  if (::access(parent.c_str(), W_OK) != 0)
-    return Error{fmt::format("--{} {}: the directory {} is not writable", flag, path, parent.string())};
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status))
+    return Error{fmt::format("--{} {}: is a directory, want a file", flag, path)};
+  const bool special = std::filesystem::exists(status) && !std::filesystem::is_regular_file(status);
+  if (special && atomic)
+    return Error{fmt::format("--{} {}: not a regular file (the report is written beside it and renamed over it)",
+                             flag, path)};
+  if (special) return Ok{};  // a device or a FIFO for the JSON lines: opened as it is
+  std::string probe = (parent / ".coder-diag-probe-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    return Error{fmt::format("--{} {}: cannot write in {}: {}", flag, path, parent.string(), std::strerror(errno))};
+  ::close(fd);
+  ::unlink(probe.c_str());
   return Ok{};
 }
 
@@ -213,14 +234,22 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     std::string_view name;
     const std::string& path;
     std::optional<std::filesystem::path>& out;
+    bool atomic;
   };
-  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.report.json}, OutputFlag{"jsonl", f.jsonl, c.jsonl},
-                              OutputFlag{"junit", f.junit, c.report.junit},
-                              OutputFlag{"markdown", f.markdown, c.report.markdown}}) {
+  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.report.json, true},
+                              OutputFlag{"jsonl", f.jsonl, c.jsonl, false},
+                              OutputFlag{"junit", f.junit, c.report.junit, true},
+                              OutputFlag{"markdown", f.markdown, c.report.markdown, true}}) {
     if (o.path.empty()) continue;
-    if (auto ok = CheckOutputPath(o.name, o.path); !ok) return ok.error();
+    if (auto ok = CheckOutputPath(o.name, o.path, o.atomic); !ok) return ok.error();
     o.out = o.path;
   }
+  // Two reports on one path would overwrite each other at the end.
+  std::set<std::filesystem::path> outputs;
+  std::error_code ec;
+  for (const auto* out : {&c.report.json, &c.jsonl, &c.report.junit, &c.report.markdown})
+    if (*out && !outputs.insert(std::filesystem::weakly_canonical(**out, ec)).second)
+      return Error{fmt::format("{}: given for two reports", (*out)->string())};
 
   if (!f.arrival_interval.empty()) {
     auto interval = ParseDuration(f.arrival_interval);
@@ -294,7 +323,13 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
 
   Runner runner(config.plan, config.run, config.fingerprints, [&](const RunRecord& r) {
     if (jsonl)
-      if (auto ok = jsonl->Append(r); !ok) write_errors.push_back(ok.error().message);
+      if (auto ok = jsonl->Append(r); !ok) {
+        // Said at once (a full disk should not wait for the end of a long experiment), once.
+        if (write_errors.empty())
+          fmt::print(stderr, "coder diag shutdown: {}; the runs go on, the other reports will hold them\n",
+                     ok.error().message);
+        write_errors.push_back(ok.error().message);
+      }
     progress.RunFinished(r);
   });
   {
@@ -339,11 +374,13 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
       "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
       "memory at the moment it forked the target; tree_peak_rss_bytes is sampled and is the reliable figure "
       "for targets smaller than the harness");
-  for (const auto& e : write_errors) fmt::print(stderr, "coder diag shutdown: {}\n", e);
-
-  const int code = ReportExperiment(std::move(experiment), config.report);
+  ReportOptions report = config.report;
   // A lost JSONL line is a harness failure even when everything else went well.
-  return !write_errors.empty() && code != kDiagInterrupted ? kDiagHarnessFailed : code;
+  if (!write_errors.empty())
+    report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
+                                                write_errors.size(), records.size(), write_errors.front()));
+
+  return ReportExperiment(std::move(experiment), report);
 }
 
 }  // namespace coder::harness

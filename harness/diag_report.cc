@@ -149,7 +149,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
 
   const auto findings = CollectFindings(e.variants, e.runs, experiment_findings);
   const bool fails = Fails(findings, o.fail_on);
-  int exit_code = e.meta.interrupted ? 130 : fails ? 1 : 0;
+  int exit_code = e.meta.interrupted ? 130 : !o.earlier_errors.empty() ? 3 : fails ? 1 : 0;
 
   auto build_report = [&](int code) {
     e.meta.exit_code = code;
@@ -183,6 +183,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   if (GithubActions()) fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
   std::fflush(stdout);
 
+  for (const auto& err : o.earlier_errors) fmt::print(stderr, "coder diag: {}\n", err);
   for (const auto& err : errors) fmt::print(stderr, "coder diag: {}\n", err);
   std::vector<std::string> failing;
   for (const auto& f : findings)

@@ -29,6 +29,9 @@ struct ReportOptions {
   std::set<FindingKind> fail_on;
   /// False for merged reports: timelines taken on different machines cannot be laid on one clock.
   bool analyse_budget = true;
+  /// Output that already failed during the runs (the JSON lines file): the exit status is 3 unless
+  /// interrupted, the reports record that status, and the errors are printed with the verdict.
+  std::vector<std::string> earlier_errors;
 };
 
 /// Summarises every variant, compares each with its baseline, analyses the memory the runs held together,

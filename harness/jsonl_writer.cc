@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,8 +11,14 @@
 namespace coder::harness {
 
 Result<std::unique_ptr<JsonlWriter>> JsonlWriter::Open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{fmt::format("cannot open JSON lines file {}: {}", path.string(), std::strerror(errno))};
+  // Non-blocking so that a FIFO nobody reads fails (ENXIO) instead of hanging the harness before its runs.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    return Error{fmt::format("cannot open JSON lines file {}: {}{}", path.string(), std::strerror(err),
+                             err == ENXIO ? " (a FIFO with no reader)" : "")};
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return std::unique_ptr<JsonlWriter>(new JsonlWriter(path, fd));
 }
 
@@ -20,11 +27,21 @@ JsonlWriter::~JsonlWriter() { ::close(fd_); }
 Status JsonlWriter::Append(const RunRecord& record) {
   const std::string line = DumpJson(record.ToJson()) + "\n";
   std::lock_guard lock(mu_);
+  struct stat st {};
+  const bool regular = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
   std::string_view left = line;
   while (!left.empty()) {
     const ssize_t n = ::write(fd_, left.data(), left.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error{fmt::format("writing JSON lines file {}: {}", path_.string(), std::strerror(errno))};
+    if (n < 0) {
+      const int err = errno;
+      // Cut a torn line off (a disk that filled up mid-line), so the lines before it and any written
+      // once space is back stay whole.
+      const bool torn = left.size() != line.size();
+      const bool left_torn = torn && (!regular || ::ftruncate(fd_, st.st_size) != 0);
+      return Error{fmt::format("writing JSON lines file {}: {}{}", path_.string(), std::strerror(err),
+                               left_torn ? " (a partial line is left)" : "")};
+    }
     left.remove_prefix(static_cast<size_t>(n));
   }
   return Ok{};

@@ -4,6 +4,8 @@
 #include <condition_variable>
 #include <thread>
 
+#include "harness/subreaper.h"
+
 namespace coder::harness {
 
 Runner::Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints,
@@ -16,6 +18,7 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
   std::mutex mu;
   std::condition_variable wake;  // an interrupt ends the wait for an open-loop launch time
   size_t next = 0;
+  int in_progress = 0;  // runs between launch and record, guarded by mu
   const auto block_start = Clock::now();
   auto worker = [&] {
     for (;;) {
@@ -36,9 +39,16 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
           continue;
         }
       }
+      {
+        std::lock_guard lock(mu);
+        ++in_progress;
+      }
       auto record =
           ExecuteRun(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler, active_, epoch);
       std::lock_guard lock(mu);
+      // Helpers that left their target's process group (daemons) were re-parented to us; with no run in
+      // progress they are all leftovers of finished runs. Under `mu`, so no run starts meanwhile.
+      if (--in_progress == 0 && IsChildSubreaper()) KillOrphans();
       if (!record) {
         ++unfinished_;
         continue;
@@ -96,6 +106,8 @@ std::vector<RunRecord> Runner::Run() {
   }
   sampler.Stop();
   sampler_cpu_ = sampler.cpu_time();
+  // Whatever an interrupted run's target left outside its group goes with it.
+  if (IsChildSubreaper()) KillOrphans();
 
   std::stable_sort(records.begin(), records.end(), [&](const RunRecord& a, const RunRecord& b) {
     auto rank = [&](const RunRecord& r) {

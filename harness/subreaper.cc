@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -82,6 +84,36 @@ int ReapOrphans() {
     if (r == pid) ++reaped;
   }
   return reaped;
+}
+
+int KillOrphans(std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock spawn_lock(GetRegistry().spawn_mu);
+  std::unordered_set<pid_t> killed;
+  auto pause = std::chrono::microseconds(200);
+  for (;;) {
+    bool live = false;
+    for (pid_t pid : ReadChildren(getpid())) {
+      if (IsOwned(pid)) continue;
+      auto st = ReadProcStat(pid);
+      if (st && !st->dead()) {
+        // Our child, so its pid cannot be recycled before we reap it: the signal reaches the orphan.
+        if (::kill(pid, SIGKILL) == 0) killed.insert(pid);
+        live = true;
+      } else {
+        // Dead: reap it; its own children were re-parented here as it died and come up next round.
+        while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    if (!live || Clock::now() >= deadline) break;
+    // SIGKILL is asynchronous and nothing notifies a subreaper's thread of its adopted children's death
+    // without waitpid(-1), which would steal the status a ChildProcess waits for.
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+  }
+  return static_cast<int>(killed.size());
 }
 
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid) {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <shared_mutex>
 #include <vector>
 
@@ -22,6 +23,15 @@ bool IsChildSubreaper();
 /// how many it reaped. It never calls waitpid(-1): it reaps only listed, unowned pids, so it cannot steal
 /// the exit status (and rusage) a ChildProcess waits for. Thread-safe; cheap to call often.
 int ReapOrphans();
+
+/// Kills what targets left behind outside their process groups: every live child of this process that
+/// no ChildProcess owns (a daemon that called setsid and whose parent exited was re-parented here), then
+/// what those leave in turn (their children are re-parented here as they die), until none is left or
+/// `timeout` passes; reaps them all. Returns how many it killed. Only meaningful for a child subreaper.
+/// It blocks launches meanwhile (it holds LockForSpawn exclusively), so a target being launched is never
+/// taken for an orphan; but it cannot tell whose orphan it kills: call it when no run is in progress
+/// whose helpers must live on. Thread-safe.
+int KillOrphans(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through
 /// /proc/<pid>/task/*/children), and every member of the process group with that id (which still
