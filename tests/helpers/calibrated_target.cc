@@ -6,6 +6,7 @@
 //
 // Output contract (each line written with one write(2), unbuffered):
 //   grandchild <pid> ready            --fork-grandchild, once the grandchild holds its memory
+//   daemon <pid> ready                --daemon-grandchild, once the daemon has left the session
 //   rss_before_hold_kib=<n>           --report-rss, before the memory is held
 //   <ready line>                      after --ready-after-ms (listener bound, handlers installed)
 //   signal <NAME> received            first SIGINT/SIGTERM
@@ -15,6 +16,11 @@
 //
 // After the first SIGINT/SIGTERM and --exit-after-ms, it ends one way: abort() (--crash), re-raising
 // the signal with its default action (--die-by-signal), or exit(--exit-code, default 0).
+// --exit-after-ready N ends it with exit(N) right after the ready line, with no signal.
+//
+// Floods: --flood-bytes writes that much before the ready line, --flood-after-signal after the first
+// signal (before the exit delay starts); both repeat --flood-line (default 99 'x') as whole lines.
+// --tag TEXT is ignored: it marks the command line so tests can find every process of theirs in /proc.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,6 +28,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,9 +61,13 @@ struct Options {
   bool crash_before_ready = false;
   std::optional<int> exit_before_ready;
   bool fork_grandchild = false;
+  bool daemon_grandchild = false;
+  std::optional<int> exit_after_ready;
   long grandchild_hold_mib = 0;
   double lines_per_second = 0;
   long flood_bytes = 0;
+  long flood_after_signal = 0;
+  std::string flood_line = std::string(99, 'x');
   bool close_stdout = false;
   std::optional<int> http_port;
   std::optional<std::string> print_after_signal;
@@ -67,8 +78,9 @@ constexpr const char* kUsage =
     "usage: calibrated_target [--ready-after-ms D] [--ready-line TEXT] [--never-ready]\n"
     "  [--hold-mib M] [--exit-after-ms E] [--exit-code N] [--ignore-signals] [--quiet] [--die-by-signal]\n"
     "  [--crash] [--crash-before-ready] [--exit-before-ready N] [--fork-grandchild]\n"
-    "  [--grandchild-hold-mib M] [--lines-per-second N] [--flood-bytes N] [--close-stdout]\n"
-    "  [--http-port P] [--print-after-signal TEXT] [--report-rss]\n";
+    "  [--grandchild-hold-mib M] [--daemon-grandchild] [--exit-after-ready N] [--lines-per-second N]\n"
+    "  [--flood-bytes N] [--flood-after-signal N] [--flood-line TEXT] [--close-stdout]\n"
+    "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--tag TEXT]\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::fprintf(stderr, "calibrated_target: %s\n%s", problem.c_str(), kUsage);
@@ -104,6 +116,11 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--crash-before-ready") o.crash_before_ready = true;
     else if (flag == "--exit-before-ready") o.exit_before_ready = static_cast<int>(ParseLong(flag, value()));
     else if (flag == "--fork-grandchild") o.fork_grandchild = true;
+    else if (flag == "--daemon-grandchild") o.daemon_grandchild = true;
+    else if (flag == "--exit-after-ready") o.exit_after_ready = static_cast<int>(ParseLong(flag, value()));
+    else if (flag == "--flood-after-signal") o.flood_after_signal = ParseLong(flag, value());
+    else if (flag == "--flood-line") o.flood_line = value();
+    else if (flag == "--tag") value();
     else if (flag == "--grandchild-hold-mib") o.grandchild_hold_mib = ParseLong(flag, value());
     else if (flag == "--lines-per-second") o.lines_per_second = static_cast<double>(ParseLong(flag, value()));
     else if (flag == "--flood-bytes") o.flood_bytes = ParseLong(flag, value());
@@ -199,6 +216,47 @@ void InstallHandlers() {
   for (;;) pause();
 }
 
+// A helper that leaves the target's process group and session (double fork, setsid), as daemons do: a
+// group kill misses it, and its parent exits at once, so it is re-parented to the nearest subreaper.
+void ForkDaemon() {
+  pid_t middle = fork();
+  if (middle < 0) {
+    std::perror("calibrated_target: fork");
+    std::exit(3);
+  }
+  if (middle == 0) {
+    setsid();
+    pid_t daemon = fork();
+    if (daemon < 0) _exit(3);
+    if (daemon > 0) _exit(0);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    close(g_signal_pipe[0]);
+    close(g_signal_pipe[1]);
+    Say("daemon " + std::to_string(getpid()) + " ready");
+    // Detached like a real daemon: it no longer holds the target's output pipes.
+    int null_fd = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd <= 2 && null_fd >= 0; ++fd) dup2(null_fd, fd);
+    for (;;) pause();
+  }
+  int status = 0;
+  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// Whole lines of `line` until `bytes` are written (the last one may be cut short).
+void Flood(const std::string& line, long bytes) {
+  std::string block;
+  while (block.size() < 64 * 1024) block += line + "\n";
+  long left = bytes;
+  while (left > 0) {
+    size_t n = std::min<size_t>(block.size(), static_cast<size_t>(left));
+    WriteAll(STDOUT_FILENO, block.substr(0, n));
+    left -= static_cast<long>(n);
+  }
+}
+
 int Listen(int port, int* bound_port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
@@ -265,20 +323,11 @@ int main(int argc, char** argv) {
     }
     if (pid == 0) RunGrandchild(opt.grandchild_hold_mib);
   }
+  if (opt.daemon_grandchild) ForkDaemon();
   if (opt.report_rss) Say("rss_before_hold_kib=" + std::to_string(VmRssKib()));
   [[maybe_unused]] void* held = HoldMemory(opt.hold_mib);
 
-  if (opt.flood_bytes > 0) {
-    const std::string line = std::string(99, 'x') + "\n";
-    std::string block;
-    while (block.size() < 64 * 1024) block += line;
-    long left = opt.flood_bytes;
-    while (left > 0) {
-      size_t n = std::min<size_t>(block.size(), static_cast<size_t>(left));
-      WriteAll(STDOUT_FILENO, block.substr(0, n));
-      left -= static_cast<long>(n);
-    }
-  }
+  if (opt.flood_bytes > 0) Flood(opt.flood_line, opt.flood_bytes);
 
   int listen_fd = -1;
   int port = opt.http_port.value_or(0);
@@ -311,6 +360,7 @@ int main(int argc, char** argv) {
       if (opt.crash_before_ready) std::abort();
       if (opt.exit_before_ready) Exit(*opt.exit_before_ready);
       Say(ready_line);
+      if (opt.exit_after_ready) Exit(*opt.exit_after_ready);
     }
     if (exit_at && now >= *exit_at) {
       if (opt.crash) std::abort();
@@ -357,6 +407,7 @@ int main(int argc, char** argv) {
       first_signal = sig;
       Say("signal " + SignalName(sig) + " received");
       if (opt.print_after_signal) Say(*opt.print_after_signal);
+      if (opt.flood_after_signal > 0) Flood(opt.flood_line, opt.flood_after_signal);
       exit_at = Clock::now() + milliseconds(opt.exit_after_ms);
     }
   }

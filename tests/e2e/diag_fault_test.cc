@@ -1,0 +1,321 @@
+// `coder diag shutdown` under faults: misbehaving targets in random mixes, the harness killed at random
+// points, and a hostile environment (unwritable or full report paths, targets that cannot run).
+// The long soak of the same driver is scripts/soak.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <fstream>
+
+#include "tests/e2e/coder_server.h"
+#include "tests/e2e/fault_soak.h"
+
+namespace coder::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+constexpr uint64_t kMiB = 1 << 20;
+
+CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
+  args.insert(args.begin(), {"diag", "shutdown"});
+  return RunCoder(args, {}, timeout);
+}
+
+json ReadJson(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return json::parse(in, nullptr, false);
+}
+
+std::vector<json> ReadJsonLines(const std::filesystem::path& p, std::string* torn = nullptr) {
+  std::ifstream in(p, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<json> lines;
+  size_t start = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start))
+    lines.push_back(json::parse(text.substr(start, nl - start), nullptr, false));
+  if (torn) *torn = text.substr(start);
+  return lines;
+}
+
+std::string Target(const std::string& args) { return std::string(CALIBRATED_TARGET_PATH) + " " + args; }
+
+// ---- random mixes ----
+
+TEST(FaultSoakTest, RandomMixesAreClassifiedRightLeaveNothingBehindAndKeepEveryRun) {
+  soak::SoakOptions options;
+  options.seed = 20261124;
+  options.runs = 30;
+  options.max_flood_bytes = 16 * kMiB;  // the 300 MB flood has its own test; scripts/soak draws up to it
+  std::ostringstream log;
+  options.log = &log;
+  const auto report = soak::RunSoak(options);
+  EXPECT_TRUE(report.ok()) << report.Summary() << log.str();
+  EXPECT_GE(report.runs, 30);
+}
+
+TEST(FaultSoakTest, HarnessMemoryStaysBoundedWhileTargetsFloodHundredsOfMegabytes) {
+  TempDir dir;
+  // 300 MB of plain lines, and 100 MB of lines the harness parses as shutdown steps.
+  const auto r = RunDiag({"--runs", "1", "--parallel", "2", "--ready-timeout", "60s", "--jsonl",
+                          (dir.path() / "runs.jsonl").string(), "--target",
+                          "flood=" + Target("--flood-bytes 300000000"), "--target",
+                          "steps=" + Target("--flood-bytes 100000000 --flood-line "
+                                            "'[info] shutdown step done  step=flood took=1ms took_ms=1 completed=1'")},
+                         120s);
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
+  // ru_maxrss of the harness (with the targets it reaped, a few MiB each).
+  EXPECT_LT(static_cast<uint64_t>(r.exit->max_rss_kib) * 1024, 100 * kMiB);
+  const auto runs = ReadJsonLines(dir.path() / "runs.jsonl");
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& run : runs) {
+    EXPECT_EQ(run["outcome"], "clean") << run.dump().substr(0, 2000);
+    EXPECT_LE(run["steps"].size(), 256u);
+    EXPECT_GT(run["log_dropped_bytes"].get<uint64_t>(), 90'000'000u);
+  }
+}
+
+// ---- the harness killed at random points ----
+
+struct KillCase {
+  int signal;
+  uint64_t seed;
+};
+
+class DiagKilledTest : public ::testing::TestWithParam<KillCase> {};
+
+TEST_P(DiagKilledTest, LeavesNoTargetAnIntactJsonlAndForInterruptsAPartialReport) {
+  soak::KillOptions options;
+  options.signal = GetParam().signal;
+  options.seed = GetParam().seed;
+  const auto report = soak::RunKillRound(options);
+  EXPECT_TRUE(report.problems.empty()) << report.Summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(RandomPoints, DiagKilledTest,
+                         ::testing::Values(KillCase{SIGINT, 1}, KillCase{SIGINT, 2}, KillCase{SIGTERM, 1},
+                                           KillCase{SIGTERM, 2}, KillCase{SIGKILL, 1}, KillCase{SIGKILL, 2}),
+                         [](const ::testing::TestParamInfo<KillCase>& param_info) {
+                           return harness::SignalName(param_info.param.signal).substr(3) + "Seed" +
+                                  std::to_string(param_info.param.seed);
+                         });
+
+// ---- a hostile environment ----
+
+/// A tmpfs mounted for one test and detached after it. Needs root (CAP_SYS_ADMIN): the test is skipped
+/// without it.
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::filesystem::path& at, unsigned long flags, const std::string& options) : at_(at) {
+    std::filesystem::create_directories(at);
+    if (::mount("tmpfs", at.c_str(), "tmpfs", flags, options.c_str()) == 0) mounted_ = true;
+    else error_ = std::strerror(errno);
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::filesystem::path at_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+/// Fills a file system until it has no space left.
+void Fill(const std::filesystem::path& dir) {
+  std::ofstream out(dir / "filler", std::ios::binary);
+  const std::string block(4096, 'f');
+  while (out.write(block.data(), block.size())) {
+  }
+}
+
+std::vector<std::string> ReportFlags() { return {"--json", "--jsonl", "--junit", "--markdown"}; }
+
+TEST(DiagBadEnvironmentTest, ReportsInAMissingDirectoryAreUsageErrorsNamingThePath) {
+  for (const auto& flag : ReportFlags()) {
+    const auto r = RunDiag({"--runs", "1", flag, "/no/such/dir/report", "--target", "t=" + Target("")}, 20s);
+    ASSERT_TRUE(r.exit) << flag;
+    EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
+    EXPECT_THAT(r.output, HasSubstr(flag + " /no/such/dir/report: the directory /no/such/dir does not exist"));
+  }
+}
+
+TEST(DiagBadEnvironmentTest, ReportsInAReadOnlyDirectoryAreUsageErrorsBeforeAnyRun) {
+  TempDir dir;
+  const auto ro = dir.path() / "ro";
+  std::optional<TmpfsMount> mount;
+  std::string cause = "Permission denied";
+  if (::geteuid() == 0) {
+    // Root writes through any mode bits; only a read-only file system stops it.
+    mount.emplace(ro, MS_RDONLY, "size=64k");
+    if (!mount->mounted()) GTEST_SKIP() << "cannot mount a read-only tmpfs: " << mount->error();
+    cause = "Read-only file system";
+  } else {
+    std::filesystem::create_directories(ro);
+    std::filesystem::permissions(ro, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  }
+  for (const auto& flag : ReportFlags()) {
+    const auto path = (ro / "report").string();
+    const auto r = RunDiag({"--runs", "1", flag, path, "--target", "t=" + Target("--tag ro-test")}, 20s);
+    ASSERT_TRUE(r.exit) << flag;
+    EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
+    EXPECT_THAT(r.output, HasSubstr(flag + " " + path + ": cannot write in " + ro.string() + ": " + cause));
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("[1/1]"))) << "a run started";
+  }
+}
+
+TEST(DiagBadEnvironmentTest, AReportPathThatIsADirectoryOrADeviceIsAUsageError) {
+  TempDir dir;
+  const auto as_dir = RunDiag({"--runs", "1", "--json", dir.path().string(), "--target", "t=" + Target("")}, 20s);
+  ASSERT_TRUE(as_dir.exit);
+  EXPECT_EQ(as_dir.exit->Describe(), "exit 2");
+  EXPECT_THAT(as_dir.output, HasSubstr("--json " + dir.path().string() + ": is a directory"));
+  // Written atomically, a report replaces what is at its path: never a device (as root, /dev/full would
+  // have become a regular file).
+  const auto as_device = RunDiag({"--runs", "1", "--json", "/dev/full", "--target", "t=" + Target("")}, 20s);
+  ASSERT_TRUE(as_device.exit);
+  EXPECT_EQ(as_device.exit->Describe(), "exit 2");
+  EXPECT_THAT(as_device.output, HasSubstr("--json /dev/full: not a regular file"));
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/full", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  const auto twice = RunDiag({"--runs", "1", "--json", (dir.path() / "r").string(), "--jsonl",
+                              (dir.path() / "r").string(), "--target", "t=" + Target("")},
+                             20s);
+  ASSERT_TRUE(twice.exit);
+  EXPECT_EQ(twice.exit->Describe(), "exit 2");
+  EXPECT_THAT(twice.output, HasSubstr("given for two reports"));
+}
+
+TEST(DiagBadEnvironmentTest, AJsonlOnAFullDeviceFailsAtOnceAndTheJsonReportKeepsEveryRun) {
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  const auto r = RunDiag({"--runs", "3", "--jsonl", "/dev/full", "--json", report.string(), "--target",
+                          "t=" + Target("")});
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
+  // Said when the first run ends, not only at the end.
+  const auto first_error = r.output.find("writing JSON lines file /dev/full: No space left on device; the runs go on");
+  ASSERT_NE(first_error, std::string::npos) << r.output;
+  EXPECT_LT(first_error, r.output.find("[2/3]")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("3 of 3 runs are missing from the JSON lines file"));
+  const json j = ReadJson(report);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["runs"].size(), 3u);
+  EXPECT_EQ(j["meta"]["exit_code"], 3);
+}
+
+class DiagFullDiskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mount_.emplace(disk_, 0, "size=16k");
+    if (!mount_->mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << mount_->error();
+  }
+  TempDir dir_;
+  std::filesystem::path disk_ = dir_.path() / "disk";
+  std::optional<TmpfsMount> mount_;
+};
+
+TEST_F(DiagFullDiskTest, AJsonReportThatCannotBeWrittenExitsThreeAndTheJsonlKeepsEveryRun) {
+  Fill(disk_);
+  const auto jsonl = dir_.path() / "runs.jsonl";
+  const auto r = RunDiag({"--runs", "4", "--json", (disk_ / "report.json").string(), "--jsonl", jsonl.string(),
+                          "--target", "t=" + Target("")});
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
+  EXPECT_THAT(r.output, HasSubstr((disk_ / "report.json").string()));
+  EXPECT_THAT(r.output, HasSubstr("No space left on device"));
+  EXPECT_EQ(ReadJsonLines(jsonl).size(), 4u);
+  // No half-written temporary is left on the full disk.
+  for (const auto& entry : std::filesystem::directory_iterator(disk_))
+    EXPECT_EQ(entry.path().filename(), "filler");
+}
+
+TEST_F(DiagFullDiskTest, AJsonlThatFillsTheDiskKeepsWholeLinesAndTheJsonReportEveryRun) {
+  const auto report = dir_.path() / "report.json";
+  const auto jsonl = disk_ / "runs.jsonl";
+  // Each record holds its log tail, here a 2 KB ready line: 16 KiB fill up part-way through.
+  const std::string ready(2000, 'r');
+  const auto r = RunDiag({"--runs", "40", "--ready-log", "^rrrr", "--jsonl", jsonl.string(), "--json", report.string(),
+                          "--target", "t=" + Target("--ready-line " + ready)});
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
+  EXPECT_THAT(r.output, HasSubstr("writing JSON lines file " + jsonl.string() + ": No space left on device"));
+  std::string torn;
+  const auto lines = ReadJsonLines(jsonl, &torn);
+  EXPECT_EQ(torn, "") << "a torn line was left";
+  EXPECT_GT(lines.size(), 0u);
+  EXPECT_LT(lines.size(), 40u);
+  for (const auto& line : lines) EXPECT_FALSE(line.is_discarded());
+  const json j = ReadJson(report);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["runs"].size(), 40u);
+}
+
+TEST(DiagBadEnvironmentTest, TargetsThatCannotBeExecutedAreUsageErrorsNamingPathAndCause) {
+  TempDir dir;
+  const auto plain = dir.path() / "not-executable";
+  std::ofstream(plain) << "#!/bin/sh\nexit 0\n";
+  std::filesystem::permissions(plain, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  for (const auto& [path, cause] : std::vector<std::pair<std::string, std::string>>{
+           {"/no/such/server", "no such file or directory"},
+           {plain.string(), "permission denied"},
+           {dir.path().string(), "is a directory"}}) {
+    const auto r = RunDiag({"--runs", "1", "--target", "t=" + path}, 20s);
+    ASSERT_TRUE(r.exit);
+    EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
+    EXPECT_THAT(r.output, HasSubstr("target t: cannot execute " + path + ": "));
+    std::string lower = r.output;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    EXPECT_THAT(lower, HasSubstr(cause)) << r.output;
+  }
+}
+
+TEST(DiagBadEnvironmentTest, ATargetTheKernelCannotExecuteFailsToStartEveryRunWithTheCause) {
+  TempDir dir;
+  const auto garbage = dir.path() / "garbage";
+  std::ofstream(garbage) << "this is not a program\n";
+  std::filesystem::permissions(garbage, std::filesystem::perms::owner_all);
+  const auto report = dir.path() / "report.json";
+  const auto r = RunDiag({"--runs", "2", "--json", report.string(), "--target", "t=" + garbage.string()}, 30s);
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
+  const json j = ReadJson(report);
+  ASSERT_EQ(j["runs"].size(), 2u) << r.output;
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["outcome"], "failed-to-start");
+    EXPECT_THAT(run["detail"].get<std::string>(), HasSubstr("Exec format error"));
+  }
+}
+
+TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfterTheTimeout) {
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  // A 10-minute ready timeout: waiting it out would fail the test by its own deadline.
+  const auto r = RunDiag({"--runs", "2", "--ready-timeout", "10m", "--json", report.string(), "--target",
+                          "t=" + Target("--close-stdout")},
+                         50s);
+  ASSERT_TRUE(r.exit) << "still waiting: " << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
+  const json j = ReadJson(report);
+  ASSERT_EQ(j["runs"].size(), 2u) << r.output;
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["outcome"], "never-ready");
+    EXPECT_EQ(run["detail"], "closed its stdout and stderr without printing the ready line");
+  }
+}
+
+}  // namespace
+}  // namespace coder::e2e
