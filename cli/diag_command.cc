@@ -1,6 +1,10 @@
 #include "cli/diag_command.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <system_error>
 
 #include "harness/diag_merge.h"
 
@@ -91,6 +95,22 @@ int DiagCommand::RunMerge(const std::vector<std::string>& command_line) const {
 }
 
 int DiagCommand::Run(const std::vector<std::string>& command_line) const {
+  // With stdout or stderr closed, the first file the harness opens would take its number and the summary
+  // table or the progress would be written into it (a report, the JSON lines).
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0 && ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+      return harness::kDiagHarnessFailed;
+  try {
+    return RunSelected(command_line);
+  } catch (const std::system_error& e) {
+    // fmt throws when stdout or stderr cannot be written (a full disk); the reports were written first.
+    const std::string message = fmt::format("coder diag: {}\n", e.what());
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message.data(), message.size());
+    return harness::kDiagHarnessFailed;
+  }
+}
+
+int DiagCommand::RunSelected(const std::vector<std::string>& command_line) const {
   if (merge_->parsed()) return RunMerge(command_line);
   auto config = harness::ParseDiagFlags(flags_);
   if (!config) {

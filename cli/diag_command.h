@@ -17,6 +17,7 @@ class DiagCommand {
   int Run(const std::vector<std::string>& command_line) const;
 
  private:
+  int RunSelected(const std::vector<std::string>& command_line) const;
   int RunMerge(const std::vector<std::string>& command_line) const;
 
   CLI::App* diag_;

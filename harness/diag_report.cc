@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "common/file_util.h"
 #include "harness/annotations.h"
@@ -144,12 +146,15 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
         if (auto why = over(*measured, projected)) experiment_findings.budgets.push_back({"", *why + " (all variants as run)"});
     }
   }
-  fmt::print("{}", text);
-  std::fflush(stdout);  // the table before the verdict on stderr, when both go to one pipe
+  std::vector<std::string> earlier_errors = o.earlier_errors;
+  // stdout is buffered: a full disk (or /dev/full) shows only at the flush, and a lost table is a failure.
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))  // the table before the verdict on stderr
+    earlier_errors.push_back(fmt::format("writing the summary table to stdout: {}", std::strerror(errno)));
 
   const auto findings = CollectFindings(e.variants, e.runs, experiment_findings);
   const bool fails = Fails(findings, o.fail_on);
-  int exit_code = e.meta.interrupted ? 130 : !o.earlier_errors.empty() ? 3 : fails ? 1 : 0;
+  int exit_code = e.meta.interrupted ? 130 : !earlier_errors.empty() ? 3 : fails ? 1 : 0;
 
   auto build_report = [&](int code) {
     e.meta.exit_code = code;
@@ -183,7 +188,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   if (GithubActions()) fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
   std::fflush(stdout);
 
-  for (const auto& err : o.earlier_errors) fmt::print(stderr, "coder diag: {}\n", err);
+  for (const auto& err : earlier_errors) fmt::print(stderr, "coder diag: {}\n", err);
   for (const auto& err : errors) fmt::print(stderr, "coder diag: {}\n", err);
   std::vector<std::string> failing;
   for (const auto& f : findings)

@@ -264,6 +264,54 @@ TEST_F(DiagFullDiskTest, AJsonlThatFillsTheDiskKeepsWholeLinesAndTheJsonReportEv
   EXPECT_EQ(j["runs"].size(), 40u);
 }
 
+/// `coder diag shutdown ARGS` with its stdout and stderr redirected by a shell (`>/dev/full`, `>&-`).
+CoderRun RunDiagRedirected(const std::vector<std::string>& args, const std::string& redirections) {
+  std::string command = std::string("exec ") + CODER_BINARY_PATH + " diag shutdown";
+  for (const auto& a : args) command += " '" + a + "'";
+  harness::LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c", command + " " + redirections};
+  auto child = harness::ChildProcess::Start(std::move(spec));
+  if (!child) {
+    ADD_FAILURE() << child.error().message;
+    return {};
+  }
+  CoderRun run;
+  run.exit = (*child)->WaitUntil(In(60s));
+  run.output = (*child)->Output();
+  return run;
+}
+
+TEST(DiagBadEnvironmentTest, ASummaryThatCannotBeWrittenToStdoutExitsThreeAndTheReportsSaySo) {
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  const auto r = RunDiagRedirected({"--runs", "2", "--json", report.string(), "--target", "t=" + Target("")},
+                                   ">/dev/full");
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
+  EXPECT_THAT(r.output, HasSubstr("writing the summary table to stdout: No space left on device"));
+  const json j = ReadJson(report);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["runs"].size(), 2u);
+  EXPECT_EQ(j["meta"]["exit_code"], 3);
+  // With stderr full too there is nobody to tell, but the harness must still end normally, not abort.
+  const auto silent = RunDiagRedirected({"--runs", "1", "--target", "t=" + Target("")}, ">/dev/full 2>/dev/full");
+  ASSERT_TRUE(silent.exit);
+  EXPECT_EQ(silent.exit->Describe(), "exit 3");
+}
+
+TEST(DiagBadEnvironmentTest, AClosedStdoutDoesNotSendTheSummaryIntoAReport) {
+  TempDir dir;
+  const auto jsonl = dir.path() / "runs.jsonl";
+  const auto r = RunDiagRedirected({"--runs", "2", "--jsonl", jsonl.string(), "--target", "t=" + Target("")}, ">&-");
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
+  std::string torn;
+  const auto lines = ReadJsonLines(jsonl, &torn);
+  EXPECT_EQ(torn, "");
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) EXPECT_FALSE(line.is_discarded());
+}
+
 TEST(DiagBadEnvironmentTest, TargetsThatCannotBeExecutedAreUsageErrorsNamingPathAndCause) {
   TempDir dir;
   const auto plain = dir.path() / "not-executable";
