@@ -247,6 +247,8 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     if (active.interrupted()) return std::nullopt;
     // Output ends a moment before the exit is seen; give the exit that moment.
     auto exit = child->WaitUntil(Clock::now() + std::chrono::milliseconds(200));
+    // An interrupt in that moment killed it: that exit is ours, not a measurement.
+    if (active.interrupted()) return std::nullopt;
     if (!exit) {
       // With no output left the ready line can never come: say so rather than blame the timeout.
       const bool output_closed = ready_url.empty() && child->output_ended();
