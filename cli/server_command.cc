@@ -2,9 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "server/server.h"
 
 namespace coder::cli {
+namespace {
+
+// `coder server` blocks the signals it handles before anything else of the process runs: from the
+// executable's .preinit_array, which the dynamic loader calls before any library initialiser, static
+// constructor or main. A supervisor that signals a server right after spawning it so meets a pending
+// signal that the server acts on, not the default action. Only the loader's own work comes earlier; a
+// supervisor that must close that window too spawns with the signals blocked, which the server handles.
+// Other subcommands keep their own signal handling and are left alone.
+void BlockServerSignalsBeforeMain(int argc, char** argv, char** /*envp*/) {
+  if (argc > 1 && argv != nullptr && argv[1] != nullptr && std::strcmp(argv[1], "server") == 0)
+    server::BlockServerSignals();
+}
+
+[[gnu::section(".preinit_array"), gnu::used]] void (*const kBlockServerSignals)(int, char**, char**) =
+    &BlockServerSignalsBeforeMain;
+
+}  // namespace
 
 ServerCommand::ServerCommand(CLI::App& parent)
     : app_(parent.add_subcommand("server", "Run the coder HTTP/WebSocket server until SIGINT or SIGTERM")) {
@@ -35,6 +54,12 @@ ServerCommand::ServerCommand(CLI::App& parent)
   app_->add_option("--notifications-drain-timeout", f.notifications_drain_timeout,
                    "How long shutdown waits for watchers to take pending notifications before keeping them")
       ->envname("CODER_NOTIFICATIONS_DRAIN_TIMEOUT")->capture_default_str();
+  app_->add_option("--http-read-timeout", f.http_read_timeout,
+                   "How long a client may take to send a request (headers and body) from its first byte")
+      ->envname("CODER_HTTP_READ_TIMEOUT")->capture_default_str();
+  app_->add_option("--http-idle-timeout", f.http_idle_timeout,
+                   "How long a connection may wait between requests (or before its first) before it is closed")
+      ->envname("CODER_HTTP_IDLE_TIMEOUT")->capture_default_str();
   app_->add_option("--notifications-queue-size", f.notifications_queue_size,
                    "Undelivered notifications accepted before POST answers 429")
       ->envname("CODER_NOTIFICATIONS_QUEUE_SIZE")->capture_default_str();

@@ -39,15 +39,32 @@ namespace {
 constexpr std::string_view kTokenHeader = "Coder-Session-Token";
 constexpr std::string_view kWatchPath = "/api/v2/notifications/watch";
 constexpr size_t kMaxInterceptionsKept = 1000;
+constexpr size_t kReadChunk = 16 << 10;
+// After an error answer the rest of the request is read and dropped for a while before closing, so the
+// client (maybe still sending a body) reads the answer instead of a reset that discards it.
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kLingerMaxBytes = 8 << 20;
+// Connections taken from the listen backlog when the drain starts; more than any backlog holds.
+constexpr int kMaxBacklogAdopted = 65536;
 
 struct HttpConnection {
+  /// kIdle: waiting for a request's first byte; kReading: a request has begun to arrive; kHandling:
+  /// routing and answering it; kClosing: answered with an error, dropping what else comes.
+  enum class Phase { kIdle, kReading, kHandling, kClosing };
   HttpConnection(tcp::socket s, uint64_t id_) : stream(std::move(s)), id(id_) {}
+  bool in_request() const { return phase == Phase::kReading || phase == Phase::kHandling; }
   beast::tcp_stream stream;
   uint64_t id;
   std::string remote;
-  bool in_request = false;
+  Phase phase = Phase::kIdle;
   net::cancellation_signal cancel;
 };
+
+size_t Available(beast::tcp_stream& stream) {
+  error_code ec;
+  const size_t n = stream.socket().available(ec);
+  return ec ? 0 : n;
+}
 
 std::string RemoteOf(const tcp::socket& s) {
   error_code ec;
@@ -79,6 +96,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
 
   // Touched only on the io thread.
   std::map<uint64_t, std::shared_ptr<HttpConnection>> connections;
+  // Connections taken while draining hold a request slot from then until their Serve holds its own, so
+  // the drain cannot end before their coroutine first runs. Declared after `requests`: destroyed first.
+  std::map<uint64_t, WaitGroupSlot> adopted;
   std::map<uint64_t, std::weak_ptr<WatchSession>> sessions;
   std::deque<nlohmann::json> interceptions;
   uint64_t next_id = 1;
@@ -98,7 +118,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   net::awaitable<void> AcceptLoop();
+  void Adopt(tcp::socket socket);
   net::awaitable<void> Serve(std::shared_ptr<HttpConnection> conn);
+  net::awaitable<void> Linger(HttpConnection& conn);
+  net::awaitable<ApiResponse> RouteOrFail(const ApiRequest& r, bool authorized);
   net::awaitable<bool> Write(HttpConnection& conn, const ApiResponse& r, unsigned version, bool keep_alive);
   net::awaitable<ApiResponse> Route(const ApiRequest& r, bool authorized);
   ApiResponse PostNotification(const ApiRequest& r);
@@ -114,6 +137,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& i : interceptions) list.push_back(i);
     return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
   }
+  void LogHandlerFailure(const std::string& what) {
+    log.Error("request handler failed; answered 500", {{"error", what}});
+  }
   void CloseConnection(HttpConnection& c) {
     error_code ec;
     c.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -121,16 +147,35 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // The shutdown phases' work on the io thread, shared by the phases and by Close().
-  void StopAccepting() {
+  /// Closes the listener. With `adopt_backlog`, first takes the connections the kernel has already
+  /// completed: closing the listener would reset them, and their requests were sent before the stop.
+  void StopAccepting(bool adopt_backlog) {
     draining = true;
     error_code ec;
+    if (adopt_backlog && acceptor.is_open()) {
+      acceptor.non_blocking(true, ec);
+      for (int i = 0; i < kMaxBacklogAdopted && !ec; ++i) {
+        tcp::socket socket(ioc);
+        acceptor.accept(socket, ec);
+        if (!ec) Adopt(std::move(socket));
+      }
+    }
     acceptor.close(ec);
+  }
+  /// Ends the connections that wait for a request that has not begun to arrive. Only their pending read
+  /// is cancelled: one that has already completed with bytes still serves them.
+  void CloseIdleConnections() {
+    for (auto& [id, c] : connections) {
+      if (c->in_request() || Available(c->stream) > 0) continue;
+      c->stream.cancel();
+    }
   }
   /// Cancels every connection's request context and closes it; returns how many were mid-request.
   size_t CancelConnections() {
     size_t in_flight = 0;
+    adopted.clear();
     for (auto& [id, c] : connections) {
-      if (c->in_request) ++in_flight;
+      if (c->in_request()) ++in_flight;
       c->cancel.emit(net::cancellation_type::terminal);
       CloseConnection(*c);
     }
@@ -161,16 +206,23 @@ net::awaitable<void> HttpApi::Impl::AcceptLoop() {
       co_await pause.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
-    if (draining) continue;  // the socket closes as it goes out of scope
-    auto conn = std::make_shared<HttpConnection>(std::move(socket), next_id++);
-    conn->remote = RemoteOf(conn->stream.socket());
-    connections.emplace(conn->id, conn);
-    ++live_connections;
-    net::co_spawn(ioc, Serve(conn),
-                  net::bind_cancellation_slot(conn->cancel.slot(), [self, conn](std::exception_ptr) {
-                    if (self->connections.erase(conn->id) > 0) --self->live_connections;
-                  }));
+    Adopt(std::move(socket));
   }
+}
+
+void HttpApi::Impl::Adopt(tcp::socket socket) {
+  // While draining, only a connection whose request has already arrived is served; the rest close here.
+  if (draining && socket.available() == 0) return;
+  auto conn = std::make_shared<HttpConnection>(std::move(socket), next_id++);
+  conn->remote = RemoteOf(conn->stream.socket());
+  connections.emplace(conn->id, conn);
+  ++live_connections;
+  if (draining) adopted.emplace(conn->id, WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote)));
+  net::co_spawn(ioc, Serve(conn),
+                net::bind_cancellation_slot(conn->cancel.slot(), [self = shared_from_this(), conn](std::exception_ptr) {
+                  self->adopted.erase(conn->id);
+                  if (self->connections.erase(conn->id) > 0) --self->live_connections;
+                }));
 }
 
 net::awaitable<bool> HttpApi::Impl::Write(HttpConnection& conn, const ApiResponse& r, unsigned version,
@@ -181,7 +233,7 @@ net::awaitable<bool> HttpApi::Impl::Write(HttpConnection& conn, const ApiRespons
   res.keep_alive(keep_alive);
   res.body() = r.body;
   res.prepare_payload();
-  conn.stream.expires_after(config.request_read_timeout);
+  conn.stream.expires_after(config.read_timeout);
   auto [ec, n] = co_await http::async_write(conn.stream, res, net::as_tuple(net::use_awaitable));
   co_return !ec;
 }
@@ -190,21 +242,42 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
   auto self = shared_from_this();
   beast::flat_buffer buffer;
   for (;;) {
+    // Between requests: wait for the next one's first byte under the idle timeout. A draining server
+    // answers only what was sent before the drain.
+    conn->phase = HttpConnection::Phase::kIdle;
+    if (buffer.size() == 0) {
+      if (draining && Available(conn->stream) == 0) break;
+      conn->stream.expires_after(config.idle_timeout);
+      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
+      if (ec) break;  // the idle timeout, the peer left, or the drain ended an idle connection
+      buffer.commit(n);
+    }
+    // From its first byte a request counts as in flight: the drain waits for it.
+    conn->phase = HttpConnection::Phase::kReading;
+    WaitGroupSlot in_flight(requests, fmt::format("a request from {}", conn->remote));
+    adopted.erase(conn->id);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));
     parser.body_limit(config.max_body_bytes);
-    conn->stream.expires_after(config.request_read_timeout);
+    // One deadline for the whole request, so a client dribbling bytes cannot keep resetting it.
+    conn->stream.expires_after(config.read_timeout);
     auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, net::as_tuple(net::use_awaitable));
     if (ec) {
       std::optional<ApiResponse> reply;
       if (ec == http::error::header_limit) {
-        reply = ApiResponse::Error(431, "request headers are too large");
+        reply = ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
       } else if (ec == http::error::body_limit) {
         reply = ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
       } else if (IsMalformedRequest(ec)) {
         reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: {}", ec.message()));
       }
-      if (reply) co_await Write(*conn, *reply, 11, false);
+      // Otherwise the peer left mid-request or the read timed out (the stream is closed then): no answer.
+      if (reply) {
+        conn->phase = HttpConnection::Phase::kHandling;
+        const bool written = co_await Write(*conn, *reply, 11, false);
+        in_flight.Release();
+        if (written) co_await Linger(*conn);
+      }
       break;
     }
     auto& req = parser.get();
@@ -217,10 +290,12 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       else if (!Authorized(req)) refusal = ApiResponse::Error(401, "missing or invalid Coder-Session-Token header");
       else if (draining) refusal = ApiResponse::Error(503, "the server is shutting down");
       if (refusal.status != 200) {
+        conn->phase = HttpConnection::Phase::kHandling;
         co_await Write(*conn, refusal, req.version(), false);
         break;
       }
       // From here the connection is a WebSocket: the HTTP drain no longer owns it.
+      in_flight.Release();
       if (connections.erase(conn->id) > 0) --live_connections;
       auto session = std::make_shared<WatchSession>(std::move(conn->stream), notifications, websockets, self,
                                                     fmt::format("websocket {}#{} from {}", path, conn->id, conn->remote),
@@ -233,19 +308,45 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       co_return;
     }
 
-    WaitGroupSlot in_flight(requests, fmt::format("{} {} from {}", std::string(req.method_string()), target, conn->remote));
-    conn->in_request = true;
+    // The new slot is taken before the old one goes, so the drain never sees this request at zero.
+    in_flight = WaitGroupSlot(requests, fmt::format("{} {} from {}", std::string(req.method_string()), target, conn->remote));
+    conn->phase = HttpConnection::Phase::kHandling;
     ApiRequest api_req{std::string(req.method_string()), target, path, std::string(req[http::field::content_type]),
                        std::move(req.body()), conn->remote};
-    const ApiResponse res = co_await Route(api_req, Authorized(req));
+    const ApiResponse res = co_await RouteOrFail(api_req, Authorized(req));
     const bool keep_alive = req.keep_alive() && !draining;
     const bool written = co_await Write(*conn, res, req.version(), keep_alive);
-    conn->in_request = false;
     in_flight.Release();
     if (!written || !keep_alive) break;
   }
+  adopted.erase(conn->id);
   error_code ignored;
   conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<void> HttpApi::Impl::Linger(HttpConnection& conn) {
+  conn.phase = HttpConnection::Phase::kClosing;
+  error_code ignored;
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  conn.stream.expires_after(kLingerTimeout);
+  std::vector<char> sink(kReadChunk);
+  for (size_t dropped = 0; dropped < kLingerMaxBytes;) {
+    auto [ec, n] = co_await conn.stream.async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
+    if (ec) break;  // the peer closed its side (it has the answer), the time is up, or the drain ended it
+    dropped += n;
+  }
+}
+
+net::awaitable<ApiResponse> HttpApi::Impl::RouteOrFail(const ApiRequest& r, bool authorized) {
+  // A handler that throws answers 500 instead of dropping the connection without a word.
+  std::string failure;
+  try {
+    co_return co_await Route(r, authorized);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  LogHandlerFailure(failure);
+  co_return ApiResponse::Error(500, "internal error while handling the request");
 }
 
 net::awaitable<ApiResponse> HttpApi::Impl::Route(const ApiRequest& r, bool authorized) {
@@ -282,8 +383,17 @@ net::awaitable<ApiResponse> HttpApi::Impl::Route(const ApiRequest& r, bool autho
 }
 
 ApiResponse HttpApi::Impl::PostNotification(const ApiRequest& r) {
-  const auto body = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return ApiResponse::Error(400, "the body is not valid JSON");
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(r.body);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 9: ..."; the bracketed
+    // id means nothing to a client.
+    std::string_view what = e.what();
+    if (const auto end = what.find("] "); what.rfind("[json.exception", 0) == 0 && end != std::string_view::npos)
+      what.remove_prefix(end + 2);
+    return ApiResponse::Error(400, fmt::format("the body is not valid JSON: {}", what));
+  }
   auto result = notifications.Enqueue(body);
   if (const auto* n = std::get_if<Notification>(&result)) return ApiResponse::Json(202, n->ToJson());
   const auto& rejection = std::get<NotificationsManager::Rejection>(result);
@@ -373,9 +483,8 @@ Result<rpc::Socket> HttpApi::DialInMemoryRpc() {
 
 std::vector<std::string> HttpApi::Drain(TimePoint deadline) {
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    impl->StopAccepting();
-    for (auto& [id, c] : impl->connections)
-      if (!c->in_request) impl->CloseConnection(*c);
+    impl->StopAccepting(/*adopt_backlog=*/true);
+    impl->CloseIdleConnections();
   });
   return impl_->requests.WaitUntil(deadline);
 }
@@ -393,11 +502,11 @@ WaitGroup& HttpApi::websocket_wait_group() { return impl_->websockets; }
 void HttpApi::Close() {
   if (impl_->closed.exchange(true)) return;
   if (!impl_->started) {
-    impl_->StopAccepting();  // nothing runs on the io thread yet (it may never have run)
+    impl_->StopAccepting(/*adopt_backlog=*/false);  // nothing runs on the io thread yet (it may never have run)
     return;
   }
   RunOnIo(impl_->ioc, [impl = impl_.get()] {
-    impl->StopAccepting();
+    impl->StopAccepting(/*adopt_backlog=*/false);
     impl->CancelConnections();
     impl->CloseSessions();
   });

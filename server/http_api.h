@@ -38,9 +38,13 @@ class HttpApi {
  public:
   struct Config {
     std::string session_token;
-    size_t max_body_bytes = 1 << 20;
-    size_t max_header_bytes = 16 << 10;
-    std::chrono::seconds request_read_timeout{30};
+    size_t max_body_bytes = 1 << 20;    // larger: 413
+    size_t max_header_bytes = 16 << 10;  // larger: 431
+    /// A request's headers and body must arrive within this from its first byte, and a response must be
+    /// taken within it; otherwise the connection is closed (a dribbling client cannot hold it).
+    std::chrono::nanoseconds read_timeout = std::chrono::seconds(30);
+    /// A keep-alive connection (or a new one) that sends nothing for this long is closed.
+    std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
   };
   using TimePoint = std::chrono::steady_clock::time_point;
 
@@ -61,7 +65,9 @@ class HttpApi {
   Result<rpc::Socket> DialInMemoryRpc();
 
   /// Stops accepting, closes idle connections, and waits for in-flight requests until the deadline.
-  /// Returns the requests still in flight then (empty when drained).
+  /// Returns the requests still in flight then (empty when drained). Bytes a client sent before the drain
+  /// are served, not reset: a connection still in the listen backlog, or an idle keep-alive connection,
+  /// whose request has already arrived is answered once (with Connection: close) and counts as in flight.
   std::vector<std::string> Drain(TimePoint deadline);
   /// Cancels in-flight request contexts and closes their connections. Returns how many there were.
   size_t CancelRequests();

@@ -112,6 +112,7 @@ Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
     std::string_view flag, env;
     const std::string& value;
     Duration& out;
+    bool positive = false;  // 0 would close every connection at once
   };
   for (const DurationFlag& d : {
            DurationFlag{"websocket-shutdown-timeout", "CODER_WEBSOCKET_SHUTDOWN_TIMEOUT",
@@ -120,9 +121,14 @@ Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
                         o.http_drain_timeout},
            DurationFlag{"notifications-drain-timeout", "CODER_NOTIFICATIONS_DRAIN_TIMEOUT",
                         flags.notifications_drain_timeout, o.notifications_drain_timeout},
+           DurationFlag{"http-read-timeout", "CODER_HTTP_READ_TIMEOUT", flags.http_read_timeout,
+                        o.http_read_timeout, true},
+           DurationFlag{"http-idle-timeout", "CODER_HTTP_IDLE_TIMEOUT", flags.http_idle_timeout,
+                        o.http_idle_timeout, true},
        }) {
     auto parsed = ParseDuration(d.value);
     if (!parsed) return FlagError(d.flag, d.env, d.value, parsed.error().message);
+    if (d.positive && *parsed <= Duration::zero()) return FlagError(d.flag, d.env, d.value, "want a duration above 0");
     d.out = *parsed;
   }
 

@@ -35,6 +35,8 @@ struct ServerOptions {
   Duration websocket_shutdown_timeout = std::chrono::seconds(10);
   Duration http_drain_timeout = std::chrono::seconds(3);
   Duration notifications_drain_timeout = std::chrono::seconds(1);
+  Duration http_read_timeout = std::chrono::seconds(30);  // a request, from its first byte; never 0
+  Duration http_idle_timeout = std::chrono::seconds(60);  // a connection without a request; never 0
   LogFormat log_format = LogFormat::kHuman;
   size_t notifications_queue_size = 1024;
 };
@@ -51,6 +53,8 @@ struct ServerFlags {
   std::string websocket_shutdown_timeout = "10s";
   std::string http_drain_timeout = "3s";
   std::string notifications_drain_timeout = "1s";
+  std::string http_read_timeout = "30s";
+  std::string http_idle_timeout = "60s";
   std::string log_format = "human";
   std::string notifications_queue_size = "1024";
 };

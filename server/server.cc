@@ -4,11 +4,15 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "server/ai_gateway.h"
 #include "common/file_util.h"
@@ -25,9 +29,29 @@ namespace net = boost::asio;
 
 constexpr auto kGatewayConnectTimeout = std::chrono::seconds(5);
 
-std::string_view SignalCaughtLine(int sig) {
-  return sig == SIGINT ? "Interrupt caught, gracefully exiting. Use ctrl+\\ to force quit"
-                       : "Stop caught, gracefully exiting. Use ctrl+\\ to force quit";
+// What each stop signal is called in the log: ctrl+c, a supervisor's stop, a closed terminal.
+std::string_view StopSignalWord(int sig) {
+  if (sig == SIGINT) return "Interrupt";
+  if (sig == SIGHUP) return "Hangup";
+  return "Stop";
+}
+
+std::string SignalCaughtLine(int sig) {
+  return fmt::format("{} caught, gracefully exiting. Use ctrl+\\ to force quit", StopSignalWord(sig));
+}
+
+std::string SignalLabel(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev != nullptr ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+/// A server holds a descriptor per client: lift the soft limit to the hard one, as Go's runtime does,
+/// so thousands of WebSocket clients are not refused at the distribution's default of 1024.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 /// Reuses a well-formed token from an earlier run, else writes a new one (mode 0600).
@@ -82,33 +106,49 @@ class Server final : public ShutdownTargets {
 };
 
 int Server::Run() {
-  // First, before any thread exists: an early signal must never meet its default action.
-  auto watcher = SignalWatcher::Start({
-      .on_stop = [this](int sig) { log_.Info(SignalCaughtLine(sig)); },
-      .on_repeat =
-          [this](int sig) {
-            log_.Warn(fmt::format("{} caught during shutdown; ignoring it. Use ctrl+\\ to force quit",
-                                  sig == SIGINT ? "Interrupt" : "Stop"));
-          },
-      .on_quit = [this] { DumpStateAndQuit(); },
-  });
+  // First, before any thread exists: an early signal must never meet its default action. (The binary
+  // blocked these already before main, see cli/server_command.cc; this is where they are received.)
+  // SIGHUP stops like SIGTERM: a server whose terminal goes away should stop cleanly, not die. SIGUSR1
+  // and SIGUSR2 mean nothing here: a stray one is logged and ignored rather than killing the server.
+  auto watcher = SignalWatcher::Start(
+      {
+          .on_stop = [this](int sig) { log_.Info(SignalCaughtLine(sig)); },
+          .on_repeat =
+              [this](int sig) {
+                log_.Warn(fmt::format("{} caught during shutdown; ignoring it. Use ctrl+\\ to force quit",
+                                      StopSignalWord(sig)));
+              },
+          .on_quit = [this] { DumpStateAndQuit(); },
+          .on_ignored =
+              [this](int sig) {
+                log_.Warn(fmt::format("{} received; coder server gives it no meaning, ignoring it", SignalLabel(sig)),
+                          {{"signal", sig}});
+              },
+      },
+      SignalWatcher::Signals{.stop = std::vector<int>(std::begin(kStopSignals), std::end(kStopSignals)),
+                             .ignored = std::vector<int>(std::begin(kIgnoredSignals), std::end(kIgnoredSignals))});
   if (!watcher) {
     log_.Error("installing signal handling failed", {{"error", watcher.error().message}});
     return kExitFailed;
   }
+  RaiseOpenFileLimit();
   auto url = Start();
   if (!url) {
     log_.Error(url.error().message);
     Stop();
     return kExitFailed;
   }
-  // The url file and the ready line come last: a reader of either may signal at once.
-  if (auto written = WriteFileAtomically(UrlFile(), *url + "\n"); !written) {
+  // The url file and the ready line come last: a reader of either may signal at once. A stop that came
+  // while starting skips them: the server is already leaving and must not be announced as serving.
+  if ((*watcher)->stop_signal() != 0) {
+    log_.Info("Stop signal received while starting; not announcing readiness");
+  } else if (auto written = WriteFileAtomically(UrlFile(), *url + "\n"); !written) {
     log_.Error(written.error().message);
     Stop();
     return kExitFailed;
+  } else {
+    log_.Info(fmt::format("Started HTTP listener at {}", *url), {{"url", *url}});
   }
-  log_.Info(fmt::format("Started HTTP listener at {}", *url), {{"url", *url}});
 
   (*watcher)->WaitForStop();
   if (gateway_) gateway_->BeginShutdown();
@@ -133,7 +173,9 @@ Result<std::string> Server::Start() {
                                                           options_.notifications_queue_size, log_);
   if (auto loaded = notifications_->LoadPending(); !loaded) return loaded.error();
 
-  api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token}, *notifications_, log_);
+  api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token,
+                                                        .read_timeout = options_.http_read_timeout,
+                                                        .idle_timeout = options_.http_idle_timeout}, *notifications_, log_);
   auto port = api_->Listen(options_.host, options_.port);
   if (!port) return port.error();
   const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
@@ -187,6 +229,15 @@ void Server::DumpStateAndQuit() {
 }
 
 }  // namespace
+
+void BlockServerSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kStopSignals) sigaddset(&set, sig);
+  for (int sig : kIgnoredSignals) sigaddset(&set, sig);
+  sigaddset(&set, SIGQUIT);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
 
 int RunServer(const ServerOptions& options) {
   Server server(options);
