@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/fault_soak.h"
@@ -109,6 +110,29 @@ INSTANTIATE_TEST_SUITE_P(RandomPoints, DiagKilledTest,
                            return harness::SignalName(param_info.param.signal).substr(3) + "Seed" +
                                   std::to_string(param_info.param.seed);
                          });
+
+TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt) {
+  // The target closes its output at once: the harness gives its exit a moment before calling it never
+  // ready. An interrupt in that moment kills it, and that death is not a measurement.
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  const std::string tag = "interrupt-before-ready-" + std::to_string(::getpid());
+  auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--json", report.string(), "--target",
+                           "t=" + Target("--close-stdout --tag " + tag)});
+  ASSERT_TRUE(diag);
+  const auto deadline = In(30s);
+  // coder (whose argv holds the tag) and its target; /proc notifies nobody, so look again.
+  while (soak::ProcessesWith(tag).size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(diag->Signal(SIGINT).ok());
+  const auto exit = diag->WaitUntil(In(30s));
+  ASSERT_TRUE(exit);
+  EXPECT_EQ(exit->Describe(), "exit 130") << diag->Output();
+  const json j = ReadJson(report);
+  ASSERT_TRUE(j.is_object()) << diag->Output();
+  EXPECT_EQ(j["runs"].size(), 0u) << j["runs"].dump();
+  EXPECT_TRUE(soak::ProcessesWith(tag).empty());
+}
 
 // ---- a hostile environment ----
 

@@ -479,9 +479,9 @@ SoakReport RunSoak(const SoakOptions& o) {
 }
 
 std::string KillReport::Summary() const {
-  std::string out = fmt::format("{} after {} finished runs + {}: coder {}, {} runs in the JSON lines file\n  {}\n",
-                                harness::SignalName(signal), waited_for_runs, Ms(delay), exit, finished_runs,
-                                ShellLine(command));
+  std::string out = fmt::format("{} after {} finished runs + {}: coder {}, {} runs in the JSON lines file\n",
+                                harness::SignalName(signal), waited_for_runs, Ms(delay), exit, finished_runs);
+  if (!problems.empty()) out += "  " + ShellLine(command) + "\n";
   for (const auto& p : problems) out += "  " + p + "\n";
   return out;
 }

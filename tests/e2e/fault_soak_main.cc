@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <chrono>
 #include <iostream>
 #include <random>
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("fault soak: seed {}, {} runs (scripts/soak --seed {} --runs {} reproduces the mixes)\n",
                            options.seed, options.runs, options.seed, options.runs)
             << std::flush;
+  const auto start = std::chrono::steady_clock::now();
   const SoakReport report = RunSoak(options);
   std::cout << "\n" << report.Summary();
 
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
   if (rounds > 0)
     std::cout << fmt::format("\nharness killed at random points: {} rounds, {} with problems (seeds {}..{})\n", rounds,
                              kill_problems, options.seed, options.seed + static_cast<uint64_t>(kill_rounds) - 1);
+  std::cout << fmt::format("total wall time {:.1f}s\n",
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const bool ok = report.ok() && kill_problems == 0;
   std::cout << (ok ? "PASS" : fmt::format("FAIL: reproduce with scripts/soak --seed {} --runs {}", options.seed,
                                           options.runs))
