@@ -27,6 +27,33 @@ using nlohmann::json;
 
 constexpr uint64_t kMiB = 1 << 20;
 
+// The sanitizer builds run these tests too. The memory bound and the short delays are claims about the
+// release build: under a sanitizer (ASan's quarantine keeps freed memory resident, TSan runs several
+// times slower) the delays are stretched and the memory bound is not checked.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+soak::Timing TestTiming() {
+  soak::Timing t;
+  if (kSanitized) {
+    t.ready_timeout *= 3;
+    t.kill_after *= 3;
+    t.slow_threshold *= 3;
+    t.slow_exit *= 3;
+    t.ready_timeout_per_flood_mib *= 3;
+  }
+  return t;
+}
+
 CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
   args.insert(args.begin(), {"diag", "shutdown"});
   return RunCoder(args, {}, timeout);
@@ -57,6 +84,8 @@ TEST(FaultSoakTest, RandomMixesAreClassifiedRightLeaveNothingBehindAndKeepEveryR
   options.seed = 20261124;
   options.runs = 30;
   options.max_flood_bytes = 16 * kMiB;  // the 300 MB flood has its own test; scripts/soak draws up to it
+  options.timing = TestTiming();
+  if (kSanitized) options.harness_rss_limit_bytes = ~uint64_t{0};
   std::ostringstream log;
   options.log = &log;
   const auto report = soak::RunSoak(options);
@@ -72,11 +101,13 @@ TEST(FaultSoakTest, HarnessMemoryStaysBoundedWhileTargetsFloodHundredsOfMegabyte
                           "flood=" + Target("--flood-bytes 300000000"), "--target",
                           "steps=" + Target("--flood-bytes 100000000 --flood-line "
                                             "'[info] shutdown step done  step=flood took=1ms took_ms=1 completed=1'")},
-                         120s);
+                         kSanitized ? 600s : 120s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
   // ru_maxrss of the harness (with the targets it reaped, a few MiB each).
-  EXPECT_LT(static_cast<uint64_t>(r.exit->max_rss_kib) * 1024, 100 * kMiB);
+  if (!kSanitized) {
+    EXPECT_LT(static_cast<uint64_t>(r.exit->max_rss_kib) * 1024, 100 * kMiB);
+  }
   const auto runs = ReadJsonLines(dir.path() / "runs.jsonl");
   ASSERT_EQ(runs.size(), 2u);
   for (const auto& run : runs) {
@@ -99,6 +130,7 @@ TEST_P(DiagKilledTest, LeavesNoTargetAnIntactJsonlAndForInterruptsAPartialReport
   soak::KillOptions options;
   options.signal = GetParam().signal;
   options.seed = GetParam().seed;
+  options.timing = TestTiming();
   const auto report = soak::RunKillRound(options);
   EXPECT_TRUE(report.problems.empty()) << report.Summary();
 }
