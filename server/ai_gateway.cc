@@ -256,7 +256,8 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto [ec, reply] = co_await Call(
         InterceptionCall(request, provider, upstream_path, response, error, started, started_wall), kRecordTimeout);
     if (ec) co_return ec.message();
-    if (!reply.is_object() || !reply.value("ok", false)) co_return reply.dump();
+    if (!reply.is_object() || !reply.value("ok", false))
+      co_return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     co_return std::string();
   }
 

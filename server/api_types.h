@@ -22,8 +22,9 @@ struct ApiResponse {
   std::string content_type = "application/json";
   std::string body;
 
+  /// Invalid UTF-8 (a client's bytes quoted in a message) is replaced, never thrown.
   static ApiResponse Json(unsigned status, const nlohmann::json& j) {
-    return {status, "application/json", j.dump()};
+    return {status, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   }
   /// Errors always carry a JSON body {"message": ...} so clients can show it as is.
   static ApiResponse Error(unsigned status, std::string_view message) {

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -121,6 +122,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   void Adopt(tcp::socket socket);
   net::awaitable<void> Serve(std::shared_ptr<HttpConnection> conn);
   net::awaitable<void> Linger(HttpConnection& conn);
+  /// Reads one request into `parser` under the connection's current deadline: its header (counted
+  /// against max_header_bytes), a 100 Continue when asked for, then its body.
+  net::awaitable<error_code> ReadRequest(HttpConnection& conn, beast::flat_buffer& buffer,
+                                         http::request_parser<http::string_body>& parser);
   net::awaitable<ApiResponse> RouteOrFail(const ApiRequest& r, bool authorized);
   net::awaitable<bool> Write(HttpConnection& conn, const ApiResponse& r, unsigned version, bool keep_alive);
   net::awaitable<ApiResponse> Route(const ApiRequest& r, bool authorized);
@@ -261,7 +266,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     parser.body_limit(config.max_body_bytes);
     // One deadline for the whole request, so a client dribbling bytes cannot keep resetting it.
     conn->stream.expires_after(config.read_timeout);
-    auto [ec, n] = co_await http::async_read(conn->stream, buffer, parser, net::as_tuple(net::use_awaitable));
+    error_code ec = co_await ReadRequest(*conn, buffer, parser);
     if (ec) {
       std::optional<ApiResponse> reply;
       if (ec == http::error::header_limit) {
@@ -322,6 +327,29 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
   adopted.erase(conn->id);
   error_code ignored;
   conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<error_code> HttpApi::Impl::ReadRequest(HttpConnection& conn, beast::flat_buffer& buffer,
+                                                      http::request_parser<http::string_body>& parser) {
+  // Beast 1.81 holds only the unparsed rest of a header to header_limit: a header that arrives over
+  // several reads can pass it, so the header is read a read at a time and its total counted here.
+  parser.eager(false);
+  size_t header_bytes = 0;
+  while (!parser.is_header_done()) {
+    auto [ec, used] = co_await http::async_read_some(conn.stream, buffer, parser, net::as_tuple(net::use_awaitable));
+    if (ec) co_return ec;
+    header_bytes += used;
+    if (header_bytes > config.max_header_bytes) co_return http::error::header_limit;
+  }
+  if (parser.is_done()) co_return error_code();
+  // A client that asked may wait for this before it sends the body (curl does, for large bodies).
+  if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await net::async_write(conn.stream, net::buffer(kContinue), net::as_tuple(net::use_awaitable));
+    if (ec) co_return ec;
+  }
+  auto [ec, n] = co_await http::async_read(conn.stream, buffer, parser, net::as_tuple(net::use_awaitable));
+  co_return ec;
 }
 
 net::awaitable<void> HttpApi::Impl::Linger(HttpConnection& conn) {

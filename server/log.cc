@@ -28,9 +28,11 @@ std::string Timestamp() {
 }
 
 std::string HumanValue(const nlohmann::json& v) {
-  if (!v.is_string()) return v.dump();
+  // Values may quote a client's bytes: invalid UTF-8 is replaced rather than thrown.
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  if (!v.is_string()) return v.dump(-1, ' ', false, kReplace);
   const auto& s = v.get_ref<const std::string&>();
-  if (s.empty() || s.find_first_of(" \t\"=") != std::string::npos) return nlohmann::json(s).dump();
+  if (s.empty() || s.find_first_of(" \t\"=") != std::string::npos) return nlohmann::json(s).dump(-1, ' ', false, kReplace);
   return s;
 }
 

@@ -237,6 +237,9 @@ void BlockServerSignals() {
   for (int sig : kIgnoredSignals) sigaddset(&set, sig);
   sigaddset(&set, SIGQUIT);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 int RunServer(const ServerOptions& options) {

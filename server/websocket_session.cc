@@ -36,6 +36,9 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   timeouts.idle_timeout = std::chrono::seconds(60);
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
+  // No Beast limit (0 is none): its own would fail a frame that merely announces more than 16 MiB the
+  // same broken way as below. The loop below enforces kMaxIncomingMessage instead.
+  ws_.read_message_max(0);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "coder"); }));
 
