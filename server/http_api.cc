@@ -168,11 +168,14 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
     acceptor.close(ec);
   }
   /// Ends the connections that wait for a request that has not begun to arrive. Only their pending read
-  /// is cancelled: one that has already completed with bytes still serves them.
+  /// is cancelled, and only when nothing has arrived: a read that has already completed, or bytes already
+  /// in the socket, are still served. Each holds a request slot until its coroutine next runs, so the
+  /// drain cannot end between such a read completing and its request being counted.
   void CloseIdleConnections() {
     for (auto& [id, c] : connections) {
-      if (c->in_request() || Available(c->stream) > 0) continue;
-      c->stream.cancel();
+      if (c->in_request()) continue;
+      if (!adopted.contains(id)) adopted.emplace(id, WaitGroupSlot(requests, fmt::format("a request from {}", c->remote)));
+      if (Available(c->stream) == 0) c->stream.cancel();
     }
   }
   /// Cancels every connection's request context and closes it; returns how many were mid-request.
@@ -250,8 +253,12 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     // Between requests: wait for the next one's first byte under the idle timeout. A draining server
     // answers only what was sent before the drain.
     conn->phase = HttpConnection::Phase::kIdle;
+    WaitGroupSlot in_flight;
     if (buffer.size() == 0) {
-      if (draining && Available(conn->stream) == 0) break;
+      if (draining) {
+        if (Available(conn->stream) == 0) break;
+        in_flight = WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote));
+      }
       conn->stream.expires_after(config.idle_timeout);
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
       if (ec) break;  // the idle timeout, the peer left, or the drain ended an idle connection
@@ -259,7 +266,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     }
     // From its first byte a request counts as in flight: the drain waits for it.
     conn->phase = HttpConnection::Phase::kReading;
-    WaitGroupSlot in_flight(requests, fmt::format("a request from {}", conn->remote));
+    if (!in_flight.held()) in_flight = WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote));
     adopted.erase(conn->id);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));
