@@ -27,6 +27,7 @@ struct Flags {
   std::string coder = CODER_BINARY_PATH;
   int websockets = 5000;
   int http_connections = 32;
+  int post_every = 100;
   std::string load_for = "3s";
   std::string signal = "TERM";
   std::string budget = "5s";
@@ -101,6 +102,7 @@ int Main(const Flags& f) {
   options.token = token;
   options.websockets = f.websockets;
   options.http_connections = f.http_connections;
+  options.post_every = f.post_every;
   options.load_before_signal = load_for;
   options.requests_before_signal = 0;
   options.deadline = std::chrono::seconds(120) + load_for;
@@ -167,6 +169,9 @@ int main(int argc, char** argv) {
   app.add_option("--websockets", f.websockets, "WebSocket watchers")->capture_default_str()->check(CLI::Range(0, 9000));
   app.add_option("--http-connections", f.http_connections, "keep-alive HTTP clients with per-request accounting")
       ->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--post-every", f.post_every,
+                 "every Nth request of our clients POSTs a notification, which goes to every watcher (0: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--load-for", f.load_for, "HTTP load before the signal")->capture_default_str();
   app.add_option("--signal", f.signal, "TERM, INT or HUP")->capture_default_str()->check(CLI::IsMember({"TERM", "INT", "HUP"}));
   app.add_option("--budget", f.budget, "the shutdown must end within this")->capture_default_str();

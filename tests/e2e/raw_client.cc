@@ -86,7 +86,7 @@ HealthProbe::HealthProbe(std::string host, uint16_t port, std::chrono::milliseco
     : host_(std::move(host)), port_(port), interval_(interval) {
   thread_ = std::thread([this] {
     std::unique_lock lock(mu_);
-    while (!stop_) {
+    do {  // at least once, however soon Stop() comes
       lock.unlock();
       const HttpReply r = HttpRequest(host_, port_, "GET", "/healthz", "", {}, std::chrono::seconds(10));
       lock.lock();
@@ -98,7 +98,7 @@ HealthProbe::HealthProbe(std::string host, uint16_t port, std::chrono::milliseco
       }
       // Pacing only, ended early by Stop(): the probe must not saturate the two cores.
       cv_.wait_for(lock, interval_, [&] { return stop_; });
-    }
+    } while (!stop_);
   });
 }
 
@@ -159,7 +159,9 @@ uint16_t RawWebSocket::ReadCloseCode(std::chrono::milliseconds timeout) {
     buffer.consume(buffer.size());
   }
   read_error_ = ec.message();
-  return ec == websocket::error::closed ? static_cast<uint16_t>(impl_->ws.reason().code) : 0;
+  // Set once the server's close frame has arrived, even if answering it failed (the server may have
+  // closed the connection by then).
+  return static_cast<uint16_t>(impl_->ws.reason().code);
 }
 
 std::string FrameHeader(uint8_t opcode, uint64_t length, std::string_view mask) {

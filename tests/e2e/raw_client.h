@@ -39,7 +39,7 @@ class RawConnection {
 };
 
 /// A well-behaved client in the background: GET /healthz on a fresh connection, over and over (paced
-/// by `interval`), counting answers. Thread-safe accessors; the destructor stops it.
+/// by `interval`, at least once), counting answers. Thread-safe accessors; the destructor stops it.
 class HealthProbe {
  public:
   HealthProbe(std::string host, uint16_t port, std::chrono::milliseconds interval = std::chrono::milliseconds(20));
@@ -76,7 +76,8 @@ class RawWebSocket {
   /// Writes raw bytes past the WebSocket layer (frames built by hand); false once the peer has gone.
   bool SendRaw(std::string_view bytes);
   /// Reads frames until the server's close frame (answering it) and returns its code; 0 if the
-  /// connection ended without one or nothing came within `timeout`.
+  /// connection ended without one or nothing came within `timeout`. Beast stops at a close frame, so
+  /// data after it is never mistaken for one.
   uint16_t ReadCloseCode(std::chrono::milliseconds timeout);
   /// Why the last ReadCloseCode ended.
   const std::string& read_error() const { return read_error_; }
