@@ -31,6 +31,10 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--signal", f.signal, "Stop signal: TERM or INT (also HUP, QUIT, USR1, USR2)")->capture_default_str();
   s->add_option("--ready-timeout", f.ready_timeout, "A target not ready by then is never-ready")->capture_default_str();
   s->add_option("--kill-after", f.kill_after, "Watchdog: SIGKILL this long after the stop signal")->capture_default_str();
+  s->add_option("--stack-after", f.stack_after,
+                "Take every thread's stack of a target still running this long after the stop signal (before "
+                "--kill-after), or when it is never ready");
+  s->add_option("--stack-tool", f.stack_tool, "auto (eu-stack, else gdb), eu-stack or gdb")->capture_default_str();
   s->add_option("--slow-threshold", f.slow_threshold, "A clean stop slower than this is slow")->capture_default_str();
   s->add_option("--sample-interval", f.sample_interval, "RSS sampling period")->capture_default_str();
   s->add_option("--known-timeouts", f.known_timeouts,

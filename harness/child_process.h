@@ -29,8 +29,8 @@ struct ExitStatus {
   int code = 0;           ///< exit code when !signaled
   int signal = 0;
   /// The kernel's high-water mark from wait4 (ru_maxrss): the larger of the child's and its reaped
-  /// descendants' peaks. Linux also counts the pages the child shared with the harness between fork and
-  /// execve, so it is never below spawn_rss_kib() of the ChildProcess.
+  /// descendants' peaks. Linux also counts the harness's memory, which the child runs in between vfork
+  /// and execve, so it is never below spawn_rss_kib() of the ChildProcess.
   long max_rss_kib = 0;
   std::chrono::steady_clock::time_point at;  ///< when the harness saw the exit (pidfd readable)
 

@@ -191,6 +191,24 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   if (sample_interval.count() < 1) return Error{"--sample-interval: want at least 1ms"};
   c.plan.sample_interval = sample_interval;
 
+  if (!f.stack_after.empty()) {
+    auto after = Millis("stack-after", f.stack_after);
+    if (!after) return after.error();
+    if (after->count() <= 0) return Error{"--stack-after: want a positive duration"};
+    // Past the watchdog there is nothing left to look at.
+    if (*after >= c.run.kill_after) {
+      return Error{fmt::format("--stack-after {} is not shorter than --kill-after {}: the watchdog would kill the "
+                               "target first", f.stack_after, f.kill_after)};
+    }
+    const char* path = std::getenv("PATH");
+    auto tool = FindStackTool(f.stack_tool, path != nullptr ? path : "");
+    if (!tool) return Error{"--stack-after: " + tool.error().message};
+    c.run.stack_after = *after;
+    c.run.stack_tool = *tool;
+  } else if (f.stack_tool != "auto") {
+    return Error{"--stack-tool: only meaningful with --stack-after"};
+  }
+
   auto sig = ParseSignal(f.signal);
   if (!sig) return sig.error();
   c.run.signal = *sig;
@@ -223,8 +241,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     c.run.ready_log_regex = f.ready_log;
   }
   if (!c.run.ready_log_regex.empty()) {
-    RE2 ready(c.run.ready_log_regex, RE2::Quiet);
-    if (!ready.ok()) return Error{fmt::format("--ready-log: {}", ready.error())};
+    auto ready = std::make_shared<const RE2>(c.run.ready_log_regex, RE2::Quiet);
+    if (!ready->ok()) return Error{fmt::format("--ready-log: {}", ready->error())};
+    c.run.ready_log = std::move(ready);
   }
 
   auto fingerprints = FingerprintSet::Create(f.fingerprints);
@@ -280,6 +299,33 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   c.report.fail_on = *fail_on;
   return c;
 }
+
+namespace {
+
+/// Says where the stacks of hung runs went; without a JSON or JUnit file to hold them, prints the first
+/// run's, so a CI log alone is enough to see where a hang sat.
+void PrintStacksNote(const std::vector<RunRecord>& records, const DiagConfig& config) {
+  std::vector<const RunRecord*> with_stacks;
+  for (const RunRecord& r : records)
+    if (!r.stacks.empty()) with_stacks.push_back(&r);
+  if (with_stacks.empty()) return;
+  if (config.report.json || config.report.junit) {
+    fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}: see runs[].stacks in the {}\n",
+               with_stacks.size(), with_stacks.size() == 1 ? "" : "s", config.run.stack_tool.name,
+               config.report.json ? "JSON report" : "JUnit report's system-out");
+    return;
+  }
+  const RunRecord& first = *with_stacks.front();
+  fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}; {} #{} (--json keeps them all):\n",
+             with_stacks.size(), with_stacks.size() == 1 ? "" : "s", config.run.stack_tool.name, first.variant,
+             first.index);
+  for (const ProcessStacks& s : first.stacks) {
+    fmt::print(stderr, "--- process {} at {:.0f} ms{}\n{}", s.pid, s.at_ms, s.error.empty() ? "" : " (" + s.error + ")",
+               s.text);
+  }
+}
+
+}  // namespace
 
 int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
   const auto wall_start = std::chrono::steady_clock::now();
@@ -363,6 +409,10 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
                   {"hold_ms", config.run.hold.count()},
                   {"ready_timeout_ms", config.run.ready_timeout.count()},
                   {"kill_after_ms", config.run.kill_after.count()},
+                  {"stack_after_ms", config.run.stack_after ? nlohmann::json(config.run.stack_after->count())
+                                                            : nlohmann::json(nullptr)},
+                  {"stack_tool", config.run.stack_after ? nlohmann::json(config.run.stack_tool.path)
+                                                        : nlohmann::json(nullptr)},
                   {"slow_threshold_ms", config.run.slow_threshold.count()},
                   {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
                   {"known_timeouts_ms", config.run.known_timeouts_ms},
@@ -372,7 +422,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
     meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
   meta.notes.push_back(
       "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
-      "memory at the moment it forked the target; tree_peak_rss_bytes is sampled and is the reliable figure "
+      "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable figure "
       "for targets smaller than the harness");
   ReportOptions report = config.report;
   // A lost JSONL line is a harness failure even when everything else went well.
@@ -380,6 +430,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
     report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
                                                 write_errors.size(), records.size(), write_errors.front()));
 
+  PrintStacksNote(records, config);
   return ReportExperiment(std::move(experiment), report);
 }
 

@@ -34,6 +34,8 @@ struct DiagFlags {
   std::string signal = "TERM";
   std::string ready_timeout = "30s";
   std::string kill_after = "30s";
+  std::string stack_after;            ///< empty: no stacks are taken
+  std::string stack_tool = "auto";    ///< auto, eu-stack or gdb, looked up in PATH
   std::string slow_threshold = "5s";
   std::string sample_interval = "10ms";
   std::string known_timeouts = "10s";

@@ -226,6 +226,14 @@ TestCase RunCase(const json& report, const std::string& variant, int index,
   const double lines = NumberMember(*run, "log_lines").value_or(static_cast<double>(tail.size()));
   tc.system_out = fmt::format("last {} of {} lines of output:\n", tail.size(), lines);
   for (const json* line : tail) tc.system_out += (line->is_string() ? line->get<std::string>() : line->dump()) + "\n";
+  for (const json* stacks : ArrayMember(*run, "stacks")) {
+    if (!stacks->is_object()) continue;
+    tc.system_out += fmt::format("\nstacks of process {} ({}, {:.0f} ms after launch){}:\n",
+                                 NumberMember(*stacks, "pid").value_or(0), StringMember(*stacks, "tool"),
+                                 NumberMember(*stacks, "at_ms").value_or(0),
+                                 StringMember(*stacks, "error").empty() ? "" : ": " + StringMember(*stacks, "error"));
+    tc.system_out += StringMember(*stacks, "text");
+  }
   return tc;
 }
 

@@ -44,6 +44,9 @@ struct LaunchSpec {
   /// After the child is gone, how long Stop() waits for its pipes to reach end of file (a surviving
   /// descendant may hold them) before it stops reading.
   std::chrono::milliseconds output_drain_timeout{500};
+  /// Lets the harness's own descendants (a debugger taking stacks) ptrace the child where Yama's
+  /// ptrace_scope=1 would allow only its ancestors: PR_SET_PTRACER naming the harness, set before execve.
+  bool allow_ptrace_by_harness = false;
 };
 
 }  // namespace coder::harness

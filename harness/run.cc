@@ -15,6 +15,7 @@
 
 #include "common/duration.h"
 #include "harness/http_probe.h"
+#include "harness/subreaper.h"
 
 namespace coder::harness {
 namespace {
@@ -115,6 +116,13 @@ std::vector<RssPoint> Decimate(std::vector<RssPoint> points, size_t max) {
   return out;
 }
 
+/// Every thread's stack of each live process of the child's tree, the leader first.
+std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& options, ActiveChildren& active) {
+  std::vector<pid_t> pids = LiveDescendants(child.pid());
+  std::stable_partition(pids.begin(), pids.end(), [&](pid_t p) { return p == child.pid(); });
+  return CaptureStacks(options.stack_tool, pids, child.started_at(), options.stack_limits, active);
+}
+
 bool WaitReady(ChildProcess& child, const RunOptions& options, const std::string& ready_url, ActiveChildren& active,
                Clock::time_point* ready_at) {
   const auto deadline = Clock::now() + options.ready_timeout;
@@ -135,7 +143,9 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, const std::string
       child.WaitUntil(std::min(Clock::now() + std::chrono::milliseconds(20), deadline));
     }
   }
-  RE2 ready(options.ready_log_regex);
+  std::optional<RE2> compiled;
+  if (!options.ready_log) compiled.emplace(options.ready_log_regex);
+  const RE2& ready = options.ready_log ? *options.ready_log : *compiled;
   return child.WaitForLine(
       [&](const OutputLine& line) {
         if (!RE2::PartialMatch(line.text, ready)) return false;
@@ -220,6 +230,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     spec.argv.push_back((dir.path() / "config").string());
   }
   spec.log_capacity_bytes = options.log_capacity_bytes;
+  spec.allow_ptrace_by_harness = options.stack_after.has_value();
   // The stop signal was the harness's to send; what Stop() meets afterwards is leftovers to kill.
   spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
   const std::string ready_url = Substitute(options.ready_url, "{port}", port);
@@ -252,6 +263,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     if (!exit) {
       // With no output left the ready line can never come: say so rather than blame the timeout.
       const bool output_closed = ready_url.empty() && child->output_ended();
+      if (options.stack_after) rec.stacks = TakeStacks(*child, options, active);
       child->Stop();
       exit = child->exit_status();
       rec.outcome = Outcome::kNeverReady;
@@ -285,7 +297,13 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   state->signal_at = signal_at.time_since_epoch().count();
   (void)child->Signal(options.signal);  // if it just exited, the wait below reports how
   rec.signal_ms = MsBetween(t0, signal_at);
-  auto exit = child->WaitUntil(signal_at + options.kill_after);
+  std::optional<ExitStatus> exit;
+  if (options.stack_after && *options.stack_after < options.kill_after) {
+    exit = child->WaitUntil(signal_at + *options.stack_after);
+    // The debugger pauses the target while attached; by now it is past its budget anyway.
+    if (!exit && !active.interrupted()) rec.stacks = TakeStacks(*child, options, active);
+  }
+  if (!exit) exit = child->WaitUntil(signal_at + options.kill_after);
   if (!exit && !active.interrupted()) {
     rec.watchdog_fired = true;
     (void)child->SignalGroup(SIGKILL);

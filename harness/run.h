@@ -11,10 +11,13 @@
 #include <string>
 #include <vector>
 
+#include <re2/re2.h>
+
 #include "harness/child_process.h"
 #include "harness/fingerprint.h"
 #include "harness/rss_sampler.h"
 #include "harness/run_record.h"
+#include "harness/stack_capture.h"
 
 namespace coder::harness {
 
@@ -26,11 +29,20 @@ struct RunOptions {
   std::chrono::milliseconds kill_after{30'000};  ///< watchdog: SIGKILL this long after the stop signal
   std::chrono::milliseconds slow_threshold{5'000};
   std::string ready_log_regex = "Started HTTP listener at ";  ///< RE2; empty when only ready_url is used
+  /// ready_log_regex compiled once for every run (a long regex costs milliseconds to compile); when
+  /// null, each run compiles it. Shared read-only across threads, which RE2 allows.
+  std::shared_ptr<const RE2> ready_log;
   std::string ready_url;                        ///< http:// URL answering 2xx once ready; may contain {port}
   std::vector<double> known_timeouts_ms{10'000};
   size_t log_tail_lines = 40;
   size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
   size_t max_timeline_points = 512;
+  /// --stack-after: a target still running this long after the stop signal gets every thread's stack
+  /// taken with `stack_tool` before the watchdog (kill_after, measured from the signal) kills it; one
+  /// that never becomes ready gets them at the ready timeout. nullopt: never.
+  std::optional<std::chrono::milliseconds> stack_after;
+  StackTool stack_tool;
+  StackCaptureLimits stack_limits;
 };
 
 /// The children of runs in progress, so that an interrupt on another thread can kill them. Thread-safe.

@@ -121,6 +121,10 @@ json RunRecord::ToJson() const {
   for (const RssPoint& p : rss_timeline) timeline.push_back(json::array({p.t_ms, p.bytes}));
   json step_list = json::array();
   for (const StepTiming& s : steps) step_list.push_back({{"name", s.name}, {"ms", s.ms}});
+  json stack_list = json::array();
+  for (const ProcessStacks& s : stacks) {
+    stack_list.push_back({{"pid", s.pid}, {"tool", s.tool}, {"at_ms", s.at_ms}, {"text", s.text}, {"error", s.error}});
+  }
   return json{
       {"variant", variant},
       {"index", index},
@@ -144,6 +148,7 @@ json RunRecord::ToJson() const {
       {"log_tail", log_tail},
       {"log_lines", log_lines},
       {"log_dropped_bytes", log_dropped_bytes},
+      {"stacks", std::move(stack_list)},
   };
 }
 
@@ -199,6 +204,21 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.Strings("log_tail", r.log_tail);
   in.U64("log_lines", r.log_lines);
   in.U64("log_dropped_bytes", r.log_dropped_bytes);
+  if (const json* stacks = in.Find("stacks")) {
+    if (!stacks->is_array()) return std::nullopt;
+    for (const json& s : *stacks) {
+      if (!s.is_object()) return std::nullopt;
+      ProcessStacks entry;
+      Reader entry_in(s);
+      entry_in.Int("pid", entry.pid);
+      entry_in.String("tool", entry.tool);
+      entry_in.Double("at_ms", entry.at_ms);
+      entry_in.String("text", entry.text);
+      entry_in.String("error", entry.error);
+      if (!entry_in.ok()) return std::nullopt;
+      r.stacks.push_back(std::move(entry));
+    }
+  }
   if (!in.ok()) return std::nullopt;
   return r;
 }

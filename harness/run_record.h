@@ -45,6 +45,16 @@ struct RssPoint {
   bool operator==(const RssPoint&) const = default;
 };
 
+/// The stacks of one process of a run that hung past --stack-after, as a debugger printed them.
+struct ProcessStacks {
+  int pid = 0;
+  std::string tool;   ///< "eu-stack" or "gdb"
+  double at_ms = 0;   ///< since the launch
+  std::string text;   ///< every thread's stack, bounded (the head is cut, and says so)
+  std::string error;  ///< why the text is missing or partial (the tool failed or timed out); else empty
+  bool operator==(const ProcessStacks&) const = default;
+};
+
 /// Everything measured about one launch. Times are monotonic-clock milliseconds, relative to the launch
 /// unless named otherwise. A plain value type.
 struct RunRecord {
@@ -75,10 +85,11 @@ struct RunRecord {
   std::vector<std::string> log_tail;      ///< the last lines of output (bounded)
   uint64_t log_lines = 0;
   uint64_t log_dropped_bytes = 0;
+  std::vector<ProcessStacks> stacks;      ///< taken when the run hung past --stack-after
 
   /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
   /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are
-  /// [{"name", "ms"}, ...]. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
+  /// [{"name", "ms"}, ...]; stacks are [{"pid", "tool", "at_ms", "text", "error"}, ...]. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
   /// also through text (doubles are printed round-trippable).
   nlohmann::json ToJson() const;
   /// The inverse of ToJson. A missing key or null keeps the member's default; nullopt when `j` is not

@@ -69,6 +69,7 @@ struct TargetSetup {
   pid_t parent_pid;
   const char* const* env;
   const char* working_dir;  // nullptr: inherit
+  bool allow_ptrace_by_harness;
 
   bp::error_code on_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
                           const char* const*) {
@@ -84,6 +85,8 @@ struct TargetSetup {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // The parent may have died before prctl took effect; then nobody would ever send the signal.
     if (getppid() != parent_pid) _exit(127);
+    // Survives execve. EINVAL without Yama, where nothing needs allowing.
+    if (allow_ptrace_by_harness) prctl(PR_SET_PTRACER, parent_pid, 0, 0, 0);
     // Ignored dispositions survive execve (handled ones are reset by it). Reset before unblocking: this
     // child shares the harness's memory, where a harness handler must never run.
     struct sigaction dfl {};
@@ -244,7 +247,7 @@ Result<SpawnedChild> SpawnChild(const LaunchSpec& spec) {
   // epoll set, a timerfd and an eventfd each run. It is never run; the process handle only borrows it.
   static boost::asio::io_context ctx;
   ExecOnlyVforkLauncher launcher;
-  TargetSetup setup{getpid(), env_ptrs.data(), dir.empty() ? nullptr : dir.c_str()};
+  TargetSetup setup{getpid(), env_ptrs.data(), dir.empty() ? nullptr : dir.c_str(), spec.allow_ptrace_by_harness};
   bp::error_code ec;
   auto proc = launcher(ctx.get_executor(), ec, bp::filesystem::path(*exe), argv,
                        bp::process_stdio{dev_null.get(), out_write.get(), err_write.get()}, setup);

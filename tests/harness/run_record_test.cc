@@ -33,6 +33,8 @@ RunRecord FullRecord() {
   r.log_tail = {"[info] Shutting down API server...", "caf\xC3\xA9 \"quoted\"\ttab"};
   r.log_lines = 123;
   r.log_dropped_bytes = 4567;
+  r.stacks = {{4242, "eu-stack", 10'200.5, "PID 4242 - process\nTID 4242:\n#0  0x00007f00 __poll\n", ""},
+              {4243, "gdb", 11'100.25, "", "gdb did not finish within 10000 ms; killed"}};
   return r;
 }
 
@@ -97,6 +99,8 @@ TEST(RunRecordTest, RejectsWhatIsNotARunRecord) {
   EXPECT_FALSE(with("fingerprints", json::array({1})).has_value());
   EXPECT_FALSE(with("rss_timeline", json::array({json::array({1.0})})).has_value());
   EXPECT_FALSE(with("steps", json::array({json{{"name", 3}}})).has_value());
+  EXPECT_FALSE(with("stacks", json::object()).has_value());
+  EXPECT_FALSE(with("stacks", json::array({json{{"pid", "4242"}}})).has_value());
   EXPECT_TRUE(with("latency_ms", 12).has_value());  // an integral JSON number is still a number
 }
 
