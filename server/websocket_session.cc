@@ -18,6 +18,10 @@ namespace {
 // A peer may send small messages; anything larger is refused with 1009.
 constexpr size_t kMaxIncomingMessage = 64 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
+// Notifications queued for one peer that does not read them. Past this the peer is dropped: its backlog
+// would otherwise grow with every notification for as long as its connection lives. Nothing is lost:
+// a notification stays pending until some watcher has taken it.
+constexpr size_t kMaxOutbox = 512;
 }  // namespace
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
@@ -92,6 +96,10 @@ void WatchSession::Deliver(const Notification& n, uint64_t seq) {
   std::string text = nlohmann::json{{"type", "notification"}, {"notification", n.ToJson()}}.dump();
   net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text), seq]() mutable {
     if (!self->open_ || self->closing_) return;
+    if (self->outbox_.size() >= kMaxOutbox) {
+      self->DropSlowPeer();
+      return;
+    }
     self->outbox_.push_back({std::move(text), seq});
     if (!self->writing_) {
       self->writing_ = true;
@@ -111,6 +119,16 @@ net::awaitable<void> WatchSession::WriteLoop() {
     notifications_.MarkDelivered(item.seq);
   }
   writing_ = false;
+}
+
+void WatchSession::DropSlowPeer() {
+  log_.Warn("websocket watcher is not reading its notifications; closing its connection",
+            {{"session", name_}, {"pending", outbox_.size()}});
+  // A close frame would queue behind the writes the peer is not taking: end the connection instead.
+  closing_ = true;
+  close_code_ = websocket::close_code::policy_error;
+  outbox_.clear();
+  beast::get_lowest_layer(ws_).close();
 }
 
 void WatchSession::Close(websocket::close_code code) {

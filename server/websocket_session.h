@@ -49,6 +49,8 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   // initializer_list temporary inside a coroutine twice.
   void LogEnded(std::string_view what, const boost::system::error_code& ec);
   void LogOversized();
+  /// The peer has let 512 notifications pile up unread: closes its connection outright.
+  void DropSlowPeer();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   NotificationsManager& notifications_;

@@ -124,9 +124,12 @@ struct RawWebSocket::Impl {
   websocket::stream<tcp::socket> ws{ioc};
 };
 
-RawWebSocket::RawWebSocket(const std::string& host, uint16_t port, const std::string& token) : impl_(new Impl) {
+RawWebSocket::RawWebSocket(const std::string& host, uint16_t port, const std::string& token, int receive_buffer)
+    : impl_(new Impl) {
   beast::error_code ec;
-  impl_->ws.next_layer().connect(tcp::endpoint(net::ip::make_address(host), port), ec);
+  impl_->ws.next_layer().open(tcp::v4(), ec);
+  if (!ec && receive_buffer > 0) impl_->ws.next_layer().set_option(net::socket_base::receive_buffer_size(receive_buffer), ec);
+  if (!ec) impl_->ws.next_layer().connect(tcp::endpoint(net::ip::make_address(host), port), ec);
   if (!ec) {
     impl_->ws.set_option(websocket::stream_base::decorator(
         [token](websocket::request_type& req) { req.set("Coder-Session-Token", token); }));

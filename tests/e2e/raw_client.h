@@ -66,7 +66,8 @@ class HealthProbe {
 /// Completes a WebSocket upgrade on /api/v2/notifications/watch with Beast, then speaks raw bytes.
 class RawWebSocket {
  public:
-  RawWebSocket(const std::string& host, uint16_t port, const std::string& token);
+  /// `receive_buffer` > 0 sets SO_RCVBUF before connecting (a peer that can take little at a time).
+  RawWebSocket(const std::string& host, uint16_t port, const std::string& token, int receive_buffer = 0);
   ~RawWebSocket();
   RawWebSocket(const RawWebSocket&) = delete;
   RawWebSocket& operator=(const RawWebSocket&) = delete;

@@ -232,6 +232,25 @@ TEST_F(ServerMisbehavingClientTest, OversizedWebSocketFramesCloseWith1009AndAFlo
   EXPECT_EQ(Healthz().status, 200u);
 }
 
+// A watcher that never reads would make the server queue every notification for it for as long as its
+// connection lives; past 512 unread ones it is dropped. Another watcher still gets every one.
+TEST_F(ServerMisbehavingClientTest, AWatcherThatNeverReadsIsDroppedAndTheOthersGetEverything) {
+  constexpr int kNotifications = 2000;
+  Start({});
+  RawWebSocket stalled(server->host(), server->port(), server->token(), /*receive_buffer=*/4096);
+  ASSERT_EQ(stalled.error(), "");
+  std::string error;
+  auto reader = WatchClient::Connect(server->host(), server->port(), server->token(), &error);
+  ASSERT_TRUE(reader) << error;
+  const Headers auth = {{"Coder-Session-Token", server->token()}};
+  const std::string body = std::string(R"({"title":"n","body":")") + std::string(4000, 'b') + "\"}";
+  for (int i = 0; i < kNotifications; ++i)
+    ASSERT_EQ(HttpRequest(server->host(), server->port(), "POST", "/api/v2/notifications", body, auth).status, 202u);
+  EXPECT_TRUE(server->WaitForLog("websocket watcher is not reading its notifications; closing its connection", 20s));
+  for (int i = 0; i < kNotifications; ++i) ASSERT_TRUE(reader->NextMessage(20s)) << "message " << i;
+  EXPECT_EQ(Healthz().status, 200u);
+}
+
 TEST_F(ServerMisbehavingClientTest, ProtocolViolationsOnAWebSocketCloseWith1002) {
   Start({});
   RawWebSocket unmasked(server->host(), server->port(), server->token());
