@@ -26,6 +26,7 @@ TEST(ParseSizeTest, AcceptsBinaryUnits) {
   EXPECT_EQ(Parse("512MiB"), 512ull << 20);
   EXPECT_EQ(Parse("100KiB"), 102'400u);
   EXPECT_EQ(Parse("2TiB"), 2ull << 40);
+  EXPECT_EQ(Parse("3PiB"), 3ull << 50);
 }
 
 TEST(ParseSizeTest, AcceptsDecimalUnits) {
@@ -34,6 +35,7 @@ TEST(ParseSizeTest, AcceptsDecimalUnits) {
   EXPECT_EQ(Parse("3KB"), 3'000u);
   EXPECT_EQ(Parse("250MB"), 250'000'000u);
   EXPECT_EQ(Parse("4TB"), 4'000'000'000'000u);
+  EXPECT_EQ(Parse("5PB"), 5'000'000'000'000'000u);
 }
 
 TEST(ParseSizeTest, FractionsAreExactAndRoundToTheNearestByte) {
@@ -71,9 +73,17 @@ TEST(ParseSizeTest, ErrorsNameTheTextAndGiveExamples) {
   ErrorOf(".5GiB");
 }
 
+// Found by fuzz/size: digits past the 18th were dropped before the whole-bytes check.
+TEST(ParseSizeTest, APlainByteCountWithAFractionBeyondTheEighteenthDigitIsStillNotWhole) {
+  EXPECT_NE(ErrorOf("1.000000000000000000000001").find("must be whole"), std::string::npos);
+  EXPECT_NE(ErrorOf("1.000000000000000000000001B").find("must be whole"), std::string::npos);
+  EXPECT_EQ(Parse("1.000000000000000000000000B"), 1u);
+}
+
 TEST(ParseSizeTest, OverflowIsAnError) {
   EXPECT_NE(ErrorOf("18446744073709551616").find("too large"), std::string::npos);
   EXPECT_NE(ErrorOf("16777216TiB").find("too large"), std::string::npos);  // 2^24 × 2^40 = 2^64
+  EXPECT_NE(ErrorOf("16384PiB").find("too large"), std::string::npos);     // 2^14 × 2^50 = 2^64
   EXPECT_EQ(Parse("16777215.999999TiB"), 18'446'744'073'708'452'104u);
   EXPECT_NE(ErrorOf("16777215.9999999999999TiB").find("too large"), std::string::npos);  // rounds up to 2^64
   EXPECT_NE(ErrorOf("99999999999999999999999GB").find("too large"), std::string::npos);
