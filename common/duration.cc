@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -32,6 +34,7 @@ Result<Duration> ParseDuration(std::string_view text) {
   if (text == "0") return Duration::zero();
   if (text.front() == '-') return bad("negative durations are not allowed");
   if (text.front() == '+') text.remove_prefix(1);
+  if (text.empty()) return bad("expected a number");
 
   double total = 0;
   while (!text.empty()) {
@@ -42,7 +45,17 @@ Result<Duration> ParseDuration(std::string_view text) {
       ++i;
     }
     if (!digits) return bad("expected a number");
-    double number = std::stod(std::string(text.substr(0, i)));
+    // from_chars, not stod: stod throws past DBL_MAX and reads the decimal point of the C locale.
+    double number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + i, number);
+    if (ec == std::errc::result_out_of_range) {
+      // Out of range one way or the other: a non-zero integer part overflowed, else it underflowed.
+      const std::string_view integer = text.substr(0, std::min(i, text.find('.')));
+      if (integer.find_first_not_of('0') != std::string_view::npos) return bad("too large");
+      number = 0;
+    } else if (ec != std::errc() || end != text.data() + i) {
+      return bad("expected a number");
+    }
     text.remove_prefix(i);
     const Unit* unit = nullptr;
     for (const Unit& u : kUnits) {
@@ -52,8 +65,8 @@ Result<Duration> ParseDuration(std::string_view text) {
     text.remove_prefix(unit->suffix.size());
     total += number * unit->nanos;
   }
-  if (!std::isfinite(total) || total > static_cast<double>(std::numeric_limits<int64_t>::max()))
-    return bad("too large");
+  // 2^63 itself is out of range: int64's maximum rounds up to it as a double.
+  if (!std::isfinite(total) || total >= 0x1p63) return bad("too large");
   return Duration(static_cast<int64_t>(std::llround(total)));
 }
 

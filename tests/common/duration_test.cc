@@ -27,6 +27,29 @@ TEST(ParseDurationTest, RejectsMalformedInputWithAClearMessage) {
   }
 }
 
+// Found by fuzz/duration: "+" parsed as zero, 400 digits threw std::out_of_range out of std::stod, and
+// 2^63 ns passed the range check and came back negative.
+TEST(ParseDurationTest, RejectsWhatFuzzingFoundWithoutThrowing) {
+  for (const std::string& bad : {std::string("+"), std::string(400, '9') + "s", std::string("9223372036854775808ns"),
+                                std::string("9223372036.854775808s")}) {
+    bool threw = false;
+    auto r = [&]() -> Result<Duration> {
+      try {
+        return ParseDuration(bad);
+      } catch (...) {
+        threw = true;
+        return Error{"threw"};
+      }
+    }();
+    ASSERT_FALSE(threw) << bad;
+    ASSERT_FALSE(r.ok()) << bad << " parsed as " << r->count();
+    EXPECT_NE(r.error().message.find("invalid duration"), std::string::npos) << r.error().message;
+  }
+  EXPECT_NE(ParseDuration(std::string(400, '9') + "s").error().message.find("too large"), std::string::npos);
+  // Far below a nanosecond underflows to zero rather than being called too large.
+  EXPECT_EQ(*ParseDuration("0." + std::string(400, '0') + "1s"), Duration::zero());
+}
+
 TEST(FormatDurationTest, KeepsThreeSignificantDigitsInTheFittingUnit) {
   EXPECT_EQ(FormatDuration(999ns), "999ns");
   EXPECT_EQ(FormatDuration(850us), "850\xC2\xB5s");
