@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -32,7 +33,12 @@ std::string HumanValue(const nlohmann::json& v) {
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   if (!v.is_string()) return v.dump(-1, ' ', false, kReplace);
   const auto& s = v.get_ref<const std::string&>();
-  if (s.empty() || s.find_first_of(" \t\"=") != std::string::npos) return nlohmann::json(s).dump(-1, ' ', false, kReplace);
+  // Bare only when unambiguous and on one line: a newline or other control byte in a peer's text
+  // (a request target, an error) would otherwise split the line or forge the next one.
+  const bool bare = !s.empty() && std::none_of(s.begin(), s.end(), [](unsigned char c) {
+    return c <= ' ' || c == 0x7f || c == '"' || c == '=';
+  });
+  if (!bare) return nlohmann::json(s).dump(-1, ' ', false, kReplace);
   return s;
 }
 
