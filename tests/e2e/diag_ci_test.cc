@@ -9,6 +9,7 @@
 
 #include "harness/child_process.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/helpers/sanitizers.h"
 
 namespace coder::e2e {
 namespace {
@@ -110,7 +111,10 @@ TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
   const auto& c = comparisons[0];
   EXPECT_EQ(c["variant"], "order=unpatched,gateway=on");
   EXPECT_EQ(c["baseline"], "order=patched,gateway=on");
-  EXPECT_GT(c["p50_ratio"]["ratio"].get<double>(), 10.0);
+  // The size of the ratio is the release build's: under a sanitizer every stop of the instrumented
+  // server takes tens of milliseconds longer (LeakSanitizer's exit scan, TSan's slowdown), which shrinks
+  // the ratio of a 300 ms tail to a fast stop. The regression verdict must hold either way.
+  EXPECT_GT(c["p50_ratio"]["ratio"].get<double>(), sanitizer::kAddress || sanitizer::kThread ? 2.0 : 10.0);
   EXPECT_TRUE(c["regression"].get<bool>());
 }
 
