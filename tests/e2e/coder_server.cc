@@ -42,6 +42,16 @@ CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<st
   return run;
 }
 
+CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  return RunDiag(std::move(args), {}, timeout);
+}
+
+CoderRun RunDiag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env,
+                 std::chrono::milliseconds timeout) {
+  args.insert(args.begin(), {"diag", "shutdown"});
+  return RunCoder(args, std::move(env), timeout);
+}
+
 std::unique_ptr<harness::ChildProcess> CoderServer::Launch(const std::vector<std::string>& args,
                                                            std::vector<std::pair<std::string, std::string>> env) {
   std::vector<std::string> full = {"server"};

@@ -39,6 +39,11 @@ struct CoderRun {
 CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<std::string, std::string>> env = {},
                   std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+/// `coder diag shutdown ARGS...` run to completion (or the timeout), for the diag tests.
+CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+CoderRun RunDiag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 /// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
 /// ready line. Owns the process: the destructor stops it.
 class CoderServer {

@@ -9,6 +9,7 @@
 
 #include "harness/child_process.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/report_files.h"
 #include "tests/helpers/sanitizers.h"
 
 namespace coder::e2e {
@@ -22,16 +23,6 @@ using nlohmann::json;
 CoderRun Diag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
   args.insert(args.begin(), "diag");
   return RunCoder(args, std::move(env));
-}
-
-json Read(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return json::parse(in, nullptr, false);
-}
-
-std::string ReadText(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 /// The peak the schedule implies: the largest sum of per-run peaks over runs holding memory at once,
@@ -65,7 +56,7 @@ TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt)
   const auto first = dir.path() / "first.json";
   const auto r = Diag(OpenLoop(first));
   ASSERT_EQ(r.Exit(), "exit 0") << r.output;
-  const json report = Read(first);
+  const json report = ReadJson(first);
   const double measured = report["budget"]["measured"]["peak_total_bytes"].get<double>();
   const double lower = ImpliedPeak(report, "ready_ms");
   const double upper = ImpliedPeak(report, nullptr);
@@ -78,7 +69,7 @@ TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt)
   under.insert(under.begin() + 1, {"--memory-budget", std::to_string(static_cast<uint64_t>(lower * 0.7))});
   const auto over_budget = Diag(under);
   EXPECT_EQ(over_budget.Exit(), "exit 1") << over_budget.output;
-  const json gate = Read(dir.path() / "under.json")["gate"];
+  const json gate = ReadJson(dir.path() / "under.json")["gate"];
   ASSERT_FALSE(gate["findings"].empty());
   EXPECT_EQ(gate["findings"].back()["kind"], "budget");
 
@@ -93,7 +84,7 @@ TEST(DiagBudgetTest, ProjectionWithRealSizedTargetsExceedsTheRunnerHeadroom) {
   args.insert(args.begin() + 1, {"--assume-rss", "7.6GiB", "--memory-budget", "17GiB"});
   const auto r = Diag(args);
   EXPECT_EQ(r.Exit(), "exit 1") << r.output;
-  const json budget = Read(dir.path() / "r.json")["budget"];
+  const json budget = ReadJson(dir.path() / "r.json")["budget"];
   EXPECT_FALSE(budget["measured"]["over_budget"].get<bool>());
   EXPECT_TRUE(budget["projected"]["over_budget"].get<bool>());
   EXPECT_THAT(r.output, HasSubstr("projected peak"));
@@ -106,7 +97,7 @@ TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
                        "patched,unpatched", "--websocket-shutdown-timeout", "300ms", "--baseline", "patched",
                        "--fail-on", "regression", "--json", path.string()});
   EXPECT_EQ(r.Exit(), "exit 1") << r.output;
-  const json comparisons = Read(path)["comparisons"];
+  const json comparisons = ReadJson(path)["comparisons"];
   ASSERT_EQ(comparisons.size(), 1u) << comparisons.dump();
   const auto& c = comparisons[0];
   EXPECT_EQ(c["variant"], "order=unpatched,gateway=on");
@@ -152,7 +143,7 @@ TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
   }
   const auto r = Diag({"merge", a.string(), b.string(), "--json", merged.string()});
   EXPECT_EQ(r.Exit(), "exit 0") << r.output;
-  const json m = Read(merged);
+  const json m = ReadJson(merged);
   EXPECT_EQ(m["runs"].size(), 4u);
   EXPECT_EQ(m["variants"][0]["summary"]["runs"], 4);
   std::ofstream(dir.path() / "junk.json") << "{\"schema\":\"something-else\"}";

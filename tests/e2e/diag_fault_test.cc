@@ -17,6 +17,7 @@
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/fault_soak.h"
+#include "tests/e2e/report_files.h"
 #include "tests/helpers/sanitizers.h"
 
 namespace coder::e2e {
@@ -31,17 +32,7 @@ constexpr uint64_t kMiB = 1 << 20;
 // The sanitizer builds run these tests too. The memory bound and the short delays are claims about the
 // release build: under a sanitizer (ASan's quarantine keeps freed memory resident, TSan runs several
 // times slower) the delays are stretched and the memory bound is not checked.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = sanitizer::kAddress || sanitizer::kThread;
 
 soak::Timing TestTiming() {
   soak::Timing t;
@@ -53,27 +44,6 @@ soak::Timing TestTiming() {
     t.ready_timeout_per_flood_mib *= 3;
   }
   return t;
-}
-
-CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
-  args.insert(args.begin(), {"diag", "shutdown"});
-  return RunCoder(args, {}, timeout);
-}
-
-json ReadJson(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return json::parse(in, nullptr, false);
-}
-
-std::vector<json> ReadJsonLines(const std::filesystem::path& p, std::string* torn = nullptr) {
-  std::ifstream in(p, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<json> lines;
-  size_t start = 0;
-  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start))
-    lines.push_back(json::parse(text.substr(start, nl - start), nullptr, false));
-  if (torn) *torn = text.substr(start);
-  return lines;
 }
 
 std::string Target(const std::string& args) { return std::string(CALIBRATED_TARGET_PATH) + " " + args; }

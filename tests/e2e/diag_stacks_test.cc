@@ -3,9 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/report_files.h"
 
 namespace coder::e2e {
 namespace {
@@ -13,16 +12,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using nlohmann::json;
-
-CoderRun RunDiag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
-  args.insert(args.begin(), {"diag", "shutdown"});
-  return RunCoder(args, std::move(env), 60s);
-}
-
-json ReadJson(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return json::parse(in, nullptr, false);
-}
 
 TEST(DiagStacksTest, AHungShutdownHasItsStacksInTheReportsBeforeTheWatchdog) {
   TempDir dir;
@@ -51,8 +40,7 @@ TEST(DiagStacksTest, AHungShutdownHasItsStacksInTheReportsBeforeTheWatchdog) {
   EXPECT_EQ(run["stacks"][0]["pid"], run["stacks"][0]["pid"].get<int>());
   EXPECT_EQ(j["meta"]["options"]["stack_after_ms"], 200);
 
-  std::ifstream in(junit);
-  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string xml = ReadText(junit);
   EXPECT_THAT(xml, HasSubstr("stacks of process " + std::to_string(run["stacks"][0]["pid"].get<int>())));
 }
 

@@ -11,6 +11,7 @@
 
 #include "harness/child_process.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/report_files.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::e2e {
@@ -30,23 +31,6 @@ bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
 std::unique_ptr<harness::ChildProcess> LaunchDiag(std::vector<std::string> args) {
   args.insert(args.begin(), {"diag", "shutdown"});
   return LaunchCoder(args);
-}
-
-CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = 60s) {
-  args.insert(args.begin(), {"diag", "shutdown"});
-  return RunCoder(args, {}, timeout);
-}
-
-json ReadJson(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return json::parse(in, nullptr, false);
-}
-
-std::vector<std::string> ReadLines(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 /// Processes whose command line contains `marker` (a unique argument given to the targets).
