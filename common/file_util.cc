@@ -13,27 +13,34 @@
 namespace coder {
 
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode) {
-  const std::string tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Error{fmt::format("writing {}: {}", tmp, std::strerror(errno))};
-  // An existing file keeps its mode on O_CREAT; the contract is the requested mode.
-  ::fchmod(fd, mode);
+  // A fresh name per call (O_EXCL, never a symlink someone planted in a shared directory), so two
+  // writers of one path cannot truncate each other's temporary: the last rename wins, whole.
+  std::string tmp = path.string() + ".tmp-XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
+  }
+  auto fail = [&](const char* what) -> Status {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Error{fmt::format("{} {}: {}", what, path.string(), std::strerror(err))};
+  };
+  // mkostemp creates 0600; the contract is the requested mode, whatever the umask.
+  if (::fchmod(fd, mode) != 0) return fail("writing");
   std::string_view left = content;
   while (!left.empty()) {
     const ssize_t n = ::write(fd, left.data(), left.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Error{fmt::format("writing {}: {}", tmp, std::strerror(err))};
-    }
+    if (n < 0) return fail("writing");
     left.remove_prefix(static_cast<size_t>(n));
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0) return fail("writing");
+  if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return Error{fmt::format("writing {}: {}", tmp, std::strerror(err))};
+    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

@@ -8,8 +8,10 @@
 
 namespace coder {
 
-/// Writes a file atomically: a temporary beside it, fsync, rename. Readers see the old content or the
-/// new, never a torn file. `mode` applies to the new file.
+/// Writes a file atomically: a uniquely named temporary beside it (created O_EXCL), fsync, rename.
+/// Readers see the old content or the new, never a torn file, also with several writers of one path at
+/// once (the last rename wins). `mode` applies to the new file. Thread-safe. On error the old file is
+/// untouched and no temporary is left.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
 
 /// Reads a whole file. A missing file is an error whose message says so.

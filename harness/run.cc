@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <limits>
 
@@ -34,17 +35,27 @@ class RunDir {
   /// can cost milliseconds, a run's whole budget for a target that exits at once.
   explicit RunDir(bool wanted) {
     if (!wanted) return;
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coder-diag-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;  // mkdtemp creates it 0700
+    std::error_code ec;
+    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+    if (ec) base = "/tmp";
+    std::string tmpl = (base / "coder-diag-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) != nullptr) {
+      path_ = tmpl;  // mkdtemp creates it 0700
+    } else {
+      error_ = fmt::format("cannot create the run's private directory in {}: {}", base.string(), std::strerror(errno));
+    }
   }
   ~RunDir() {
     std::error_code ec;
     if (!path_.empty()) std::filesystem::remove_all(path_, ec);
   }
   const std::filesystem::path& path() const { return path_; }
+  /// Why a wanted directory could not be made; empty when it was, or was not wanted.
+  const std::string& error() const { return error_; }
 
  private:
   std::filesystem::path path_;
+  std::string error_;
 };
 
 /// A port free on 127.0.0.1 at this moment, for {port}. Another process may take it before the target
@@ -221,6 +232,11 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
                        [key](const std::string& arg) { return arg.find(key) != std::string::npos; });
   };
   RunDir dir(variant.builtin_server || uses("{dir}"));
+  if (!dir.error().empty()) {
+    rec.outcome = Outcome::kFailedToStart;
+    rec.detail = dir.error();
+    return rec;
+  }
   const bool port_used = uses("{port}") || options.ready_url.find("{port}") != std::string::npos;
   const std::string port = port_used ? std::to_string(FreeLoopbackPort()) : std::string();
   LaunchSpec spec;

@@ -395,5 +395,26 @@ TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfte
   }
 }
 
+TEST(DiagBadEnvironmentTest, AnUnusableTempDirFailsEachRunNeedingAPrivateDirWithTheCause) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a read-only tmpfs";
+  TempDir dir;
+  const auto ro = dir.path() / "ro";
+  TmpfsMount mount(ro, MS_RDONLY, "size=64k");
+  if (!mount.mounted()) GTEST_SKIP() << "cannot mount a read-only tmpfs: " << mount.error();
+  const auto report = dir.path() / "report.json";
+  // Before, the built-in server got a relative --config-dir and {dir} became empty.
+  const auto r = RunDiag({"--runs", "2", "--json", report.string(), "--target", "t=" + Target("--tag {dir}")},
+                         {{"TMPDIR", ro.string()}}, 20s);
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
+  const json j = ReadJson(report);
+  ASSERT_EQ(j["runs"].size(), 2u) << r.output;
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["outcome"], "failed-to-start");
+    EXPECT_THAT(run["detail"].get<std::string>(),
+                HasSubstr("cannot create the run's private directory in " + ro.string() + ": Read-only file system"));
+  }
+}
+
 }  // namespace
 }  // namespace coder::e2e

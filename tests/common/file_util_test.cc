@@ -1,0 +1,123 @@
+#include "common/file_util.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coder {
+namespace {
+
+namespace fs = std::filesystem;
+
+class WriteFileAtomicallyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "coder-file-util-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename());
+    return names;
+  }
+  std::string Read(const fs::path& p) const {
+    auto r = ReadFile(p);
+    return r.ok() ? *r : "<" + r.error().message + ">";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(WriteFileAtomicallyTest, WritesTheContentWithTheRequestedModeWhateverTheUmask) {
+  const auto path = dir_ / "report.json";
+  const mode_t old_umask = ::umask(077);
+  ASSERT_TRUE(WriteFileAtomically(path, "first\n", 0644).ok());
+  ::umask(old_umask);
+  EXPECT_EQ(Read(path), "first\n");
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  ASSERT_TRUE(WriteFileAtomically(path, "second\n", 0600).ok());
+  EXPECT_EQ(Read(path), "second\n");
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(Names(), std::vector<std::string>{"report.json"}) << "a temporary was left beside the file";
+}
+
+TEST_F(WriteFileAtomicallyTest, ReplacesASymlinkInsteadOfWritingThroughIt) {
+  const auto victim = dir_ / "victim";
+  ASSERT_TRUE(WriteFileAtomically(victim, "keep me\n").ok());
+  const auto path = dir_ / "report.json";
+  fs::create_symlink(victim, path);
+  ASSERT_TRUE(WriteFileAtomically(path, "report\n").ok());
+  EXPECT_EQ(Read(victim), "keep me\n");
+  EXPECT_FALSE(fs::is_symlink(path));
+  EXPECT_EQ(Read(path), "report\n");
+}
+
+// Two `coder diag` runs given one report path: each rename installs one writer's file whole. With a
+// shared temporary name, one writer's O_TRUNC cut the other's content short.
+TEST_F(WriteFileAtomicallyTest, ConcurrentWritersOfOnePathNeverTearIt) {
+  const auto path = dir_ / "report.json";
+  const std::string a(256 * 1024, 'a');
+  const std::string b(256 * 1024, 'b');
+  ASSERT_TRUE(WriteFileAtomically(path, a).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> failed{0};
+  std::thread reader([&] {
+    while (!stop) {
+      const std::string seen = Read(path);
+      if (seen != a && seen != b) ++torn;
+    }
+  });
+  auto writer = [&](const std::string& content) {
+    for (int i = 0; i < 40; ++i)
+      if (!WriteFileAtomically(path, content).ok()) ++failed;
+  };
+  std::thread wa(writer, std::cref(a));
+  std::thread wb(writer, std::cref(b));
+  wa.join();
+  wb.join();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(Names(), std::vector<std::string>{"report.json"});
+}
+
+TEST_F(WriteFileAtomicallyTest, AMissingDirectoryIsAnErrorNamingThePath) {
+  const auto path = dir_ / "no-such-dir" / "report.json";
+  const auto r = WriteFileAtomically(path, "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(path.string()), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("No such file or directory"), std::string::npos) << r.error().message;
+}
+
+TEST(EnsurePrivateDirTest, CreatesOrRestrictsTheDirectoryToItsOwner) {
+  std::string tmpl = (fs::temp_directory_path() / "coder-private-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const fs::path base = tmpl;
+  const auto created = base / "a" / "b";
+  ASSERT_TRUE(EnsurePrivateDir(created).ok());
+  EXPECT_EQ(fs::status(created).permissions() & fs::perms::all, fs::perms::owner_all);
+  const auto existing = base / "open";
+  fs::create_directory(existing);
+  fs::permissions(existing, fs::perms::all);
+  ASSERT_TRUE(EnsurePrivateDir(existing).ok());
+  ASSERT_TRUE(EnsurePrivateDir(existing).ok());  // twice is fine
+  EXPECT_EQ(fs::status(existing).permissions() & fs::perms::all, fs::perms::owner_all);
+  fs::remove_all(base);
+}
+
+}  // namespace
+}  // namespace coder
