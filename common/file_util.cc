@@ -2,41 +2,59 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 namespace coder {
 
+namespace {
+
+/// Creates `path` + ".tmp-" + 12 random hex digits with O_EXCL, retrying on a name already taken. The
+/// file gets `mode` narrowed by the umask, as open(2) gives any file.
+int CreateUniqueTemporary(const std::filesystem::path& path, unsigned mode, std::string* name) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    uint8_t bytes[6];
+    if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) return -1;
+    *name = fmt::format("{}.tmp-{:02x}", path.string(), fmt::join(bytes, ""));
+    const int fd = ::open(name->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1;
+}
+
+}  // namespace
+
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode) {
-  // A fresh name per call (O_EXCL, never a symlink someone planted in a shared directory), so two
-  // writers of one path cannot truncate each other's temporary: the last rename wins, whole.
-  std::string tmp = path.string() + ".tmp-XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  // A fresh name per call, created O_EXCL so a symlink planted at it is never followed, and two writers
+  // of one path cannot truncate each other's temporary: the last rename wins, whole.
+  std::string tmp;
+  const int fd = CreateUniqueTemporary(path, mode, &tmp);
   if (fd < 0) {
     const int err = errno;
     return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
   }
-  auto fail = [&](const char* what) -> Status {
+  auto fail = [&]() -> Status {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return Error{fmt::format("{} {}: {}", what, path.string(), std::strerror(err))};
+    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
   };
-  // mkostemp creates 0600; the contract is the requested mode, whatever the umask.
-  if (::fchmod(fd, mode) != 0) return fail("writing");
   std::string_view left = content;
   while (!left.empty()) {
     const ssize_t n = ::write(fd, left.data(), left.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("writing");
+    if (n < 0) return fail();
     left.remove_prefix(static_cast<size_t>(n));
   }
-  if (::fsync(fd) != 0) return fail("writing");
+  if (::fsync(fd) != 0) return fail();
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());

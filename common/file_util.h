@@ -8,10 +8,11 @@
 
 namespace coder {
 
-/// Writes a file atomically: a uniquely named temporary beside it (created O_EXCL), fsync, rename.
-/// Readers see the old content or the new, never a torn file, also with several writers of one path at
-/// once (the last rename wins). `mode` applies to the new file. Thread-safe. On error the old file is
-/// untouched and no temporary is left.
+/// Writes a file atomically: a uniquely named temporary beside it (`PATH.tmp-` and 12 hex digits,
+/// created O_EXCL), fsync, rename. Readers see the old content or the new, never a torn file, also with
+/// several writers of one path at once (the last rename wins). The new file gets `mode` narrowed by the
+/// umask, like any file open(2) creates. Thread-safe. On a returned error the old file is untouched and
+/// no temporary is left; a process killed mid-write leaves its temporary behind.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
 
 /// Reads a whole file. A missing file is an error whose message says so.

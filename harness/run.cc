@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <limits>
 
 #include "common/duration.h"
@@ -35,14 +35,15 @@ class RunDir {
   /// can cost milliseconds, a run's whole budget for a target that exits at once.
   explicit RunDir(bool wanted) {
     if (!wanted) return;
-    std::error_code ec;
-    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
-    if (ec) base = "/tmp";
+    // As mktemp(1): $TMPDIR when set, else /tmp; a TMPDIR that cannot be used is said, not bypassed.
+    const char* tmpdir = std::getenv("TMPDIR");
+    const std::filesystem::path base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
     std::string tmpl = (base / "coder-diag-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) != nullptr) {
       path_ = tmpl;  // mkdtemp creates it 0700
     } else {
-      error_ = fmt::format("cannot create the run's private directory in {}: {}", base.string(), std::strerror(errno));
+      const int err = errno;
+      error_ = fmt::format("cannot create the run's private directory in {}: {}", base.string(), std::strerror(err));
     }
   }
   ~RunDir() {

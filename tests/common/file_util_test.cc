@@ -15,7 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class WriteFileAtomicallyTest : public ::testing::Test {
+/// A fresh temporary directory per test, removed afterwards.
+class FileUtilTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "coder-file-util-XXXXXX").string();
@@ -39,37 +40,70 @@ class WriteFileAtomicallyTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(WriteFileAtomicallyTest, WritesTheContentWithTheRequestedModeWhateverTheUmask) {
+using WriteFileAtomicallyTest = FileUtilTest;
+
+/// Sets the process umask for one scope.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(old_); }
+
+ private:
+  mode_t old_;
+};
+
+fs::perms PermsOf(const fs::path& p) { return fs::status(p).permissions() & fs::perms::all; }
+
+TEST_F(WriteFileAtomicallyTest, WritesTheContentWithTheModeNarrowedByTheUmaskLikeOpen) {
   const auto path = dir_ / "report.json";
-  const mode_t old_umask = ::umask(077);
-  ASSERT_TRUE(WriteFileAtomically(path, "first\n", 0644).ok());
-  ::umask(old_umask);
+  {
+    ScopedUmask umask(022);
+    ASSERT_TRUE(WriteFileAtomically(path, "first\n", 0644).ok());
+  }
   EXPECT_EQ(Read(path), "first\n");
-  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
-            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
-  ASSERT_TRUE(WriteFileAtomically(path, "second\n", 0600).ok());
+  EXPECT_EQ(PermsOf(path), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                               fs::perms::others_read);
+  {
+    // A user who keeps their files private gets a private report.
+    ScopedUmask umask(077);
+    ASSERT_TRUE(WriteFileAtomically(path, "second\n", 0644).ok());
+  }
   EXPECT_EQ(Read(path), "second\n");
-  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(PermsOf(path), fs::perms::owner_read | fs::perms::owner_write);
+  {
+    ScopedUmask umask(022);
+    ASSERT_TRUE(WriteFileAtomically(path, "third\n", 0600).ok());
+  }
+  EXPECT_EQ(PermsOf(path), fs::perms::owner_read | fs::perms::owner_write);
   EXPECT_EQ(Names(), std::vector<std::string>{"report.json"}) << "a temporary was left beside the file";
 }
 
-TEST_F(WriteFileAtomicallyTest, ReplacesASymlinkInsteadOfWritingThroughIt) {
+// In a shared directory anyone can plant a symlink at a predictable temporary name; the writer must
+// neither follow it nor write through one at the path itself.
+TEST_F(WriteFileAtomicallyTest, NeverWritesThroughAPlantedSymlink) {
   const auto victim = dir_ / "victim";
   ASSERT_TRUE(WriteFileAtomically(victim, "keep me\n").ok());
   const auto path = dir_ / "report.json";
-  fs::create_symlink(victim, path);
+  fs::create_symlink(victim, dir_ / "report.json.tmp");
   ASSERT_TRUE(WriteFileAtomically(path, "report\n").ok());
   EXPECT_EQ(Read(victim), "keep me\n");
-  EXPECT_FALSE(fs::is_symlink(path));
   EXPECT_EQ(Read(path), "report\n");
+  EXPECT_FALSE(fs::is_symlink(path));
+
+  fs::remove(path);
+  fs::create_symlink(victim, path);
+  ASSERT_TRUE(WriteFileAtomically(path, "again\n").ok());
+  EXPECT_EQ(Read(victim), "keep me\n");
+  EXPECT_FALSE(fs::is_symlink(path));
+  EXPECT_EQ(Read(path), "again\n");
 }
 
 // Two `coder diag` runs given one report path: each rename installs one writer's file whole. With a
 // shared temporary name, one writer's O_TRUNC cut the other's content short.
 TEST_F(WriteFileAtomicallyTest, ConcurrentWritersOfOnePathNeverTearIt) {
   const auto path = dir_ / "report.json";
-  const std::string a(256 * 1024, 'a');
-  const std::string b(256 * 1024, 'b');
+  const std::string a(64 * 1024, 'a');
+  const std::string b(64 * 1024, 'b');
   ASSERT_TRUE(WriteFileAtomically(path, a).ok());
   std::atomic<bool> stop{false};
   std::atomic<int> torn{0};
@@ -103,20 +137,18 @@ TEST_F(WriteFileAtomicallyTest, AMissingDirectoryIsAnErrorNamingThePath) {
   EXPECT_NE(r.error().message.find("No such file or directory"), std::string::npos) << r.error().message;
 }
 
-TEST(EnsurePrivateDirTest, CreatesOrRestrictsTheDirectoryToItsOwner) {
-  std::string tmpl = (fs::temp_directory_path() / "coder-private-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-  const fs::path base = tmpl;
-  const auto created = base / "a" / "b";
+using EnsurePrivateDirTest = FileUtilTest;
+
+TEST_F(EnsurePrivateDirTest, CreatesOrRestrictsTheDirectoryToItsOwner) {
+  const auto created = dir_ / "a" / "b";
   ASSERT_TRUE(EnsurePrivateDir(created).ok());
-  EXPECT_EQ(fs::status(created).permissions() & fs::perms::all, fs::perms::owner_all);
-  const auto existing = base / "open";
+  EXPECT_EQ(PermsOf(created), fs::perms::owner_all);
+  const auto existing = dir_ / "open";
   fs::create_directory(existing);
   fs::permissions(existing, fs::perms::all);
   ASSERT_TRUE(EnsurePrivateDir(existing).ok());
   ASSERT_TRUE(EnsurePrivateDir(existing).ok());  // twice is fine
-  EXPECT_EQ(fs::status(existing).permissions() & fs::perms::all, fs::perms::owner_all);
-  fs::remove_all(base);
+  EXPECT_EQ(PermsOf(existing), fs::perms::owner_all);
 }
 
 }  // namespace

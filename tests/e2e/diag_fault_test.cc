@@ -395,24 +395,35 @@ TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfte
   }
 }
 
+// Before, the target ran with {dir} empty and the built-in server with a relative --config-dir, and the
+// runs were reported clean.
 TEST(DiagBadEnvironmentTest, AnUnusableTempDirFailsEachRunNeedingAPrivateDirWithTheCause) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a read-only tmpfs";
   TempDir dir;
-  const auto ro = dir.path() / "ro";
-  TmpfsMount mount(ro, MS_RDONLY, "size=64k");
-  if (!mount.mounted()) GTEST_SKIP() << "cannot mount a read-only tmpfs: " << mount.error();
+  std::vector<std::pair<std::filesystem::path, std::string>> tmpdirs = {
+      {dir.path() / "missing", "No such file or directory"}};
+  std::optional<TmpfsMount> mount;
+  if (::geteuid() == 0) {
+    mount.emplace(dir.path() / "ro", MS_RDONLY, "size=64k");
+    if (mount->mounted()) tmpdirs.emplace_back(dir.path() / "ro", "Read-only file system");
+  }
   const auto report = dir.path() / "report.json";
-  // Before, the built-in server got a relative --config-dir and {dir} became empty.
-  const auto r = RunDiag({"--runs", "2", "--json", report.string(), "--target", "t=" + Target("--tag {dir}")},
-                         {{"TMPDIR", ro.string()}}, 20s);
-  ASSERT_TRUE(r.exit) << r.output;
-  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 2u) << r.output;
-  for (const auto& run : j["runs"]) {
-    EXPECT_EQ(run["outcome"], "failed-to-start");
-    EXPECT_THAT(run["detail"].get<std::string>(),
-                HasSubstr("cannot create the run's private directory in " + ro.string() + ": Read-only file system"));
+  const std::vector<std::vector<std::string>> targets = {{"--target", "t=" + Target("--tag {dir}")},
+                                                         {/* the built-in server, both gateway variants */}};
+  for (const auto& [tmpdir, cause] : tmpdirs) {
+    for (const auto& target : targets) {
+      std::vector<std::string> args = {"--runs", "2", "--json", report.string()};
+      args.insert(args.end(), target.begin(), target.end());
+      const auto r = RunDiag(args, {{"TMPDIR", tmpdir.string()}}, 20s);
+      ASSERT_TRUE(r.exit) << r.output;
+      EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
+      const json j = ReadJson(report);
+      ASSERT_EQ(j["runs"].size(), target.empty() ? 4u : 2u) << r.output;
+      for (const auto& run : j["runs"]) {
+        EXPECT_EQ(run["outcome"], "failed-to-start") << tmpdir;
+        EXPECT_THAT(run["detail"].get<std::string>(),
+                    HasSubstr("cannot create the run's private directory in " + tmpdir.string() + ": " + cause));
+      }
+    }
   }
 }
 

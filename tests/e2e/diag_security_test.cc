@@ -59,7 +59,7 @@ TEST(DiagSecurityTest, EachRunsDirIsPrivateAndRemovedAfterTheRun) {
   for (const auto& p : paths) EXPECT_FALSE(std::filesystem::exists(p)) << p << " outlived its run";
 }
 
-TEST(DiagSecurityTest, ReportsAreWrittenWholeWithoutATemporaryLeftBeside) {
+TEST(DiagSecurityTest, ReportsAreCompleteWithNoTemporaryLeftBeside) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
   const auto junit = dir.path() / "junit.xml";
