@@ -56,11 +56,7 @@ long double Reference(std::string_view text) {
 
 // Half of the last digit FormatDuration printed, in nanoseconds, plus one for the final rounding.
 long double FormatTolerance(const std::string& shown) {
-  const size_t dot = shown.find('.');
-  int decimals = 0;
-  if (dot != std::string::npos)
-    while (dot + 1 + decimals < shown.size() && shown[dot + 1 + decimals] >= '0' && shown[dot + 1 + decimals] <= '9')
-      ++decimals;
+  const int decimals = coder::fuzz::DecimalsShown(shown);
   long double unit = 1;
   if (shown.ends_with("\xC2\xB5s")) unit = 1e3L;
   else if (shown.ends_with("ms")) unit = 1e6L;

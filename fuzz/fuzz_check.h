@@ -22,6 +22,16 @@ namespace coder::fuzz {
 inline std::string Describe() { return {}; }
 inline std::string Describe(std::string_view detail) { return std::string(detail); }
 
+/// Digits after the decimal point of a formatted value such as "1.25GiB" or "3.5ms" (0 without a point).
+inline int DecimalsShown(const std::string& shown) {
+  const size_t dot = shown.find('.');
+  int decimals = 0;
+  if (dot != std::string::npos)
+    while (dot + 1 + decimals < shown.size() && shown[dot + 1 + decimals] >= '0' && shown[dot + 1 + decimals] <= '9')
+      ++decimals;
+  return decimals;
+}
+
 /// Printable form of arbitrary bytes for failure messages: non-printables as \xNN, at most the first
 /// 600 bytes (the saved input has them all).
 inline std::string Escape(std::string_view bytes) {

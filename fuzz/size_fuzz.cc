@@ -54,11 +54,7 @@ long double Reference(std::string_view text) {
 // How far the value a FormatBytes text stands for can be from the bytes it was made from: half of its
 // last printed digit, in its unit.
 long double FormatTolerance(const std::string& shown) {
-  const size_t dot = shown.find('.');
-  int decimals = 0;
-  if (dot != std::string::npos)
-    while (dot + 1 + decimals < shown.size() && shown[dot + 1 + decimals] >= '0' && shown[dot + 1 + decimals] <= '9')
-      ++decimals;
+  const int decimals = coder::fuzz::DecimalsShown(shown);
   long double unit = 1;
   if (shown.ends_with("KiB")) unit = 0x1p10L;
   if (shown.ends_with("MiB")) unit = 0x1p20L;
