@@ -27,11 +27,6 @@ std::vector<StopStep> DefaultStopPlan() {
   return {{StopAction::kTerminate, 2s}, {StopAction::kKill, 5s}};
 }
 
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 std::string ExitStatus::Describe() const {
   return signaled ? "killed by " + SignalName(signal) : "exit " + std::to_string(code);
 }

@@ -15,14 +15,14 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/signal_name.h"
 #include "harness/launch_spec.h"
 #include "harness/output_log.h"
 
 namespace coder::harness {
 
 /// How a child ended.
-/// "SIGTERM", or "signal 64" for one without a name.
-std::string SignalName(int sig);
+using coder::SignalName;
 
 struct ExitStatus {
   bool signaled = false;  ///< killed by a signal (then `signal` is set and `code` is 0)

@@ -19,7 +19,9 @@ Result<std::unique_ptr<JsonlWriter>> JsonlWriter::Open(const std::filesystem::pa
                              err == ENXIO ? " (a FIFO with no reader)" : "")};
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return std::unique_ptr<JsonlWriter>(new JsonlWriter(path, fd));
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  return std::unique_ptr<JsonlWriter>(new JsonlWriter(path, fd, regular));
 }
 
 JsonlWriter::~JsonlWriter() { ::close(fd_); }
@@ -27,8 +29,6 @@ JsonlWriter::~JsonlWriter() { ::close(fd_); }
 Status JsonlWriter::Append(const RunRecord& record) {
   const std::string line = DumpJson(record.ToJson()) + "\n";
   std::lock_guard lock(mu_);
-  struct stat st {};
-  const bool regular = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
   std::string_view left = line;
   while (!left.empty()) {
     const ssize_t n = ::write(fd_, left.data(), left.size());
@@ -37,8 +37,10 @@ Status JsonlWriter::Append(const RunRecord& record) {
       const int err = errno;
       // Cut a torn line off (a disk that filled up mid-line), so the lines before it and any written
       // once space is back stay whole.
-      const bool torn = left.size() != line.size();
-      const bool left_torn = torn && (!regular || ::ftruncate(fd_, st.st_size) != 0);
+      const size_t written = line.size() - left.size();
+      struct stat st {};
+      const bool left_torn = written > 0 && (!regular_ || ::fstat(fd_, &st) != 0 ||
+                                             ::ftruncate(fd_, st.st_size - static_cast<off_t>(written)) != 0);
       return Error{fmt::format("writing JSON lines file {}: {}{}", path_.string(), std::strerror(err),
                                left_torn ? " (a partial line is left)" : "")};
     }

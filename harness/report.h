@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_dump.h"
 #include "common/result.h"
 #include "harness/run_record.h"
 #include "harness/stats.h"
@@ -30,9 +31,7 @@ std::string FormatMs(double ms);
 /// Terminal columns a UTF-8 string occupies, counting one per code point ("µs" is 2). Enough for
 /// the text these reports print (no wide or combining characters).
 size_t DisplayWidth(std::string_view utf8);
-/// nlohmann::json::dump that never throws on invalid UTF-8 (a target's log lines can hold any bytes):
-/// such bytes become U+FFFD. `indent` < 0 is the compact one-line form.
-std::string DumpJson(const nlohmann::json& j, int indent = -1);
+using coder::DumpJson;  // a target's log lines can hold any bytes
 
 // ---- Summary table ----
 
@@ -106,11 +105,12 @@ class JsonlWriter {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  JsonlWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  JsonlWriter(std::filesystem::path path, int fd, bool regular) : path_(std::move(path)), fd_(fd), regular_(regular) {}
 
   const std::filesystem::path path_;
   std::mutex mu_;
   const int fd_;
+  const bool regular_;  // a regular file, whose torn last line can be cut off
 };
 
 // ---- Live progress ----

@@ -41,8 +41,4 @@ size_t DisplayWidth(std::string_view utf8) {
   return width;
 }
 
-std::string DumpJson(const nlohmann::json& j, int indent) {
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 }  // namespace coder::harness

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/json_dump.h"
 #include "common/time_format.h"
 #include "server/run_on_io.h"
 
@@ -257,7 +258,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
         InterceptionCall(request, provider, upstream_path, response, error, started, started_wall), kRecordTimeout);
     if (ec) co_return ec.message();
     if (!reply.is_object() || !reply.value("ok", false))
-      co_return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      co_return DumpJson(reply);
     co_return std::string();
   }
 

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/json_dump.h"
+
 namespace coder::server {
 
 /// What a handler sees of an HTTP request: enough to route and answer without Beast types, so
@@ -24,7 +26,7 @@ struct ApiResponse {
 
   /// Invalid UTF-8 (a client's bytes quoted in a message) is replaced, never thrown.
   static ApiResponse Json(unsigned status, const nlohmann::json& j) {
-    return {status, "application/json", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    return {status, "application/json", DumpJson(j)};
   }
   /// Errors always carry a JSON body {"message": ...} so clients can show it as is.
   static ApiResponse Error(unsigned status, std::string_view message) {

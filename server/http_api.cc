@@ -142,6 +142,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& i : interceptions) list.push_back(i);
     return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
   }
+  /// A slot in the request wait group for a connection whose request has not been read yet.
+  WaitGroupSlot PendingRequestSlot(const HttpConnection& c) {
+    return WaitGroupSlot(requests, fmt::format("a request from {}", c.remote));
+  }
   void LogHandlerFailure(const std::string& what) {
     log.Error("request handler failed; answered 500", {{"error", what}});
   }
@@ -174,7 +178,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   void CloseIdleConnections() {
     for (auto& [id, c] : connections) {
       if (c->in_request()) continue;
-      if (!adopted.contains(id)) adopted.emplace(id, WaitGroupSlot(requests, fmt::format("a request from {}", c->remote)));
+      if (!adopted.contains(id)) adopted.emplace(id, PendingRequestSlot(*c));
       if (Available(c->stream) == 0) c->stream.cancel();
     }
   }
@@ -225,7 +229,7 @@ void HttpApi::Impl::Adopt(tcp::socket socket) {
   conn->remote = RemoteOf(conn->stream.socket());
   connections.emplace(conn->id, conn);
   ++live_connections;
-  if (draining) adopted.emplace(conn->id, WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote)));
+  if (draining) adopted.emplace(conn->id, PendingRequestSlot(*conn));
   net::co_spawn(ioc, Serve(conn),
                 net::bind_cancellation_slot(conn->cancel.slot(), [self = shared_from_this(), conn](std::exception_ptr) {
                   self->adopted.erase(conn->id);
@@ -257,7 +261,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     if (buffer.size() == 0) {
       if (draining) {
         if (Available(conn->stream) == 0) break;
-        in_flight = WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote));
+        in_flight = PendingRequestSlot(*conn);
       }
       conn->stream.expires_after(config.idle_timeout);
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
@@ -266,7 +270,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     }
     // From its first byte a request counts as in flight: the drain waits for it.
     conn->phase = HttpConnection::Phase::kReading;
-    if (!in_flight.held()) in_flight = WaitGroupSlot(requests, fmt::format("a request from {}", conn->remote));
+    if (!in_flight.held()) in_flight = PendingRequestSlot(*conn);
     adopted.erase(conn->id);
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));

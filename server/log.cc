@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/json_dump.h"
+
 namespace coder::server {
 namespace {
 
@@ -30,15 +32,14 @@ std::string Timestamp() {
 
 std::string HumanValue(const nlohmann::json& v) {
   // Values may quote a client's bytes: invalid UTF-8 is replaced rather than thrown.
-  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
-  if (!v.is_string()) return v.dump(-1, ' ', false, kReplace);
+  if (!v.is_string()) return DumpJson(v);
   const auto& s = v.get_ref<const std::string&>();
   // Bare only when unambiguous and on one line: a newline or other control byte in a peer's text
   // (a request target, an error) would otherwise split the line or forge the next one.
   const bool bare = !s.empty() && std::none_of(s.begin(), s.end(), [](unsigned char c) {
     return c <= ' ' || c == 0x7f || c == '"' || c == '=';
   });
-  if (!bare) return nlohmann::json(s).dump(-1, ' ', false, kReplace);
+  if (!bare) return DumpJson(nlohmann::json(s));
   return s;
 }
 
@@ -53,8 +54,8 @@ std::string Logger::Format(LogLevel level, std::string_view message, const std::
     line["level"] = LevelName(level);
     line["msg"] = message;
     for (const auto& f : fields) line[f.key] = f.value;
-    // replace: a log line must never throw on a stray byte from a peer.
-    return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // A log line must never throw on a stray byte from a peer.
+    return DumpJson(line) + "\n";
   }
   std::string out = fmt::format("{} [{}] {}", Timestamp(), LevelName(level), message);
   if (!fields.empty()) out += " ";

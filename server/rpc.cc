@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdint>
 
+#include "common/json_dump.h"
+
 namespace coder::server::rpc {
 
 namespace net = boost::asio;
@@ -32,7 +34,7 @@ net::awaitable<std::pair<error_code, nlohmann::json>> ReadFrame(Socket& socket) 
 
 net::awaitable<error_code> WriteFrame(Socket& socket, const nlohmann::json& message) {
   // Records carry request paths, a client's bytes: invalid UTF-8 is replaced rather than thrown.
-  const std::string payload = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string payload = DumpJson(message);
   if (payload.size() > kMaxFrameBytes) co_return make_error_code(boost::system::errc::message_size);
   const auto size = static_cast<uint32_t>(payload.size());
   std::array<uint8_t, 4> header{static_cast<uint8_t>(size >> 24), static_cast<uint8_t>(size >> 16),

@@ -4,7 +4,6 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "server/notifications.h"
 #include "server/random.h"
 #include "server/shutdown_steps.h"
+#include "common/signal_name.h"
 #include "common/signal_watcher.h"
 
 namespace coder::server {
@@ -38,11 +38,6 @@ std::string_view StopSignalWord(int sig) {
 
 std::string SignalCaughtLine(int sig) {
   return fmt::format("{} caught, gracefully exiting. Use ctrl+\\ to force quit", StopSignalWord(sig));
-}
-
-std::string SignalLabel(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  return abbrev != nullptr ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
 }
 
 /// A server holds a descriptor per client: lift the soft limit to the hard one, as Go's runtime does,
@@ -121,7 +116,7 @@ int Server::Run() {
           .on_quit = [this] { DumpStateAndQuit(); },
           .on_ignored =
               [this](int sig) {
-                log_.Warn(fmt::format("{} received; coder server gives it no meaning, ignoring it", SignalLabel(sig)),
+                log_.Warn(fmt::format("{} received; coder server gives it no meaning, ignoring it", SignalName(sig)),
                           {{"signal", sig}});
               },
       },

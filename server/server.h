@@ -17,12 +17,12 @@ inline constexpr int kExitForceQuit = 3; // SIGQUIT: state dumped, no graceful s
 inline constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 inline constexpr int kIgnoredSignals[] = {SIGUSR1, SIGUSR2};
 
-/// Blocks SIGQUIT and every signal above in the calling thread and ignores SIGPIPE, so that from then on
-/// none can meet its default action; RunServer receives them. Async-signal-safe and allocation-free: the binary calls it
-/// from its .preinit_array, before any library's initialiser runs. Idempotent.
+/// Ignores SIGPIPE, then blocks SIGQUIT and every signal above in the calling thread, so that from then
+/// on none can meet its default action; RunServer receives them. Async-signal-safe and allocation-free:
+/// the binary calls it from its .preinit_array, before any library's initialiser runs. Idempotent.
 void BlockServerSignals();
 
-/// Runs `coder server` until SIGINT or SIGTERM, then its graceful shutdown plan. Returns the exit code.
+/// Runs `coder server` until a stop signal (kStopSignals), then its graceful shutdown plan. Returns the exit code.
 /// Must be called before the process creates any thread (signals are blocked process-wide first).
 int RunServer(const ServerOptions& options);
 
