@@ -17,7 +17,9 @@
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/fault_soak.h"
+#include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"
+#include "tests/harness/harness_test_util.h"
 #include "tests/helpers/sanitizers.h"
 
 namespace coder::e2e {
@@ -123,10 +125,8 @@ TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt)
   auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--json", report.string(), "--target",
                            "t=" + Target("--close-stdout --tag " + tag)});
   ASSERT_TRUE(diag);
-  const auto deadline = In(30s);
   // coder (whose argv holds the tag) and its target; /proc notifies nobody, so look again.
-  while (soak::ProcessesWith(tag).size() < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
+  (void)harness::testing::Eventually([&] { return ProcessesWith(tag).size() >= 2; }, In(30s));
   ASSERT_TRUE(diag->Signal(SIGINT).ok());
   const auto exit = diag->WaitUntil(In(30s));
   ASSERT_TRUE(exit);
@@ -134,7 +134,7 @@ TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt)
   const json j = ReadJson(report);
   ASSERT_TRUE(j.is_object()) << diag->Output();
   EXPECT_EQ(j["runs"].size(), 0u) << j["runs"].dump();
-  EXPECT_TRUE(soak::ProcessesWith(tag).empty());
+  EXPECT_TRUE(ProcessesWith(tag).empty());
 }
 
 // ---- a hostile environment ----

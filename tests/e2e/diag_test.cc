@@ -1,5 +1,4 @@
 // The real `coder diag shutdown` binary: exit codes, reports, and that it never leaves a process behind.
-#include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +10,7 @@
 
 #include "harness/child_process.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"
 #include "tests/harness/harness_test_util.h"
 
@@ -31,24 +31,6 @@ bool Eventually(Pred pred, std::chrono::milliseconds timeout) {
 std::unique_ptr<harness::ChildProcess> LaunchDiag(std::vector<std::string> args) {
   args.insert(args.begin(), {"diag", "shutdown"});
   return LaunchCoder(args);
-}
-
-/// Processes whose command line contains `marker` (a unique argument given to the targets).
-std::vector<pid_t> ProcessesWith(const std::string& marker) {
-  std::vector<pid_t> found;
-  DIR* proc = ::opendir("/proc");
-  while (dirent* e = proc ? ::readdir(proc) : nullptr) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream cmdline(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
-    std::string stat_text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const bool zombie = stat_text.find(") Z ") != std::string::npos;
-    if (!zombie && text.find(marker) != std::string::npos) found.push_back(pid);
-  }
-  if (proc) ::closedir(proc);
-  return found;
 }
 
 std::string UniqueMarker() { return "diag-marker-" + std::to_string(std::random_device{}()); }

@@ -1,6 +1,5 @@
 #include "tests/e2e/fault_soak.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -17,6 +16,8 @@
 #include <thread>
 
 #include "harness/child_process.h"
+#include "tests/e2e/process_scan.h"
+#include "tests/e2e/report_files.h"
 
 namespace coder::e2e::soak {
 namespace {
@@ -193,13 +194,6 @@ std::string ShellLine(const std::vector<std::string>& argv) {
   return line;
 }
 
-std::string ReadWhole(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 /// A run as the reports name it.
 struct SeenRun {
   std::string variant;
@@ -234,7 +228,7 @@ std::vector<SeenRun> CheckJsonl(const std::filesystem::path& path, const Plan& p
     problems.push_back("no JSON lines file");
     return runs;
   }
-  const std::string text = ReadWhole(path);
+  const std::string text = ReadText(path);
   if (!text.empty() && text.back() != '\n')
     problems.push_back(fmt::format("the JSON lines file ends in a torn line ({} bytes after the last newline)",
                                    text.size() - text.rfind('\n') - 1));
@@ -277,7 +271,7 @@ std::vector<SeenRun> CheckJsonl(const std::filesystem::path& path, const Plan& p
 /// The JSON report holds exactly the runs of the JSON lines file, with the same outcomes.
 void CheckJsonReport(const std::filesystem::path& path, const std::vector<SeenRun>& jsonl, bool interrupted,
                      std::vector<std::string>& problems) {
-  json report = json::parse(ReadWhole(path), nullptr, false);
+  json report = ReadJson(path);
   if (!report.is_object()) {
     problems.push_back("no JSON report, or it does not parse");
     return;
@@ -305,7 +299,7 @@ void CheckJsonReport(const std::filesystem::path& path, const std::vector<SeenRu
 int CollectLeftovers(const std::string& tag, std::vector<std::string>& problems) {
   const auto left = ProcessesWith(tag);
   for (pid_t pid : left) {
-    std::string cmdline = ReadWhole(fmt::format("/proc/{}/cmdline", pid));
+    std::string cmdline = ReadText(fmt::format("/proc/{}/cmdline", pid));
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     problems.push_back(fmt::format("process {} was left behind: {:.160}", pid, cmdline));
     ::kill(pid, SIGKILL);
@@ -376,25 +370,6 @@ const std::vector<FaultKind>& FaultKinds() {
     return k;
   }();
   return kinds;
-}
-
-std::vector<pid_t> ProcessesWith(const std::string& marker) {
-  std::vector<pid_t> found;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return found;
-  while (dirent* e = ::readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0 || pid == ::getpid()) continue;
-    const std::string dir = std::string("/proc/") + e->d_name;
-    const std::string cmdline = ReadWhole(dir + "/cmdline");
-    if (cmdline.find(marker) == std::string::npos) continue;
-    const std::string stat = ReadWhole(dir + "/stat");
-    const auto paren = stat.rfind(')');
-    const char state = paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
-    if (state != 'Z' && state != 'X') found.push_back(pid);
-  }
-  ::closedir(proc);
-  return found;
 }
 
 std::string SoakReport::Summary() const {
@@ -513,7 +488,7 @@ KillReport RunKillRound(const KillOptions& o) {
   auto whole_lines = [&] {
     std::error_code ec;
     if (!std::filesystem::exists(jsonl, ec)) return -1;
-    const std::string text = ReadWhole(jsonl);
+    const std::string text = ReadText(jsonl);
     return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
   };
   const auto deadline = Clock::now() + 60s;

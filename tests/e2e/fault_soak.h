@@ -58,15 +58,6 @@ struct SoakOptions {
   std::ostream* log = nullptr;  ///< one line per invocation when set
 };
 
-/// One `coder diag shutdown` invocation: what ran and what was wrong with it.
-struct InvocationResult {
-  std::vector<std::string> command;  ///< argv, for reproducing a failure by hand
-  int runs = 0;                      ///< runs found in the JSON lines file
-  std::string exit;                  ///< "exit 1", "killed by SIGKILL", "still running"
-  uint64_t harness_peak_rss_bytes = 0;
-  std::vector<std::string> problems;  ///< empty when everything was right
-};
-
 struct SoakReport {
   uint64_t seed = 0;
   int invocations = 0;
@@ -115,8 +106,5 @@ struct KillReport {
 /// report marked interrupted holding exactly the runs of the JSON lines file. Daemons that left their
 /// process group are left out of SIGKILL rounds: nothing survives a SIGKILL to clean them up.
 KillReport RunKillRound(const KillOptions& options);
-
-/// Live processes whose command line contains `marker`. Scans /proc.
-std::vector<pid_t> ProcessesWith(const std::string& marker);
 
 }  // namespace coder::e2e::soak

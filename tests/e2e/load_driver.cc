@@ -285,7 +285,6 @@ Report Run(const Options& options) {
   work.reset();
   ioc.stop();
   io.join();
-  s.report.finished_at = Clock::now();
   return std::move(s.report);
 }
 

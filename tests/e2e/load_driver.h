@@ -65,7 +65,7 @@ struct Summary {
 };
 
 struct Report {
-  Clock::time_point started_at{}, websockets_up_at{}, signal_at{}, finished_at{};
+  Clock::time_point started_at{}, websockets_up_at{}, signal_at{};
   std::vector<HttpRecord> http;
   std::vector<WebSocketRecord> websockets;
   size_t connect_refused_after = 0;  // connects refused once the listener had closed: expected

@@ -22,6 +22,21 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
+namespace {
+
+/// Sends every byte (a reset peer is false, never SIGPIPE).
+bool SendAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
 RawConnection::RawConnection(uint16_t port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return;
@@ -39,15 +54,7 @@ RawConnection::~RawConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RawConnection::Send(std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+bool RawConnection::Send(std::string_view bytes) { return SendAll(fd_, bytes); }
 
 bool RawConnection::StillOpen() {
   char buf[4096];
@@ -140,16 +147,7 @@ RawWebSocket::RawWebSocket(const std::string& host, uint16_t port, const std::st
 
 RawWebSocket::~RawWebSocket() { delete impl_; }
 
-bool RawWebSocket::SendRaw(std::string_view bytes) {
-  const int fd = impl_->ws.next_layer().native_handle();
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+bool RawWebSocket::SendRaw(std::string_view bytes) { return SendAll(impl_->ws.next_layer().native_handle(), bytes); }
 
 uint16_t RawWebSocket::ReadCloseCode(std::chrono::milliseconds timeout) {
   const int fd = impl_->ws.next_layer().native_handle();

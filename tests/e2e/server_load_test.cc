@@ -12,6 +12,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "harness/proc_fs.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/load_driver.h"
 #include "tests/e2e/raw_client.h"
@@ -25,10 +26,8 @@ using Clock = std::chrono::steady_clock;
 
 /// The state letter of /proc/<pid>/stat ('T' when stopped), or 0.
 char ProcessState(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  return close != std::string::npos && close + 2 < text.size() ? text[close + 2] : 0;
+  const auto stat = harness::ReadProcStat(pid);
+  return stat ? stat->state : 0;
 }
 
 void ExpectLoadSurvived(int sig, const std::string& signal_line) {

@@ -19,6 +19,7 @@
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/net_client.h"
+#include "tests/e2e/report_files.h"
 
 extern char** environ;
 
@@ -40,7 +41,7 @@ unsigned SeedBase() {
 
 std::string SignalList(const std::vector<int>& sigs) {
   std::string out;
-  for (int sig : sigs) out += std::string(out.empty() ? "" : ",") + "SIG" + ::sigabbrev_np(sig);
+  for (int sig : sigs) out += (out.empty() ? "" : ",") + SignalName(sig);
   return out;
 }
 
@@ -148,12 +149,7 @@ class SpawnedServer {
     status_ = status;
     return status_;
   }
-  std::string Log() const {
-    std::ifstream in(log_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  std::string Log() const { return ReadText(log_path_); }
 
  private:
   TempDir dir_;
@@ -167,8 +163,10 @@ class SpawnedServer {
 };
 
 std::string DescribeStatus(int status) {
-  if (WIFSIGNALED(status)) return std::string("killed by SIG") + ::sigabbrev_np(WTERMSIG(status));
-  return "exit " + std::to_string(WEXITSTATUS(status));
+  return harness::ExitStatus{.signaled = WIFSIGNALED(status) != 0,
+                             .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+                             .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0}
+      .Describe();
 }
 
 void SendStorm(const Storm& storm, pid_t pid, const std::function<void(int)>& send) {
