@@ -42,7 +42,29 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
       ->capture_default_str();
   s->add_option("--ready-log", f.ready_log,
                 "RE2 regex of the output line that means ready (default: 'Started HTTP listener at ')");
-  s->add_option("--ready-url", f.ready_url, "http:// URL that answers 2xx once ready ({port} is substituted)");
+  s->add_option("--ready-url", f.ready_url,
+                "http:// URL that answers 2xx from the target's own listener once ready ({port} is substituted)");
+  s->add_option("--ready-tcp", f.ready_tcp,
+                "HOST:PORT that accepts connections on the target's own listener once ready ({port} is substituted)");
+  s->add_flag("--ready-listen", f.ready_listen,
+              "Ready once a process of the target's tree listens on TCP (on {port} when its arguments use it); "
+              "the default for a command after -- given no --ready-* flag");
+  s->add_flag("--ready-notify", f.ready_notify,
+              "Ready on READY=1 through $NOTIFY_SOCKET (systemd's sd_notify); STOPPING=1 is recorded");
+  s->add_option("--signal-to", f.signal_to,
+                "leader: the stop signal to the leader only (as docker, Kubernetes); group: to its process group "
+                "(as systemd), the stop lasting until the whole group is gone")
+      ->capture_default_str();
+  s->add_option("--clean-exit-codes", f.clean_exit_codes,
+                "Comma-separated exit codes that count as a clean stop (default: 0 and 128 + the stop signal)");
+  s->add_option("--env", f.env, "NAME=VALUE for every target ({port} and {dir} are substituted); repeatable")
+      ->take_all();
+  s->add_option("--template", f.templates,
+                "SRC:DEST renders file SRC into each run's directory as DEST, with {port} and {dir} substituted; "
+                "repeatable")
+      ->take_all();
+  s->add_option("--dir-mode", f.dir_mode,
+                "Mode of each run's directory (default 0700), e.g. 0755 for servers whose workers drop privileges");
   s->add_option("--fingerprint", f.fingerprints, "NAME=REGEX (RE2) flagged when an output line matches; repeatable")
       ->take_all();
   s->add_option("--target", f.targets, "NAME='COMMAND ARGS' to launch instead of the built-in server; repeatable")

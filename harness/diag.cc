@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <iterator>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +22,7 @@
 #include "harness/diag_report.h"
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
+#include "harness/readiness.h"
 #include "harness/report.h"
 #include "harness/stats.h"
 #include "harness/subreaper.h"
@@ -162,6 +166,94 @@ Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& vari
 }
 
 
+
+std::string WithPlaceholderPort(std::string text) {
+  // Any valid port stands in for {port} while the shape is checked; each run substitutes its own.
+  for (size_t at = text.find("{port}"); at != std::string::npos; at = text.find("{port}", at)) text.replace(at, 6, "1");
+  return text;
+}
+
+/// Every --ready-* condition given must hold. With none, the built-in server is ready at its ready line
+/// and any other command once its process tree listens on TCP (on {port} when its arguments use it).
+Status ApplyReadiness(const DiagFlags& f, bool builtin, RunOptions& run) {
+  const bool any = !f.ready_log.empty() || !f.ready_url.empty() || !f.ready_tcp.empty() || f.ready_listen ||
+                   f.ready_notify;
+  run.ready_log_regex = any ? f.ready_log : builtin ? std::string(kBuiltinReadyLine) : std::string();
+  run.ready_listen = f.ready_listen || (!any && !builtin);
+  run.ready_notify = f.ready_notify;
+  if (!f.ready_url.empty()) {
+    if (auto url = ParseHttpUrl(WithPlaceholderPort(f.ready_url)); !url)
+      return Error{fmt::format("--ready-url: {}", url.error().message)};
+    run.ready_url = f.ready_url;
+  }
+  if (!f.ready_tcp.empty()) {
+    if (auto tcp = ParseTcpAddress(WithPlaceholderPort(f.ready_tcp)); !tcp)
+      return Error{fmt::format("--ready-tcp: {}", tcp.error().message)};
+    run.ready_tcp = f.ready_tcp;
+  }
+  if (!run.ready_log_regex.empty()) {
+    auto ready = std::make_shared<const RE2>(run.ready_log_regex, RE2::Quiet);
+    if (!ready->ok()) return Error{fmt::format("--ready-log: {}", ready->error())};
+    run.ready_log = std::move(ready);
+  }
+  return Ok{};
+}
+
+Status ApplySignalsAndExits(const DiagFlags& f, RunOptions& run) {
+  if (f.signal_to == "leader") run.signal_to = RunOptions::SignalTarget::kLeader;
+  else if (f.signal_to == "group") run.signal_to = RunOptions::SignalTarget::kGroup;
+  else return Error{fmt::format("--signal-to: \"{}\" is not leader or group", f.signal_to)};
+  run.clean_exit_codes.clear();
+  for (const auto& item : SplitList(f.clean_exit_codes)) {
+    int code = -1;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+    if (ec != std::errc() || end != item.data() + item.size() || code < 0 || code > 255)
+      return Error{fmt::format("--clean-exit-codes: \"{}\" is not an exit code (0 to 255)", item)};
+    run.clean_exit_codes.push_back(code);
+  }
+  return Ok{};
+}
+
+Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
+  for (const auto& spec : f.env) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) return Error{fmt::format("--env \"{}\": want NAME=VALUE", spec)};
+    run.env.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
+  constexpr uintmax_t kMaxTemplateBytes = 1 << 20;
+  for (const auto& spec : f.templates) {
+    const auto colon = spec.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
+      return Error{fmt::format("--template \"{}\": want SRC:DEST (DEST relative to the run's directory)", spec)};
+    RunOptions::FileTemplate t{spec.substr(0, colon), "", spec.substr(colon + 1)};
+    const std::filesystem::path dest(t.dest);
+    if (dest.is_absolute() || std::any_of(dest.begin(), dest.end(), [](const auto& part) { return part == ".."; }))
+      return Error{fmt::format("--template {}: DEST \"{}\" must be a relative path inside the run's directory, "
+                               "without ..", spec, t.dest)};
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(t.source, ec))
+      return Error{fmt::format("--template {}: {} is not a readable regular file", spec, t.source)};
+    if (std::filesystem::file_size(t.source, ec) > kMaxTemplateBytes)
+      return Error{fmt::format("--template {}: {} is larger than 1 MiB", spec, t.source)};
+    std::ifstream in(t.source, std::ios::binary);
+    t.text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) return Error{fmt::format("--template {}: cannot read {}", spec, t.source)};
+    run.templates.push_back(std::move(t));
+  }
+  if (!f.dir_mode.empty()) {
+    unsigned mode = 0;
+    auto [end, ec] = std::from_chars(f.dir_mode.data(), f.dir_mode.data() + f.dir_mode.size(), mode, 8);
+    if (ec != std::errc() || end != f.dir_mode.data() + f.dir_mode.size() || mode > 07777)
+      return Error{fmt::format("--dir-mode: \"{}\" is not an octal mode such as 0755", f.dir_mode)};
+    // Anyone who may write into it could plant files or links where the target reads its config.
+    if ((mode & 0022) != 0)
+      return Error{fmt::format("--dir-mode {}: the run's directory must not be writable by group or others", f.dir_mode)};
+    if ((mode & 0700) != 0700) return Error{fmt::format("--dir-mode {}: the owner needs rwx (07xx)", f.dir_mode)};
+    run.dir_mode = mode;
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
@@ -233,18 +325,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   if (auto ok = ApplyBaseline(f.baseline, *variants, builtin); !ok) return ok.error();
   c.plan.variants = std::move(*variants);
 
-  if (!f.ready_url.empty()) {
-    if (auto url = ParseHttpUrl(f.ready_url); !url) return Error{fmt::format("--ready-url: {}", url.error().message)};
-    c.run.ready_url = f.ready_url;
-    c.run.ready_log_regex = f.ready_log;  // only if also given
-  } else if (!f.ready_log.empty()) {
-    c.run.ready_log_regex = f.ready_log;
-  }
-  if (!c.run.ready_log_regex.empty()) {
-    auto ready = std::make_shared<const RE2>(c.run.ready_log_regex, RE2::Quiet);
-    if (!ready->ok()) return Error{fmt::format("--ready-log: {}", ready->error())};
-    c.run.ready_log = std::move(ready);
-  }
+  if (auto ok = ApplyReadiness(f, builtin, c.run); !ok) return ok.error();
+  if (auto ok = ApplySignalsAndExits(f, c.run); !ok) return ok.error();
+  if (auto ok = ApplyRunSetup(f, c.run); !ok) return ok.error();
 
   auto fingerprints = FingerprintSet::Create(f.fingerprints);
   if (!fingerprints) return fingerprints.error();
@@ -406,6 +489,13 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
                                               : nlohmann::json(nullptr)},
                   {"max_live", config.plan.max_live},
                   {"signal", config.run.signal},
+                  {"signal_to", config.run.signal_to == RunOptions::SignalTarget::kGroup ? "group" : "leader"},
+                  {"clean_exit_codes", config.run.clean_exit_codes},
+                  {"ready", {{"log", config.run.ready_log_regex},
+                             {"url", config.run.ready_url},
+                             {"tcp", config.run.ready_tcp},
+                             {"listen", config.run.ready_listen},
+                             {"notify", config.run.ready_notify}}},
                   {"hold_ms", config.run.hold.count()},
                   {"ready_timeout_ms", config.run.ready_timeout.count()},
                   {"kill_after_ms", config.run.kill_after.count()},

@@ -41,6 +41,14 @@ struct DiagFlags {
   std::string known_timeouts = "10s";
   std::string ready_log;
   std::string ready_url;
+  std::string ready_tcp;                  ///< HOST:PORT
+  bool ready_listen = false;              ///< also the default for a foreign target given no --ready-*
+  bool ready_notify = false;
+  std::string signal_to = "leader";       ///< leader or group
+  std::string clean_exit_codes;           ///< comma-separated; empty: 0 and 128 + signal
+  std::vector<std::string> env;           ///< NAME=VALUE, {port} and {dir} substituted per run
+  std::vector<std::string> templates;     ///< SRC:DEST, rendered into each run's directory
+  std::string dir_mode;                   ///< octal, e.g. 0755
   std::vector<std::string> fingerprints;  ///< NAME=REGEX
   std::vector<std::string> targets;       ///< NAME=COMMAND ARGS
   std::string baseline;                   ///< a variant name, an order (patched/unpatched), or "none"

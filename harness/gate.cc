@@ -12,6 +12,7 @@ constexpr std::pair<FindingKind, std::string_view> kNames[] = {
     {FindingKind::kWatchdog, "watchdog"},       {FindingKind::kCrash, "crash"},
     {FindingKind::kNeverReady, "never-ready"},  {FindingKind::kFailedToStart, "failed-to-start"},
     {FindingKind::kBudget, "budget"},           {FindingKind::kRegression, "regression"},
+    {FindingKind::kLeftProcesses, "left-processes"},
 };
 
 std::optional<FindingKind> KindOf(Outcome outcome) {
@@ -20,6 +21,7 @@ std::optional<FindingKind> KindOf(Outcome outcome) {
     case Outcome::kNeverReady: return FindingKind::kNeverReady;
     case Outcome::kCrashed: return FindingKind::kCrash;
     case Outcome::kKilledByWatchdog: return FindingKind::kWatchdog;
+    case Outcome::kLeftProcesses: return FindingKind::kLeftProcesses;
     case Outcome::kTimeoutFingerprint: return FindingKind::kFingerprint;
     case Outcome::kSlow: return FindingKind::kSlow;
     case Outcome::kClean: return std::nullopt;

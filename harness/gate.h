@@ -14,11 +14,13 @@
 namespace coder::harness {
 
 /// What `--fail-on` chooses among.
-enum class FindingKind { kFingerprint, kSlow, kWatchdog, kCrash, kNeverReady, kFailedToStart, kBudget, kRegression };
+enum class FindingKind {
+  kFingerprint, kSlow, kWatchdog, kCrash, kNeverReady, kFailedToStart, kBudget, kRegression, kLeftProcesses
+};
 std::string_view ToString(FindingKind kind);
 
 /// "all" (the default), "none", or a comma-separated list of: fingerprint, slow, watchdog, crash,
-/// never-ready, failed-to-start, budget, regression.
+/// never-ready, failed-to-start, budget, regression, left-processes.
 Result<std::set<FindingKind>> ParseFailOn(const std::string& text);
 
 struct Finding {

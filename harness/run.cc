@@ -7,15 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <thread>
 #include <atomic>
 #include <cerrno>
 #include <limits>
 
 #include "common/duration.h"
 #include "harness/http_probe.h"
+#include "harness/notify_socket.h"
+#include "harness/port_reservation.h"
+#include "harness/proc_fs.h"
+#include "harness/readiness.h"
 #include "harness/subreaper.h"
 
 namespace coder::harness {
@@ -33,7 +40,7 @@ class RunDir {
  public:
   /// No directory when `wanted` is false: on a file system mounted with `discard` its removal alone
   /// can cost milliseconds, a run's whole budget for a target that exits at once.
-  explicit RunDir(bool wanted) {
+  explicit RunDir(bool wanted, std::optional<unsigned> mode = std::nullopt) {
     if (!wanted) return;
     // As mktemp(1): $TMPDIR when set, else /tmp; a TMPDIR that cannot be used is said, not bypassed.
     const char* tmpdir = std::getenv("TMPDIR");
@@ -41,6 +48,8 @@ class RunDir {
     std::string tmpl = (base / "coder-diag-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) != nullptr) {
       path_ = tmpl;  // mkdtemp creates it 0700
+      if (mode && ::chmod(tmpl.c_str(), static_cast<mode_t>(*mode)) != 0)
+        error_ = fmt::format("cannot set the mode of {}: {}", tmpl, std::strerror(errno));
     } else {
       const int err = errno;
       error_ = fmt::format("cannot create the run's private directory in {}: {}", base.string(), std::strerror(err));
@@ -59,23 +68,6 @@ class RunDir {
   std::string error_;
 };
 
-/// A port free on 127.0.0.1 at this moment, for {port}. Another process may take it before the target
-/// binds it; the run then fails to start and says so.
-uint16_t FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
-
 std::string Substitute(std::string text, const std::string& key, const std::string& value) {
   for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
     text.replace(at, key.size(), value);
@@ -84,8 +76,23 @@ std::string Substitute(std::string text, const std::string& key, const std::stri
 
 /// What the output callback gathers while the run goes on; shared with the reader thread.
 struct LineState {
-  explicit LineState(const FingerprintSet& f) : fingerprints(f) {}
+  LineState(const FingerprintSet& f, const RunOptions& options) : fingerprints(f) {
+    if (options.ready_log_regex.empty()) return;
+    if (!options.ready_log) compiled_ready.emplace(options.ready_log_regex);
+    ready = options.ready_log ? options.ready_log.get() : &*compiled_ready;
+  }
   const FingerprintSet& fingerprints;
+  std::optional<RE2> compiled_ready;
+  const RE2* ready = nullptr;  // the ready line's regex; null when readiness does not use the log
+  std::atomic<Clock::rep> ready_line_at_{std::numeric_limits<Clock::rep>::max()};
+
+  bool IsReadyLine(const std::string& text) const { return ready != nullptr && RE2::PartialMatch(text, *ready); }
+  /// When the first line matching the ready regex was read.
+  std::optional<Clock::time_point> ready_line_at() const {
+    const auto at = ready_line_at_.load();
+    if (at == std::numeric_limits<Clock::rep>::max()) return std::nullopt;
+    return Clock::time_point(Clock::duration(at));
+  }
   // When the stop signal went out (steady clock ticks; max until then). Lines are judged by their own
   // timestamps: the callback for the ready line can run after the signal it caused.
   std::atomic<Clock::rep> signal_at{std::numeric_limits<Clock::rep>::max()};
@@ -100,6 +107,8 @@ struct LineState {
 
   void OnLine(const OutputLine& line) {
     ++lines;
+    if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text))
+      ready_line_at_ = line.at.time_since_epoch().count();
     if (line.at.time_since_epoch().count() >= signal_at.load()) ++lines_after_signal;
     std::lock_guard lock(mu);
     fingerprints.Scan(line.text, matched);
@@ -135,36 +144,144 @@ std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& opt
   return CaptureStacks(options.stack_tool, pids, child.started_at(), options.stack_limits, active);
 }
 
-bool WaitReady(ChildProcess& child, const RunOptions& options, const std::string& ready_url, ActiveChildren& active,
-               Clock::time_point* ready_at) {
-  const auto deadline = Clock::now() + options.ready_timeout;
-  if (!ready_url.empty()) {
-    auto url = ParseHttpUrl(ready_url);
-    if (!url) return false;
-    for (;;) {
-      if (active.interrupted() || child.exit_status()) return false;
-      const auto now = Clock::now();
-      if (now >= deadline) return false;
-      const auto attempt = std::min<Clock::duration>(std::chrono::seconds(1), deadline - now);
-      auto status = HttpGetStatus(*url, std::chrono::duration_cast<std::chrono::milliseconds>(attempt));
-      if (status && *status >= 200 && *status < 300) {
-        *ready_at = Clock::now();
-        return true;
-      }
-      // Probing is polling by nature: pause between attempts, waking at once if the target exits.
-      child.WaitUntil(std::min(Clock::now() + std::chrono::milliseconds(20), deadline));
+/// Everything a run holds besides its child: the private directory, the reserved port, the notify
+/// socket, and the launch spec with {port} and {dir} substituted. Destroyed after the child, so the
+/// port and directory outlive every process of the run.
+struct RunSetup {
+  std::unique_ptr<RunDir> dir;
+  std::optional<PortReservation> port;
+  std::unique_ptr<NotifySocket> notify;
+  LaunchSpec spec;
+  std::string ready_url;
+  std::string ready_tcp;
+  std::optional<uint16_t> listen_port;  // the {port} the target's arguments name
+  std::string error;                    // why the run cannot start
+};
+
+bool Mentions(const std::string& text, const char* key) { return text.find(key) != std::string::npos; }
+
+RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
+  RunSetup setup;
+  auto any_uses = [&](const char* key) {
+    bool used = std::any_of(variant.argv.begin(), variant.argv.end(), [&](const auto& a) { return Mentions(a, key); });
+    for (const auto& [name, value] : options.env) used = used || Mentions(value, key);
+    for (const auto& t : options.templates) used = used || Mentions(t.text, key);
+    return used;
+  };
+  const bool argv_uses_port = std::any_of(variant.argv.begin(), variant.argv.end(),
+                                          [](const auto& a) { return Mentions(a, "{port}"); });
+  setup.dir = std::make_unique<RunDir>(variant.builtin_server || any_uses("{dir}") || !options.templates.empty() ||
+                                           options.ready_notify,
+                                       options.dir_mode);
+  if (!setup.dir->error().empty()) {
+    setup.error = setup.dir->error();
+    return setup;
+  }
+  std::string port;
+  if (any_uses("{port}") || Mentions(options.ready_url, "{port}") || Mentions(options.ready_tcp, "{port}")) {
+    auto reserved = PortReservation::Reserve();
+    if (!reserved) {
+      setup.error = reserved.error().message;
+      return setup;
+    }
+    port = std::to_string(reserved->port());
+    if (argv_uses_port) setup.listen_port = reserved->port();
+    setup.port = std::move(*reserved);
+  }
+  const std::string dir = setup.dir->path().string();
+  auto substitute = [&](const std::string& text) { return Substitute(Substitute(text, "{port}", port), "{dir}", dir); };
+  for (const auto& arg : variant.argv) setup.spec.argv.push_back(substitute(arg));
+  if (variant.builtin_server) {
+    setup.spec.argv.push_back("--config-dir");
+    setup.spec.argv.push_back((setup.dir->path() / "config").string());
+  }
+  for (const auto& [name, value] : options.env) setup.spec.env.emplace_back(name, substitute(value));
+  for (const auto& t : options.templates) {
+    const auto dest = setup.dir->path() / t.dest;
+    std::error_code ec;
+    std::filesystem::create_directories(dest.parent_path(), ec);
+    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    out << substitute(t.text);
+    out.close();
+    if (!out) {
+      setup.error = fmt::format("--template {}: cannot write {}", t.source, dest.string());
+      return setup;
     }
   }
-  std::optional<RE2> compiled;
-  if (!options.ready_log) compiled.emplace(options.ready_log_regex);
-  const RE2& ready = options.ready_log ? *options.ready_log : *compiled;
-  return child.WaitForLine(
-      [&](const OutputLine& line) {
-        if (!RE2::PartialMatch(line.text, ready)) return false;
-        *ready_at = line.at;
-        return true;
-      },
-      deadline);
+  if (options.ready_notify) {
+    auto socket = NotifySocket::Open(setup.dir->path());
+    if (!socket) {
+      setup.error = socket.error().message;
+      return setup;
+    }
+    setup.notify = std::move(*socket);
+    setup.spec.env.emplace_back("NOTIFY_SOCKET", setup.notify->address());
+  }
+  setup.spec.log_capacity_bytes = options.log_capacity_bytes;
+  setup.spec.allow_ptrace_by_harness = options.stack_after.has_value();
+  // The stop signal was the harness's to send; what Stop() meets afterwards is leftovers to kill.
+  setup.spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
+  setup.ready_url = substitute(options.ready_url);
+  setup.ready_tcp = substitute(options.ready_tcp);
+  return setup;
+}
+
+/// Waits until every readiness condition of `options` holds. Returns false at the deadline, on an
+/// interrupt, or once the target exited or can no longer meet them; `*waited` then says what each
+/// condition waited for and what it last saw. The log line is watched by `state`; the probes poll
+/// /proc and the network, from every millisecond at first to every 10 ms.
+bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, LineState& state,
+               ActiveChildren& active, Clock::time_point* ready_at, std::vector<std::string>* waited) {
+  const auto deadline = Clock::now() + options.ready_timeout;
+  const bool want_log = !options.ready_log_regex.empty();
+  ReadinessProbes probes(child.pid(), options.ready_listen, setup.ready_url, setup.ready_tcp, setup.listen_port);
+  std::optional<Clock::time_point> probes_at;
+  auto pause = std::chrono::microseconds(1000);
+  auto describe = [&] {
+    waited->clear();
+    if (want_log) {
+      waited->push_back(fmt::format("a line matching '{}' ({})", options.ready_log_regex,
+                                    state.ready_line_at() ? "seen"
+                                    : child.output_ended() ? "not printed before the target closed its output"
+                                                           : "not seen"));
+    }
+    for (auto& d : probes.Describe()) waited->push_back(std::move(d));
+    if (setup.notify) {
+      waited->push_back(fmt::format("READY=1 on NOTIFY_SOCKET ({})",
+                                    setup.notify->ready_at() ? "received"
+                                    : setup.notify->datagrams() == 0
+                                        ? "no notification received"
+                                        : fmt::format("{} notifications, last STATUS: '{}'", setup.notify->datagrams(),
+                                                      setup.notify->status())));
+    }
+  };
+  for (;;) {
+    if (active.interrupted()) return false;
+    if (setup.notify) setup.notify->Drain();
+    if (probes.any() && !probes_at) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (probes.PollOnce(std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(1000))))
+        probes_at = Clock::now();
+    }
+    const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
+    const auto notify_at = setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());
+    const bool probes_held = !probes.any() || probes_at;
+    if (log_at && notify_at && probes_held) {
+      *ready_at = std::max({*log_at, *notify_at, probes_at.value_or(Clock::time_point::min())});
+      return true;
+    }
+    if (child.exit_status() || Clock::now() >= deadline || (want_log && !log_at && child.output_ended())) {
+      describe();
+      return false;
+    }
+    if (want_log && !log_at && probes_held && notify_at) {
+      // Only the line is missing: wake on it rather than on a timer.
+      child.WaitForLine([&](const OutputLine& line) { return state.IsReadyLine(line.text); }, deadline);
+      continue;
+    }
+    child.WaitUntil(std::min<Clock::time_point>(Clock::now() + pause, deadline));
+    pause = std::min<std::chrono::microseconds>(pause * 3 / 2, std::chrono::milliseconds(10));
+  }
 }
 
 void FillFromChild(RunRecord& rec, ChildProcess& child, LineState& state, RssSampler& sampler,
@@ -220,6 +337,118 @@ bool ActiveChildren::interrupted() const {
   return interrupted_;
 }
 
+namespace {
+
+/// Records a run that did not become ready: never-ready (still running at the deadline, or unable to
+/// meet the conditions any more) or failed-to-start (it exited first). nullopt after an interrupt.
+std::optional<RunRecord> FinishNotReady(RunRecord rec, ChildProcess& child, LineState& state, RssSampler& sampler,
+                                        const RunOptions& options, ActiveChildren& active,
+                                        const std::vector<std::string>& waited) {
+  if (active.interrupted()) return std::nullopt;
+  // Output ends a moment before the exit is seen; give the exit that moment.
+  auto exit = child.WaitUntil(Clock::now() + std::chrono::milliseconds(200));
+  // An interrupt in that moment killed it: that exit is ours, not a measurement.
+  if (active.interrupted()) return std::nullopt;
+  const std::string what = waited.empty() ? std::string() : fmt::format("; waited for {}", fmt::join(waited, "; "));
+  if (!exit) {
+    const bool output_closed = !options.ready_log_regex.empty() && child.output_ended() && !state.ready_line_at();
+    if (options.stack_after) rec.stacks = TakeStacks(child, options, active);
+    child.Stop();
+    exit = child.exit_status();
+    rec.outcome = Outcome::kNeverReady;
+    rec.detail = output_closed ? "closed its stdout and stderr without printing the ready line" + what
+                               : fmt::format("not ready within {}{}", FormatDuration(options.ready_timeout), what);
+  } else {
+    rec.outcome = Outcome::kFailedToStart;
+    rec.detail = fmt::format("exited before it was ready: {}{}", exit->Describe(), what);
+  }
+  child.Stop();
+  FillFromChild(rec, child, state, sampler, exit, options);
+  return rec;
+}
+
+/// How the stop went, as ExecuteRun measures it.
+struct StopResult {
+  std::optional<ExitStatus> exit;          // the leader's
+  std::optional<Clock::time_point> ended;  // when the stop was over: the leader's exit, or with
+                                           // SignalTarget::kGroup the moment the whole tree was gone
+};
+
+/// Waits until `pred` holds or `deadline`, draining the notify socket meanwhile (its queue is short:
+/// a target blocked sending to it would hang). /proc and datagrams notify nobody, so this polls.
+template <class Pred>
+bool PollUntil(Pred pred, Clock::time_point deadline, NotifySocket* notify) {
+  auto pause = std::chrono::microseconds(500);
+  for (;;) {
+    if (notify) notify->Drain();
+    if (pred()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+  }
+}
+
+/// Waits for the leader's exit up to the watchdog, taking stacks on the way (--stack-after); with
+/// SignalTarget::kGroup, then for the rest of the tree. SIGKILLs the group when the watchdog fires.
+StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options, ActiveChildren& active,
+                     NotifySocket* notify, Clock::time_point signal_at) {
+  StopResult out;
+  const auto watchdog_at = signal_at + options.kill_after;
+  auto wait_exit = [&](Clock::time_point until) {
+    if (!notify) return child.WaitUntil(until);
+    PollUntil([&] { return child.exit_status().has_value(); }, until, notify);
+    return child.exit_status();
+  };
+  if (options.stack_after && *options.stack_after < options.kill_after) {
+    out.exit = wait_exit(signal_at + *options.stack_after);
+    // The debugger pauses the target while attached; by now it is past its budget anyway.
+    if (!out.exit && !active.interrupted()) rec.stacks = TakeStacks(child, options, active);
+  }
+  if (!out.exit) out.exit = wait_exit(watchdog_at);
+  bool tree_gone = true;
+  if (out.exit && options.signal_to == RunOptions::SignalTarget::kGroup) {
+    // systemd's control-group stop is over when the last process is, not the first.
+    tree_gone = PollUntil([&] { return LiveDescendants(child.pid()).empty(); }, watchdog_at, notify);
+    if (tree_gone) out.ended = Clock::now();
+  } else if (out.exit) {
+    out.ended = out.exit->at;
+  }
+  if ((!out.exit || !tree_gone) && !active.interrupted()) {
+    rec.watchdog_fired = true;
+    (void)child.SignalGroup(SIGKILL);
+    if (!out.exit) out.exit = child.WaitUntil(Clock::now() + std::chrono::seconds(10));
+  }
+  return out;
+}
+
+/// Processes of the tree that outlived the leader by more than the grace, which the harness is about
+/// to kill: a wrapper (`sh -c`, `make run`, an npm script) died of the signal, the server never had it.
+int CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify) {
+  std::vector<pid_t> left;
+  PollUntil([&] { return (left = LiveDescendants(child.pid())).empty(); }, Clock::now() + options.leftover_grace,
+            notify);
+  return static_cast<int>(left.size());
+}
+
+void AddBuiltinFingerprints(RunRecord& rec, const VariantSpec& variant, const RunOptions& options, LineState& state) {
+  std::vector<double> timeouts = options.known_timeouts_ms;
+  if (variant.known_timeout_ms) timeouts.push_back(*variant.known_timeout_ms);
+  {
+    std::lock_guard lock(state.mu);
+    if (state.timeout_seconds) timeouts.push_back(*state.timeout_seconds * 1e3);
+  }
+  auto add = [&](const char* name) {
+    if (std::find(rec.fingerprints.begin(), rec.fingerprints.end(), name) == rec.fingerprints.end())
+      rec.fingerprints.push_back(name);
+  };
+  if (rec.latency_ms && !rec.watchdog_fired && LatencyAtKnownTimeout(*rec.latency_ms, timeouts))
+    add(kFpLatencyAtTimeout);
+  if (rec.watchdog_fired && state.lines_after_signal == 0) add(kFpSilentWatchdogKill);
+  if (rec.exit_signal == SIGKILL && !rec.watchdog_fired) add(kFpForeignSigkill);
+}
+
+}  // namespace
+
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
                                     const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
                                     std::optional<Clock::time_point> epoch) {
@@ -228,32 +457,14 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   rec.index = index;
   if (active.interrupted()) return std::nullopt;
 
-  auto uses = [&](const char* key) {
-    return std::any_of(variant.argv.begin(), variant.argv.end(),
-                       [key](const std::string& arg) { return arg.find(key) != std::string::npos; });
-  };
-  RunDir dir(variant.builtin_server || uses("{dir}"));
-  if (!dir.error().empty()) {
+  RunSetup setup = PrepareLaunch(variant, options);
+  if (!setup.error.empty()) {
     rec.outcome = Outcome::kFailedToStart;
-    rec.detail = dir.error();
+    rec.detail = setup.error;
     return rec;
   }
-  const bool port_used = uses("{port}") || options.ready_url.find("{port}") != std::string::npos;
-  const std::string port = port_used ? std::to_string(FreeLoopbackPort()) : std::string();
-  LaunchSpec spec;
-  for (const auto& arg : variant.argv) spec.argv.push_back(Substitute(Substitute(arg, "{port}", port), "{dir}", dir.path()));
-  if (variant.builtin_server) {
-    spec.argv.push_back("--config-dir");
-    spec.argv.push_back((dir.path() / "config").string());
-  }
-  spec.log_capacity_bytes = options.log_capacity_bytes;
-  spec.allow_ptrace_by_harness = options.stack_after.has_value();
-  // The stop signal was the harness's to send; what Stop() meets afterwards is leftovers to kill.
-  spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
-  const std::string ready_url = Substitute(options.ready_url, "{port}", port);
-
-  auto state = std::make_shared<LineState>(fingerprints);
-  auto started = ChildProcess::Start(std::move(spec), [state](const OutputLine& line) { state->OnLine(line); });
+  auto state = std::make_shared<LineState>(fingerprints, options);
+  auto started = ChildProcess::Start(std::move(setup.spec), [state](const OutputLine& line) { state->OnLine(line); });
   if (!started) {
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = started.error().message;
@@ -271,83 +482,68 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
 
   Clock::time_point ready_at;
-  if (!WaitReady(*child, options, ready_url, active, &ready_at)) {
-    if (active.interrupted()) return std::nullopt;
-    // Output ends a moment before the exit is seen; give the exit that moment.
-    auto exit = child->WaitUntil(Clock::now() + std::chrono::milliseconds(200));
-    // An interrupt in that moment killed it: that exit is ours, not a measurement.
-    if (active.interrupted()) return std::nullopt;
-    if (!exit) {
-      // With no output left the ready line can never come: say so rather than blame the timeout.
-      const bool output_closed = ready_url.empty() && child->output_ended();
-      if (options.stack_after) rec.stacks = TakeStacks(*child, options, active);
-      child->Stop();
-      exit = child->exit_status();
-      rec.outcome = Outcome::kNeverReady;
-      rec.detail = output_closed ? std::string("closed its stdout and stderr without printing the ready line")
-                                 : fmt::format("not ready within {}", FormatDuration(options.ready_timeout));
-    } else {
-      rec.outcome = Outcome::kFailedToStart;
-      rec.detail = fmt::format("exited before it was ready: {}", exit->Describe());
-    }
-    child->Stop();
-    FillFromChild(rec, *child, *state, sampler, exit, options);
-    return rec;
-  }
+  std::vector<std::string> waited;
+  if (!WaitReady(*child, options, setup, *state, active, &ready_at, &waited))
+    return FinishNotReady(std::move(rec), *child, *state, sampler, options, active, waited);
   rec.ready_ms = MsBetween(t0, ready_at);
   sampler.SampleNow(child->pid());
 
-  if (options.hold.count() > 0) {
-    if (auto early = child->WaitUntil(Clock::now() + options.hold)) {
-      if (active.interrupted()) return std::nullopt;
-      child->Stop();
-      FillFromChild(rec, *child, *state, sampler, early, options);
-      rec.outcome = Outcome::kCrashed;
-      rec.detail = fmt::format("exited before the stop signal: {}", early->Describe());
-      return rec;
-    }
-  }
+  if (options.hold.count() > 0) child->WaitUntil(Clock::now() + options.hold);
   if (active.interrupted()) return std::nullopt;
+  if (auto early = child->exit_status()) {
+    // Nothing was stopped: a target that ends by itself never tested its shutdown.
+    child->Stop();
+    FillFromChild(rec, *child, *state, sampler, early, options);
+    rec.outcome = Outcome::kCrashed;
+    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", early->Describe());
+    return rec;
+  }
 
   sampler.SampleNow(child->pid());  // the resident set the tail starts from
+  if (auto st = ReadProcStat(child->pid()); !st || st->dead()) {
+    // Exited by itself a moment ago (its exit not yet seen): a signal to its zombie would be counted as
+    // a stop that took microseconds.
+    auto early = child->WaitUntil(Clock::now() + std::chrono::seconds(5));
+    child->Stop();
+    FillFromChild(rec, *child, *state, sampler, early, options);
+    rec.outcome = Outcome::kCrashed;
+    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested",
+                             early ? early->Describe() : std::string("its exit status was lost"));
+    return rec;
+  }
   const auto signal_at = Clock::now();
   state->signal_at = signal_at.time_since_epoch().count();
-  (void)child->Signal(options.signal);  // if it just exited, the wait below reports how
+  // If it just exited, the wait below tells how, and the exit's time says it came first.
+  (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child->SignalGroup(options.signal)
+                                                                : child->Signal(options.signal));
   rec.signal_ms = MsBetween(t0, signal_at);
-  std::optional<ExitStatus> exit;
-  if (options.stack_after && *options.stack_after < options.kill_after) {
-    exit = child->WaitUntil(signal_at + *options.stack_after);
-    // The debugger pauses the target while attached; by now it is past its budget anyway.
-    if (!exit && !active.interrupted()) rec.stacks = TakeStacks(*child, options, active);
-  }
-  if (!exit) exit = child->WaitUntil(signal_at + options.kill_after);
-  if (!exit && !active.interrupted()) {
-    rec.watchdog_fired = true;
-    (void)child->SignalGroup(SIGKILL);
-    exit = child->WaitUntil(Clock::now() + std::chrono::seconds(10));
-  }
+  StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at);
   if (active.interrupted()) return std::nullopt;
+  if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
+    rec.left_processes = CountLeftBehind(*child, options, setup.notify.get());
   child->Stop();  // reaps, and kills what the target left behind in its group
-  if (!exit) exit = child->exit_status();
-  FillFromChild(rec, *child, *state, sampler, exit, options);
-  if (exit) rec.latency_ms = MsBetween(signal_at, exit->at);
-
-  std::vector<double> timeouts = options.known_timeouts_ms;
-  if (variant.known_timeout_ms) timeouts.push_back(*variant.known_timeout_ms);
-  {
-    std::lock_guard lock(state->mu);
-    if (state->timeout_seconds) timeouts.push_back(*state->timeout_seconds * 1e3);
+  if (!stop.exit) stop.exit = child->exit_status();
+  FillFromChild(rec, *child, *state, sampler, stop.exit, options);
+  if (setup.notify) {
+    setup.notify->Drain();
+    if (auto at = setup.notify->stopping_at(); at && *at >= signal_at) rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
   }
-  auto add = [&](const char* name) {
-    if (std::find(rec.fingerprints.begin(), rec.fingerprints.end(), name) == rec.fingerprints.end())
-      rec.fingerprints.push_back(name);
-  };
-  if (rec.latency_ms && !rec.watchdog_fired && LatencyAtKnownTimeout(*rec.latency_ms, timeouts))
-    add(kFpLatencyAtTimeout);
-  if (rec.watchdog_fired && state->lines_after_signal == 0) add(kFpSilentWatchdogKill);
-  if (rec.exit_signal == SIGKILL && !rec.watchdog_fired) add(kFpForeignSigkill);
+  if (stop.exit && stop.exit->at < signal_at) {
+    rec.outcome = Outcome::kCrashed;
+    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", stop.exit->Describe());
+    return rec;
+  }
+  if (stop.ended) rec.latency_ms = MsBetween(signal_at, *stop.ended);
+  else if (stop.exit) rec.latency_ms = MsBetween(signal_at, stop.exit->at);
+  AddBuiltinFingerprints(rec, variant, options, *state);
   Classify(rec, options);
   return rec;
+}
+
+bool IsCleanExitCode(int code, const RunOptions& options) {
+  if (options.clean_exit_codes.empty()) return code == 0 || code == 128 + options.signal;
+  return std::find(options.clean_exit_codes.begin(), options.clean_exit_codes.end(), code) !=
+         options.clean_exit_codes.end();
 }
 
 void Classify(RunRecord& rec, const RunOptions& options) {
@@ -356,13 +552,20 @@ void Classify(RunRecord& rec, const RunOptions& options) {
   if (rec.exit_signal && !rec.watchdog_fired && !stopped_by_our_signal) {
     rec.outcome = Outcome::kCrashed;
     rec.detail = fmt::format("died of {} after the stop signal", SignalName(*rec.exit_signal));
-  } else if (rec.exit_code && *rec.exit_code != 0) {
+  } else if (rec.exit_code && !IsCleanExitCode(*rec.exit_code, options)) {
     rec.outcome = Outcome::kCrashed;
     rec.detail = fmt::format("exited with status {}", *rec.exit_code);
   } else if (rec.watchdog_fired) {
     rec.outcome = Outcome::kKilledByWatchdog;
     rec.detail = fmt::format("still running {} after {}; the watchdog sent SIGKILL", FormatDuration(options.kill_after),
                              SignalName(options.signal));
+  } else if (rec.left_processes > 0) {
+    rec.outcome = Outcome::kLeftProcesses;
+    rec.detail = fmt::format(
+        "the leader ended ({}) while {} process{} of its tree still ran; the harness killed {}. The stop signal "
+        "went to the leader only: a wrapper (sh -c, make, npm) may have died of it while the server never got it "
+        "(exec the server in the wrapper, or --signal-to group)",
+        rec.exit, rec.left_processes, rec.left_processes == 1 ? "" : "es", rec.left_processes == 1 ? "it" : "them");
   } else if (std::any_of(rec.fingerprints.begin(), rec.fingerprints.end(),
                          [](const std::string& f) { return FingerprintSet::IsTimeoutFingerprint(f); })) {
     rec.outcome = Outcome::kTimeoutFingerprint;
@@ -377,7 +580,9 @@ void Classify(RunRecord& rec, const RunOptions& options) {
   } else {
     rec.outcome = Outcome::kClean;
     rec.detail = stopped_by_our_signal ? fmt::format("stopped by the default action of {}", SignalName(options.signal))
-                                       : "exited 0";
+                                       : rec.exit_code && *rec.exit_code != 0
+                                             ? fmt::format("exited {} (a clean exit code)", *rec.exit_code)
+                                             : "exited 0";
   }
 }
 

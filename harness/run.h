@@ -21,6 +21,9 @@
 
 namespace coder::harness {
 
+/// The built-in server's ready line (it prints the real address after it).
+inline constexpr const char* kBuiltinReadyLine = "Started HTTP listener at ";
+
 /// How every run is driven and judged. Plain value type.
 struct RunOptions {
   std::chrono::milliseconds ready_timeout{30'000};
@@ -28,11 +31,40 @@ struct RunOptions {
   int signal = SIGTERM;                         ///< the stop signal
   std::chrono::milliseconds kill_after{30'000};  ///< watchdog: SIGKILL this long after the stop signal
   std::chrono::milliseconds slow_threshold{5'000};
-  std::string ready_log_regex = "Started HTTP listener at ";  ///< RE2; empty when only ready_url is used
+  std::string ready_log_regex = kBuiltinReadyLine;  ///< RE2: a line that means ready; empty: not used
   /// ready_log_regex compiled once for every run (a long regex costs milliseconds to compile); when
   /// null, each run compiles it. Shared read-only across threads, which RE2 allows.
   std::shared_ptr<const RE2> ready_log;
   std::string ready_url;                        ///< http:// URL answering 2xx once ready; may contain {port}
+  std::string ready_tcp;                        ///< HOST:PORT accepting connections once ready; may contain {port}
+  /// Ready once a process of the target's tree listens on TCP (on {port} when its arguments use it).
+  /// ready_url and ready_tcp also require the listener to be the tree's, so another server on the
+  /// port never passes for the target. Every readiness condition that is set must hold.
+  bool ready_listen = false;
+  /// Ready on READY=1 through a notify socket the run provides ($NOTIFY_SOCKET, as systemd does); a
+  /// STOPPING=1 after the stop signal is recorded as RunRecord::stop_acknowledged_ms.
+  bool ready_notify = false;
+  /// Whom the stop signal reaches: the leader only (as docker and Kubernetes send it) or its whole
+  /// process group (as systemd's KillMode=control-group). With kGroup the stop lasts until the whole
+  /// tree is gone; with kLeader, processes still running when the leader exited are a finding.
+  enum class SignalTarget { kLeader, kGroup };
+  SignalTarget signal_to = SignalTarget::kLeader;
+  /// Exit codes that count as a clean stop; empty means 0 and 128 + signal (a JVM exits 143 after
+  /// SIGTERM). Dying of the stop signal itself is clean either way.
+  std::vector<int> clean_exit_codes;
+  /// How long processes of the tree may outlive the leader before they count as left behind.
+  std::chrono::milliseconds leftover_grace{100};
+  /// Added to each target's environment; {port} and {dir} are substituted per run.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// A file rendered into each run's directory ({dir}) with {port} and {dir} substituted.
+  struct FileTemplate {
+    std::string source;  ///< where the text came from, for messages
+    std::string text;
+    std::string dest;    ///< relative to the run's directory, no ".."
+  };
+  std::vector<FileTemplate> templates;
+  /// Mode of the run's directory (0700 when unset), for servers whose workers drop privileges.
+  std::optional<unsigned> dir_mode;
   std::vector<double> known_timeouts_ms{10'000};
   size_t log_tail_lines = 40;
   size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
@@ -70,6 +102,9 @@ class ActiveChildren {
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
                                     const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
                                     std::optional<std::chrono::steady_clock::time_point> epoch = std::nullopt);
+
+/// Whether exiting with `code` after the stop signal is a clean stop (RunOptions::clean_exit_codes).
+bool IsCleanExitCode(int code, const RunOptions& options);
 
 /// Applies the outcome rules to a record whose measurements are filled in: crash before watchdog before
 /// timeout fingerprint before slow before clean. Dying of the stop signal itself counts as a clean stop.

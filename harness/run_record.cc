@@ -12,6 +12,7 @@ constexpr std::pair<Outcome, std::string_view> kOutcomeNames[] = {
     {Outcome::kClean, "clean"},
     {Outcome::kSlow, "slow"},
     {Outcome::kTimeoutFingerprint, "timeout-fingerprint"},
+    {Outcome::kLeftProcesses, "left-processes"},
     {Outcome::kKilledByWatchdog, "killed-by-watchdog"},
     {Outcome::kCrashed, "crashed"},
     {Outcome::kNeverReady, "never-ready"},
@@ -139,6 +140,8 @@ json RunRecord::ToJson() const {
       {"exit_code", Optional(exit_code)},
       {"exit_signal", Optional(exit_signal)},
       {"watchdog_fired", watchdog_fired},
+      {"stop_acknowledged_ms", Optional(stop_acknowledged_ms)},
+      {"left_processes", left_processes},
       {"kernel_peak_rss_bytes", kernel_peak_rss_bytes},
       {"tree_peak_rss_bytes", tree_peak_rss_bytes},
       {"rss_timeline", std::move(timeline)},
@@ -176,6 +179,8 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.Int("exit_code", r.exit_code);
   in.Int("exit_signal", r.exit_signal);
   in.Bool("watchdog_fired", r.watchdog_fired);
+  in.Double("stop_acknowledged_ms", r.stop_acknowledged_ms);
+  in.Int("left_processes", r.left_processes);
   in.U64("kernel_peak_rss_bytes", r.kernel_peak_rss_bytes);
   in.U64("tree_peak_rss_bytes", r.tree_peak_rss_bytes);
   if (const json* timeline = in.Find("rss_timeline")) {

@@ -18,15 +18,17 @@ enum class Outcome {
   kNeverReady,          ///< did not become ready within --ready-timeout (the harness then stopped it)
   kCrashed,             ///< non-zero exit, or died of a signal the harness did not send
   kKilledByWatchdog,    ///< still running --kill-after past the signal: the harness sent SIGKILL
+  kLeftProcesses,       ///< the leader exited while processes of its tree still ran (the harness killed them)
   kTimeoutFingerprint,  ///< exited, but a timeout fingerprint matched (log line or latency at a known timeout)
   kSlow,                ///< exited cleanly, but slower than --slow-threshold
   kClean,
 };
 inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,          Outcome::kSlow,
-                                           Outcome::kTimeoutFingerprint, Outcome::kKilledByWatchdog,
-                                           Outcome::kCrashed,        Outcome::kNeverReady,
-                                           Outcome::kFailedToStart};
-/// "clean", "slow", "timeout-fingerprint", "killed-by-watchdog", "crashed", "never-ready", "failed-to-start".
+                                           Outcome::kTimeoutFingerprint, Outcome::kLeftProcesses,
+                                           Outcome::kKilledByWatchdog, Outcome::kCrashed,
+                                           Outcome::kNeverReady,     Outcome::kFailedToStart};
+/// "clean", "slow", "timeout-fingerprint", "left-processes", "killed-by-watchdog", "crashed",
+/// "never-ready", "failed-to-start".
 std::string_view ToString(Outcome outcome);
 std::optional<Outcome> OutcomeFromString(std::string_view text);
 
@@ -74,6 +76,12 @@ struct RunRecord {
   std::optional<int> exit_code;
   std::optional<int> exit_signal;
   bool watchdog_fired = false;       ///< the harness sent SIGKILL after --kill-after
+  /// Stop signal → STOPPING=1 on the run's notify socket (--ready-notify): when the target said it
+  /// had begun to stop.
+  std::optional<double> stop_acknowledged_ms;
+  /// Processes of the target's tree or group still running when the leader exited; the harness killed
+  /// them (a wrapper that died of the signal while the real server never got it).
+  int left_processes = 0;
 
   uint64_t kernel_peak_rss_bytes = 0;  ///< wait4 ru_maxrss of the target process itself
   uint64_t tree_peak_rss_bytes = 0;    ///< max of the sampled RSS of its process tree

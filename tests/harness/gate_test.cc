@@ -19,7 +19,7 @@ RunRecord Record(std::string variant, int index, Outcome outcome, std::vector<st
 }
 
 TEST(GateTest, FailOnParsesAllNoneAndLists) {
-  EXPECT_EQ(ParseFailOn("all")->size(), 8u);
+  EXPECT_EQ(ParseFailOn("all")->size(), 9u);
   EXPECT_TRUE(ParseFailOn("none")->empty());
   auto some = ParseFailOn("budget,regression");
   ASSERT_TRUE(some.ok());

@@ -38,6 +38,7 @@ std::string KindOf(Outcome o) {
     case Outcome::kNeverReady: return "never-ready";
     case Outcome::kCrashed: return "crash";
     case Outcome::kKilledByWatchdog: return "watchdog";
+    case Outcome::kLeftProcesses: return "left-processes";
     case Outcome::kTimeoutFingerprint: return "fingerprint";
     case Outcome::kSlow: return "slow";
     case Outcome::kClean: return "";

@@ -8,7 +8,9 @@
 //   grandchild <pid> ready            --fork-grandchild, once the grandchild holds its memory
 //   daemon <pid> ready                --daemon-grandchild, once the daemon has left the session
 //   rss_before_hold_kib=<n>           --report-rss, before the memory is held
-//   <ready line>                      after --ready-after-ms (listener bound, handlers installed)
+//   <ready line>                      after --ready-after-ms (handlers installed; a listener on
+//                                     127.0.0.1 bound just before: --http-port's, else a free port's,
+//                                     none with --no-listen)
 //   signal <NAME> received            first SIGINT/SIGTERM
 //   ignoring <NAME>                   --ignore-signals, each SIGINT/SIGTERM
 //   <--print-after-signal text>       right after the first signal
@@ -81,6 +83,7 @@ struct Options {
   std::optional<int> http_port;
   std::optional<std::string> print_after_signal;
   bool report_rss = false;
+  bool no_listen = false;
 };
 
 constexpr const char* kUsage =
@@ -89,7 +92,7 @@ constexpr const char* kUsage =
     "  [--crash] [--crash-before-ready] [--exit-before-ready N] [--fork-grandchild]\n"
     "  [--grandchild-hold-mib M] [--daemon-grandchild] [--exit-after-ready N] [--lines-per-second N]\n"
     "  [--flood-bytes N] [--flood-after-signal N] [--flood-line TEXT] [--close-stdout]\n"
-    "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--tag TEXT]\n";
+    "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--no-listen] [--tag TEXT]\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::fprintf(stderr, "calibrated_target: %s\n%s", problem.c_str(), kUsage);
@@ -137,6 +140,7 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--http-port") o.http_port = static_cast<int>(ParseLong(flag, value()));
     else if (flag == "--print-after-signal") o.print_after_signal = value();
     else if (flag == "--report-rss") o.report_rss = true;
+    else if (flag == "--no-listen") o.no_listen = true;
     else if (flag == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -321,8 +325,11 @@ int main(int argc, char** argv) {
   Clock::time_point start = Clock::now();
 
   if (opt.close_stdout) {
-    close(STDOUT_FILENO);
-    close(STDERR_FILENO);
+    // The pipes end here; /dev/null takes their numbers so no later descriptor (a listener) does.
+    const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(null_fd, STDERR_FILENO);
+    close(null_fd);
   }
   if (opt.fork_grandchild) {
     pid_t pid = fork();
@@ -348,8 +355,6 @@ int main(int argc, char** argv) {
       return 3;
     }
   }
-  std::string ready_line =
-      opt.ready_line.value_or("Started HTTP listener at http://127.0.0.1:" + std::to_string(port));
 
   std::optional<Clock::time_point> ready_at;
   if (!opt.never_ready) ready_at = start + milliseconds(opt.ready_after_ms);
@@ -368,7 +373,9 @@ int main(int argc, char** argv) {
       ready_at.reset();
       if (opt.crash_before_ready) std::abort();
       if (opt.exit_before_ready) Exit(*opt.exit_before_ready);
-      Say(ready_line);
+      // Like a real server it listens once it is ready, so readiness by listening sees the same moment.
+      if (listen_fd < 0 && !opt.no_listen) listen_fd = Listen(0, &port);
+      Say(opt.ready_line.value_or("Started HTTP listener at http://127.0.0.1:" + std::to_string(port)));
       if (opt.exit_after_ready) Exit(*opt.exit_after_ready);
     }
     if (exit_at && now >= *exit_at) {

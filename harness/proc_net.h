@@ -1,0 +1,56 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coder::harness {
+
+/// One row of /proc/net/tcp or /proc/net/tcp6: a TCP socket of the network namespace.
+struct TcpSocketEntry {
+  std::string local_address;   ///< "127.0.0.1", "::", "::ffff:127.0.0.1"
+  uint16_t local_port = 0;
+  std::string remote_address;
+  uint16_t remote_port = 0;
+  int state = 0;               ///< the kernel's TCP state number (kTcpListen, kTcpEstablished, ...)
+  uint64_t tx_queue = 0;       ///< bytes queued to send (for a listener: 0)
+  uint64_t rx_queue = 0;       ///< bytes received and unread (for a listener: connections awaiting accept)
+  uint64_t inode = 0;          ///< the socket's inode, as in /proc/PID/fd's "socket:[INODE]"
+  bool ipv6 = false;
+
+  bool listening() const;
+  /// "127.0.0.1:8080", "[::]:8080".
+  std::string LocalEndpoint() const;
+  std::string RemoteEndpoint() const;
+};
+
+inline constexpr int kTcpEstablished = 0x01;
+inline constexpr int kTcpListen = 0x0A;
+/// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ... ; "state 0x.." for a number the kernel does not define.
+std::string TcpStateName(int state);
+
+/// Parses the text of /proc/net/tcp (`ipv6` false) or /proc/net/tcp6 (true). Rows that do not parse
+/// are skipped. Pure function; thread-safe.
+std::vector<TcpSocketEntry> ParseTcpTable(std::string_view text, bool ipv6);
+
+/// Every TCP socket of the network namespace `pid` lives in (/proc/PID/net/tcp and tcp6), IPv4 first.
+/// Empty when the process is gone. Thread-safe.
+std::vector<TcpSocketEntry> ReadTcpSockets(pid_t pid);
+
+/// The inodes of the sockets `pid` holds open (its /proc/PID/fd links "socket:[N]"). Empty when the
+/// process is gone or its descriptors cannot be read. Thread-safe.
+std::set<uint64_t> SocketInodes(pid_t pid);
+
+/// `root` and its live descendants (followed through /proc/PID/task/*/children), root first. Cheap
+/// enough to call every few milliseconds; empty when `root` is gone. Thread-safe.
+std::vector<pid_t> ProcessTree(pid_t root);
+
+/// The TCP listeners whose socket one of `pids` holds, each once, in table order. Thread-safe.
+std::vector<TcpSocketEntry> ListenersOf(const std::vector<pid_t>& pids);
+
+}  // namespace coder::harness
