@@ -57,17 +57,22 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
       ->capture_default_str();
   s->add_option("--clean-exit-codes", f.clean_exit_codes,
                 "Comma-separated exit codes that count as a clean stop (default: 0 and 128 + the stop signal)");
+  // One value per occurrence: a list option would also swallow the target's words after --.
   s->add_option("--env", f.env, "NAME=VALUE for every target ({port} and {dir} are substituted); repeatable")
+      ->allow_extra_args(false)
       ->take_all();
   s->add_option("--template", f.templates,
                 "SRC:DEST renders file SRC into each run's directory as DEST, with {port} and {dir} substituted; "
                 "repeatable")
+      ->allow_extra_args(false)
       ->take_all();
   s->add_option("--dir-mode", f.dir_mode,
                 "Mode of each run's directory (default 0700), e.g. 0755 for servers whose workers drop privileges");
   s->add_option("--fingerprint", f.fingerprints, "NAME=REGEX (RE2) flagged when an output line matches; repeatable")
+      ->allow_extra_args(false)
       ->take_all();
   s->add_option("--target", f.targets, "NAME='COMMAND ARGS' to launch instead of the built-in server; repeatable")
+      ->allow_extra_args(false)
       ->take_all();
   s->add_option("--baseline", f.baseline,
                 "Variant reported for comparison and never gated (default: unpatched; none: gate everything)");

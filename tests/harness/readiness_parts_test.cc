@@ -1,0 +1,142 @@
+// The parts readiness is built from: the /proc/net tables, the port registry, the notify socket.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "harness/notify_socket.h"
+#include "harness/port_reservation.h"
+#include "harness/proc_net.h"
+#include "harness/readiness.h"
+#include <filesystem>
+
+namespace coder::harness {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr const char* kTcpTable =
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n"
+    "   1: 0100007F:1F90 0100007F:C350 01 0000000A:00000000 00:00000000 00000000     0        0 4243 1 0 20 4 30 10 -1\n"
+    "   2: garbage\n";
+constexpr const char* kTcp6Table =
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
+    "tm->when retrnsmt   uid  timeout inode\n"
+    "   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 "
+    "00:00000000 00000000     0        0 77 1 0 100 0 0 10 0\n";
+
+TEST(ProcNetTest, ParsesTheKernelsTcpTables) {
+  const auto rows = ParseTcpTable(kTcpTable, false);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].LocalEndpoint(), "127.0.0.1:8080");
+  EXPECT_TRUE(rows[0].listening());
+  EXPECT_EQ(rows[0].rx_queue, 3u);
+  EXPECT_EQ(rows[0].inode, 4242u);
+  EXPECT_EQ(rows[1].RemoteEndpoint(), "127.0.0.1:50000");
+  EXPECT_EQ(TcpStateName(rows[1].state), "ESTABLISHED");
+  EXPECT_EQ(rows[1].tx_queue, 10u);
+  const auto rows6 = ParseTcpTable(kTcp6Table, true);
+  ASSERT_EQ(rows6.size(), 1u);
+  EXPECT_EQ(rows6[0].LocalEndpoint(), "[::]:80");
+  EXPECT_EQ(TcpStateName(0x42), "state 0x42");
+}
+
+TEST(ProcNetTest, FindsTheListenerThisProcessHolds) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const uint16_t port = ntohs(addr.sin_port);
+  auto listens = [&] {
+    for (const auto& l : ListenersOf({::getpid()}))
+      if (l.local_port == port) return true;
+    return false;
+  };
+  EXPECT_FALSE(listens());  // bound is not listening
+  ASSERT_EQ(::listen(fd, 4), 0);
+  EXPECT_TRUE(listens());
+  EXPECT_EQ(ProcessTree(::getpid()).front(), ::getpid());
+  ::close(fd);
+  EXPECT_FALSE(listens());
+}
+
+TEST(PortReservationTest, NoTwoLiveReservationsShareAPort) {
+  // The kernel hands a just-freed port out again; 2000 picks of ~28000 ephemeral ports collide almost
+  // surely unless reserved ones are skipped.
+  std::vector<PortReservation> held;
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 2000; ++i) {
+    auto r = PortReservation::Reserve();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(ports.insert(r->port()).second) << "port " << r->port() << " handed out twice";
+    held.push_back(std::move(*r));
+  }
+}
+
+TEST(PortReservationTest, ReleaseIsIdempotentAndFreesThePort) {
+  auto r = PortReservation::Reserve();
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->port(), 0);
+  r->Release();
+  r->Release();
+  EXPECT_EQ(r->port(), 0);
+}
+
+TEST(NotifySocketTest, RecordsReadyStoppingAndStatusAsTheTargetSendsThem) {
+  std::string dir = "/tmp/coder-notify-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { std::filesystem::remove_all(path); }
+  } cleanup{dir};
+  auto socket = NotifySocket::Open(dir);
+  ASSERT_TRUE(socket.ok()) << socket.error().message;
+  EXPECT_EQ((*socket)->address(), dir + "/notify");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, (*socket)->address().c_str(), sizeof addr.sun_path - 1);
+  auto send = [&](const std::string& text) {
+    return ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  };
+  (*socket)->Drain();
+  EXPECT_FALSE((*socket)->ready_at());
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_GT(send("STATUS=loading\nREADY=1"), 0);
+  ASSERT_GT(send("STOPPING=1\nSTATUS=bye"), 0);
+  (*socket)->Drain();
+  (*socket)->Drain();
+  ASSERT_TRUE((*socket)->ready_at());
+  EXPECT_GE(*(*socket)->ready_at() + std::chrono::milliseconds(5), before);
+  ASSERT_TRUE((*socket)->stopping_at());
+  EXPECT_EQ((*socket)->status(), "bye");
+  EXPECT_EQ((*socket)->datagrams(), 2u);
+  ::close(fd);
+}
+
+TEST(ReadinessTest, ParsesHostAndPort) {
+  auto a = ParseTcpAddress("127.0.0.1:80");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 80);
+  auto v6 = ParseTcpAddress("[::1]:8080");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_THAT(ParseTcpAddress("localhost").error().message, HasSubstr("want HOST:PORT"));
+  EXPECT_THAT(ParseTcpAddress("h:0").error().message, HasSubstr("no valid port"));
+}
+
+}  // namespace
+}  // namespace coder::harness
