@@ -20,6 +20,7 @@
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
 #include "harness/report.h"
+#include "harness/spawn.h"
 #include "harness/stats.h"
 #include "harness/subreaper.h"
 
@@ -135,7 +136,9 @@ Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
     variants.push_back(std::move(v));
   }
   for (const auto& v : variants)
-    if (auto exe = ResolveExecutable(v.argv.front()); !exe) return Error{fmt::format("target {}: {}", v.name, exe.error().message)};
+    // The lookup each launch will make, with the PATH the target will get (runs add no PATH of their own).
+    if (auto exe = ResolveExecutable(v.argv.front(), ChildPath({})); !exe)
+      return Error{fmt::format("target {}: {}", v.name, exe.error().message)};
   return variants;
 }
 
@@ -200,8 +203,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
       return Error{fmt::format("--stack-after {} is not shorter than --kill-after {}: the watchdog would kill the "
                                "target first", f.stack_after, f.kill_after)};
     }
-    const char* path = std::getenv("PATH");
-    auto tool = FindStackTool(f.stack_tool, path != nullptr ? path : "");
+    auto tool = FindStackTool(f.stack_tool, ChildPath({}));
     if (!tool) return Error{"--stack-after: " + tool.error().message};
     c.run.stack_after = *after;
     c.run.stack_tool = *tool;

@@ -13,7 +13,7 @@ namespace coder::harness {
 
 using Clock = std::chrono::steady_clock;
 
-Result<StackTool> FindStackTool(std::string_view choice, const std::string& path_env) {
+Result<StackTool> FindStackTool(std::string_view choice, const std::optional<std::string>& path_env) {
   std::vector<std::string_view> names;
   if (choice == "auto") names = {"eu-stack", "gdb"};
   else if (choice == "eu-stack" || choice == "gdb") names = {choice};

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,9 +22,9 @@ struct StackTool {
 };
 
 /// Finds the tool named by `choice` ("eu-stack", "gdb", or "auto": eu-stack, else gdb, the faster first)
-/// in the ':'-separated `path_env`. An Error names what is missing and the Debian package that has it.
-/// Thread-safe.
-Result<StackTool> FindStackTool(std::string_view choice, const std::string& path_env);
+/// in the ':'-separated `path_env` (nullopt: PATH unset), as ResolveExecutable looks. An Error names what
+/// is missing and the Debian package that has it. Thread-safe.
+Result<StackTool> FindStackTool(std::string_view choice, const std::optional<std::string>& path_env);
 
 /// The argv that makes `tool` print the stacks of every thread of `pid` and detach.
 std::vector<std::string> StackToolArgv(const StackTool& tool, pid_t pid);

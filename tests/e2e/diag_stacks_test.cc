@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <fstream>
 #include <optional>
 
@@ -87,11 +86,6 @@ TEST(DiagStacksTest, ANeverReadyTargetHasItsStacksTakenAtTheReadyTimeout) {
   EXPECT_THAT(j["runs"][0]["stacks"][0]["text"].get<std::string>(), HasSubstr("main"));
 }
 
-std::string PathEnv() {
-  const char* p = std::getenv("PATH");
-  return p != nullptr ? p : "";
-}
-
 constexpr const char* kGoReadyLine = "hung go server ready";
 
 // A Go server that catches the stop signal and never exits. Standard library only.
@@ -127,9 +121,9 @@ struct GoBuild {
 // Compiled at test time in `dir` (its own GOCACHE and GOPATH, no proxy: nothing is fetched), with
 // GOTOOLCHAIN unset so no other toolchain is looked for.
 GoBuild BuildHungGoServer(const std::filesystem::path& dir) {
-  auto go = harness::ResolveExecutable("go", PathEnv());
+  auto go = harness::ResolveExecutable("go", harness::ChildPath({}));
   if (!go) return {.skip = true, .why = go.error().message + " (Debian: apt-get install golang-go; scripts/setup does)"};
-  auto env = harness::ResolveExecutable("env", PathEnv());
+  auto env = harness::ResolveExecutable("env", harness::ChildPath({}));
   if (!env) return {.why = env.error().message};
   const auto src = dir / "gosrc";
   std::filesystem::create_directories(src);
@@ -159,7 +153,7 @@ GoBuild BuildHungGoServer(const std::filesystem::path& dir) {
 // thread's bottom frame) while it prints every thread's stack. Before, the run recorded "eu-stack ended
 // with exit 1" as the capture's error.
 TEST(DiagStacksTest, AHungGoServersStacksAreCompleteDespiteEuStacksWarnings) {
-  if (auto tool = harness::FindStackTool("eu-stack", PathEnv()); !tool)
+  if (auto tool = harness::FindStackTool("eu-stack", harness::ChildPath({})); !tool)
     GTEST_SKIP() << tool.error().message << " (scripts/setup installs it)";
   TempDir dir;
   const GoBuild built = BuildHungGoServer(dir.path());
