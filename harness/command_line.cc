@@ -1,11 +1,7 @@
 #include "harness/command_line.h"
 
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 namespace coder::harness {
@@ -46,33 +42,6 @@ Result<std::vector<std::string>> SplitCommandLine(std::string_view text) {
   }
   if (in_word) words.push_back(std::move(word));
   return words;
-}
-
-Result<std::string> ResolveExecutable(const std::string& program) {
-  auto check = [](const std::string& path) -> Status {
-    struct stat st{};
-    if (::stat(path.c_str(), &st) != 0) return Error{fmt::format("cannot execute {}: {}", path, std::strerror(errno))};
-    if (S_ISDIR(st.st_mode)) return Error{fmt::format("cannot execute {}: it is a directory", path)};
-    if (::access(path.c_str(), X_OK) != 0)
-      return Error{fmt::format("cannot execute {}: {}", path, std::strerror(errno))};
-    return Ok{};
-  };
-  if (program.empty()) return Error{"the target command is empty"};
-  if (program.find('/') != std::string::npos) {
-    if (auto ok = check(program); !ok) return ok.error();
-    return program;
-  }
-  const char* path_env = std::getenv("PATH");
-  std::string_view dirs = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    const size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + program;
-    if (check(candidate).ok()) return candidate;
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return Error{fmt::format("cannot execute {}: not found in PATH", program)};
 }
 
 }  // namespace coder::harness

@@ -14,8 +14,4 @@ namespace coder::harness {
 /// or a trailing backslash is an Error.
 Result<std::vector<std::string>> SplitCommandLine(std::string_view text);
 
-/// Finds a program as execvp would: a name with a '/' is taken as is, otherwise it is looked up in PATH.
-/// Returns the path, or an Error saying why it cannot be executed.
-Result<std::string> ResolveExecutable(const std::string& program);
-
 }  // namespace coder::harness

@@ -24,6 +24,7 @@
 #include "harness/http_probe.h"
 #include "harness/readiness.h"
 #include "harness/report.h"
+#include "harness/spawn.h"
 #include "harness/stats.h"
 #include "harness/subreaper.h"
 
@@ -138,9 +139,15 @@ Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
       if (other.name == v.name) return Error{fmt::format("--target {}: the name is used twice", v.name)};
     variants.push_back(std::move(v));
   }
-  for (const auto& v : variants)
-    if (auto exe = ResolveExecutable(v.argv.front()); !exe) return Error{fmt::format("target {}: {}", v.name, exe.error().message)};
   return variants;
+}
+
+/// The lookup each launch will make, with the PATH the target will get (--env may set one).
+Status CheckExecutables(const std::vector<VariantSpec>& variants, const RunOptions& run) {
+  for (const auto& v : variants)
+    if (auto exe = ResolveExecutable(v.argv.front(), ChildPath(run.env)); !exe)
+      return Error{fmt::format("target {}: {}", v.name, exe.error().message)};
+  return Ok{};
 }
 
 Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& variants, bool builtin) {
@@ -292,8 +299,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
       return Error{fmt::format("--stack-after {} is not shorter than --kill-after {}: the watchdog would kill the "
                                "target first", f.stack_after, f.kill_after)};
     }
-    const char* path = std::getenv("PATH");
-    auto tool = FindStackTool(f.stack_tool, path != nullptr ? path : "");
+    auto tool = FindStackTool(f.stack_tool, ChildPath({}));
     if (!tool) return Error{"--stack-after: " + tool.error().message};
     c.run.stack_after = *after;
     c.run.stack_tool = *tool;
@@ -328,6 +334,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   if (auto ok = ApplyReadiness(f, builtin, c.run); !ok) return ok.error();
   if (auto ok = ApplySignalsAndExits(f, c.run); !ok) return ok.error();
   if (auto ok = ApplyRunSetup(f, c.run); !ok) return ok.error();
+  if (auto ok = CheckExecutables(c.plan.variants, c.run); !ok) return ok.error();
 
   auto fingerprints = FingerprintSet::Create(f.fingerprints);
   if (!fingerprints) return fingerprints.error();

@@ -2,10 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "common/file_util.h"
 #include "harness/merge.h"
 
 namespace coder::harness {
+namespace {
+
+// One report given twice, as one file or as two copies, would count its runs twice: the reason, or empty.
+std::string SameReport(const std::filesystem::path& a_path, const nlohmann::json& a, const std::filesystem::path& b_path,
+                       const nlohmann::json& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a_path, b_path, ec) && !ec)
+    return fmt::format("{} and {} are the same file: a report can be merged once", a_path.string(), b_path.string());
+  if (!a.is_object() || !b.is_object()) return "";
+  const auto started = [](const nlohmann::json& r) {
+    const auto meta = r.find("meta");
+    return meta != r.end() && meta->is_object() ? meta->value("started_at", nlohmann::json()) : nlohmann::json();
+  };
+  const auto runs = [](const nlohmann::json& r) { return r.value("runs", nlohmann::json()); };
+  if (started(a) != started(b) || runs(a) != runs(b)) return "";
+  return fmt::format("{} and {} are the same report (started at {}, the same runs): a report can be merged once",
+                     a_path.string(), b_path.string(), started(a).is_string() ? started(a).get<std::string>() : "?");
+}
+
+}  // namespace
 
 std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return std::nullopt;
@@ -36,6 +58,14 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
       return 2;
     }
     reports.push_back(std::move(j));
+  }
+  for (size_t i = 0; i < reports.size(); ++i) {
+    for (size_t k = i + 1; k < reports.size(); ++k) {
+      if (const std::string same = SameReport(config.inputs[i], reports[i], config.inputs[k], reports[k]); !same.empty()) {
+        fmt::print(stderr, "coder diag merge: {}\n", same);
+        return 2;
+      }
+    }
   }
   auto merged = MergeReports(reports);
   if (!merged) {

@@ -15,7 +15,8 @@ struct MergeConfig {
 
 /// Reads and merges the reports (MergeReports), then reports the merged experiment exactly as
 /// `coder diag shutdown` would: table, comparisons, gate, JSON/JUnit/Markdown. Returns its exit code, or
-/// 2 when an input cannot be read or does not merge.
+/// 2 when an input cannot be read or does not merge, or when one report is given twice (one file by two
+/// paths, or two files with the same meta.started_at and the same runs): its runs would count double.
 int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line);
 
 /// The inverse of VariantSpecJson.

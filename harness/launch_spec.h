@@ -27,8 +27,9 @@ std::vector<StopStep> DefaultStopPlan();
 
 /// What to launch and how to keep its output.
 struct LaunchSpec {
-  /// argv[0] is looked up in PATH when it has no '/'; exec'd directly, never through a shell. The child
-  /// sees argv exactly as given (argv[0] included).
+  /// argv[0] is looked up in PATH when it has no '/' (ResolveExecutable in harness/spawn.h: with PATH
+  /// unset, in /bin:/usr/bin); exec'd directly, never through a shell. The child sees argv exactly as
+  /// given (argv[0] included).
   std::vector<std::string> argv;
   /// Added to, or overriding, the inherited environment. A PATH here is also the one argv[0] is
   /// looked up in.

@@ -15,7 +15,9 @@ namespace coder::harness {
 ///   otherwise an Error naming the input ("report 2 of 3: ...", in the order given);
 /// - variants are the union by name, in order of first appearance; a variant in several inputs must
 ///   have the same spec in each (compared as JSON), otherwise an Error naming the variant, both
-///   inputs and the keys that differ;
+///   inputs and the keys that differ. For a `builtin_server` variant argv[0] (the coder binary, at
+///   another absolute path in each CI checkout) is left out of the comparison; the merged spec is the
+///   first input's, argv[0] included;
 /// - runs are concatenated in input order (each input's in its own order), every run's JSON kept as
 ///   is (unknown keys included) except: `index` is renumbered per variant, in input order and then
 ///   by original index, so indexes stay unique and 0-based; `source` (new) is the input's 0-based

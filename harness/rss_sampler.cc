@@ -242,7 +242,17 @@ void RssSampler::SampleTarget(Target& t, Clock::time_point now, bool may_end) {
 void RssSampler::SampleNow(pid_t pid) {
   std::lock_guard lock(mu_);
   auto it = targets_.find(pid);
-  if (it != targets_.end()) SampleTarget(*it->second, Clock::now());
+  if (it == targets_.end() || it->second->ended) return;
+  Target& t = *it->second;
+  // An outcome depends on this sample (the resident set at ready, at the stop signal), so it must see
+  // the whole tree: workers forked a moment ago, before the next periodic discovery, count too (a
+  // target stopped right at ready would otherwise be measured as its leader alone). Group members
+  // first, then descendants of everything tracked.
+  if (t.leads_group && MayHaveEscapees()) ScanGroups(true, &t);
+  t.Discover();
+  const auto now = Clock::now();
+  t.last_discovery = now;
+  SampleTarget(t, now);
 }
 
 bool RssSampler::MayHaveEscapees() const {
@@ -256,10 +266,11 @@ bool RssSampler::MayHaveEscapees() const {
   return false;
 }
 
-void RssSampler::ScanGroups(bool force) {
+void RssSampler::ScanGroups(bool force, const Target* only) {
   std::map<pid_t, Target*> by_group;
   std::set<pid_t> tracked;
   for (auto& [root, target] : targets_) {
+    if (only != nullptr && target.get() != only) continue;
     if (target->ended || !target->leads_group) continue;
     if (!force && target->procs.empty()) continue;
     by_group.emplace(root, target.get());

@@ -27,9 +27,9 @@ struct RssSample {
 struct RssSamplerOptions {
   /// How often every target's resident set is read.
   std::chrono::microseconds interval{10'000};
-  /// How often new descendants are looked for through every thread's children list. Reading those
-  /// lists each tick would cost one read per thread; a process that lives shorter than this may be
-  /// missed.
+  /// How often the periodic ticks look for new descendants through every thread's children list.
+  /// Reading those lists each tick would cost one read per thread; a process that lives shorter than
+  /// this may be missed by the ticks (SampleNow always looks).
   std::chrono::microseconds discovery_interval{50'000};
   /// How often /proc is scanned for members of a target's process group that are no longer its
   /// descendants (re-parented after their parent died). Also done once before a target is declared ended.
@@ -71,7 +71,11 @@ class RssSampler {
   /// A copy of `pid`'s timeline so far; empty when unknown.
   std::vector<RssSample> Timeline(pid_t pid) const;
   /// Takes one sample of `pid`'s tree now, besides the periodic ones: a run shorter than the interval still
-  /// gets samples at the moments that matter (launch, ready, the stop signal). No-op for an unknown pid.
+  /// gets samples at the moments that matter (launch, ready, the stop signal). Unlike a periodic tick it
+  /// first looks for new descendants (and, when some may have left the tree, for the group's other
+  /// members), whatever discovery_interval says, so a process forked just before counts. Blocks other
+  /// calls for one /proc read per thread of the tree (and a scan of /proc when needed). No-op for an
+  /// unknown or ended pid.
   void SampleNow(pid_t pid);
   /// Whether sampling of `pid` has ended because its whole tree is gone.
   bool Ended(pid_t pid) const;
@@ -86,7 +90,8 @@ class RssSampler {
   void Tick(std::chrono::steady_clock::time_point now);
   // mu_ held. `may_end`: whether a tree found empty may be declared ended now.
   void SampleTarget(Target& target, std::chrono::steady_clock::time_point now, bool may_end = true);
-  void ScanGroups(bool force);
+  // `only`: scan for that target's group alone; null: for every target.
+  void ScanGroups(bool force, const Target* only = nullptr);
   bool MayHaveEscapees() const;  // mu_ held
 
   const RssSamplerOptions options_;

@@ -153,14 +153,6 @@ struct ExecOnlyVforkLauncher : bp::posix::default_launcher {
   }
 };
 
-std::string LookupEnv(const LaunchSpec& spec, std::string_view name) {
-  for (auto it = spec.env.rbegin(); it != spec.env.rend(); ++it) {
-    if (it->first == name) return it->second;
-  }
-  const char* v = getenv(std::string(name).c_str());
-  return v != nullptr ? v : "";
-}
-
 std::vector<std::string> BuildEnvironment(const LaunchSpec& spec) {
   std::vector<std::string> out;
   auto overridden = [&spec](std::string_view entry) {
@@ -183,7 +175,21 @@ std::vector<std::string> BuildEnvironment(const LaunchSpec& spec) {
 
 }  // namespace
 
-Result<std::string> ResolveExecutable(const std::string& name, const std::string& path_env) {
+std::string DefaultExecPath() {
+  char buf[256];
+  const size_t n = confstr(_CS_PATH, buf, sizeof buf);
+  return n > 0 && n <= sizeof buf ? std::string(buf) : std::string("/bin:/usr/bin");
+}
+
+std::optional<std::string> ChildPath(const std::vector<std::pair<std::string, std::string>>& env) {
+  for (auto it = env.rbegin(); it != env.rend(); ++it) {
+    if (it->first == "PATH") return it->second;
+  }
+  const char* v = getenv("PATH");
+  return v != nullptr ? std::optional<std::string>(v) : std::nullopt;
+}
+
+Result<std::string> ResolveExecutable(const std::string& name, const std::optional<std::string>& path_env) {
   if (name.empty()) return Error{"cannot execute an empty program name"};
   if (name.find('/') != std::string::npos) {
     std::error_code ec;
@@ -192,7 +198,8 @@ Result<std::string> ResolveExecutable(const std::string& name, const std::string
     if (auto st = CheckExecutable(path); !st) return st.error();
     return path;
   }
-  std::string_view rest = path_env;
+  const std::string dirs = path_env ? *path_env : DefaultExecPath();
+  std::string_view rest = dirs;
   while (true) {
     size_t colon = rest.find(':');
     std::string dir(rest.substr(0, colon));
@@ -204,12 +211,12 @@ Result<std::string> ResolveExecutable(const std::string& name, const std::string
     if (colon == std::string_view::npos) break;
     rest.remove_prefix(colon + 1);
   }
-  return Error{"cannot execute " + name + ": not found in PATH (" + path_env + ")"};
+  return Error{"cannot execute " + name + ": not found in PATH (" + (path_env ? dirs : "unset, so " + dirs) + ")"};
 }
 
 Result<SpawnedChild> SpawnChild(const LaunchSpec& spec) {
   if (spec.argv.empty()) return Error{"cannot execute: empty argv"};
-  auto exe = ResolveExecutable(spec.argv[0], LookupEnv(spec, "PATH"));
+  auto exe = ResolveExecutable(spec.argv[0], ChildPath(spec.env));
   if (!exe) return exe.error();
   std::string dir;
   if (!spec.working_dir.empty()) {

@@ -150,5 +150,66 @@ TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
   EXPECT_EQ(Diag({"merge", a.string(), (dir.path() / "junk.json").string()}).Exit(), "exit 2");
 }
 
+/// A one-run report of the built-in server (patched, gateway on) at `path`.
+void WriteBuiltinShard(const std::filesystem::path& path) {
+  const auto r = Diag({"shutdown", "--runs", "1", "--gateway", "on", "--shutdown-order", "patched", "--json",
+                       path.string()});
+  ASSERT_EQ(r.Exit(), "exit 0") << r.output;
+}
+
+void WriteJson(const std::filesystem::path& path, const json& j) { std::ofstream(path) << j.dump(2); }
+
+// CI shards run from different checkouts, so the coder binary, the built-in server's argv[0], sits at a
+// different absolute path in each. Before, the merge refused them as different specs.
+TEST(DiagMergeTest, BuiltinServerShardsFromDifferentCheckoutsAreOneVariant) {
+  TempDir dir;
+  const auto a = dir.path() / "a.json";
+  const auto b = dir.path() / "b.json";
+  WriteBuiltinShard(a);
+  WriteBuiltinShard(b);
+  json other = ReadJson(b);
+  ASSERT_TRUE(other.is_object());
+  const std::string here = ReadJson(a)["variants"][0]["spec"]["argv"][0];
+  const std::string elsewhere = "/home/runner/work/coder-shard-2/build/cli/coder";
+  for (json& v : other["variants"]) v["spec"]["argv"][0] = elsewhere;
+  WriteJson(b, other);
+
+  const auto merged = dir.path() / "merged.json";
+  const auto r = Diag({"merge", a.string(), b.string(), "--json", merged.string()});
+  EXPECT_EQ(r.Exit(), "exit 0") << r.output;
+  const json m = ReadJson(merged);
+  ASSERT_EQ(m["variants"].size(), 1u) << m.dump(2);
+  EXPECT_EQ(m["variants"][0]["spec"]["argv"][0], here) << "the first input's argv, once";
+  EXPECT_EQ(m["variants"][0]["summary"]["runs"], 2);
+  EXPECT_EQ(m["runs"].size(), 2u);
+
+  // Any other difference of the command is still a different variant.
+  for (json& v : other["variants"]) v["spec"]["argv"].push_back("--websocket-shutdown-timeout=1s");
+  WriteJson(b, other);
+  const auto refused = Diag({"merge", a.string(), b.string()});
+  EXPECT_EQ(refused.Exit(), "exit 2") << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("different specs"));
+}
+
+// Before, a report given twice, by one path or through a copy, was merged twice: its runs counted double.
+TEST(DiagMergeTest, OneReportGivenTwiceIsAUsageErrorNamingBothPaths) {
+  TempDir dir;
+  const auto a = dir.path() / "a.json";
+  WriteBuiltinShard(a);
+  const auto same_file = dir.path() / "." / "a.json";
+  const auto copy = dir.path() / "copy-of-a.json";
+  std::filesystem::copy_file(a, copy);
+  for (const auto& second : {a, same_file, copy}) {
+    const auto merged = dir.path() / "merged.json";
+    std::filesystem::remove(merged);
+    const auto r = Diag({"merge", a.string(), second.string(), "--json", merged.string()});
+    EXPECT_EQ(r.Exit(), "exit 2") << second << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(a.string())) << second;
+    EXPECT_THAT(r.output, HasSubstr(second.string() + " ")) << second;
+    EXPECT_THAT(r.output, HasSubstr("merged once")) << second;
+    EXPECT_FALSE(std::filesystem::exists(merged)) << second;
+  }
+}
+
 }  // namespace
 }  // namespace coder::e2e

@@ -395,6 +395,43 @@ TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfte
   }
 }
 
+/// `coder diag shutdown ARGS` with no PATH in its environment at all (env -u PATH).
+CoderRun RunDiagWithoutPath(const std::vector<std::string>& args) {
+  harness::LaunchSpec spec;
+  spec.argv = {"/usr/bin/env", "-u", "PATH", CODER_BINARY_PATH, "diag", "shutdown"};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  auto child = harness::ChildProcess::Start(std::move(spec));
+  if (!child) {
+    ADD_FAILURE() << child.error().message;
+    return {};
+  }
+  CoderRun run;
+  run.exit = (*child)->WaitUntil(In(30s));
+  run.output = (*child)->Output();
+  return run;
+}
+
+// With PATH unset a bare name is looked up where execvp looks, /bin:/usr/bin, by the up-front check and
+// by every launch alike. Before, the check searched /usr/local/bin:/usr/bin:/bin and passed, then every
+// launch searched the current directory: exit 1 with every run failed-to-start.
+TEST(DiagBadEnvironmentTest, WithPathUnsetABareNameRunsOrIsAUsageErrorBeforeAnyRun) {
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  const auto r = RunDiagWithoutPath({"--runs", "2", "--ready-log", "^ready$", "--json", report.string(), "--", "sh",
+                                     "-c", "echo ready; exec /bin/sleep 30"});
+  ASSERT_TRUE(r.exit) << r.output;
+  EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
+  const json j = ReadJson(report);
+  ASSERT_EQ(j["runs"].size(), 2u) << r.output;
+  for (const auto& run : j["runs"]) EXPECT_EQ(run["outcome"], "clean") << run.dump();
+
+  // Not in /bin or /usr/bin: a usage error naming the directories searched, and no run.
+  const auto missing = RunDiagWithoutPath({"--runs", "2", "--json", report.string(), "--", "calibrated_target"});
+  ASSERT_TRUE(missing.exit) << missing.output;
+  EXPECT_EQ(missing.exit->Describe(), "exit 2") << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr("cannot execute calibrated_target: not found in PATH (unset, so /bin:/usr/bin)"));
+}
+
 // Before, the target ran with {dir} empty and the built-in server with a relative --config-dir, and the
 // runs were reported clean.
 TEST(DiagBadEnvironmentTest, AnUnusableTempDirFailsEachRunNeedingAPrivateDirWithTheCause) {

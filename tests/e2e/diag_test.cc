@@ -164,5 +164,29 @@ TEST(DiagShutdownTest, AGrandchildForkingTargetLeavesNothingBehind) {
   EXPECT_TRUE(ProcessesWith(marker).empty());
 }
 
+// A target stopped right at ready (as nginx with its workers is, with --hold 0): with a 1 s sampling
+// period the periodic ticks all but never fall inside a run, so the tree's peak comes from the samples
+// taken at ready and at the signal. Before, those saw the leader alone: its workers were forked after the
+// launch's discovery and within the 50 ms before the next one.
+TEST(DiagRssTest, TreePeakOfATargetStoppedAtReadyCountsItsWorkers) {
+  TempDir dir;
+  const auto report = dir.path() / "report.json";
+  constexpr int kChildren = 3;
+  constexpr int kChildMib = 16;
+  const auto r = RunDiag({"--runs", "3", "--hold", "0", "--sample-interval", "1s", "--json", report.string(), "--",
+                          CALIBRATED_TARGET_PATH, "--children", std::to_string(kChildren), "--child-hold-mib",
+                          std::to_string(kChildMib)});
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
+  const json j = ReadJson(report);
+  ASSERT_EQ(j["runs"].size(), 3u) << r.output;
+  // Each worker holds its memory before the ready line; their code and stacks only add to it.
+  const double workers = kChildren * kChildMib * double(1 << 20);
+  for (const json& run : j["runs"]) {
+    EXPECT_EQ(run["outcome"], "clean") << run.dump();
+    EXPECT_GE(run["tree_peak_rss_bytes"].get<double>(), 0.8 * workers) << run.dump();
+  }
+}
+
 }  // namespace
 }  // namespace coder::e2e

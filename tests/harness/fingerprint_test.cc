@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/command_line.h"
+#include "harness/spawn.h"
 
 namespace coder::harness {
 namespace {
@@ -92,14 +93,28 @@ TEST(CommandLineTest, SplitsLikeAShellWithoutRunningOne) {
 }
 
 TEST(CommandLineTest, ResolvesProgramsLikeExecvp) {
-  auto sh = ResolveExecutable("sh");
+  auto sh = ResolveExecutable("sh", ChildPath({}));
   ASSERT_TRUE(sh.ok());
   EXPECT_THAT(*sh, HasSubstr("/sh"));
-  auto missing = ResolveExecutable("/no/such/server");
+  auto missing = ResolveExecutable("/no/such/server", ChildPath({}));
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.error().message, HasSubstr("cannot execute /no/such/server: No such file or directory"));
-  EXPECT_FALSE(ResolveExecutable("no-such-program-anywhere").ok());
-  EXPECT_FALSE(ResolveExecutable("/tmp").ok());
+  EXPECT_FALSE(ResolveExecutable("no-such-program-anywhere", ChildPath({})).ok());
+  EXPECT_FALSE(ResolveExecutable("/tmp", ChildPath({})).ok());
+}
+
+TEST(CommandLineTest, WithPathUnsetBareNamesAreLookedUpInExecvpsDefault) {
+  EXPECT_EQ(DefaultExecPath(), "/bin:/usr/bin");
+  auto sh = ResolveExecutable("sh", std::nullopt);
+  ASSERT_TRUE(sh.ok()) << sh.error().message;
+  EXPECT_EQ(*sh, "/bin/sh");
+  auto missing = ResolveExecutable("no-such-program-anywhere", std::nullopt);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message,
+            "cannot execute no-such-program-anywhere: not found in PATH (unset, so /bin:/usr/bin)");
+  // Set but empty is not unset: one empty entry, the current directory.
+  EXPECT_FALSE(ResolveExecutable("sh", std::string()).ok());
+  EXPECT_EQ(*ChildPath({{"PATH", "/a"}, {"PATH", "/b"}}), "/b");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "harness/merge.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 namespace coder::harness {
 namespace {
 
+using ::testing::HasSubstr;
 using nlohmann::json;
 
 std::vector<VariantSummary> Summaries(const std::vector<VariantSpec>& specs, const std::vector<RunRecord>& runs) {
@@ -187,6 +189,28 @@ TEST(MergeTest, RejectsDisagreeingSpecs) {
   EXPECT_EQ(merged.error().message,
             "variant \"order=unpatched,gateway=on\" has different specs in report 1 of 2 and report 2 of 2 (argv, "
             "known_timeout_ms differ): only runs of the same command can be merged");
+}
+
+TEST(MergeTest, BuiltinServerSpecsDifferingOnlyInTheCoderBinarysPathAreOneVariant) {
+  const json first = testing::ReportOf(testing::MakeSampleExperiment());
+  auto with_argv0 = [](json report, const std::string& argv0, bool builtin) {
+    for (json& v : report["variants"]) {
+      v["spec"]["argv"][0] = argv0;
+      v["spec"]["builtin_server"] = builtin;
+    }
+    return report;
+  };
+  const json other = with_argv0(first, "/ci/checkout-2/build/cli/coder", true);
+  const auto merged = MergeReports({first, other});
+  ASSERT_TRUE(merged) << merged.error().message;
+  ASSERT_EQ((*merged)["variants"].size(), first["variants"].size());
+  for (size_t k = 0; k < first["variants"].size(); ++k)
+    EXPECT_EQ((*merged)["variants"][k]["spec"], first["variants"][k]["spec"]) << "the first input's spec";
+  EXPECT_EQ((*merged)["runs"].size(), 2 * first["runs"].size());
+  // Only the built-in server's argv[0] is the coder binary; a foreign command's argv[0] is its program.
+  const auto foreign = MergeReports({with_argv0(first, "/ci/1/server", false), with_argv0(first, "/ci/2/server", false)});
+  ASSERT_FALSE(foreign);
+  EXPECT_THAT(foreign.error().message, HasSubstr("(argv differ)"));
 }
 
 TEST(MergeTest, RejectsRunsThatAreNotRecordsOfAListedVariant) {

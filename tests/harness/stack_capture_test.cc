@@ -95,6 +95,23 @@ TEST(StackCaptureToolTest, AGoneProcessGivesAnErrorNotAHang) {
   EXPECT_THAT(stacks[0].error, HasSubstr(tool->name + " ended with exit")) << stacks[0].text;
 }
 
+TEST(StackCaptureToolTest, StacksAreCompleteWhenEveryThreadHasFramesWhateverTheWarnings) {
+  const std::string eu =
+      "PID 7 - process\nTID 7:\n#0  0x0000000000461043 runtime.futex.abi0\n#1  0x000000000042dfb6 runtime.futexsleep\n"
+      "eu-stack: dwfl_thread_getframes tid 7 at 0x52ea5f in /srv/app: no matching address range\n"
+      "TID 8:\n#0  0x0000000000461043 runtime.futex.abi0\n";
+  EXPECT_TRUE(StacksAreComplete(eu, "eu-stack", 2));
+  EXPECT_FALSE(StacksAreComplete(eu, "eu-stack", 3)) << "a thread without its block";
+  EXPECT_FALSE(StacksAreComplete("PID 7 - process\nTID 7:\nTID 8:\n#0  0x1 f\n", "eu-stack", 2));
+  EXPECT_FALSE(StacksAreComplete("PID 7 - process\nTID 7:\n", "eu-stack", 1));
+  EXPECT_FALSE(StacksAreComplete("eu-stack: dwfl_linux_proc_attach pid 7: Operation not permitted\n", "eu-stack", 0));
+  const std::string gdb =
+      "[New LWP 8]\n\nThread 2 (LWP 8 \"app\"):\n#0  runtime.futex () at sys_linux_amd64.s:560\n\n"
+      "Thread 1 (Thread 0x7f00 (LWP 7) \"app\"):\n#0  0x00007f in poll () from libc.so.6\n#1  0x5 in main ()\n";
+  EXPECT_TRUE(StacksAreComplete(gdb, "gdb", 2));
+  EXPECT_FALSE(StacksAreComplete(gdb, "eu-stack", 2)) << "each tool's own block header";
+}
+
 TEST(StackCaptureToolTest, NothingIsCapturedOnceInterrupted) {
   auto tool = FindStackTool("auto", Path());
   if (!tool) GTEST_SKIP() << tool.error().message;

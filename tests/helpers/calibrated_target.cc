@@ -20,6 +20,10 @@
 // the signal with its default action (--die-by-signal), or exit(--exit-code, default 0).
 // --exit-after-ready N ends it with exit(N) right after the ready line, with no signal.
 //
+// Workers: --children N forks N children before the ready line, each holding --child-hold-mib of touched
+// memory before the ready line is printed (as nginx's master starts its workers). When the parent
+// exits, whichever way, it first sends each child SIGTERM and reaps it, so the workers end with it.
+//
 // Floods: --flood-bytes writes that much before the ready line, --flood-after-signal after the first
 // signal (before the exit delay starts); both repeat --flood-line (default 99 'x') as whole lines.
 // --tag TEXT is ignored: it marks the command line so tests can find every process of theirs in /proc.
@@ -84,6 +88,8 @@ struct Options {
   std::optional<std::string> print_after_signal;
   bool report_rss = false;
   bool no_listen = false;
+  long children = 0;
+  long child_hold_mib = 0;
 };
 
 constexpr const char* kUsage =
@@ -92,7 +98,8 @@ constexpr const char* kUsage =
     "  [--crash] [--crash-before-ready] [--exit-before-ready N] [--fork-grandchild]\n"
     "  [--grandchild-hold-mib M] [--daemon-grandchild] [--exit-after-ready N] [--lines-per-second N]\n"
     "  [--flood-bytes N] [--flood-after-signal N] [--flood-line TEXT] [--close-stdout]\n"
-    "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--no-listen] [--tag TEXT]\n";
+    "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--children N] [--child-hold-mib M]\n"
+    "  [--no-listen] [--tag TEXT]\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::fprintf(stderr, "calibrated_target: %s\n%s", problem.c_str(), kUsage);
@@ -141,6 +148,8 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--print-after-signal") o.print_after_signal = value();
     else if (flag == "--report-rss") o.report_rss = true;
     else if (flag == "--no-listen") o.no_listen = true;
+    else if (flag == "--children") o.children = ParseLong(flag, value());
+    else if (flag == "--child-hold-mib") o.child_hold_mib = ParseLong(flag, value());
     else if (flag == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -258,6 +267,58 @@ void ForkDaemon() {
   }
 }
 
+std::vector<pid_t> g_children;
+
+// Returns once every child holds its memory: each writes one byte to a pipe when it does.
+void ForkChildren(long count, long hold_mib) {
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    std::perror("calibrated_target: pipe2");
+    std::exit(3);
+  }
+  for (long i = 0; i < count; ++i) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      std::perror("calibrated_target: fork");
+      std::exit(3);
+    }
+    if (pid == 0) {
+      // A worker: the default action of SIGTERM and SIGINT ends it; the parent's self-pipe is not its own.
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      close(g_signal_pipe[0]);
+      close(g_signal_pipe[1]);
+      close(ready[0]);
+      HoldMemory(hold_mib);
+      unsigned char b = 1;
+      [[maybe_unused]] ssize_t w = write(ready[1], &b, 1);
+      for (;;) pause();
+    }
+    g_children.push_back(pid);
+  }
+  close(ready[1]);
+  for (long got = 0; got < count;) {
+    unsigned char b;
+    ssize_t n = read(ready[0], &b, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::fputs("calibrated_target: a child died before it held its memory\n", stderr);
+      std::exit(3);
+    }
+    ++got;
+  }
+  close(ready[0]);
+}
+
+void StopChildren() {
+  for (pid_t pid : g_children) kill(pid, SIGTERM);
+  for (pid_t pid : g_children) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  g_children.clear();
+}
+
 // Whole lines of `line` until `bytes` are written (the last one may be cut short).
 void Flood(const std::string& line, long bytes) {
   std::string block;
@@ -312,6 +373,7 @@ void ServeOne(int listen_fd) {
 }
 
 [[noreturn]] void Exit(int code) {
+  StopChildren();
   Say("exiting with code " + std::to_string(code));
   std::exit(code);
 }
@@ -340,6 +402,7 @@ int main(int argc, char** argv) {
     if (pid == 0) RunGrandchild(opt.grandchild_hold_mib);
   }
   if (opt.daemon_grandchild) ForkDaemon();
+  if (opt.children > 0) ForkChildren(opt.children, opt.child_hold_mib);
   if (opt.report_rss) Say("rss_before_hold_kib=" + std::to_string(VmRssKib()));
   [[maybe_unused]] void* held = HoldMemory(opt.hold_mib);
 
@@ -379,6 +442,7 @@ int main(int argc, char** argv) {
       if (opt.exit_after_ready) Exit(*opt.exit_after_ready);
     }
     if (exit_at && now >= *exit_at) {
+      StopChildren();
       if (opt.crash) std::abort();
       if (opt.die_by_signal) {
         signal(first_signal, SIG_DFL);
