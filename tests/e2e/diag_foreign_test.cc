@@ -144,6 +144,24 @@ TEST(DiagReadinessTest, RedisIsReadyAndAcknowledgesTheStopThroughTheNotifySocket
   }
 }
 
+TEST(DiagReadinessTest, NodeServersAreReadyOnceTheyListenAndStopCleanly) {
+  const auto node = SystemProgram("node");
+  CODER_REQUIRE_PROGRAM(node, "nodejs");
+  // One dies of SIGTERM's default action, the other closes its server and exits 0.
+  const std::string serve = "const s = require('http').createServer((q, r) => r.end('ok'));"
+                            "s.listen(+process.env.PORT, '127.0.0.1');";
+  const auto d = RunWithReport(
+      {"--runs", "2", "--env", "PORT={port}", "--target", "plain=" + node + " -e \"" + serve + "\"", "--target",
+       "graceful=" + node + " -e \"" + serve + " process.on('SIGTERM', () => s.close(() => process.exit(0)));\""});
+  ASSERT_TRUE(d.run.exit) << d.run.output;
+  EXPECT_EQ(d.run.exit->Describe(), "exit 0") << d.run.output;
+  ASSERT_EQ(d.report["runs"].size(), 4u) << d.run.output;
+  for (const auto& run : d.report["runs"]) {
+    EXPECT_EQ(run["outcome"], "clean") << run["detail"];
+    EXPECT_EQ(run["detail"], run["variant"] == "plain" ? "stopped by the default action of SIGTERM" : "exited 0");
+  }
+}
+
 // ---- Signals and exits ----
 
 // `sh -c 'server; echo done'`: the signal reached only sh, sh died of it (counted clean), and the real
