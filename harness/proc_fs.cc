@@ -76,6 +76,10 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
   st.ppid = v;
   if (std::from_chars(pgrp.data(), pgrp.data() + pgrp.size(), v).ec != std::errc()) return std::nullopt;
   st.pgrp = v;
+  // session tty_nr tpgid flags: the task's PF_* flags, which tell a task that has begun to exit.
+  for (int skip = 0; skip < 3; ++skip) next_field();
+  if (std::string_view flags = next_field(); !flags.empty())
+    std::from_chars(flags.data(), flags.data() + flags.size(), st.flags);
   return st;
 }
 
@@ -83,6 +87,24 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/stat");
   if (!text) return std::nullopt;
   return ParseProcStat(*text);
+}
+
+bool SignalPending(pid_t pid, int sig) {
+  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
+  if (!text || sig < 1 || sig > 64) return false;
+  for (std::string_view key : {"SigPnd:", "ShdPnd:"}) {
+    const auto at = text->find(key);
+    if (at == std::string::npos) continue;
+    size_t b = text->find_first_not_of(" \t", at + key.size());
+    size_t e = text->find('\n', b);
+    if (b == std::string::npos) continue;
+    uint64_t mask = 0;
+    const std::string_view hex = std::string_view(*text).substr(b, e == std::string::npos ? std::string::npos : e - b);
+    if (std::from_chars(hex.data(), hex.data() + hex.size(), mask, 16).ec == std::errc() &&
+        (mask >> (sig - 1) & 1u) != 0)
+      return true;
+  }
+  return false;
 }
 
 std::vector<pid_t> ParsePidList(std::string_view text) {

@@ -15,8 +15,11 @@ struct ProcStat {
   char state = '?';  ///< 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
   pid_t ppid = 0;
   pid_t pgrp = 0;
+  unsigned flags = 0;  ///< the kernel's PF_* flags of the task (0 when the line was cut short)
 
   bool dead() const { return state == 'Z' || state == 'X'; }
+  /// Dead, or past the point of no return in exit (PF_EXITING): signals no longer reach its code.
+  bool exiting() const { return dead() || (flags & 0x4u) != 0; }
 };
 
 /// Parses the text of /proc/<pid>/stat. The command name may hold spaces and parentheses, so parsing
@@ -33,6 +36,10 @@ std::vector<pid_t> ReadChildren(pid_t pid);
 /// Every process id currently in /proc. Costs one directory scan of /proc: for tests and low-rate
 /// scans, never per sampling tick. Thread-safe.
 std::vector<pid_t> ListPids();
+
+/// Whether signal `sig` is pending for `pid` and not yet handled (SigPnd or ShdPnd of /proc/<pid>/status).
+/// False when the process is gone or the file cannot be read. Thread-safe.
+bool SignalPending(pid_t pid, int sig);
 
 /// Parses whitespace-separated decimal pids, as in a children file. Pure function.
 std::vector<pid_t> ParsePidList(std::string_view text);

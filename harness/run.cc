@@ -87,6 +87,11 @@ struct LineState {
   std::atomic<Clock::rep> ready_line_at_{std::numeric_limits<Clock::rep>::max()};
 
   bool IsReadyLine(const std::string& text) const { return ready != nullptr && RE2::PartialMatch(text, *ready); }
+  /// Records `at` as the ready line's time unless one was recorded; thread-safe.
+  void MarkReady(Clock::time_point at) {
+    auto unset = std::numeric_limits<Clock::rep>::max();
+    ready_line_at_.compare_exchange_strong(unset, at.time_since_epoch().count());
+  }
   /// When the first line matching the ready regex was read.
   std::optional<Clock::time_point> ready_line_at() const {
     const auto at = ready_line_at_.load();
@@ -107,8 +112,7 @@ struct LineState {
 
   void OnLine(const OutputLine& line) {
     ++lines;
-    if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text))
-      ready_line_at_ = line.at.time_since_epoch().count();
+    if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text)) MarkReady(line.at);
     if (line.at.time_since_epoch().count() >= signal_at.load()) ++lines_after_signal;
     std::lock_guard lock(mu);
     fingerprints.Scan(line.text, matched);
@@ -276,7 +280,15 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
     }
     if (want_log && !log_at && probes_held && notify_at) {
       // Only the line is missing: wake on it rather than on a timer.
-      child.WaitForLine([&](const OutputLine& line) { return state.IsReadyLine(line.text); }, deadline);
+      // The match is recorded here too: this runs before the line callback, and the exit may be
+      // published in between.
+      child.WaitForLine(
+          [&](const OutputLine& line) {
+            if (!state.IsReadyLine(line.text)) return false;
+            state.MarkReady(line.at);
+            return true;
+          },
+          deadline);
       continue;
     }
     child.WaitUntil(std::min<Clock::time_point>(Clock::now() + pause, deadline));
@@ -500,9 +512,9 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   }
 
   sampler.SampleNow(child->pid());  // the resident set the tail starts from
-  if (auto st = ReadProcStat(child->pid()); !st || st->dead()) {
-    // Exited by itself a moment ago (its exit not yet seen): a signal to its zombie would be counted as
-    // a stop that took microseconds.
+  if (auto st = ReadProcStat(child->pid()); !st || st->exiting()) {
+    // Exiting by itself right now (its exit not yet seen): a signal to it would be counted as a stop
+    // that took microseconds.
     auto early = child->WaitUntil(Clock::now() + std::chrono::seconds(5));
     child->Stop();
     FillFromChild(rec, *child, *state, sampler, early, options);
@@ -521,6 +533,9 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (active.interrupted()) return std::nullopt;
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
     rec.left_processes = CountLeftBehind(*child, options, setup.notify.get());
+  // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
+  // means no handler ever ran, so the target was on its way out before the signal reached it.
+  const bool signal_unhandled = stop.exit && !stop.exit->signaled && SignalPending(child->pid(), options.signal);
   child->Stop();  // reaps, and kills what the target left behind in its group
   if (!stop.exit) stop.exit = child->exit_status();
   FillFromChild(rec, *child, *state, sampler, stop.exit, options);
@@ -528,7 +543,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     setup.notify->Drain();
     if (auto at = setup.notify->stopping_at(); at && *at >= signal_at) rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
   }
-  if (stop.exit && stop.exit->at < signal_at) {
+  if (stop.exit && (stop.exit->at < signal_at || signal_unhandled)) {
     rec.outcome = Outcome::kCrashed;
     rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", stop.exit->Describe());
     return rec;

@@ -194,18 +194,29 @@ TEST(DiagSignalsTest, SignalToTheGroupStopsTheServerBehindAWrapper) {
   for (const auto& run : d.report["runs"]) EXPECT_EQ(run["outcome"], "clean") << run["detail"];
 }
 
-// A target that printed its ready line and exited 0 at once was "clean" with a negative latency.
+// A target that printed its ready line and exited 0 at once was "clean" with a negative latency. An exit
+// seen before the signal, a task already exiting when it went (PF_EXITING), or an exit code with the
+// signal still pending in the zombie (no handler ran) is "not tested". A handler that runs while the
+// target is already on its way out cannot be told apart from a 200 µs stop, so a share of such runs
+// stays clean: never with a negative latency.
 TEST(DiagSignalsTest, ATargetThatEndsByItselfBeforeTheSignalIsNotClean) {
-  const auto d = RunWithReport({"--runs", "3", "--ready-log", "Started HTTP listener", "--", CALIBRATED_TARGET_PATH,
+  const auto d = RunWithReport({"--runs", "30", "--ready-log", "Started HTTP listener", "--", CALIBRATED_TARGET_PATH,
                                 "--exit-after-ready", "0"});
   ASSERT_TRUE(d.run.exit) << d.run.output;
   EXPECT_EQ(d.run.exit->Describe(), "exit 1") << d.run.output;
-  ASSERT_EQ(d.report["runs"].size(), 3u) << d.run.output;
+  ASSERT_EQ(d.report["runs"].size(), 30u) << d.run.output;
+  int not_tested = 0;
   for (const auto& run : d.report["runs"]) {
-    EXPECT_EQ(run["outcome"], "crashed") << run["detail"];
-    EXPECT_THAT(run["detail"].get<std::string>(), HasSubstr("its stop was not tested"));
-    EXPECT_TRUE(run["latency_ms"].is_null()) << run["latency_ms"];
+    if (run["outcome"] == "crashed") {
+      EXPECT_THAT(run["detail"].get<std::string>(), HasSubstr("its stop was not tested"));
+      EXPECT_TRUE(run["latency_ms"].is_null()) << run["latency_ms"];
+      ++not_tested;
+    } else {
+      EXPECT_EQ(run["outcome"], "clean") << run["detail"];
+      EXPECT_GE(run["latency_ms"].get<double>(), 0.0);
+    }
   }
+  EXPECT_GT(not_tested, 0);
 }
 
 TEST(DiagSignalsTest, ExitingWith128PlusTheSignalIsCleanUnlessTheCodesSayOtherwise) {

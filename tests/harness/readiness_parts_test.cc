@@ -1,5 +1,7 @@
 // The parts readiness is built from: the /proc/net tables, the port registry, the notify socket.
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -13,6 +15,7 @@
 
 #include "harness/notify_socket.h"
 #include "harness/port_reservation.h"
+#include "harness/proc_fs.h"
 #include "harness/proc_net.h"
 #include "harness/readiness.h"
 #include <filesystem>
@@ -70,6 +73,33 @@ TEST(ProcNetTest, FindsTheListenerThisProcessHolds) {
   EXPECT_EQ(ProcessTree(::getpid()).front(), ::getpid());
   ::close(fd);
   EXPECT_FALSE(listens());
+}
+
+TEST(ProcStatTest, ReadsTheTaskFlagsThatTellAnExitingTask) {
+  auto st = ParseProcStat("42 (a (b) c) S 1 42 42 0 -1 4194564 100 0 0 0");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->flags, 4194564u);
+  EXPECT_TRUE(st->exiting());  // PF_EXITING is 0x4, set in 4194564
+  auto running = ParseProcStat("42 (x) S 1 42 42 0 -1 4194560 100");
+  ASSERT_TRUE(running);
+  EXPECT_FALSE(running->exiting());
+  auto self = ReadProcStat(::getpid());
+  ASSERT_TRUE(self);
+  EXPECT_FALSE(self->exiting());
+}
+
+TEST(ProcStatTest, SeesASignalThatIsPendingAndNotYetHandled) {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+  EXPECT_FALSE(SignalPending(::getpid(), SIGUSR2));
+  ASSERT_EQ(::raise(SIGUSR2), 0);  // to this thread, the process's main thread in gtest's main()
+  EXPECT_TRUE(SignalPending(::getpid(), SIGUSR2));
+  timespec zero{};
+  EXPECT_EQ(sigtimedwait(&set, nullptr, &zero), SIGUSR2);
+  EXPECT_FALSE(SignalPending(::getpid(), SIGUSR2));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 TEST(PortReservationTest, NoTwoLiveReservationsShareAPort) {
