@@ -78,6 +78,9 @@ Status CheckOutputPath(std::string_view flag, const std::string& path, bool atom
   if (special && atomic)
     return Error{fmt::format("--{} {}: not a regular file (the report is written beside it and renamed over it)",
                              flag, path)};
+  if (!atomic && std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) && !IsOwnDescriptorPath(path))
+    return Error{fmt::format("--{} {}: is a symbolic link, which the harness never writes through (give the file "
+                             "itself)", flag, path)};
   if (special) return Ok{};  // a device or a FIFO for the JSON lines: opened as it is
   std::string probe = (parent / ".coder-diag-probe-XXXXXX").string();
   const int fd = ::mkstemp(probe.data());

@@ -8,11 +8,26 @@
 #include <cerrno>
 #include <cstring>
 
+#include <re2/re2.h>
+
 namespace coder::harness {
+
+bool IsOwnDescriptorPath(const std::filesystem::path& path) {
+  static const RE2 kOwn(R"(/dev/(stdout|stderr|fd/[0-9]+)|/proc/(self|thread-self)/fd/[0-9]+)");
+  return RE2::FullMatch(path.string(), kOwn);
+}
 
 Result<std::unique_ptr<JsonlWriter>> JsonlWriter::Open(const std::filesystem::path& path) {
   // Non-blocking so that a FIFO nobody reads fails (ENXIO) instead of hanging the harness before its runs.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+  // O_NOFOLLOW: a link planted at the path must not make a root run truncate what it points at.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno == ELOOP && IsOwnDescriptorPath(path)) {
+    // The harness's own stdout or stderr: appended to as it is, never created or truncated.
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+  } else if (fd < 0 && errno == ELOOP) {
+    return Error{fmt::format("cannot open JSON lines file {}: it is a symbolic link, which the harness never "
+                             "writes through (give the file itself)", path.string())};
+  }
   if (fd < 0) {
     const int err = errno;
     return Error{fmt::format("cannot open JSON lines file {}: {}{}", path.string(), std::strerror(err),

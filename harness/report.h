@@ -83,6 +83,10 @@ Status WriteReportJson(const std::filesystem::path& path, const nlohmann::json& 
 
 // ---- JSON lines, one run per line ----
 
+/// Whether `path` names one of this process's own descriptors (/dev/stdout, /dev/stderr, /dev/fd/N,
+/// /proc/self/fd/N): the only symbolic links the JSON lines file may be opened through.
+bool IsOwnDescriptorPath(const std::filesystem::path& path);
+
 /// An append-only JSON-lines file of run records: every line is exactly one RunRecord::ToJson()
 /// object (no header line, no trailer), so `jq -c` or any line reader consumes it as is.
 ///
@@ -92,8 +96,10 @@ Status WriteReportJson(const std::filesystem::path& path, const nlohmann::json& 
 /// serialised by a mutex and never interleave. The descriptor closes with the object.
 class JsonlWriter {
  public:
-  /// Creates or truncates `path` (mode 0644, O_APPEND, close-on-exec). The Error names the path and
-  /// the reason (a missing or unwritable directory, a directory at that path).
+  /// Creates or truncates `path` (mode 0644, O_APPEND, close-on-exec). A symbolic link at `path` is an
+  /// Error (never written through), except one of this process's own descriptors (IsOwnDescriptorPath),
+  /// which is appended to and never truncated. The Error names the path and the reason (a missing or
+  /// unwritable directory, a directory at that path).
   static Result<std::unique_ptr<JsonlWriter>> Open(const std::filesystem::path& path);
   JsonlWriter(const JsonlWriter&) = delete;
   JsonlWriter& operator=(const JsonlWriter&) = delete;

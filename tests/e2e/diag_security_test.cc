@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/report_files.h"
@@ -75,6 +76,27 @@ TEST(DiagSecurityTest, ReportsAreCompleteWithNoTemporaryLeftBeside) {
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
   EXPECT_THAT(names, ElementsAre("junit.xml", "report.json", "summary.md"));
+}
+
+// A link planted at the --jsonl path (a shared directory) made a root run truncate what it pointed at.
+TEST(DiagSecurityTest, TheJsonLinesFileIsNeverWrittenThroughAPlantedLink) {
+  TempDir dir;
+  const auto victim = dir.path() / "victim";
+  std::ofstream(victim) << "precious\n";
+  const auto link = dir.path() / "runs.jsonl";
+  std::filesystem::create_symlink(victim, link);
+  const auto r = RunDiag({"--runs", "1", "--jsonl", link.string(), "--", CALIBRATED_TARGET_PATH}, 30s);
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
+  EXPECT_THAT(r.output, HasSubstr("is a symbolic link, which the harness never writes through"));
+  EXPECT_EQ(ReadText(victim), "precious\n");
+}
+
+TEST(DiagSecurityTest, TheJsonLinesFileMayBeTheHarnesssOwnStdout) {
+  const auto r = RunDiag({"--runs", "1", "--jsonl", "/dev/stdout", "--", CALIBRATED_TARGET_PATH}, 30s);
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"variant\":\"calibrated_target\""));
 }
 
 }  // namespace
