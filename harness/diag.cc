@@ -246,7 +246,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     c.run.ready_log = std::move(ready);
   }
 
-  auto fingerprints = FingerprintSet::Create(f.fingerprints);
+  auto fingerprints = FingerprintSet::Create(f.fingerprints, f.no_fingerprints);
   if (!fingerprints) return fingerprints.error();
   c.fingerprints = std::move(*fingerprints);
   struct OutputFlag {

@@ -33,7 +33,8 @@ struct RunOptions {
   /// null, each run compiles it. Shared read-only across threads, which RE2 allows.
   std::shared_ptr<const RE2> ready_log;
   std::string ready_url;                        ///< http:// URL answering 2xx once ready; may contain {port}
-  std::vector<double> known_timeouts_ms{10'000};
+  /// The common timeouts (Go's drains, nginx and Node header timeouts, Kubernetes' 30 s grace).
+  std::vector<double> known_timeouts_ms{1'000, 2'000, 3'000, 5'000, 10'000, 15'000, 30'000, 60'000};
   size_t log_tail_lines = 40;
   size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
   size_t max_timeline_points = 512;
