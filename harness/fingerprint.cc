@@ -105,7 +105,7 @@ Result<std::shared_ptr<const FingerprintSet>> FingerprintSet::Create(const std::
     std::string error;
     // The patterns are ours: one that does not compile is a bug that every test run shows.
     if (generic_set->Add(g.pattern, &error) < 0) return Error{fmt::format("built-in fingerprint {}: {}", g.name, error)};
-    Generic entry{g.name, nullptr};
+    Generic entry{g.name, std::make_unique<RE2>(g.pattern, generic_options), nullptr};
     if (g.unless) entry.unless = std::make_unique<RE2>(g.unless, generic_options);
     set->generic_.push_back(std::move(entry));
   }
@@ -140,11 +140,16 @@ void FingerprintSet::Scan(std::string_view line, StopPhase phase, std::set<std::
   // request that timed out); only what it prints while it stops says how the stop went.
   if (generic_set_ && !exact && phase == StopPhase::kAfterSignal) {
     std::vector<int> hits;
-    if (generic_set_->Match(piece, &hits)) {
-      for (int i : hits) {
-        const Generic& g = generic_[static_cast<size_t>(i)];
-        if (!g.unless || !RE2::PartialMatch(piece, *g.unless)) matched.insert(g.name);
-      }
+    RE2::Set::ErrorInfo error{RE2::Set::kNoError};
+    if (!generic_set_->Match(piece, &hits, &error) && error.kind != RE2::Set::kNoError) {
+      // The set gives up where its DFA would need too many states; each pattern alone never does.
+      hits.clear();
+      for (size_t i = 0; i < generic_.size(); ++i)
+        if (RE2::PartialMatch(piece, *generic_[i].regex)) hits.push_back(static_cast<int>(i));
+    }
+    for (int i : hits) {
+      const Generic& g = generic_[static_cast<size_t>(i)];
+      if (!g.unless || !RE2::PartialMatch(piece, *g.unless)) matched.insert(g.name);
     }
   }
   for (const auto& p : user_)

@@ -79,6 +79,7 @@ class FingerprintSet {
   };
   struct Generic {
     std::string name;
+    std::unique_ptr<RE2> regex;   // the same pattern alone: the set's DFA can run out of memory, RE2 alone cannot
     std::unique_ptr<RE2> unless;  // may be null
   };
   std::unique_ptr<RE2> websocket_timeout_;

@@ -156,6 +156,16 @@ TEST(GenericTimeoutFingerprintTest, EachCanBeSwitchedOffAndAnUnknownNameListsThe
   EXPECT_THAT(unknown.error().message, HasSubstr("websocket-shutdown-timeout, timed-out, deadline-exceeded, "));
 }
 
+TEST(GenericTimeoutFingerprintTest, ALongVariedLineIsStillScannedWhole) {
+  // Many distinct words make the set's DFA build many states; whether or not it gives up, the match stands.
+  std::string line;
+  for (int i = 0; i < 20'000; ++i) line += "w" + std::to_string(i * 7919 % 100'003) + (i % 3 ? " not " : ". within ");
+  line += "context deadline exceeded";
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  EXPECT_THAT(AfterSignal(**set, line), ::testing::Contains("deadline-exceeded"));
+}
+
 TEST(GenericTimeoutFingerprintTest, AUserFingerprintCannotTakeABuiltInName) {
   for (const char* name : {"timed-out", "latency-at-known-timeout", "websocket-shutdown-timeout"}) {
     auto set = FingerprintSet::Create({std::string(name) + "=x"});
