@@ -38,7 +38,8 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--slow-threshold", f.slow_threshold, "A clean stop slower than this is slow")->capture_default_str();
   s->add_option("--sample-interval", f.sample_interval, "RSS sampling period")->capture_default_str();
   s->add_option("--known-timeouts", f.known_timeouts,
-                "Comma-separated timeouts a latency is checked against (latency-at-known-timeout)")
+                "Comma-separated timeouts a latency is checked against (latency-at-known-timeout); the built-in "
+                "server's --websocket-shutdown-timeout is added")
       ->capture_default_str();
   s->add_option("--ready-log", f.ready_log,
                 "RE2 regex of the output line that means ready (default: 'Started HTTP listener at ')");
@@ -71,6 +72,9 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--fingerprint", f.fingerprints, "NAME=REGEX (RE2) flagged when an output line matches; repeatable")
       ->allow_extra_args(false)
       ->take_all();
+  s->add_option("--no-fingerprint", f.no_fingerprints,
+                "Switch off a built-in line fingerprint by name (e.g. timed-out, deadline-exceeded); repeatable")
+      ->take_all();
   s->add_option("--target", f.targets, "NAME='COMMAND ARGS' to launch instead of the built-in server; repeatable")
       ->allow_extra_args(false)
       ->take_all();
@@ -92,7 +96,8 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
                 "A p95 latency ratio against the baseline whose 95% interval lies above this is a regression")
       ->capture_default_str();
   s->add_option("--fail-on", f.fail_on,
-                "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression")
+                "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression,"
+                "fixed-tail")
       ->capture_default_str();
   s->add_option("command", f.command, "The target command after --; {port} and {dir} are substituted per run");
 

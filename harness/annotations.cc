@@ -123,9 +123,11 @@ std::string RenderGithubAnnotations(const json& report) {
       const auto v = p95 ? NumberMember(*p95, key) : std::nullopt;
       return v ? FormatRatio(*v) : std::string("?");
     };
+    const bool lower_bound = p95 && StringMember(*p95, "bound") == "lower_bound";
     out += Command(false, Title(variant, "regression"),
-                   fmt::format("p95 shutdown latency is {} the baseline {}'s (95% interval {}-{})", ratio("ratio"),
-                               StringMember(*c, "baseline"), ratio("ci_low"), ratio("ci_high")));
+                   fmt::format("p95 shutdown latency is {}{} the baseline {}'s (95% interval {}-{})",
+                               lower_bound ? "at least " : "", ratio("ratio"), StringMember(*c, "baseline"),
+                               ratio("ci_low"), lower_bound ? std::string("inf") : ratio("ci_high")));
   }
   return out;
 }

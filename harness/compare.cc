@@ -24,10 +24,11 @@ size_t Rank(uint64_t q_millionths, size_t n) {
 }
 
 // The value of the given rank; reorders `values`.
-double Select(std::vector<double>& values, size_t rank) {
+double Select(std::vector<Sample>& values, size_t rank) {
   auto nth = values.begin() + static_cast<std::ptrdiff_t>(rank - 1);
-  std::nth_element(values.begin(), nth, values.end());
-  return *nth;
+  std::nth_element(values.begin(), nth, values.end(),
+                   [](const Sample& a, const Sample& b) { return a.value < b.value; });
+  return nth->value;
 }
 
 // An index in [0, n): the high 64 bits of a 64×64-bit product, the same on every standard library.
@@ -35,8 +36,12 @@ size_t Draw(std::mt19937_64& rng, size_t n) {
   return static_cast<size_t>((static_cast<unsigned __int128>(rng()) * n) >> 64);
 }
 
-void Resample(const std::vector<double>& from, std::vector<double>& into, std::mt19937_64& rng) {
-  for (double& v : into) v = from[Draw(rng, from.size())];
+void Resample(const std::vector<Sample>& from, std::vector<Sample>& into, std::mt19937_64& rng) {
+  for (Sample& v : into) v = from[Draw(rng, from.size())];
+}
+
+bool AnyCensored(const std::vector<Sample>& values) {
+  return std::any_of(values.begin(), values.end(), [](const Sample& s) { return s.censored; });
 }
 
 double Ratio(double variant, double baseline) {
@@ -44,17 +49,34 @@ double Ratio(double variant, double baseline) {
   return variant == 0 ? 1.0 : std::numeric_limits<double>::infinity();
 }
 
-std::vector<double> Finite(const std::vector<double>& values) {
-  std::vector<double> out;
-  std::copy_if(values.begin(), values.end(), std::back_inserter(out), [](double v) { return std::isfinite(v); });
+std::vector<Sample> Finite(const std::vector<Sample>& values) {
+  std::vector<Sample> out;
+  std::copy_if(values.begin(), values.end(), std::back_inserter(out),
+               [](const Sample& s) { return std::isfinite(s.value); });
   return out;
 }
 
-std::vector<double> Latencies(const std::vector<RunRecord>& runs) {
-  std::vector<double> out;
-  for (const RunRecord& r : runs)
-    if (r.latency_ms) out.push_back(*r.latency_ms);
+std::vector<Sample> Uncensored(const std::vector<double>& values) {
+  std::vector<Sample> out;
+  out.reserve(values.size());
+  for (double v : values) out.push_back({v, false});
   return out;
+}
+
+// A run the watchdog killed would have stopped no sooner than its recorded latency.
+std::vector<Sample> Latencies(const std::vector<RunRecord>& runs) {
+  std::vector<Sample> out;
+  for (const RunRecord& r : runs)
+    if (r.latency_ms) out.push_back({*r.latency_ms, r.watchdog_fired});
+  return out;
+}
+
+RatioEstimate::Bound BoundOf(bool variant_censored, bool baseline_censored) {
+  using Bound = RatioEstimate::Bound;
+  if (variant_censored && baseline_censored) return Bound::kIndeterminate;
+  if (variant_censored) return Bound::kLowerBound;
+  if (baseline_censored) return Bound::kUpperBound;
+  return Bound::kEstimate;
 }
 
 double TimeoutRate(const std::vector<RunRecord>& runs) {
@@ -77,35 +99,59 @@ json OrNull(const std::optional<double>& v) { return v ? json(*v) : json(nullptr
 
 std::optional<RatioEstimate> QuantileRatio(const std::vector<double>& variant, const std::vector<double>& baseline,
                                            double q, uint64_t seed) {
+  return CensoredQuantileRatio(Uncensored(variant), Uncensored(baseline), q, seed);
+}
+
+std::optional<RatioEstimate> CensoredQuantileRatio(const std::vector<Sample>& variant,
+                                                   const std::vector<Sample>& baseline, double q, uint64_t seed) {
   if (!(q > 0 && q <= 1)) return std::nullopt;
-  std::vector<double> v = Finite(variant), b = Finite(baseline);
+  std::vector<Sample> v = Finite(variant), b = Finite(baseline);
   if (v.empty() || b.empty()) return std::nullopt;
   const auto q_millionths = static_cast<uint64_t>(std::llround(q * kQuantileScale));
   const size_t v_rank = Rank(q_millionths, v.size()), b_rank = Rank(q_millionths, b.size());
 
-  std::vector<double> v_work = v, b_work = b;
+  std::vector<Sample> v_work = v, b_work = b;
   const double b_q = Select(b_work, b_rank);
   if (b_q == 0) return std::nullopt;
   RatioEstimate est;
   est.ratio = Select(v_work, v_rank) / b_q;
+  const bool v_censored = AnyCensored(v), b_censored = AnyCensored(b);
+  est.bound = BoundOf(v_censored && RankIsLowerBound(v, v_rank), b_censored && RankIsLowerBound(b, b_rank));
 
   std::mt19937_64 rng(seed);
   std::vector<double> ratios(kResamples);
+  bool any_v_bound = false, any_b_bound = false;
   for (double& ratio : ratios) {
     Resample(v, v_work, rng);
     Resample(b, b_work, rng);
     ratio = Ratio(Select(v_work, v_rank), Select(b_work, b_rank));
+    any_v_bound = any_v_bound || (v_censored && RankIsLowerBound(v_work, v_rank));
+    any_b_bound = any_b_bound || (b_censored && RankIsLowerBound(b_work, b_rank));
   }
   std::sort(ratios.begin(), ratios.end());
-  est.ci_low = ratios[Rank(25'000, ratios.size()) - 1];
-  est.ci_high = ratios[Rank(975'000, ratios.size()) - 1];
+  est.ci_low = any_b_bound ? 0 : ratios[Rank(25'000, ratios.size()) - 1];
+  est.ci_high = any_v_bound ? std::numeric_limits<double>::infinity() : ratios[Rank(975'000, ratios.size()) - 1];
   return est;
+}
+
+std::string_view ToString(RatioEstimate::Bound bound) {
+  switch (bound) {
+    case RatioEstimate::Bound::kEstimate: return "estimate";
+    case RatioEstimate::Bound::kLowerBound: return "lower_bound";
+    case RatioEstimate::Bound::kUpperBound: return "upper_bound";
+    case RatioEstimate::Bound::kIndeterminate: return "indeterminate";
+  }
+  return "estimate";
 }
 
 json RatioEstimate::ToJson() const {
   // JSON has no infinity; nlohmann would write null anyway, say so explicitly.
   auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
-  return json{{"ratio", number(ratio)}, {"ci_low", number(ci_low)}, {"ci_high", number(ci_high)}, {"method", method}};
+  return json{{"ratio", number(ratio)},
+              {"ci_low", number(ci_low)},
+              {"ci_high", number(ci_high)},
+              {"method", method},
+              {"bound", std::string(ToString(bound))}};
 }
 
 Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs,
@@ -114,18 +160,24 @@ Comparison Compare(const std::string& variant, const std::vector<RunRecord>& var
   Comparison c;
   c.variant = variant;
   c.baseline = baseline;
-  const std::vector<double> v = Latencies(variant_runs), b = Latencies(baseline_runs);
-  c.p50_ratio = QuantileRatio(v, b, 0.5, seed);
-  c.p95_ratio = QuantileRatio(v, b, 0.95, seed);
+  const std::vector<Sample> v = Latencies(variant_runs), b = Latencies(baseline_runs);
+  c.p50_ratio = CensoredQuantileRatio(v, b, 0.5, seed);
+  c.p95_ratio = CensoredQuantileRatio(v, b, 0.95, seed);
   c.timeout_rate = TimeoutRate(variant_runs);
   c.baseline_timeout_rate = TimeoutRate(baseline_runs);
   const Distribution v_rss = PeakRss(variant_runs), b_rss = PeakRss(baseline_runs);
   if (v_rss.n > 0 && b_rss.n > 0) c.peak_rss_ratio = v_rss.p50 / b_rss.p50;
   c.suite_stops = suite_stops;
   // Summarize is all zeros without samples, so a variant with no latency spends 0 s in shutdown.
-  c.suite_shutdown_seconds = suite_stops * Summarize(v).p50 / 1000.0;
-  c.baseline_suite_shutdown_seconds = suite_stops * Summarize(b).p50 / 1000.0;
-  c.regression = c.p95_ratio && c.p95_ratio->ci_low > regression_ratio;
+  const Distribution v_latency = SummarizeCensored(v), b_latency = SummarizeCensored(b);
+  c.suite_shutdown_seconds = suite_stops * v_latency.p50 / 1000.0;
+  c.baseline_suite_shutdown_seconds = suite_stops * b_latency.p50 / 1000.0;
+  c.suite_shutdown_lower_bound = v_latency.IsLowerBound("p50");
+  c.baseline_suite_shutdown_lower_bound = b_latency.IsLowerBound("p50");
+  // A lower bound over the threshold is a regression whatever the true value; an upper bound is not.
+  const bool bounded_below = c.p95_ratio && (c.p95_ratio->bound == RatioEstimate::Bound::kEstimate ||
+                                             c.p95_ratio->bound == RatioEstimate::Bound::kLowerBound);
+  c.regression = bounded_below && c.p95_ratio->ci_low > regression_ratio;
   return c;
 }
 
@@ -142,6 +194,8 @@ json Comparison::ToJson() const {
       {"suite_stops", suite_stops},
       {"suite_shutdown_seconds", suite_shutdown_seconds},
       {"baseline_suite_shutdown_seconds", baseline_suite_shutdown_seconds},
+      {"suite_shutdown_lower_bound", suite_shutdown_lower_bound},
+      {"baseline_suite_shutdown_lower_bound", baseline_suite_shutdown_lower_bound},
       {"regression", regression},
   };
 }

@@ -339,7 +339,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   if (auto ok = ApplyRunSetup(f, c.run); !ok) return ok.error();
   if (auto ok = CheckExecutables(c.plan.variants, c.run); !ok) return ok.error();
 
-  auto fingerprints = FingerprintSet::Create(f.fingerprints);
+  auto fingerprints = FingerprintSet::Create(f.fingerprints, f.no_fingerprints);
   if (!fingerprints) return fingerprints.error();
   c.fingerprints = std::move(*fingerprints);
   struct OutputFlag {

@@ -38,7 +38,7 @@ struct DiagFlags {
   std::string stack_tool = "auto";    ///< auto, eu-stack or gdb, looked up in PATH
   std::string slow_threshold = "5s";
   std::string sample_interval = "10ms";
-  std::string known_timeouts = "10s";
+  std::string known_timeouts = "1s,2s,3s,5s,10s,15s,30s,60s";
   std::string ready_log;
   std::string ready_url;
   std::string ready_tcp;                  ///< HOST:PORT
@@ -50,6 +50,7 @@ struct DiagFlags {
   std::vector<std::string> templates;     ///< SRC:DEST, rendered into each run's directory
   std::string dir_mode;                   ///< octal, e.g. 0755
   std::vector<std::string> fingerprints;  ///< NAME=REGEX
+  std::vector<std::string> no_fingerprints;  ///< built-in line fingerprints switched off
   std::vector<std::string> targets;       ///< NAME=COMMAND ARGS
   std::string baseline;                   ///< a variant name, an order (patched/unpatched), or "none"
   std::string json;

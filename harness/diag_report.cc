@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -70,24 +71,37 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
     comparisons.push_back(Compare(v.name, RunsOf(e.runs, v.name), base->name, RunsOf(e.runs, base->name),
                                   o.suite_stops, o.regression_ratio));
     const auto& c = comparisons.back();
-    if (c.regression && c.p95_ratio)
+    if (c.regression && c.p95_ratio && c.p95_ratio->bound == RatioEstimate::Bound::kLowerBound)
+      experiment_findings.regressions.push_back(
+          {v.name, fmt::format("p95 shutdown latency at least {:.2f}x the baseline {} (95% interval from {:.2f}x; "
+                               "runs killed by the watchdog make the variant's p95 a lower bound), over {}x",
+                               c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, o.regression_ratio)});
+    else if (c.regression && c.p95_ratio)
       experiment_findings.regressions.push_back(
           {v.name, fmt::format("p95 shutdown latency {:.2f}x the baseline {} (95% interval {:.2f}-{:.2f}x), over {}x",
                                c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, c.p95_ratio->ci_high,
                                o.regression_ratio)});
   }
   if (!comparisons.empty()) {
-    auto ratio = [](const std::optional<RatioEstimate>& r) {
-      return r ? fmt::format("{} [{}, {}]", FormatRatio(r->ratio), FormatRatio(r->ci_low), FormatRatio(r->ci_high))
-               : std::string("-");
+    auto end = [](double r) { return std::isfinite(r) ? FormatRatio(r) : std::string("inf"); };
+    auto ratio = [&](const std::optional<RatioEstimate>& r) {
+      if (!r) return std::string("-");
+      using Bound = RatioEstimate::Bound;
+      if (r->bound == Bound::kIndeterminate) return std::string("? (both censored)");
+      const char* prefix = r->bound == Bound::kLowerBound ? ">= " : r->bound == Bound::kUpperBound ? "<= " : "";
+      return fmt::format("{}{} [{}, {}]", prefix, FormatRatio(r->ratio), end(r->ci_low), end(r->ci_high));
+    };
+    auto suite = [](double seconds, bool lower_bound) {
+      return fmt::format("{}{:.2f}s", lower_bound ? ">= " : "", seconds);
     };
     text += fmt::format("\nCompared with the baseline (latency ratios with 95% bootstrap intervals; a suite of {} stops):\n",
                         o.suite_stops);
     for (const auto& c : comparisons) {
       text += fmt::format("  {} vs {}{}\n", c.variant, c.baseline, c.regression ? "  REGRESSION" : "");
-      text += fmt::format("    p50 {}   p95 {}   timeouts {:.0f}% vs {:.0f}%   suite shutdown {:.2f}s vs {:.2f}s\n",
+      text += fmt::format("    p50 {}   p95 {}   timeouts {:.0f}% vs {:.0f}%   suite shutdown {} vs {}\n",
                           ratio(c.p50_ratio), ratio(c.p95_ratio), c.timeout_rate * 100, c.baseline_timeout_rate * 100,
-                          c.suite_shutdown_seconds, c.baseline_suite_shutdown_seconds);
+                          suite(c.suite_shutdown_seconds, c.suite_shutdown_lower_bound),
+                          suite(c.baseline_suite_shutdown_seconds, c.baseline_suite_shutdown_lower_bound));
     }
   }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "harness/fingerprint.h"
+#include "harness/stats.h"
 
 namespace coder::harness {
 namespace {
@@ -13,7 +14,14 @@ constexpr std::pair<FindingKind, std::string_view> kNames[] = {
     {FindingKind::kNeverReady, "never-ready"},  {FindingKind::kFailedToStart, "failed-to-start"},
     {FindingKind::kBudget, "budget"},           {FindingKind::kRegression, "regression"},
     {FindingKind::kLeftProcesses, "left-processes"},
+    {FindingKind::kFixedTail, "fixed-tail"},
 };
+
+std::string KindNames() {
+  std::string out;
+  for (const auto& [k, name] : kNames) out += fmt::format("{}{}", out.empty() ? "" : ", ", name);
+  return out;
+}
 
 std::optional<FindingKind> KindOf(Outcome outcome) {
   switch (outcome) {
@@ -27,11 +35,6 @@ std::optional<FindingKind> KindOf(Outcome outcome) {
     case Outcome::kClean: return std::nullopt;
   }
   return std::nullopt;
-}
-
-bool IsBuiltinFingerprint(const std::string& name) {
-  return name == kFpWebsocketTimeout || name == kFpLatencyAtTimeout || name == kFpSilentWatchdogKill ||
-         name == kFpForeignSigkill;
 }
 
 }  // namespace
@@ -61,9 +64,7 @@ Result<std::set<FindingKind>> ParseFailOn(const std::string& text) {
       }
     }
     if (!known)
-      return Error{fmt::format("--fail-on: unknown kind \"{}\" (all, none, or a list of fingerprint, slow, watchdog, "
-                               "crash, never-ready, failed-to-start, budget, regression)",
-                               item)};
+      return Error{fmt::format("--fail-on: unknown kind \"{}\" (all, none, or a list of {})", item, KindNames())};
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
@@ -85,6 +86,15 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
       if (!IsBuiltinFingerprint(f))
         findings.push_back({r.variant, r.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f),
                             gated(r.variant)});
+  }
+  // A fixed tail is a property of a variant's runs together, not of any one of them.
+  for (const auto& v : variants) {
+    std::vector<RunRecord> mine;
+    for (const auto& r : runs)
+      if (r.variant == v.name) mine.push_back(r);
+    if (auto tail = FindFixedTailInRuns(mine))
+      findings.push_back({v.name, std::nullopt, FindingKind::kFixedTail,
+                          tail->Describe() + ": the signature of a timeout", v.gated});
   }
   // A variant's own schedule over budget gates like its runs do; all variants together always gate,
   // since they shared the runner's memory.

@@ -15,12 +15,21 @@ namespace coder::harness {
 
 /// What `--fail-on` chooses among.
 enum class FindingKind {
-  kFingerprint, kSlow, kWatchdog, kCrash, kNeverReady, kFailedToStart, kBudget, kRegression, kLeftProcesses
+  kFingerprint,
+  kSlow,
+  kWatchdog,
+  kCrash,
+  kNeverReady,
+  kFailedToStart,
+  kBudget,
+  kRegression,
+  kLeftProcesses,  ///< the leader exited while its tree still ran
+  kFixedTail,  ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
 };
 std::string_view ToString(FindingKind kind);
 
 /// "all" (the default), "none", or a comma-separated list of: fingerprint, slow, watchdog, crash,
-/// never-ready, failed-to-start, budget, regression, left-processes.
+/// never-ready, failed-to-start, budget, regression, left-processes, fixed-tail.
 Result<std::set<FindingKind>> ParseFailOn(const std::string& text);
 
 struct Finding {
@@ -37,8 +46,9 @@ struct ExperimentFindings {
   std::vector<std::pair<std::string, std::string>> regressions;  ///< variant, message
 };
 
-/// One finding per run that was not clean (by its outcome) and per user fingerprint that matched, plus
-/// the experiment's budget and regression findings.
+/// One finding per run that was not clean (by its outcome) and per user fingerprint that matched, one per
+/// variant whose runs have a fixed tail (FindFixedTailInRuns), plus the experiment's budget and regression
+/// findings.
 std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, const std::vector<RunRecord>& runs,
                                      const ExperimentFindings& experiment);
 

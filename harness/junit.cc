@@ -73,6 +73,8 @@ void AddRatio(std::vector<Property>& props, std::string_view name, const json& c
   AddNumber(props, std::string(name), *r, "ratio");
   AddNumber(props, fmt::format("{}_ci_low", name), *r, "ci_low");
   AddNumber(props, fmt::format("{}_ci_high", name), *r, "ci_high");
+  if (const std::string bound = StringMember(*r, "bound"); !bound.empty())
+    props.push_back({fmt::format("{}_bound", name), bound});
 }
 
 const json* ComparisonOf(const json& report, const std::string& variant) {
@@ -123,6 +125,10 @@ std::string SummaryText(const VariantView& v) {
   out += fmt::format("shutdown latency min {} p50 {} p95 {} p99 {} max {}\n", DistributionMs(s, "latency_ms", "min"),
                      DistributionMs(s, "latency_ms", "p50"), DistributionMs(s, "latency_ms", "p95"),
                      DistributionMs(s, "latency_ms", "p99"), DistributionMs(s, "latency_ms", "max"));
+  if (const size_t censored = CensoredCount(s, "latency_ms"); censored > 0)
+    out += fmt::format("(>= marks a lower bound: {} run{} killed by the watchdog would have stopped no sooner, if at all)\n",
+                       censored, censored == 1 ? "" : "s");
+  if (const std::string tail = FixedTailText(s); !tail.empty()) out += "fixed tail: " + tail + "\n";
   out += fmt::format("ready p50 {}, tree peak RSS p50 {} max {}\n", DistributionMs(s, "ready_ms", "p50"),
                      DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
                      DistributionBytes(s, "tree_peak_rss_bytes", "max"));
@@ -146,6 +152,16 @@ TestCase VariantCase(const json& report, const VariantView& v, const std::vector
     AddNumber(tc.properties, "runs", *s, "runs");
     AddNumber(tc.properties, "findings", *s, "findings");
     AddDistribution(tc.properties, *s, "latency_ms", "latency", "ms", {"min", "p50", "p95", "p99", "max", "mean"});
+    // A censored latency's statistics are lower bounds: say which, so a numeric property is never read as exact.
+    if (const size_t censored = CensoredCount(s, "latency_ms"); censored > 0) {
+      tc.properties.push_back({"latency_censored", std::to_string(censored)});
+      std::string bounds;
+      if (const json* d = Member(*s, "latency_ms"))
+        for (const json* b : ArrayMember(*d, "lower_bounds"))
+          if (b->is_string()) bounds += (bounds.empty() ? "" : ",") + b->get<std::string>();
+      tc.properties.push_back({"latency_lower_bounds", bounds});
+    }
+    if (const json* tail = Member(*s, "fixed_tail")) AddNumber(tc.properties, "fixed_tail_ms", *tail, "ms");
     AddDistribution(tc.properties, *s, "ready_ms", "ready", "ms", {"p50", "max"});
     AddDistribution(tc.properties, *s, "tree_peak_rss_bytes", "tree_peak_rss", "bytes", {"p50", "max"});
     AddDistribution(tc.properties, *s, "kernel_peak_rss_bytes", "kernel_peak_rss", "bytes", {"p50", "max"});
@@ -167,6 +183,8 @@ TestCase VariantCase(const json& report, const VariantView& v, const std::vector
     AddNumber(tc.properties, "suite_stops", *c, "suite_stops");
     AddNumber(tc.properties, "suite_shutdown_seconds", *c, "suite_shutdown_seconds");
     AddNumber(tc.properties, "baseline_suite_shutdown_seconds", *c, "baseline_suite_shutdown_seconds");
+    for (std::string_view key : {"suite_shutdown_lower_bound", "baseline_suite_shutdown_lower_bound"})
+      if (BoolMember(*c, key)) tc.properties.push_back({std::string(key), "true"});
     tc.properties.push_back({"regression", BoolMember(*c, "regression") ? "true" : "false"});
   }
 

@@ -20,6 +20,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxFindingRows = 50;
+constexpr std::string_view kAtLeast = "≥ ";
 
 using Row = std::vector<std::string>;
 
@@ -73,17 +74,35 @@ std::string SummarySection(const std::vector<VariantView>& variants) {
                     : v.gated  ? "gated"
                                : "-",
                     s ? fmt::format("{}", NumberMember(*s, "runs").value_or(0)) : "-",
-                    s ? E(OutcomeCountsText(*s)) : "-", DistributionMs(s, "latency_ms", "min"),
-                    DistributionMs(s, "latency_ms", "p50"), DistributionMs(s, "latency_ms", "p95"),
-                    DistributionMs(s, "latency_ms", "p99"), DistributionMs(s, "latency_ms", "max"),
+                    s ? E(OutcomeCountsText(*s)) : "-", DistributionMs(s, "latency_ms", "min", kAtLeast),
+                    DistributionMs(s, "latency_ms", "p50", kAtLeast), DistributionMs(s, "latency_ms", "p95", kAtLeast),
+                    DistributionMs(s, "latency_ms", "p99", kAtLeast), DistributionMs(s, "latency_ms", "max", kAtLeast),
                     DistributionMs(s, "ready_ms", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
                     DistributionBytes(s, "tree_peak_rss_bytes", "max"), step,
                     s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
   }
+  size_t censored = 0;
+  for (const VariantView& v : variants) censored += CensoredCount(v.summary, "latency_ms");
+  std::string note;
+  if (censored > 0)
+    note = fmt::format("\n≥ marks a latency that is a lower bound: {} run{} killed by the watchdog would have stopped "
+                       "no sooner, if at all.\n",
+                       censored, censored == 1 ? "" : "s");
   return "\n### Shutdown per variant\n\n" +
          Table({"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
                 "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"},
-               "llrlrrrrrrrrll", rows);
+               "llrlrrrrrrrrll", rows) +
+         note;
+}
+
+std::string FixedTailSection(const std::vector<VariantView>& variants) {
+  std::vector<Row> rows;
+  for (const VariantView& v : variants)
+    if (std::string tail = FixedTailText(v.summary); !tail.empty()) rows.push_back({E(v.name), E(tail)});
+  if (rows.empty()) return "";
+  return "\n### Fixed tails\n\nStops that cluster at one latency of 1 s or more are the signature of a timeout: "
+         "something waited until its timer ran out.\n\n" +
+         Table({"variant", "fixed tail"}, "ll", rows);
 }
 
 std::string HeldSlotsSection(const std::vector<VariantView>& variants) {
@@ -109,16 +128,18 @@ std::string ComparisonSection(const json& report) {
   const std::string suite = stops ? fmt::format("suite of {} stops", *stops) : "suite";
   std::vector<Row> rows;
   for (const json* c : comparisons) {
-    auto seconds = [&](std::string_view key) {
+    auto seconds = [&](std::string_view key, std::string_view lower_bound_key) {
       const auto v = NumberMember(*c, key);
-      return v ? FormatMs(*v * 1000) : std::string("-");
+      if (!v) return std::string("-");
+      return (BoolMember(*c, lower_bound_key) ? std::string(kAtLeast) : std::string()) + FormatMs(*v * 1000);
     };
     const auto rss = NumberMember(*c, "peak_rss_ratio");
     rows.push_back({E(StringMember(*c, "variant")), E(StringMember(*c, "baseline")),
-                    FormatRatioEstimate(Member(*c, "p50_ratio")), FormatRatioEstimate(Member(*c, "p95_ratio")),
+                    FormatRatioEstimate(Member(*c, "p50_ratio"), kAtLeast, "≤ "),
+                    FormatRatioEstimate(Member(*c, "p95_ratio"), kAtLeast, "≤ "),
                     Percent(NumberMember(*c, "timeout_rate")), Percent(NumberMember(*c, "baseline_timeout_rate")),
-                    rss ? FormatRatio(*rss) : "-", seconds("suite_shutdown_seconds"),
-                    seconds("baseline_suite_shutdown_seconds"), BoolMember(*c, "regression") ? "**yes**" : "no"});
+                    rss ? FormatRatio(*rss) : "-", seconds("suite_shutdown_seconds", "suite_shutdown_lower_bound"),
+                    seconds("baseline_suite_shutdown_seconds", "baseline_suite_shutdown_lower_bound"), BoolMember(*c, "regression") ? "**yes**" : "no"});
   }
   return "\n### Against the baseline\n\nLatency ratios are variant / baseline with a 95% bootstrap interval; the " +
          suite + " spends that long in shutdown (stops × median latency).\n\n" +
@@ -288,6 +309,7 @@ std::string RenderMarkdown(const json& report) {
   out += Verdict(report, findings);
   if (std::string meta = MetaLine(report); !meta.empty()) out += "\n" + meta;
   out += SummarySection(variants);
+  out += FixedTailSection(variants);
   out += HeldSlotsSection(variants);
   out += ComparisonSection(report);
   out += BudgetSection(report);

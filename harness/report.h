@@ -40,8 +40,12 @@ using coder::DumpJson;  // a target's log lines can hold any bytes
 /// (non-zero counts, most severe first: "4 timeout-fingerprint, 1 slow"), latency min/p50/p95/p99/max,
 /// ready p50, tree peak RSS p50/max, dominant step ("websocket-wait 10.000s", its mean), fingerprints
 /// ("5 websocket-shutdown-timeout"; last because it is the only unbounded column). A value that was
-/// not measured is "-". Column widths come from the content, so a row of the built-in matrix without
-/// fingerprints fits in about 150 columns.
+/// not measured is "-"; a latency statistic that censored values (watchdog kills) reach is a lower
+/// bound, written ">= 30.005s", and a note under the table says so. Column widths come from the content,
+/// so a row of the built-in matrix without fingerprints fits in about 150 columns.
+///
+/// Then, when any variant has a fixed tail, a block naming it per variant ("stops cluster at 3.002s
+/// (8 of 10 runs within 21.0ms)").
 ///
 /// Then, when any variant has findings, a block listing per such variant the wait-group slots its
 /// timeout lines named ("none named" if none); and when a variant is marked baseline, a block of

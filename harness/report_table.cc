@@ -98,8 +98,19 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string Ms(const Distribution& d, double Distribution::*stat) {
-  return d.n == 0 ? std::string(kNone) : FormatMs(d.*stat);
+double Stat(const Distribution& d, std::string_view stat) {
+  if (stat == "min") return d.min;
+  if (stat == "p50") return d.p50;
+  if (stat == "p95") return d.p95;
+  if (stat == "p99") return d.p99;
+  if (stat == "max") return d.max;
+  return d.mean;
+}
+
+// A statistic censored values reach is only a lower bound: ">= 30.005s".
+std::string Ms(const Distribution& d, std::string_view stat) {
+  if (d.n == 0) return std::string(kNone);
+  return (d.IsLowerBound(stat) ? ">= " : "") + FormatMs(Stat(d, stat));
 }
 std::string Bytes(const Distribution& d, double Distribution::*stat) {
   return d.n == 0 ? std::string(kNone) : FormatBytes(static_cast<uint64_t>(d.*stat));
@@ -153,8 +164,8 @@ std::string MainTable(const std::vector<VariantSummary>& summaries) {
     const Distribution& lat = s.latency_ms;
     const Distribution& rss = s.tree_peak_rss_bytes;
     table.AddRow({s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
-                  Ms(lat, &Distribution::min), Ms(lat, &Distribution::p50), Ms(lat, &Distribution::p95),
-                  Ms(lat, &Distribution::p99), Ms(lat, &Distribution::max), Ms(s.ready_ms, &Distribution::p50),
+                  Ms(lat, "min"), Ms(lat, "p50"), Ms(lat, "p95"), Ms(lat, "p99"), Ms(lat, "max"),
+                  Ms(s.ready_ms, "p50"),
                   Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max),
                   s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
                                   : std::string(kNone),
@@ -179,10 +190,29 @@ std::string HeldSlots(const std::vector<VariantSummary>& summaries) {
   return "\nHeld wait-group slots, per variant with findings:\n" + table.Render("  ", false);
 }
 
+std::string FixedTails(const std::vector<VariantSummary>& summaries) {
+  TextTable table({{"variant"}, {"fixed tail"}});
+  for (const VariantSummary& s : summaries)
+    if (s.fixed_tail) table.AddRow({s.variant, s.fixed_tail->Describe()});
+  if (std::none_of(summaries.begin(), summaries.end(), [](const VariantSummary& s) { return s.fixed_tail.has_value(); }))
+    return "";
+  return "\nFixed tails (stops clustered at one latency: the signature of a timeout):\n" + table.Render("  ", false);
+}
+
+// Says once what a ">=" in the table means, when one is there.
+std::string CensoredNote(const std::vector<VariantSummary>& summaries) {
+  size_t censored = 0;
+  for (const VariantSummary& s : summaries) censored += s.latency_ms.censored;
+  if (censored == 0) return "";
+  return fmt::format("\n>= marks a latency that is a lower bound: {} run{} killed by the watchdog would have "
+                     "stopped no sooner, if at all.\n",
+                     censored, censored == 1 ? "" : "s");
+}
+
 }  // namespace
 
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
-  return MainTable(summaries) + HeldSlots(summaries);
+  return MainTable(summaries) + CensoredNote(summaries) + FixedTails(summaries) + HeldSlots(summaries);
 }
 
 std::string FormatRatio(double r) {

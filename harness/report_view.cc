@@ -10,6 +10,7 @@
 #include "harness/gate.h"
 #include "harness/report.h"
 #include "harness/run_record.h"
+#include "harness/stats.h"
 
 namespace coder::harness {
 namespace {
@@ -183,11 +184,34 @@ std::string CountsText(const json* counts) {
   return out.empty() ? std::string(kNone) : out;
 }
 
-std::string DistributionMs(const json* summary, std::string_view distribution, std::string_view stat) {
+std::string DistributionMs(const json* summary, std::string_view distribution, std::string_view stat,
+                           std::string_view at_least) {
   if (!summary) return std::string(kNone);
   const json* d = Member(*summary, distribution);
   const auto v = d ? NumberMember(*d, stat) : std::nullopt;
-  return v ? FormatMs(*v) : std::string(kNone);
+  if (!v) return std::string(kNone);
+  bool bound = false;
+  for (const json* b : ArrayMember(*d, "lower_bounds")) bound = bound || (b->is_string() && b->get<std::string>() == stat);
+  return (bound ? std::string(at_least) : std::string()) + FormatMs(*v);
+}
+
+size_t CensoredCount(const json* summary, std::string_view distribution) {
+  const json* d = summary ? Member(*summary, distribution) : nullptr;
+  const auto n = d ? NumberMember(*d, "censored") : std::nullopt;
+  return n && *n > 0 ? static_cast<size_t>(*n) : 0;
+}
+
+std::string FixedTailText(const json* summary) {
+  const json* t = summary ? Member(*summary, "fixed_tail") : nullptr;
+  if (!t || !t->is_object()) return "";
+  FixedTail tail;
+  tail.ms = NumberMember(*t, "ms").value_or(0);
+  tail.low_ms = NumberMember(*t, "low_ms").value_or(tail.ms);
+  tail.high_ms = NumberMember(*t, "high_ms").value_or(tail.ms);
+  tail.window_ms = NumberMember(*t, "window_ms").value_or(0);
+  tail.runs = static_cast<size_t>(std::max(0.0, NumberMember(*t, "runs").value_or(0)));
+  tail.of = static_cast<size_t>(std::max(0.0, NumberMember(*t, "of").value_or(0)));
+  return tail.Describe();
 }
 
 std::string DistributionBytes(const json* summary, std::string_view distribution, std::string_view stat) {
@@ -202,15 +226,18 @@ std::string BytesMember(const json& j, std::string_view key) {
   return v && *v >= 0 ? FormatBytes(static_cast<uint64_t>(*v)) : std::string(kNone);
 }
 
-std::string FormatRatioEstimate(const json* estimate) {
+std::string FormatRatioEstimate(const json* estimate, std::string_view at_least, std::string_view at_most) {
   if (!estimate || !estimate->is_object()) return std::string(kNone);
   const auto ratio = NumberMember(*estimate, "ratio");
   if (!ratio) return std::string(kNone);
-  auto bound = [&](std::string_view key) {
+  const std::string bound = StringMember(*estimate, "bound", "estimate");
+  if (bound == "indeterminate") return "? (both censored)";
+  auto end = [&](std::string_view key) {
     const auto v = NumberMember(*estimate, key);
     return v ? FormatRatio(*v) : std::string("inf");
   };
-  return fmt::format("{} ({}-{})", FormatRatio(*ratio), bound("ci_low"), bound("ci_high"));
+  const std::string prefix(bound == "lower_bound" ? at_least : bound == "upper_bound" ? at_most : "");
+  return fmt::format("{}{} ({}-{})", prefix, FormatRatio(*ratio), end("ci_low"), end("ci_high"));
 }
 
 std::string ValidUtf8(std::string_view text) {

@@ -41,7 +41,7 @@ std::vector<VariantView> ReportVariants(const nlohmann::json& report);
 struct ReportFinding {
   std::string variant;     ///< "" for all variants together (the memory budget)
   std::optional<int> run;  ///< the run index within its variant, if the finding is about one run
-  std::string kind;        ///< fingerprint, slow, watchdog, crash, never-ready, failed-to-start, budget, regression
+  std::string kind;  ///< fingerprint, slow, watchdog, crash, never-ready, failed-to-start, budget, regression, fixed-tail
   std::string message;
   bool gated = true;  ///< false for a baseline variant: reported, never failing
   bool fails = true;  ///< gated and of a kind in the gate's `fail_on`: it decides the exit code
@@ -50,8 +50,8 @@ struct ReportFinding {
 /// The report's `gate.findings` when `gate` is present (`fails` = gated and kind in `gate.fail_on`).
 /// Without a gate (an older report, or a merged one before its gate is recomputed), findings are
 /// derived from the runs as the harness's CollectFindings would, with every kind failing: one per run
-/// whose outcome is not clean and one per user fingerprint that matched (budget and regression
-/// findings need thresholds the report does not hold, so none are derived).
+/// whose outcome is not clean, one per user fingerprint that matched and one per variant with a fixed
+/// tail (budget and regression findings need thresholds the report does not hold, so none are derived).
 std::vector<ReportFinding> ReportFindings(const nlohmann::json& report);
 
 /// `meta.exit_code`, which the harness sets from the gate; 0 when absent.
@@ -69,17 +69,26 @@ std::string OutcomeCountsText(const nlohmann::json& summary);
 /// "-" if empty.
 std::string CountsText(const nlohmann::json* counts);
 
-/// A distribution statistic (`latency_ms.p50` ...) as a duration via FormatMs, "-" when not measured.
-std::string DistributionMs(const nlohmann::json* summary, std::string_view distribution, std::string_view stat);
+/// A distribution statistic (`latency_ms.p50` ...) as a duration via FormatMs, "-" when not measured;
+/// prefixed with `at_least` when the distribution lists it in `lower_bounds` (">= 30.005s").
+std::string DistributionMs(const nlohmann::json* summary, std::string_view distribution, std::string_view stat,
+                           std::string_view at_least = ">= ");
+/// Whether a distribution of the summary holds censored values (`censored` > 0).
+size_t CensoredCount(const nlohmann::json* summary, std::string_view distribution);
+/// The summary's `fixed_tail` as FixedTail::Describe() says it ("stops cluster at 3.002s (8 of 10 runs
+/// within 21.0ms)"); empty when there is none.
+std::string FixedTailText(const nlohmann::json* summary);
 /// The same for a byte distribution via FormatBytes.
 std::string DistributionBytes(const nlohmann::json* summary, std::string_view distribution, std::string_view stat);
 /// Bytes at `key` via FormatBytes, "-" when absent.
 std::string BytesMember(const nlohmann::json& j, std::string_view key);
 
-/// A `{"ratio", "ci_low", "ci_high"}` estimate with FormatRatio (harness/report.h):
-/// "1/1158x (1/1200x-1/1100x)"; a null bound is "inf";
-/// "-" when `estimate` is null.
-std::string FormatRatioEstimate(const nlohmann::json* estimate);
+/// A `{"ratio", "ci_low", "ci_high", "bound"}` estimate with FormatRatio (harness/report.h):
+/// "1/1158x (1/1200x-1/1100x)"; a null interval end is "inf"; a `bound` of "lower_bound" prefixes the
+/// ratio with `at_least` (">= 3.10x (3.00x-inf)"), "upper_bound" with `at_most`, and "indeterminate"
+/// is "? (both censored)"; "-" when `estimate` is null.
+std::string FormatRatioEstimate(const nlohmann::json* estimate, std::string_view at_least = ">= ",
+                                std::string_view at_most = "<= ");
 
 /// `text` as valid UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD.
 std::string ValidUtf8(std::string_view text);

@@ -113,9 +113,10 @@ struct LineState {
   void OnLine(const OutputLine& line) {
     ++lines;
     if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text)) MarkReady(line.at);
-    if (line.at.time_since_epoch().count() >= signal_at.load()) ++lines_after_signal;
+    const bool after_signal = line.at.time_since_epoch().count() >= signal_at.load();
+    if (after_signal) ++lines_after_signal;
     std::lock_guard lock(mu);
-    fingerprints.Scan(line.text, matched);
+    fingerprints.Scan(line.text, after_signal ? StopPhase::kAfterSignal : StopPhase::kBeforeSignal, matched);
     // Bounded whatever the target prints: a real plan has a handful of steps, a flood of step lines
     // would otherwise grow the harness (and the run's record) without limit.
     if (steps.size() < kMaxSteps)
@@ -584,8 +585,11 @@ void Classify(RunRecord& rec, const RunOptions& options) {
   } else if (std::any_of(rec.fingerprints.begin(), rec.fingerprints.end(),
                          [](const std::string& f) { return FingerprintSet::IsTimeoutFingerprint(f); })) {
     rec.outcome = Outcome::kTimeoutFingerprint;
+    std::vector<std::string> timeouts;
+    for (const std::string& f : rec.fingerprints)
+      if (FingerprintSet::IsTimeoutFingerprint(f)) timeouts.push_back(f);
     rec.detail = rec.held_slots.empty()
-                     ? fmt::format("a shutdown wait ran out its timeout")
+                     ? fmt::format("a shutdown wait ran out its timeout ({})", fmt::join(timeouts, ", "))
                      : fmt::format("a shutdown wait timed out on: {}", fmt::join(rec.held_slots, ", "));
   } else if (rec.latency_ms && *rec.latency_ms > ToSeconds(options.slow_threshold) * 1e3) {
     rec.outcome = Outcome::kSlow;

@@ -65,7 +65,8 @@ struct RunOptions {
   std::vector<FileTemplate> templates;
   /// Mode of the run's directory (0700 when unset), for servers whose workers drop privileges.
   std::optional<unsigned> dir_mode;
-  std::vector<double> known_timeouts_ms{10'000};
+  /// The common timeouts (Go's drains, nginx and Node header timeouts, Kubernetes' 30 s grace).
+  std::vector<double> known_timeouts_ms{1'000, 2'000, 3'000, 5'000, 10'000, 15'000, 30'000, 60'000};
   size_t log_tail_lines = 40;
   size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
   size_t max_timeline_points = 512;

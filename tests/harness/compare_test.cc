@@ -121,7 +121,7 @@ TEST(CompareTest, SingleValuesGiveADegenerateInterval) {
   EXPECT_EQ(r->ci_low, 2.5);
   EXPECT_EQ(r->ci_high, 2.5);
   EXPECT_EQ(r->ToJson(), json::parse(R"({"ratio": 2.5, "ci_low": 2.5, "ci_high": 2.5,
-                                         "method": "bootstrap-percentile"})"));
+                                         "method": "bootstrap-percentile", "bound": "estimate"})"));
 }
 
 TEST(CompareTest, AResampledZeroBaselineMakesTheUpperBoundInfiniteAndNullInJson) {
@@ -168,6 +168,91 @@ TEST(CompareTest, CompareFillsRatesRssAndSuiteShutdownTime) {
   EXPECT_TRUE(empty["p50_ratio"].is_null());
   EXPECT_TRUE(empty["p95_ratio"].is_null());
   EXPECT_TRUE(empty["peak_rss_ratio"].is_null());
+}
+
+// ---- censoring: latencies of runs the watchdog killed are lower bounds ----
+
+std::vector<Sample> Samples(const std::vector<double>& values, bool censored = false) {
+  std::vector<Sample> out;
+  for (double v : values) out.push_back({v, censored});
+  return out;
+}
+
+std::vector<Sample> Join(std::vector<Sample> a, const std::vector<Sample>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(CensoredCompareTest, WithoutCensoredValuesItIsQuantileRatio) {
+  const auto v = Spread(30, 1.5, 25), b = Spread(10, 0.5, 20);
+  for (double q : {0.5, 0.95}) {
+    const auto plain = QuantileRatio(v, b, q, 5), censored = CensoredQuantileRatio(Samples(v), Samples(b), q, 5);
+    ASSERT_TRUE(plain && censored);
+    EXPECT_EQ(censored->ratio, plain->ratio);
+    EXPECT_EQ(censored->ci_low, plain->ci_low);
+    EXPECT_EQ(censored->ci_high, plain->ci_high);
+    EXPECT_EQ(censored->bound, RatioEstimate::Bound::kEstimate);
+  }
+}
+
+TEST(CensoredCompareTest, ACensoredVariantQuantileMakesTheRatioALowerBoundAndStillARegression) {
+  // Half the variant's runs hung until the watchdog killed them at 1 s; the baseline stops in ~100 ms.
+  const auto variant = Join(Samples(Spread(50, 1, 10)), Samples(Spread(1'003, 0.5, 10), /*censored=*/true));
+  const auto baseline = Samples(Spread(100, 1, 20));
+  const auto r = CensoredQuantileRatio(variant, baseline, 0.95);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bound, RatioEstimate::Bound::kLowerBound);
+  EXPECT_GT(r->ratio, 8);
+  EXPECT_GT(r->ci_low, 8);
+  EXPECT_TRUE(std::isinf(r->ci_high));  // nothing bounds a hang from above
+  EXPECT_EQ(r->ToJson()["bound"], "lower_bound");
+  EXPECT_TRUE(r->ToJson()["ci_high"].is_null());
+
+  std::vector<RunRecord> hung, quick;
+  for (const Sample& s : variant) {
+    hung.push_back(Record(s.value, s.censored ? Outcome::kKilledByWatchdog : Outcome::kClean));
+    hung.back().watchdog_fired = s.censored;
+  }
+  for (const Sample& s : baseline) quick.push_back(Record(s.value));
+  const Comparison c = Compare("new", hung, "old", quick, 10, 2.0);
+  ASSERT_TRUE(c.p95_ratio);
+  EXPECT_EQ(c.p95_ratio->bound, RatioEstimate::Bound::kLowerBound);
+  EXPECT_TRUE(c.regression);  // at least 8x is over 2x whatever the hangs would have taken
+  // The median is one of the 50 ms stops, so the suite figure is exact; with more hangs it is a bound.
+  EXPECT_FALSE(c.suite_shutdown_lower_bound);
+  hung.push_back(hung.back());
+  EXPECT_TRUE(Compare("new", hung, "old", quick, 10, 2.0).suite_shutdown_lower_bound);
+  EXPECT_EQ(c.ToJson()["p95_ratio"]["bound"], "lower_bound");
+}
+
+TEST(CensoredCompareTest, ACensoredBaselineQuantileMakesTheRatioAnUpperBoundAndNeverARegression) {
+  // The baseline's p95 is a hang killed at 100 ms: the variant's 1 s stops are at most 10x it, maybe
+  // far less. A point estimate of 10x (what the comparison said before) would call it a regression.
+  const auto variant = Samples(Spread(1'000, 1, 20));
+  const auto baseline = Join(Samples(Spread(50, 1, 10)), Samples(Spread(100, 0.1, 10), /*censored=*/true));
+  const auto r = CensoredQuantileRatio(variant, baseline, 0.95);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bound, RatioEstimate::Bound::kUpperBound);
+  EXPECT_EQ(r->ci_low, 0);  // its lower end is unknown
+  EXPECT_TRUE(std::isfinite(r->ci_high));
+
+  std::vector<RunRecord> slow, hung;
+  for (const Sample& s : variant) slow.push_back(Record(s.value));
+  for (const Sample& s : baseline) {
+    hung.push_back(Record(s.value));
+    hung.back().watchdog_fired = s.censored;
+  }
+  const Comparison c = Compare("new", slow, "old", hung, 10, 2.0);
+  EXPECT_EQ(c.p95_ratio->bound, RatioEstimate::Bound::kUpperBound);
+  EXPECT_FALSE(c.regression);
+  EXPECT_FALSE(c.baseline_suite_shutdown_lower_bound);  // the baseline's median is a 50 ms stop
+}
+
+TEST(CensoredCompareTest, BothCensoredIsIndeterminate) {
+  const auto r = CensoredQuantileRatio(Samples({1'000, 1'001}, true), Samples({500, 501}, true), 0.5);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->bound, RatioEstimate::Bound::kIndeterminate);
+  EXPECT_EQ(r->ToJson()["bound"], "indeterminate");
 }
 
 }  // namespace

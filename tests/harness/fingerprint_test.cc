@@ -59,6 +59,122 @@ TEST(FingerprintTest, BadSpecsAreClearErrors) {
   EXPECT_FALSE(FingerprintSet::Create({"backref=(a)\\1"}).ok());
 }
 
+// ---- generic timeout lines, judged after the stop signal ----
+
+std::set<std::string> AfterSignal(const FingerprintSet& set, std::string_view line) {
+  std::set<std::string> matched;
+  set.Scan(line, StopPhase::kAfterSignal, matched);
+  return matched;
+}
+
+TEST(GenericTimeoutFingerprintTest, EachExampleMatchesItsOwnNameAndCountsAsATimeout) {
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  for (const GenericTimeoutLine& g : GenericTimeoutLines()) {
+    EXPECT_THAT(AfterSignal(**set, g.example), ::testing::Contains(g.name)) << g.example;
+    EXPECT_TRUE(FingerprintSet::IsTimeoutFingerprint(g.name)) << g.name;
+    EXPECT_TRUE(IsBuiltinFingerprint(g.name)) << g.name;
+  }
+  EXPECT_EQ(BuiltinLineFingerprintNames().front(), kFpWebsocketTimeout);
+  EXPECT_EQ(BuiltinLineFingerprintNames().size(), GenericTimeoutLines().size() + 1);
+}
+
+TEST(GenericTimeoutFingerprintTest, RealWorldLinesFromGoNodePythonJavaAndSupervisors) {
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"2026/11/24 04:05:23 shutdown: context deadline exceeded", "deadline-exceeded"},
+      {"rpc error: code = DeadlineExceeded desc = context deadline exceeded", "deadline-exceeded"},
+      {"grpc: DEADLINE_EXCEEDED", "deadline-exceeded"},
+      {"SERVER SHUTDOWN TIMED OUT", "timed-out"},
+      {"Error: Timed-out waiting for server.close()", "timed-out"},
+      {"Error: connect ETIMEDOUT 10.0.0.1:443", "etimedout"},
+      {"TimeoutError: The operation was aborted due to timeout", "timeout-exception"},
+      {"java.util.concurrent.TimeoutException: null", "timeout-exception"},
+      {"Exception in thread main java.net.SocketTimeoutException: Read timed out", "timeout-exception"},
+      {"Container 0a1b failed to exit within 10 seconds of signal 15 - using the force", "not-within-timeout"},
+      {"worker did not stop within the grace period", "not-within-timeout"},
+      {"Timeout exceeded while waiting for connections", "timeout-exceeded"},
+      {"the drain exceeded its timeout", "timeout-exceeded"},
+      {"graceful shutdown took longer than 5s, forcing exit", "took-longer-than"},
+      {"Shutdown timeout reached, terminating", "shutdown-timeout"},
+      {"deadline expired before the queue drained", "timeout-expired"},
+      {"read tcp 127.0.0.1:8080->127.0.0.1:4242: i/o timeout", "io-timeout"},
+  };
+  for (const auto& [line, name] : cases) EXPECT_THAT(AfterSignal(**set, line), ::testing::Contains(name)) << line;
+}
+
+TEST(GenericTimeoutFingerprintTest, OrdinaryShutdownLinesAndSettingsDoNotMatch) {
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  for (std::string_view line :
+       {"Shutting down API server...", "Gracefully shut down API server", "Done waiting for WebSocket connections",
+        "Shutdown complete in 1.20ms: api-drain 85µs (7.1%)", "shutdown timeout=30s", "shutdown timeout: 30s",
+        "Using a shutdown timeout of 30s", "graceful shutdown timeout (30s) starts now", "read timeout set to 5s",
+        "timeout=5s", "Stop caught, gracefully exiting. Use ctrl+\\ to force quit",
+        "shutdown step done  step=websocket-wait took=1.20ms took_ms=1.2 completed=true",
+        "finished within 3 seconds"})
+    EXPECT_THAT(AfterSignal(**set, line), IsEmpty()) << line;
+}
+
+TEST(GenericTimeoutFingerprintTest, OnlyLinesAfterTheStopSignalCount) {
+  auto set = FingerprintSet::Create({"custom=context deadline"});
+  ASSERT_TRUE(set.ok());
+  std::set<std::string> before;
+  (*set)->Scan("shutdown: context deadline exceeded", StopPhase::kBeforeSignal, before);
+  EXPECT_THAT(before, ElementsAre("custom"));  // the user's own fingerprints apply at any time
+  std::set<std::string> ws;
+  (*set)->Scan("websocket shutdown timed out after 10 seconds", StopPhase::kBeforeSignal, ws);
+  EXPECT_THAT(ws, ElementsAre(kFpWebsocketTimeout));  // and so does the exact built-in line
+  EXPECT_THAT(AfterSignal(**set, "shutdown: context deadline exceeded"), ElementsAre("custom", "deadline-exceeded"));
+}
+
+TEST(GenericTimeoutFingerprintTest, TheBuiltInServersLineCountsOnceByItsOwnName) {
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  EXPECT_THAT(AfterSignal(**set, "[warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1"),
+              ElementsAre(kFpWebsocketTimeout));
+  // Switched off, it is an ordinary line that timed out.
+  auto without = FingerprintSet::Create({}, {kFpWebsocketTimeout});
+  ASSERT_TRUE(without.ok());
+  EXPECT_THAT(AfterSignal(**without, "[warn] websocket shutdown timed out after 10 seconds"), ElementsAre("timed-out"));
+}
+
+TEST(GenericTimeoutFingerprintTest, EachCanBeSwitchedOffAndAnUnknownNameListsTheNames) {
+  auto set = FingerprintSet::Create({}, {"deadline-exceeded", "timed-out"});
+  ASSERT_TRUE(set.ok());
+  EXPECT_THAT(AfterSignal(**set, "shutdown: context deadline exceeded"), IsEmpty());
+  EXPECT_THAT(AfterSignal(**set, "shutdown timed out"), IsEmpty());
+  EXPECT_THAT(AfterSignal(**set, "Error: read ETIMEDOUT"), ElementsAre("etimedout"));
+  std::vector<std::string> every = BuiltinLineFingerprintNames();
+  auto none = FingerprintSet::Create({}, every);
+  ASSERT_TRUE(none.ok());
+  for (const GenericTimeoutLine& g : GenericTimeoutLines()) EXPECT_THAT(AfterSignal(**none, g.example), IsEmpty());
+
+  auto unknown = FingerprintSet::Create({}, {"deadline-exceded"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.error().message, HasSubstr("--no-fingerprint deadline-exceded: not a built-in line fingerprint"));
+  EXPECT_THAT(unknown.error().message, HasSubstr("websocket-shutdown-timeout, timed-out, deadline-exceeded, "));
+}
+
+TEST(GenericTimeoutFingerprintTest, ALongVariedLineIsStillScannedWhole) {
+  // Many distinct words make the set's DFA build many states; whether or not it gives up, the match stands.
+  std::string line;
+  for (int i = 0; i < 20'000; ++i) line += "w" + std::to_string(i * 7919 % 100'003) + (i % 3 ? " not " : ". within ");
+  line += "context deadline exceeded";
+  auto set = FingerprintSet::Create({});
+  ASSERT_TRUE(set.ok());
+  EXPECT_THAT(AfterSignal(**set, line), ::testing::Contains("deadline-exceeded"));
+}
+
+TEST(GenericTimeoutFingerprintTest, AUserFingerprintCannotTakeABuiltInName) {
+  for (const char* name : {"timed-out", "latency-at-known-timeout", "websocket-shutdown-timeout"}) {
+    auto set = FingerprintSet::Create({std::string(name) + "=x"});
+    ASSERT_FALSE(set.ok()) << name;
+    EXPECT_THAT(set.error().message, HasSubstr("is a built-in fingerprint's name"));
+  }
+}
+
 TEST(StepLineTest, ParsesHumanAndJsonStepLines) {
   auto human = ParseStepLine("2026-11-24 04:05:23.822 [info] shutdown step done  step=websocket-wait took=10.001s took_ms=10000.9 completed=false");
   ASSERT_TRUE(human);

@@ -19,7 +19,9 @@ RunRecord Record(std::string variant, int index, Outcome outcome, std::vector<st
 }
 
 TEST(GateTest, FailOnParsesAllNoneAndLists) {
-  EXPECT_EQ(ParseFailOn("all")->size(), 9u);
+  EXPECT_EQ(ParseFailOn("all")->size(), 10u);
+  EXPECT_EQ(*ParseFailOn("left-processes"), std::set<FindingKind>{FindingKind::kLeftProcesses});
+  EXPECT_EQ(*ParseFailOn("fixed-tail"), std::set<FindingKind>{FindingKind::kFixedTail});
   EXPECT_TRUE(ParseFailOn("none")->empty());
   auto some = ParseFailOn("budget,regression");
   ASSERT_TRUE(some.ok());
@@ -67,6 +69,40 @@ TEST(GateTest, BudgetAndRegressionAreExperimentFindings) {
   EXPECT_EQ(json["exit_code"], 1);
   EXPECT_EQ(json["findings"][0]["kind"], "budget");
   EXPECT_TRUE(json["findings"][0]["run"].is_null());
+}
+
+RunRecord Stopped(std::string variant, int index, double latency_ms, Outcome outcome = Outcome::kClean) {
+  RunRecord r = Record(std::move(variant), index, outcome);
+  r.latency_ms = latency_ms;
+  return r;
+}
+
+TEST(GateTest, AFixedTailIsOneFindingPerVariantGatedLikeItsRuns) {
+  std::vector<VariantSpec> variants{{.name = "go"}, {.name = "old", .gated = false, .baseline = true}, {.name = "ok"}};
+  std::vector<RunRecord> runs{Stopped("go", 0, 3'002), Stopped("go", 1, 3'004), Stopped("go", 2, 3'003),
+                              Stopped("old", 0, 1'300), Stopped("old", 1, 1'301), Stopped("ok", 0, 1.2),
+                              Stopped("ok", 1, 1.3)};
+  const auto findings = CollectFindings(variants, runs, {});
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[0].variant, "go");
+  EXPECT_EQ(findings[0].kind, FindingKind::kFixedTail);
+  EXPECT_FALSE(findings[0].run.has_value());
+  EXPECT_EQ(findings[0].message, "stops cluster at 3.003s (3 of 3 runs within 2.00ms): the signature of a timeout");
+  EXPECT_TRUE(findings[0].gated);
+  EXPECT_EQ(findings[1].variant, "old");
+  EXPECT_FALSE(findings[1].gated);  // a baseline's fixed tail is reported, never gating
+  EXPECT_TRUE(Fails(findings, *ParseFailOn("fixed-tail")));
+  EXPECT_TRUE(Fails(findings, *ParseFailOn("all")));
+  EXPECT_FALSE(Fails(findings, *ParseFailOn("fingerprint,slow")));
+  EXPECT_EQ(GateJson(*ParseFailOn("all"), findings, 1)["findings"][0]["kind"], "fixed-tail");
+}
+
+TEST(GateTest, GenericTimeoutLinesAreBuiltInNotUserFingerprintFindings) {
+  std::vector<VariantSpec> variants{{.name = "go"}};
+  const auto findings =
+      CollectFindings(variants, {Record("go", 0, Outcome::kTimeoutFingerprint, {"deadline-exceeded"})}, {});
+  ASSERT_EQ(findings.size(), 1u);  // the outcome's finding, not also "fingerprint deadline-exceeded matched"
+  EXPECT_THAT(findings[0].message, HasSubstr("timeout-fingerprint"));
 }
 
 }  // namespace

@@ -256,5 +256,31 @@ TEST(JunitXmlCheckTest, RejectsMalformedDocuments) {
   EXPECT_EQ(root->children.size(), 1u);
 }
 
+TEST(JunitTest, CensoredLatenciesAreBoundsAndAFixedTailFailsItsVariant) {
+  const XmlElement root = ParseOrFail(RenderJunit(testing::TimeoutsReport()));
+  const XmlElement* hangs = Case(root, "hangs");
+  ASSERT_NE(hangs, nullptr);
+  EXPECT_EQ(Property(*hangs, "latency_censored"), "3");
+  EXPECT_EQ(Property(*hangs, "latency_lower_bounds"), "p50,p95,p99,max,mean");
+  EXPECT_EQ(Property(*hangs, "p95_ratio_bound"), "lower_bound");
+  EXPECT_EQ(Property(*hangs, "suite_shutdown_lower_bound"), "true");
+  const XmlElement* out = hangs->Child("system-out");
+  ASSERT_NE(out, nullptr);
+  EXPECT_NE(out->text.find("shutdown latency min 12.0ms p50 >= 8.004s p95 >= 8.006s p99 >= 8.006s max >= 8.006s"),
+            std::string::npos)
+      << out->text;
+  EXPECT_NE(out->text.find("(>= marks a lower bound: 3 runs killed by the watchdog"), std::string::npos) << out->text;
+
+  const XmlElement* go = Case(root, "go");
+  ASSERT_NE(go, nullptr);
+  const XmlElement* failure = go->Child("failure");
+  ASSERT_NE(failure, nullptr);
+  EXPECT_EQ(failure->Attribute("type"), "fixed-tail");
+  EXPECT_NE(failure->Attribute("message").find("stops cluster at 3.003s (3 of 3 runs within 2.00ms)"), std::string::npos)
+      << failure->Attribute("message");
+  EXPECT_EQ(Property(*go, "fixed_tail_ms"), "3003");
+  EXPECT_NE(go->Child("system-out")->text.find("fixed tail: stops cluster at 3.003s"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace coder::harness

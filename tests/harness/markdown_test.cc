@@ -47,7 +47,7 @@ TEST(MarkdownTest, StartsWithAOneLineVerdict) {
   report["variants"][2]["spec"]["gated"] = false;
   report["meta"]["exit_code"] = 0;
   EXPECT_EQ(Lines(RenderMarkdown(report))[2],
-            "✅ **no findings in gated variants; 5 findings reported, not gated (exit 0)**");
+            "✅ **no findings in gated variants; 6 findings reported, not gated (exit 0)**");
 
   report["meta"]["interrupted"] = true;
   report["meta"]["exit_code"] = 130;
@@ -186,6 +186,24 @@ TEST_F(MarkdownStepSummaryTest, ErrorNamesTheFile) {
   const Status status = AppendGithubStepSummary("## one\n");
   ASSERT_FALSE(status);
   EXPECT_TRUE(Contains(status.error().message, missing)) << status.error().message;
+}
+
+TEST(MarkdownTest, CensoredLatenciesAndRatiosAreShownAsBoundsAndFixedTailsHaveASection) {
+  const std::string md = RenderMarkdown(testing::TimeoutsReport());
+  // hangs: min is the clean 12 ms stop, everything above it reaches the watchdog's kills.
+  EXPECT_TRUE(Contains(md, "| hangs | gated | 4 | 3 killed-by-watchdog, 1 clean | 12.0ms | ≥ 8.004s | ≥ 8.006s | "
+                           "≥ 8.006s | ≥ 8.006s |"))
+      << md;
+  EXPECT_TRUE(Contains(md, "≥ marks a latency that is a lower bound: 3 runs killed by the watchdog")) << md;
+  EXPECT_TRUE(Contains(md, "| go | gated | 3 | 3 clean | 3.002s | 3.003s | 3.004s | 3.004s | 3.004s |")) << md;
+  EXPECT_TRUE(Contains(md, "### Fixed tails")) << md;
+  EXPECT_TRUE(Contains(md, "| go | stops cluster at 3.003s (3 of 3 runs within 2.00ms) |")) << md;
+  EXPECT_TRUE(Contains(md, "| hangs | quick | 1.20x (1.00x-inf) | ≥ 667x (667x-inf) |")) << md;
+  EXPECT_TRUE(Contains(md, "| ≥ 80.050s | 110ms |")) << md;
+  // The derived findings include the fixed tail, a finding of its own kind.
+  EXPECT_TRUE(Contains(md, "| fixed-tail | stops cluster at 3.003s (3 of 3 runs within 2.00ms): the signature of a "
+                           "timeout |"))
+      << md;
 }
 
 }  // namespace

@@ -185,4 +185,41 @@ json FullSampleReport(const std::string& hostile_line) {
   return report;
 }
 
+json TimeoutsReport() {
+  SampleExperiment e;
+  e.specs = {{.name = "hangs", .argv = {"server"}},
+             {.name = "go", .argv = {"go-server"}},
+             {.name = "quick", .argv = {"server"}, .gated = false, .baseline = true}};
+  for (int i = 0; i < 3; ++i) {
+    RunRecord r = Run("hangs", i, 8'004 + i, i * 10'000);
+    r.outcome = Outcome::kKilledByWatchdog;
+    r.watchdog_fired = true;
+    r.exit = "killed by SIGKILL";
+    r.detail = "still running 8.000s after SIGTERM; the watchdog sent SIGKILL";
+    e.runs.push_back(r);
+  }
+  e.runs.push_back(Run("hangs", 3, 12, 40'000));
+  for (int i = 0; i < 3; ++i) e.runs.push_back(Run("go", i, 3'002 + i, 50'000 + i * 4'000));
+  for (int i = 0; i < 3; ++i) e.runs.push_back(Run("quick", i, 10 + i, 70'000 + i * 100));
+  e.meta.coder_version = "0.1.0";
+  e.meta.started_at = "2026-11-24T04:19:37.265Z";
+  json report = ReportOf(e);
+  report["comparisons"] = json::array({{{"variant", "hangs"},
+                                        {"baseline", "quick"},
+                                        {"p50_ratio", {{"ratio", 1.2}, {"ci_low", 1.0}, {"ci_high", nullptr},
+                                                       {"method", "bootstrap-percentile"}, {"bound", "estimate"}}},
+                                        {"p95_ratio", {{"ratio", 667.0}, {"ci_low", 667.0}, {"ci_high", nullptr},
+                                                       {"method", "bootstrap-percentile"}, {"bound", "lower_bound"}}},
+                                        {"timeout_rate", 0.0},
+                                        {"baseline_timeout_rate", 0.0},
+                                        {"peak_rss_ratio", 1.0},
+                                        {"suite_stops", 10},
+                                        {"suite_shutdown_seconds", 80.05},
+                                        {"baseline_suite_shutdown_seconds", 0.11},
+                                        {"suite_shutdown_lower_bound", true},
+                                        {"baseline_suite_shutdown_lower_bound", false},
+                                        {"regression", true}}});
+  return report;
+}
+
 }  // namespace coder::harness::testing

@@ -34,4 +34,9 @@ nlohmann::json GateOf(const SampleExperiment& e, const std::vector<std::string>&
 /// Every key: ReportOf + SampleBudget + SampleComparisons + GateOf(all kinds, with the budget finding).
 nlohmann::json FullSampleReport(const std::string& hostile_line = "plain line");
 
+/// Timeouts found without naming them: "hangs" (3 runs the watchdog killed at ~8 s, one clean 12 ms stop),
+/// "go" (3 clean stops at ~3 s: a fixed tail) and the "quick" baseline; a comparison of hangs against
+/// quick whose p95 ratio is a lower bound. No gate, so findings are derived from the runs.
+nlohmann::json TimeoutsReport();
+
 }  // namespace coder::harness::testing

@@ -80,6 +80,9 @@ gateway=on order=patched    gated        5  5 clean                          1.0
 gateway=on order=unpatched  baseline     5  5 timeout-fingerprint           10.004s 10.005s 10.006s 10.006s 10.006s  41.0ms  10.0MiB 10.0MiB  websocket-wait 10.000s  5 latency-at-known-timeout, 5 websocket-shutdown-timeout
 gateway=off order=patched   gated        5  1 never-ready, 1 slow, 3 clean    850µs   900µs   600ms   600ms   600ms  30.0ms   7.0MiB  7.0MiB  -                       -
 
+Fixed tails (stops clustered at one latency: the signature of a timeout):
+  gateway=on order=unpatched  stops cluster at 10.005s (5 of 5 runs within 2.00ms)
+
 Held wait-group slots, per variant with findings:
   gateway=on order=unpatched  5 of 5 runs with findings  ai-gateway-rpc#1 (5 runs)
   gateway=off order=patched   2 of 5 runs with findings  none named
@@ -187,6 +190,22 @@ TEST(ReportTest, DisplayWidthCountsCodePoints) {
   EXPECT_EQ(DisplayWidth(""), 0u);
   EXPECT_EQ(FormatMs(1.2), "1.20ms");
   EXPECT_EQ(FormatMs(10'004), "10.004s");
+}
+
+TEST(ReportTest, LatenciesThatWatchdogKillsReachAreLowerBoundsInTheTable) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 3; ++i) {
+    runs.push_back(MakeRun("hangs", i, Outcome::kKilledByWatchdog, 8'004 + i, 30, 1 << 20));
+    runs.back().watchdog_fired = true;
+  }
+  runs.push_back(MakeRun("hangs", 3, Outcome::kClean, 12, 30, 1 << 20));
+  const std::string table = RenderSummaryTable({SummarizeVariant(VariantSpec{.name = "hangs"}, runs)});
+  EXPECT_NE(table.find("12.0ms >= 8.004s >= 8.006s >= 8.006s >= 8.006s"), std::string::npos) << table;
+  EXPECT_NE(table.find("\n>= marks a latency that is a lower bound: 3 runs killed by the watchdog would have stopped "
+                       "no sooner, if at all.\n"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("Fixed tails"), std::string::npos) << table;  // the watchdog's delay is not the target's
 }
 
 }  // namespace

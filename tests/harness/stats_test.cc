@@ -156,5 +156,138 @@ TEST(StatsTest, NoRunsGiveAnEmptySummary) {
   EXPECT_FALSE(s.dominant_step.has_value());
 }
 
+// ---- censoring: a run the watchdog killed has a latency of at least its recorded one ----
+
+TEST(CensoredStatsTest, PercentilesThatCensoredValuesReachAreLowerBounds) {
+  // Ten runs, two killed by the watchdog at 8 s: p50 is measured, p95 and up are lower bounds.
+  std::vector<Sample> samples;
+  for (int i = 1; i <= 8; ++i) samples.push_back({static_cast<double>(i * 10), false});
+  samples.push_back({8'004, true});
+  samples.push_back({8'002, true});
+  const Distribution d = SummarizeCensored(samples);
+  EXPECT_EQ(d.n, 10u);
+  EXPECT_EQ(d.censored, 2u);
+  EXPECT_EQ(d.p50, 50);
+  EXPECT_EQ(d.p95, 8'004);
+  EXPECT_EQ(d.max, 8'004);
+  EXPECT_EQ(d.lower_bounds, (std::vector<std::string>{"p95", "p99", "max", "mean"}));
+  EXPECT_FALSE(d.IsLowerBound("p50"));
+  EXPECT_FALSE(d.IsLowerBound("min"));
+  EXPECT_TRUE(d.IsLowerBound("p95"));
+  const nlohmann::json j = d.ToJson();
+  EXPECT_EQ(j["censored"], 2);
+  EXPECT_EQ(j["lower_bounds"], nlohmann::json::array({"p95", "p99", "max", "mean"}));
+}
+
+TEST(CensoredStatsTest, ACensoredValueBelowAPercentileStillMakesItABound) {
+  // The censored 5 may truly be anything from 5 up, so even the median (rank 2) is only known from below.
+  const Distribution d = SummarizeCensored({{5, true}, {10, false}, {20, false}});
+  EXPECT_EQ(d.min, 5);
+  EXPECT_EQ(d.p50, 10);
+  EXPECT_EQ(d.lower_bounds, (std::vector<std::string>{"min", "p50", "p95", "p99", "max", "mean"}));
+  // A tie with measured values settles the low ranks (two measured values are <= 10); the censored 10
+  // may truly be above 20, so the maximum is still a bound.
+  const Distribution tie = SummarizeCensored({{10, true}, {10, false}, {10, false}, {20, false}});
+  EXPECT_FALSE(tie.IsLowerBound("min"));
+  EXPECT_FALSE(tie.IsLowerBound("p50"));
+  EXPECT_EQ(tie.lower_bounds, (std::vector<std::string>{"p95", "p99", "max", "mean"}));
+}
+
+TEST(CensoredStatsTest, AllCensoredMakesEveryStatisticABoundAndNoneCensoredNone) {
+  const Distribution all = SummarizeCensored({{1'003, true}, {1'001, true}});
+  EXPECT_EQ(all.censored, 2u);
+  EXPECT_EQ(all.lower_bounds.size(), 6u);
+  const Distribution none = SummarizeCensored({{1, false}, {2, false}});
+  EXPECT_EQ(none.censored, 0u);
+  EXPECT_TRUE(none.lower_bounds.empty());
+  EXPECT_EQ(none.ToJson()["lower_bounds"], nlohmann::json::array());
+  EXPECT_EQ(Summarize({}).ToJson()["censored"], 0);
+}
+
+TEST(CensoredStatsTest, VariantLatencyCountsWatchdogKillsAsCensored) {
+  std::vector<RunRecord> runs = {MakeRun(Outcome::kClean, 12), MakeRun(Outcome::kKilledByWatchdog, 1'004)};
+  runs[1].watchdog_fired = true;
+  const VariantSummary s = SummarizeVariant(VariantSpec{.name = "v"}, runs);
+  EXPECT_EQ(s.latency_ms.censored, 1u);
+  EXPECT_TRUE(s.latency_ms.IsLowerBound("max"));
+  EXPECT_FALSE(s.latency_ms.IsLowerBound("p50"));  // rank 1 of 2: the measured 12 ms
+}
+
+// ---- fixed tails: stops that cluster at one latency of 1 s or more ----
+
+TEST(FixedTailTest, EightOfTenStopsAtThreeSecondsAreAFixedTail) {
+  const auto tail = FindFixedTail({3'000, 3'021, 3'002, 3'010, 3'004, 3'001, 3'015, 3'003, 120, 5'000});
+  ASSERT_TRUE(tail.has_value());
+  EXPECT_EQ(tail->runs, 8u);
+  EXPECT_EQ(tail->of, 10u);
+  EXPECT_EQ(tail->low_ms, 3'000);
+  EXPECT_EQ(tail->high_ms, 3'021);
+  EXPECT_EQ(tail->ms, 3'003);  // the median (rank 4 of 8) of the window
+  EXPECT_EQ(tail->window_ms, 30);
+  EXPECT_EQ(tail->Describe(), "stops cluster at 3.003s (8 of 10 runs within 21.0ms)");
+  EXPECT_EQ(tail->ToJson(), (nlohmann::json{{"ms", 3'003.0}, {"low_ms", 3'000.0}, {"high_ms", 3'021.0},
+                                            {"window_ms", 30.0}, {"runs", 8}, {"of", 10}}));
+}
+
+TEST(FixedTailTest, BelowOneSecondIsNeverAFixedTail) {
+  EXPECT_FALSE(FindFixedTail({990, 990, 990, 990}));
+  EXPECT_FALSE(FindFixedTail({999.9, 999.9}));
+  EXPECT_TRUE(FindFixedTail({1'000, 1'000}));
+}
+
+TEST(FixedTailTest, TheWindowIsTwentyMillisecondsOrOnePercentWhicheverIsWider) {
+  // At 1 s the 20 ms floor rules.
+  EXPECT_TRUE(FindFixedTail({1'000, 1'020}));
+  EXPECT_FALSE(FindFixedTail({1'000, 1'020.5}));
+  // At 3 s, 1% (30 ms) is wider.
+  EXPECT_TRUE(FindFixedTail({3'000, 3'030}));
+  EXPECT_FALSE(FindFixedTail({3'000, 3'030.5}));
+  // At 60 s, 600 ms.
+  EXPECT_TRUE(FindFixedTail({60'000, 60'600}));
+  EXPECT_FALSE(FindFixedTail({60'000, 60'601}));
+}
+
+TEST(FixedTailTest, OneRunOrLessThanHalfIsNot) {
+  EXPECT_FALSE(FindFixedTail({3'000}));
+  EXPECT_FALSE(FindFixedTail({}));
+  EXPECT_TRUE(FindFixedTail({3'000, 3'001, 10, 20}));        // 2 of 4: half
+  EXPECT_FALSE(FindFixedTail({3'000, 3'001, 10, 20, 30}));   // 2 of 5
+  EXPECT_FALSE(FindFixedTail({1'000, 1'100, 1'200, 1'300}));  // spread out: no two within 20 ms
+}
+
+TEST(FixedTailTest, TheLargestWindowWinsAndTiesGoToTheLowest) {
+  const auto larger = FindFixedTail({2'000, 2'001, 5'000, 5'001, 5'002});
+  ASSERT_TRUE(larger);
+  EXPECT_EQ(larger->runs, 3u);
+  EXPECT_EQ(larger->low_ms, 5'000);
+  const auto tie = FindFixedTail({2'000, 2'001, 5'000, 5'001});
+  ASSERT_TRUE(tie);
+  EXPECT_EQ(tie->low_ms, 2'000);
+}
+
+TEST(FixedTailTest, WatchdogKillsAreLeftOutOfTheRunsConsidered) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 3; ++i) {
+    runs.push_back(MakeRun(Outcome::kKilledByWatchdog, 1'003 + i));
+    runs.back().watchdog_fired = true;  // the watchdog's own delay, not the target's
+  }
+  runs.push_back(MakeRun(Outcome::kClean, 5));
+  EXPECT_FALSE(FindFixedTailInRuns(runs));
+  // Two that stopped by themselves at 1.3 s, of the two that did: a fixed tail.
+  runs.push_back(MakeRun(Outcome::kClean, 1'300));
+  runs.push_back(MakeRun(Outcome::kClean, 1'305));
+  const auto tail = FindFixedTailInRuns(runs);
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->of, 3u);
+  EXPECT_EQ(tail->runs, 2u);
+  runs.push_back(MakeRun(Outcome::kNeverReady, std::nullopt));  // no latency: not considered
+  EXPECT_EQ(FindFixedTailInRuns(runs)->of, 3u);
+
+  const VariantSummary s = SummarizeVariant(VariantSpec{.name = "v"}, runs);
+  ASSERT_TRUE(s.fixed_tail);
+  EXPECT_EQ(s.ToJson()["fixed_tail"]["runs"], 2);
+  EXPECT_TRUE(SummarizeVariant(VariantSpec{.name = "v"}, {}).ToJson()["fixed_tail"].is_null());
+}
+
 }  // namespace
 }  // namespace coder::harness
