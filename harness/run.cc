@@ -437,10 +437,18 @@ StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& opti
 /// Processes of the tree that outlived the leader by more than the grace, which the harness is about
 /// to kill: a wrapper (`sh -c`, `make run`, an npm script) died of the signal, the server never had it.
 int CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify) {
-  std::vector<pid_t> left;
-  PollUntil([&] { return (left = LiveDescendants(child.pid())).empty(); }, Clock::now() + options.leftover_grace,
-            notify);
-  return static_cast<int>(left.size());
+  size_t left = 0;
+  auto none_left = [&] {
+    const auto live = LiveDescendants(child.pid());
+    // One already past the point of no return in its exit is gone, not left behind.
+    left = static_cast<size_t>(std::count_if(live.begin(), live.end(), [](pid_t p) {
+      auto st = ReadProcStat(p);
+      return st && !st->exiting();
+    }));
+    return left == 0;
+  };
+  PollUntil(none_left, Clock::now() + options.leftover_grace, notify);
+  return static_cast<int>(left);
 }
 
 void AddBuiltinFingerprints(RunRecord& rec, const VariantSpec& variant, const RunOptions& options, LineState& state) {
@@ -534,6 +542,8 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (active.interrupted()) return std::nullopt;
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
     rec.left_processes = CountLeftBehind(*child, options, setup.notify.get());
+  // An interrupt meanwhile killed what was left: that is ours, not a measurement.
+  if (active.interrupted()) return std::nullopt;
   // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
   // means no handler ever ran, so the target was on its way out before the signal reached it.
   const bool signal_unhandled = stop.exit && !stop.exit->signaled && SignalPending(child->pid(), options.signal);

@@ -52,8 +52,9 @@ struct RunOptions {
   /// Exit codes that count as a clean stop; empty means 0 and 128 + signal (a JVM exits 143 after
   /// SIGTERM). Dying of the stop signal itself is clean either way.
   std::vector<int> clean_exit_codes;
-  /// How long processes of the tree may outlive the leader before they count as left behind.
-  std::chrono::milliseconds leftover_grace{100};
+  /// How long processes of the tree may outlive the leader before they count as left behind: a moment
+  /// for those already on their way out (docker kills the rest at once).
+  std::chrono::milliseconds leftover_grace{20};
   /// Added to each target's environment; {port} and {dir} are substituted per run.
   std::vector<std::pair<std::string, std::string>> env;
   /// A file rendered into each run's directory ({dir}) with {port} and {dir} substituted.
