@@ -167,6 +167,27 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, const std::string
       deadline);
 }
 
+/// Publishes a run's phases to the observer, if any: kLaunching when made, kFinished when it goes, so
+/// every path out of ExecuteRun ends the run for the observer.
+class PhaseReport {
+ public:
+  PhaseReport(RunObserver* observer, const std::string& variant, int index)
+      : observer_(observer), variant_(variant), index_(index) {
+    Enter(RunPhase::kLaunching);
+  }
+  ~PhaseReport() { Enter(RunPhase::kFinished); }
+  PhaseReport(const PhaseReport&) = delete;
+  PhaseReport& operator=(const PhaseReport&) = delete;
+  void Enter(RunPhase phase, Clock::time_point since = Clock::now()) {
+    if (observer_) observer_->OnPhase(variant_, index_, phase, since);
+  }
+
+ private:
+  RunObserver* const observer_;
+  const std::string& variant_;
+  const int index_;
+};
+
 void FillFromChild(RunRecord& rec, ChildProcess& child, LineState& state, RssSampler& sampler,
                    const std::optional<ExitStatus>& exit, const RunOptions& options) {
   const auto t0 = child.started_at();
@@ -188,6 +209,16 @@ void FillFromChild(RunRecord& rec, ChildProcess& child, LineState& state, RssSam
   for (size_t i = first; i < lines.size(); ++i) rec.log_tail.push_back(lines[i].text);
   rec.log_lines = state.lines;
   rec.log_dropped_bytes = child.dropped_bytes();
+  // The whole bounded log, timed from the stop signal when there was one (what a hang is read against).
+  const Clock::rep signalled = state.signal_at.load();
+  const bool was_signalled = signalled != std::numeric_limits<Clock::rep>::max();
+  const Clock::time_point zero = was_signalled ? Clock::time_point(Clock::duration(signalled)) : t0;
+  RunLog& log = rec.log.emplace();
+  log.clock = was_signalled ? LogClock::kSignal : LogClock::kLaunch;
+  log.lines.reserve(lines.size());
+  for (const OutputLine& line : lines) log.lines.push_back({MsBetween(zero, line.at), line.stream, line.text});
+  log.dropped_lines = rec.log_lines > lines.size() ? rec.log_lines - lines.size() : 0;
+  log.dropped_bytes = rec.log_dropped_bytes;
   std::lock_guard lock(state.mu);
   rec.steps = state.steps;
   rec.held_slots = state.held_slots;
@@ -227,6 +258,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   rec.variant = variant.name;
   rec.index = index;
   if (active.interrupted()) return std::nullopt;
+  PhaseReport phases(options.observer.get(), variant.name, index);
 
   auto uses = [&](const char* key) {
     return std::any_of(variant.argv.begin(), variant.argv.end(),
@@ -253,7 +285,11 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   const std::string ready_url = Substitute(options.ready_url, "{port}", port);
 
   auto state = std::make_shared<LineState>(fingerprints);
-  auto started = ChildProcess::Start(std::move(spec), [state](const OutputLine& line) { state->OnLine(line); });
+  auto started = ChildProcess::Start(
+      std::move(spec), [state, observer = options.observer, name = variant.name, index](const OutputLine& line) {
+        state->OnLine(line);
+        if (observer) observer->OnOutput(name, index, line);
+      });
   if (!started) {
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = started.error().message;
@@ -269,6 +305,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   (void)sampler.Add(child->pid());  // a target that already exited has nothing to sample
   const auto t0 = child->started_at();
   if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
+  phases.Enter(RunPhase::kWaitingForReady, t0);
 
   Clock::time_point ready_at;
   if (!WaitReady(*child, options, ready_url, active, &ready_at)) {
@@ -296,6 +333,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   }
   rec.ready_ms = MsBetween(t0, ready_at);
   sampler.SampleNow(child->pid());
+  if (options.hold.count() > 0) phases.Enter(RunPhase::kHolding, ready_at);
 
   if (options.hold.count() > 0) {
     if (auto early = child->WaitUntil(Clock::now() + options.hold)) {
@@ -313,6 +351,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   const auto signal_at = Clock::now();
   state->signal_at = signal_at.time_since_epoch().count();
   (void)child->Signal(options.signal);  // if it just exited, the wait below reports how
+  phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(t0, signal_at);
   std::optional<ExitStatus> exit;
   if (options.stack_after && *options.stack_after < options.kill_after) {
