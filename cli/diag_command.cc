@@ -67,6 +67,11 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--fail-on", f.fail_on,
                 "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression")
       ->capture_default_str();
+  s->add_option("--log-bytes", f.log_bytes,
+                "Bound on each run's kept output (its whole log, in the reports of runs that were not clean)")
+      ->capture_default_str();
+  s->add_flag("--keep-logs", f.keep_logs, "Keep the whole log of clean runs too (JSON, JSON lines)");
+  s->add_flag("--show-output", f.show_output, "Stream every target's output to stderr as it is read");
   s->add_option("command", f.command, "The target command after --; {port} and {dir} are substituted per run");
 
   merge_ = diag_->add_subcommand("merge", "Combine JSON reports from several machines or CI shards into one report");

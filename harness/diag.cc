@@ -20,6 +20,8 @@
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
 #include "harness/report.h"
+#include "harness/run_output.h"
+#include "harness/terminal_text.h"
 #include "harness/stats.h"
 #include "harness/subreaper.h"
 
@@ -209,6 +211,19 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     return Error{"--stack-tool: only meaningful with --stack-after"};
   }
 
+  {
+    // Below a few lines' worth nothing is left to read; above a gigabyte per run the harness itself
+    // would be what runs out of memory.
+    constexpr uint64_t kMinLogBytes = 4 << 10, kMaxLogBytes = uint64_t{1} << 30;
+    auto log_bytes = ParseSize(f.log_bytes);
+    if (!log_bytes) return Error{fmt::format("--log-bytes: {}", log_bytes.error().message)};
+    if (*log_bytes < kMinLogBytes || *log_bytes > kMaxLogBytes)
+      return Error{fmt::format("--log-bytes {}: want from 4KiB to 1GiB", f.log_bytes)};
+    c.run.log_capacity_bytes = static_cast<size_t>(*log_bytes);
+    c.run.keep_logs = f.keep_logs;
+    c.show_output = f.show_output;
+  }
+
   auto sig = ParseSignal(f.signal);
   if (!sig) return sig.error();
   c.run.signal = *sig;
@@ -321,7 +336,7 @@ void PrintStacksNote(const std::vector<RunRecord>& records, const DiagConfig& co
              first.index);
   for (const ProcessStacks& s : first.stacks) {
     fmt::print(stderr, "--- process {} at {:.0f} ms{}\n{}", s.pid, s.at_ms, s.error.empty() ? "" : " (" + s.error + ")",
-               s.text);
+               TerminalSafe(s.text, true));
   }
 }
 
@@ -365,9 +380,19 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   }
   std::vector<std::string> write_errors;
   const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
-  ProgressLine progress(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned);
+  ProgressOptions progress_options;
+  progress_options.parallel = config.plan.parallel;
+  if (config.plan.arrival_interval)
+    progress_options.arrival_interval_s = std::chrono::duration<double>(*config.plan.arrival_interval).count();
+  progress_options.show_output = config.show_output;
+  auto progress_line =
+      std::make_shared<ProgressLine>(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned, progress_options);
+  ProgressLine& progress = *progress_line;
+  RunOptions run_options = config.run;
+  run_options.observer = progress_line;
+  FailedRunEcho echo;
 
-  Runner runner(config.plan, config.run, config.fingerprints, [&](const RunRecord& r) {
+  Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) {
     if (jsonl)
       if (auto ok = jsonl->Append(r); !ok) {
         // Said at once (a full disk should not wait for the end of a long experiment), once.
@@ -377,6 +402,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
         write_errors.push_back(ok.error().message);
       }
     progress.RunFinished(r);
+    // The reason a target would not start is usually in its own words: show them now, not only in --json.
+    if (auto output = echo.OnRunFinished(r)) progress.Print(*output);
   });
   {
     std::lock_guard lock(runner_mu);
@@ -416,6 +443,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
                   {"slow_threshold_ms", config.run.slow_threshold.count()},
                   {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
                   {"known_timeouts_ms", config.run.known_timeouts_ms},
+                  {"log_bytes", config.run.log_capacity_bytes},
+                  {"keep_logs", config.run.keep_logs},
                   {"suite_stops", config.report.suite_stops},
                   {"regression_ratio", config.report.regression_ratio}};
   if (meta.interrupted)

@@ -56,6 +56,9 @@ struct DiagFlags {
   double regression_ratio = 2.0;
   std::string fail_on = "all";
   std::vector<std::string> command;       ///< the target after --
+  std::string log_bytes = "1MiB";         ///< each run's log is bounded to this
+  bool keep_logs = false;                 ///< keep the whole log of clean runs too
+  bool show_output = false;               ///< stream every target's output to stderr
 };
 
 /// A validated experiment.
@@ -65,6 +68,7 @@ struct DiagConfig {
   std::shared_ptr<const FingerprintSet> fingerprints;  ///< compiled once, while the flags are checked
   std::optional<std::filesystem::path> jsonl;
   ReportOptions report;  ///< what is analysed, gated and written once the runs are done
+  bool show_output = false;
 };
 
 /// Every usage error (bad duration, --runs 0, unknown signal, a target that cannot be executed, an

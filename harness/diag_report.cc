@@ -13,6 +13,8 @@
 #include "harness/compare.h"
 #include "harness/junit.h"
 #include "harness/markdown.h"
+#include "harness/run_output.h"
+#include "harness/terminal_text.h"
 #include "harness/stats.h"
 
 namespace coder::harness {
@@ -60,6 +62,11 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   std::vector<VariantSummary> summaries;
   for (const auto& v : e.variants) summaries.push_back(SummarizeVariant(v, RunsOf(e.runs, v.name)));
   std::string text = RenderSummaryTable(summaries);
+  {
+    std::vector<std::string> order;
+    for (const auto& v : e.variants) order.push_back(v.name);
+    text += HangOutputNotes(order, e.runs);
+  }
 
   std::vector<Comparison> comparisons;
   ExperimentFindings experiment_findings;
@@ -193,7 +200,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   std::vector<std::string> failing;
   for (const auto& f : findings)
     if (f.gated && o.fail_on.count(f.kind))
-      failing.push_back(f.variant.empty() ? f.message : fmt::format("{}: {}", f.variant, f.message));
+      failing.push_back(TerminalSafe(f.variant.empty() ? f.message : fmt::format("{}: {}", f.variant, f.message)));
   if (e.meta.interrupted) {
     fmt::print(stderr, "coder diag: interrupted; {} runs recorded\n", e.runs.size());
   } else if (!failing.empty()) {

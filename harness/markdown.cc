@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <utility>
 #include <vector>
 
 #include "harness/report.h"
 #include "harness/report_view.h"
+#include "harness/run_output.h"
 
 namespace coder::harness {
 namespace {
@@ -20,6 +22,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxFindingRows = 50;
+constexpr size_t kHangLines = 10;
 
 using Row = std::vector<std::string>;
 
@@ -253,6 +256,53 @@ std::string FindingsSection(const json& report, const std::vector<ReportFinding>
   return out;
 }
 
+// A fence longer than any run of backticks in the text, so no line of a target's output can close it.
+std::string FenceFor(const std::vector<std::string>& lines) {
+  size_t longest = 0;
+  for (const std::string& line : lines) {
+    size_t run = 0;
+    for (char c : line) {
+      run = c == '`' ? run + 1 : 0;
+      longest = std::max(longest, run);
+    }
+  }
+  return std::string(std::max<size_t>(3, longest + 1), '`');
+}
+
+std::string HangOutputSection(const json& report, const std::vector<VariantView>& variants) {
+  // The first such run of each variant, picked on the JSON so that only those are read in full.
+  std::map<std::string, const json*> first;
+  for (const json* run : ArrayMember(report, "runs")) {
+    const auto outcome = OutcomeFromString(StringMember(*run, "outcome"));
+    if (!outcome || !ShowsOutputBeforeAHang(*outcome)) continue;
+    const json*& best = first[StringMember(*run, "variant")];
+    if (!best || NumberMember(*run, "index").value_or(0) < NumberMember(*best, "index").value_or(0)) best = run;
+  }
+  std::string out;
+  for (const VariantView& v : variants) {
+    const auto it = first.find(v.name);
+    if (it == first.end()) continue;
+    const auto record = RunRecord::FromJson(*it->second);
+    if (!record) continue;
+    const auto lines = LastOutputLines(*record, kHangLines, true);
+    out += fmt::format("\n**{} #{}** {}{} (times {})\n\n", E(record->variant), record->index, ToString(record->outcome),
+                       record->detail.empty() ? "" : ": " + E(record->detail), E(LogClockPhrase(*record)));
+    if (lines.empty()) {
+      out += "(no output)\n";
+      continue;
+    }
+    const std::string fence = FenceFor(lines);
+    out += fence + "text\n";
+    for (const std::string& line : lines) out += line + "\n";
+    out += fence + "\n";
+  }
+  if (out.empty()) return "";
+  return fmt::format("\n### Last output before the stop went wrong\n\nThe last {} lines of the first run of each "
+                     "variant that was killed by the watchdog, timed out, was slow or crashed.\n",
+                     kHangLines) +
+         out;
+}
+
 std::string NotesSection(const json& report) {
   const json* meta = Member(report, "meta");
   if (!meta) return "";
@@ -292,6 +342,7 @@ std::string RenderMarkdown(const json& report) {
   out += ComparisonSection(report);
   out += BudgetSection(report);
   out += FindingsSection(report, findings);
+  out += HangOutputSection(report, variants);
   out += NotesSection(report);
   return out;
 }

@@ -21,6 +21,8 @@ namespace coder::harness {
 /// - with `budget`: measured and projected figures in separate, labelled columns (projected figures are
 ///   not measurements), against the budget, with Little's law shown on both sides;
 /// - the gate's findings (failing ones first, at most 50 rows, then a count of the rest);
+/// - for the first run of each variant that was killed by the watchdog, timed out, was slow or crashed,
+///   its last 10 output lines with stream and time (run_output.h), in a fenced block no line can close;
 /// - the notes.
 /// Text from the report is escaped so it cannot break a table or inject markup (pipes, backticks,
 /// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Tolerant of

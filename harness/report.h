@@ -15,6 +15,7 @@
 
 #include "common/json_dump.h"
 #include "common/result.h"
+#include "harness/progress_line.h"
 #include "harness/run_record.h"
 #include "harness/stats.h"
 
@@ -113,36 +114,6 @@ class JsonlWriter {
   const bool regular_;  // a regular file, whose torn last line can be cut off
 };
 
-// ---- Live progress ----
-
-/// Progress as runs finish, written to a descriptor it does not own (normally stderr).
-///
-/// On a terminal one status line is rewritten in place ("\r", erase to end of line), cut to the
-/// terminal's width: `[3/20] 2 clean, 1 timeout-fingerprint | last gateway=on order=patched #2:
-/// clean in 1.20ms`. Otherwise (a pipe, a CI log) one plain line per finished run:
-/// `[3/20] gateway=on order=patched #2: clean in 1.20ms, peak RSS 9.5MiB` (the #index is the record's
-/// 0-based index, as in the JSON), followed by the detail in parentheses for any other outcome.
-/// Thread-safe: RunFinished and Finish may be called from any thread. Write errors are ignored:
-/// progress is best-effort and never fails a run.
-class ProgressLine {
- public:
-  ProgressLine(int fd, bool is_terminal, size_t total_runs);
-
-  void RunFinished(const RunRecord& record);
-  /// On a terminal, ends the status line with a newline (if one was drawn). Idempotent; a no-op
-  /// otherwise. RunFinished after Finish starts a new status line.
-  void Finish();
-
- private:
-  void WriteAll(std::string_view text);
-
-  const int fd_;
-  const bool is_terminal_;
-  const size_t total_;
-  std::mutex mu_;
-  size_t done_ = 0;                     // guarded by mu_
-  std::map<Outcome, size_t> outcomes_;  // guarded by mu_
-  bool line_open_ = false;              // guarded by mu_: a status line is drawn and not ended
-};
+// ---- Live progress: harness/progress_line.h ----
 
 }  // namespace coder::harness

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <utility>
 
+#include "harness/terminal_text.h"
+
 namespace coder::harness {
 namespace {
 
@@ -22,7 +24,11 @@ struct Column {
 class TextTable {
  public:
   explicit TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
-  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  /// Cells may hold a target's text (held slots, step names): each is made TerminalSafe.
+  void AddRow(std::vector<std::string> cells) {
+    for (std::string& cell : cells) cell = TerminalSafe(cell);
+    rows_.push_back(std::move(cells));
+  }
 
   std::string Render(std::string_view indent = "", bool headers = true) const {
     std::vector<size_t> width(columns_.size());
