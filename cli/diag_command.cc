@@ -22,11 +22,13 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   auto* s = shutdown_;
   s->add_option("--runs", f.runs, "Runs per variant")->capture_default_str();
   s->add_option("--parallel", f.parallel, "Targets alive at once")->capture_default_str();
-  s->add_option("--gateway", f.gateway, "Built-in server: AI gateway on, off or both (on,off)")->capture_default_str();
-  s->add_option("--shutdown-order", f.shutdown_order, "Built-in server: patched, unpatched or both")
-      ->capture_default_str();
-  s->add_option("--websocket-shutdown-timeout", f.websocket_shutdown_timeout,
-                "Built-in server: its WebSocket wait timeout (default: the server's, 10s)");
+  gateway_option_ = s->add_option("--gateway", f.gateway, "Built-in server: AI gateway on, off or both (on,off)")
+                        ->capture_default_str();
+  shutdown_order_option_ =
+      s->add_option("--shutdown-order", f.shutdown_order, "Built-in server: patched, unpatched or both")
+          ->capture_default_str();
+  websocket_timeout_option_ = s->add_option("--websocket-shutdown-timeout", f.websocket_shutdown_timeout,
+                                            "Built-in server: its WebSocket wait timeout (default: the server's, 10s)");
   s->add_option("--hold", f.hold, "Time between ready and the stop signal")->capture_default_str();
   s->add_option("--signal", f.signal, "Stop signal: TERM or INT (also HUP, QUIT, USR1, USR2)")->capture_default_str();
   s->add_option("--ready-timeout", f.ready_timeout, "A target not ready by then is never-ready")->capture_default_str();
@@ -121,7 +123,11 @@ int DiagCommand::Run(const std::vector<std::string>& command_line) const {
 
 int DiagCommand::RunSelected(const std::vector<std::string>& command_line) const {
   if (merge_->parsed()) return RunMerge(command_line);
-  auto config = harness::ParseDiagFlags(flags_);
+  harness::DiagFlags flags = flags_;
+  flags.gateway_given = gateway_option_->count() > 0;
+  flags.shutdown_order_given = shutdown_order_option_->count() > 0;
+  flags.websocket_shutdown_timeout_given = websocket_timeout_option_->count() > 0;
+  auto config = harness::ParseDiagFlags(flags);
   if (!config) {
     fmt::print(stderr, "coder diag shutdown: {}\n", config.error().message);
     return harness::kDiagUsage;

@@ -24,6 +24,9 @@ class DiagCommand {
   CLI::App* shutdown_;
   CLI::App* merge_;
   harness::DiagFlags flags_;
+  CLI::Option* gateway_option_ = nullptr;
+  CLI::Option* shutdown_order_option_ = nullptr;
+  CLI::Option* websocket_timeout_option_ = nullptr;
   // coder diag merge
   std::vector<std::string> merge_inputs_;
   std::string merge_json_, merge_junit_, merge_markdown_, merge_fail_on_ = "all";

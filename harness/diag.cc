@@ -243,6 +243,15 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   }
 
   const bool builtin = f.command.empty() && f.targets.empty();
+  if (!builtin) {
+    const std::pair<bool, const char*> builtin_only[] = {{f.gateway_given, "--gateway"},
+                                                         {f.shutdown_order_given, "--shutdown-order"},
+                                                         {f.websocket_shutdown_timeout_given, "--websocket-shutdown-timeout"}};
+    for (const auto& [given, name] : builtin_only)
+      if (given)
+        return Error{fmt::format("{} is an option of the built-in server; it does not apply to a target given {}",
+                                 name, f.command.empty() ? "with --target" : "after --")};
+  }
   auto variants = builtin ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
   if (!variants) return variants.error();
   if (auto ok = ApplyBaseline(f.baseline, *variants, builtin); !ok) return ok.error();

@@ -59,6 +59,10 @@ struct DiagFlags {
   std::string log_bytes = "1MiB";         ///< each run's log is bounded to this
   bool keep_logs = false;                 ///< keep the whole log of clean runs too
   bool show_output = false;               ///< stream every target's output to stderr
+  // Whether the built-in server's options were given on the command line (their defaults cannot tell).
+  bool gateway_given = false;
+  bool shutdown_order_given = false;
+  bool websocket_shutdown_timeout_given = false;
 };
 
 /// A validated experiment.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "harness/report.h"
+#include "harness/report_sections.h"
 #include "harness/report_view.h"
 #include "harness/run_output.h"
 
@@ -64,7 +65,7 @@ std::string MetaLine(const json& report) {
   return out + "\n";
 }
 
-std::string SummarySection(const std::vector<VariantView>& variants) {
+std::string SummarySection(const std::vector<VariantView>& variants, const ReportSections& sections) {
   std::vector<Row> rows;
   for (const VariantView& v : variants) {
     const json* s = v.summary;
@@ -82,14 +83,20 @@ std::string SummarySection(const std::vector<VariantView>& variants) {
                     DistributionMs(s, "ready_ms", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
                     DistributionBytes(s, "tree_peak_rss_bytes", "max"), step,
                     s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
+    if (!sections.dominant_step) rows.back().erase(rows.back().end() - 2);
   }
-  return "\n### Shutdown per variant\n\n" +
-         Table({"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
-                "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"},
-               "llrlrrrrrrrrll", rows);
+  Row header{"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
+             "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"};
+  std::string align = "llrlrrrrrrrrll";
+  if (!sections.dominant_step) {
+    header.erase(header.end() - 2);
+    align.erase(align.size() - 2, 1);
+  }
+  return "\n### Shutdown per variant\n\n" + Table(header, align, rows);
 }
 
-std::string HeldSlotsSection(const std::vector<VariantView>& variants) {
+std::string HeldSlotsSection(const std::vector<VariantView>& variants, const ReportSections& sections) {
+  if (!sections.held_slots) return "";
   std::vector<Row> rows;
   for (const VariantView& v : variants) {
     const json* slots = v.summary ? Member(*v.summary, "held_slots") : nullptr;
@@ -163,7 +170,8 @@ std::string PerVariantBudget(const json& budget, bool has_budget) {
                "lrrlrr", rows);
 }
 
-std::string BudgetSection(const json& report) {
+std::string BudgetSection(const json& report, const ReportSections& sections) {
+  if (!sections.memory) return "";
   const json* budget = Member(report, "budget");
   if (!budget || !budget->is_object()) return "";
   const json* measured = Member(*budget, "measured");
@@ -337,10 +345,11 @@ std::string RenderMarkdown(const json& report) {
   std::string out = "## coder diag shutdown\n\n";
   out += Verdict(report, findings);
   if (std::string meta = MetaLine(report); !meta.empty()) out += "\n" + meta;
-  out += SummarySection(variants);
-  out += HeldSlotsSection(variants);
+  const ReportSections sections = ChooseSections(report);
+  out += SummarySection(variants, sections);
+  out += HeldSlotsSection(variants, sections);
   out += ComparisonSection(report);
-  out += BudgetSection(report);
+  out += BudgetSection(report, sections);
   out += FindingsSection(report, findings);
   out += HangOutputSection(report, variants);
   out += NotesSection(report);

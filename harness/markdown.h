@@ -16,6 +16,7 @@ namespace coder::harness {
 /// - the summary table, one row per variant: gate, runs, outcomes, shutdown latency min/p50/p95/p99/max,
 ///   ready p50, tree peak RSS p50/max, dominant step, fingerprints;
 /// - the held wait-group slots of variants that named any;
+///   (the dominant step column, the held slots and the memory section only as ChooseSections says)
 /// - with `comparisons`: variant/baseline latency ratios with their 95% intervals, timeout rates, peak
 ///   RSS ratio, the shutdown seconds of a suite of K stops for both, and whether it is a regression;
 /// - with `budget`: measured and projected figures in separate, labelled columns (projected figures are

@@ -16,6 +16,7 @@
 #include "common/json_dump.h"
 #include "common/result.h"
 #include "harness/progress_line.h"
+#include "harness/report_sections.h"
 #include "harness/run_record.h"
 #include "harness/stats.h"
 
@@ -44,13 +45,14 @@ using coder::DumpJson;  // a target's log lines can hold any bytes
 /// not measured is "-". Column widths come from the content, so a row of the built-in matrix without
 /// fingerprints fits in about 150 columns.
 ///
-/// Then, when any variant has findings, a block listing per such variant the wait-group slots its
-/// timeout lines named ("none named" if none); and when a variant is marked baseline, a block of
-/// ratios of every other variant against the first such one (latency p50 and p99, tree peak RSS p50
-/// and max; "1/8338x" for a ratio below 0.1). Every line ends with '\n'; no trailing spaces.
+/// The dominant step column only when `sections.dominant_step`; then, when `sections.held_slots`, a
+/// block listing per variant with findings the wait-group slots its timeout lines named ("none named"
+/// if none). Every cell is TerminalSafe. Every line ends with '\n'; no trailing spaces.
 /// A ratio for humans: "12.3x", "0.98x", and "1/8337x" far below 1 (a decimal would be all zeros).
 std::string FormatRatio(double ratio);
 
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections);
+/// With the sections ChooseSections picks for these summaries alone.
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <utility>
 
+#include "harness/report_sections.h"
 #include "harness/terminal_text.h"
 
 namespace coder::harness {
@@ -140,8 +141,8 @@ std::string FingerprintCounts(const std::map<std::string, size_t>& fingerprints)
 
 std::string Gate(const VariantSummary& s) { return s.baseline ? "baseline" : s.gated ? "gated" : "-"; }
 
-std::string MainTable(const std::vector<VariantSummary>& summaries) {
-  TextTable table({{"variant"},
+std::string MainTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  std::vector<Column> columns{{"variant"},
                    {"gate"},
                    {"runs", true},
                    {"outcomes"},
@@ -152,24 +153,28 @@ std::string MainTable(const std::vector<VariantSummary>& summaries) {
                    {"max", true, "latency"},
                    {"p50", true, "ready"},
                    {"p50", true, "peak RSS"},
-                   {"max", true, "peak RSS"},
-                   {"dominant step"},
-                   {"fingerprints"}});
+                   {"max", true, "peak RSS"}};
+  if (sections.dominant_step) columns.push_back({"dominant step"});
+  columns.push_back({"fingerprints"});
+  TextTable table(std::move(columns));
   for (const VariantSummary& s : summaries) {
     const Distribution& lat = s.latency_ms;
     const Distribution& rss = s.tree_peak_rss_bytes;
-    table.AddRow({s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
-                  Ms(lat, &Distribution::min), Ms(lat, &Distribution::p50), Ms(lat, &Distribution::p95),
-                  Ms(lat, &Distribution::p99), Ms(lat, &Distribution::max), Ms(s.ready_ms, &Distribution::p50),
-                  Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max),
-                  s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
-                                  : std::string(kNone),
-                  FingerprintCounts(s.fingerprints)});
+    std::vector<std::string> row{s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
+                                 Ms(lat, &Distribution::min), Ms(lat, &Distribution::p50), Ms(lat, &Distribution::p95),
+                                 Ms(lat, &Distribution::p99), Ms(lat, &Distribution::max), Ms(s.ready_ms, &Distribution::p50),
+                                 Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max)};
+    if (sections.dominant_step)
+      row.push_back(s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
+                                    : std::string(kNone));
+    row.push_back(FingerprintCounts(s.fingerprints));
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }
 
-std::string HeldSlots(const std::vector<VariantSummary>& summaries) {
+std::string HeldSlots(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  if (!sections.held_slots) return "";
   TextTable table({{"variant"}, {"findings"}, {"slots"}});
   bool any = false;
   for (const VariantSummary& s : summaries) {
@@ -188,7 +193,11 @@ std::string HeldSlots(const std::vector<VariantSummary>& summaries) {
 }  // namespace
 
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
-  return MainTable(summaries) + HeldSlots(summaries);
+  return RenderSummaryTable(summaries, ChooseSections(SummariesDocument(summaries)));
+}
+
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  return MainTable(summaries, sections) + HeldSlots(summaries, sections);
 }
 
 std::string FormatRatio(double r) {

@@ -155,6 +155,69 @@ TEST(DiagLogTest, KeepLogsKeepsCleanRunsLogsAndLogBytesBoundsThem) {
   EXPECT_EQ(j["meta"]["options"]["log_bytes"], 16384);
 }
 
+TEST(DiagSectionsTest, AForeignTargetGetsNoBuiltinServerSectionsAndAClosedLoopNoMemoryBlock) {
+  TempDir dir;
+  const auto md = dir.path() / "report.md";
+  const auto junit = dir.path() / "junit.xml";
+  const auto r = RunDiag({"--runs", "1", "--markdown", md.string(), "--junit", junit.string(), "--", "sh", "-c",
+                          "echo nothing to see; exit 1"});
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;  // a finding, which once brought the slots block
+  EXPECT_THAT(r.output, Not(HasSubstr("Held wait-group slots")));
+  EXPECT_THAT(r.output, Not(HasSubstr("dominant step")));
+  EXPECT_THAT(r.output, Not(HasSubstr("Memory held by live targets")));
+  const std::string markdown = ReadText(md);
+  EXPECT_THAT(markdown, HasSubstr("### Shutdown per variant"));
+  EXPECT_THAT(markdown, Not(HasSubstr("dominant step")));
+  EXPECT_THAT(markdown, Not(HasSubstr("### Held wait-group slots")));
+  EXPECT_THAT(markdown, Not(HasSubstr("### Memory held")));
+  EXPECT_THAT(ReadText(junit), Not(HasSubstr("name=\"budget\"")));
+
+  // A budget asks for the memory block, closed loop or not.
+  const auto budget = RunDiag({"--runs", "1", "--memory-budget", "1GiB", "--markdown", md.string(), "--", "sh", "-c",
+                               "exit 1"});
+  ASSERT_TRUE(budget.exit);
+  EXPECT_THAT(budget.output, HasSubstr("Memory held by live targets"));
+  EXPECT_THAT(ReadText(md), HasSubstr("### Memory held"));
+}
+
+TEST(DiagSectionsTest, TheBuiltinServerStillShowsItsStepsAndSlots) {
+  const auto r = RunDiag({"--runs", "1", "--gateway", "on", "--shutdown-order", "unpatched",
+                          "--websocket-shutdown-timeout", "300ms", "--baseline", "none"});
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
+  EXPECT_THAT(r.output, HasSubstr("dominant step"));
+  EXPECT_THAT(r.output, HasSubstr("Held wait-group slots, per variant with findings:"));
+  EXPECT_THAT(r.output, HasSubstr("ai-gateway-rpc#1"));
+}
+
+struct UsageCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::string message;
+};
+
+class DiagFlagUsageTest : public ::testing::TestWithParam<UsageCase> {};
+
+TEST_P(DiagFlagUsageTest, ExitsTwoNamingTheProblem) {
+  const auto r = RunDiag(GetParam().args, 20s);
+  ASSERT_TRUE(r.exit);
+  EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
+  EXPECT_THAT(r.output, HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadInput, DiagFlagUsageTest,
+    ::testing::Values(
+        UsageCase{"GatewayWithACommand", {"--gateway", "on", "--", "true"},
+                  "--gateway is an option of the built-in server; it does not apply to a target given after --"},
+        UsageCase{"ShutdownOrderWithATarget", {"--shutdown-order", "patched", "--target", "a=true"},
+                  "--shutdown-order is an option of the built-in server; it does not apply to a target given with "
+                  "--target"},
+        UsageCase{"WebsocketTimeoutWithACommand", {"--websocket-shutdown-timeout", "1s", "--", "true"},
+                  "--websocket-shutdown-timeout is an option of the built-in server"}),
+    [](const ::testing::TestParamInfo<UsageCase>& param_info) { return param_info.param.name; });
+
 /// `coder` run with a pseudo-terminal as its stdin, stdout and stderr, as a user's shell would: what
 /// it wrote there, and how it ended.
 struct TerminalRun {
