@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -47,13 +49,35 @@ Result<std::chrono::milliseconds> Millis(std::string_view flag, const std::strin
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-Result<int> ParseSignal(std::string text) {
+/// A count flag: a whole number from 1 to `max`, also in exponent form ("1e6"), checked before any
+/// allocation it sizes. `what` names the unit and why there is a bound, for the error.
+Result<int> ParseCount(std::string_view flag, const std::string& text, int max, std::string_view what) {
+  double value = 0;
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    // A long run of digits is simply too many: no need to parse it exactly.
+    value = text.size() > 12 ? 1e13 : std::stod(text);
+  } else {
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) || value != std::floor(value))
+      return Error{fmt::format("--{} {}: want a whole number from 1 to {}", flag, text, max)};
+  }
+  if (value < 1) return Error{fmt::format("--{}: want at least 1, got {}", flag, text)};
+  if (value > max) return Error{fmt::format("--{} {}: at most {} {}", flag, text, max, what)};
+  return static_cast<int>(value);
+}
+
+Result<int> ParseSignal(const std::string& given) {
+  std::string text = given;
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (text.rfind("SIG", 0) == 0) text = text.substr(3);
   static const std::pair<const char*, int> kSignals[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP},
                                                          {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
   for (const auto& [name, sig] : kSignals)
     if (text == name) return sig;
-  return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", text)};
+  return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", given)};
 }
 
 /// Finds before anything runs what would stop a report from being written at the end: a missing or
@@ -168,10 +192,12 @@ Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& vari
 
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
-  if (f.runs < 1) return Error{fmt::format("--runs: want at least 1, got {}", f.runs)};
-  if (f.parallel < 1) return Error{fmt::format("--parallel: want at least 1, got {}", f.parallel)};
-  c.plan.runs = f.runs;
-  c.plan.parallel = f.parallel;
+  auto runs = ParseCount("runs", f.runs, kMaxRuns, "runs per variant (each run's record stays in memory until the reports are written)");
+  if (!runs) return runs.error();
+  auto parallel = ParseCount("parallel", f.parallel, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  if (!parallel) return parallel.error();
+  c.plan.runs = *runs;
+  c.plan.parallel = *parallel;
 
   struct DurationFlag {
     std::string_view name;
@@ -300,8 +326,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (interval->count() <= 0) return Error{"--arrival-interval: want a positive duration"};
     c.plan.arrival_interval = std::chrono::duration_cast<std::chrono::microseconds>(*interval);
   }
-  if (f.max_live < 1) return Error{fmt::format("--max-live: want at least 1, got {}", f.max_live)};
-  c.plan.max_live = f.max_live;
+  auto max_live = ParseCount("max-live", f.max_live, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  if (!max_live) return max_live.error();
+  c.plan.max_live = *max_live;
   struct SizeFlag {
     std::string_view name;
     const std::string& text;

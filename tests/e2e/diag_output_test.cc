@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <regex>
+#include <tuple>
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/report_files.h"
@@ -215,8 +216,41 @@ INSTANTIATE_TEST_SUITE_P(
                   "--shutdown-order is an option of the built-in server; it does not apply to a target given with "
                   "--target"},
         UsageCase{"WebsocketTimeoutWithACommand", {"--websocket-shutdown-timeout", "1s", "--", "true"},
-                  "--websocket-shutdown-timeout is an option of the built-in server"}),
+                  "--websocket-shutdown-timeout is an option of the built-in server"},
+        UsageCase{"RunsInExponentForm", {"--runs", "2e9", "--", "true"}, "--runs 2e9: at most 1000000 runs per variant"},
+        UsageCase{"RunsAsManyDigits", {"--runs", "2000000000", "--", "true"},
+                  "--runs 2000000000: at most 1000000 runs per variant"},
+        UsageCase{"RunsBeyondAnyInteger", {"--runs", "99999999999999999999", "--", "true"}, "at most 1000000"},
+        UsageCase{"RunsNotWhole", {"--runs", "1.5", "--", "true"}, "--runs 1.5: want a whole number from 1 to 1000000"},
+        UsageCase{"ParallelTooHigh", {"--parallel", "2000000000", "--", "true"},
+                  "--parallel 2000000000: at most 1024 targets at once"},
+        UsageCase{"MaxLiveTooHigh", {"--max-live", "100000", "--arrival-interval", "1s", "--", "true"},
+                  "--max-live 100000: at most 1024 targets at once"},
+        UsageCase{"LogBytesTooSmall", {"--log-bytes", "1KiB", "--", "true"}, "--log-bytes 1KiB: want from 4KiB to 1GiB"},
+        UsageCase{"CommandWithoutSeparator", {"python3", "-m", "http.server"},
+                  "put -- before the target's command: coder diag shutdown [OPTIONS] -- python3 -m http.server"},
+        UsageCase{"CommandWithoutSeparatorAfterOptions", {"--runs", "3", "--keep-logs", "python3", "-m", "http.server",
+                                                          "--bind", "127.0.0.1"},
+                  "coder diag shutdown [OPTIONS] -- python3 -m http.server --bind 127.0.0.1"},
+        UsageCase{"CommandWithoutSeparatorOrFlags", {"sh", "my server.sh"},
+                  "put -- before the target's command: coder diag shutdown [OPTIONS] -- sh 'my server.sh'"}),
     [](const ::testing::TestParamInfo<UsageCase>& param_info) { return param_info.param.name; });
+
+TEST(DiagSignalTest, SignalNamesAreTakenInAnyCaseWithOrWithoutSig) {
+  TempDir dir;
+  for (const auto& [given, number, name] :
+       {std::tuple{"term", 15, "SIGTERM"}, std::tuple{"sigint", 2, "SIGINT"}, std::tuple{"SigTerm", 15, "SIGTERM"}}) {
+    const auto report = dir.path() / (std::string(given) + ".json");
+    const auto r = RunDiag({"--runs", "1", "--signal", given, "--keep-logs", "--ready-log", kReadyLine, "--json",
+                            report.string(), "--", CALIBRATED_TARGET_PATH});
+    ASSERT_TRUE(r.exit) << given;
+    EXPECT_EQ(r.exit->Describe(), "exit 0") << given << "\n" << r.output;
+    const json j = ReadJson(report);
+    ASSERT_TRUE(j.is_object()) << r.output;
+    EXPECT_EQ(j["meta"]["options"]["signal"], number) << given;
+    EXPECT_TRUE(FindLine(j["runs"][0]["log"], fmt::format("signal {} received", name))) << j["runs"][0].dump();
+  }
+}
 
 /// `coder` run with a pseudo-terminal as its stdin, stdout and stderr, as a user's shell would: what
 /// it wrote there, and how it ended.
