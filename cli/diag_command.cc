@@ -4,6 +4,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <string_view>
 #include <system_error>
 
 #include "harness/diag_merge.h"
@@ -20,15 +24,19 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   auto& f = flags_;
   f.self_executable = std::move(self_executable);
   auto* s = shutdown_;
-  s->add_option("--runs", f.runs, "Runs per variant")->capture_default_str();
-  s->add_option("--parallel", f.parallel, "Targets alive at once")->capture_default_str();
-  s->add_option("--gateway", f.gateway, "Built-in server: AI gateway on, off or both (on,off)")->capture_default_str();
-  s->add_option("--shutdown-order", f.shutdown_order, "Built-in server: patched, unpatched or both")
+  s->add_option("--runs", f.runs, fmt::format("Runs per variant (1 to {})", harness::kMaxRuns))->capture_default_str();
+  s->add_option("--parallel", f.parallel, fmt::format("Targets alive at once (1 to {})", harness::kMaxLive))
       ->capture_default_str();
-  s->add_option("--websocket-shutdown-timeout", f.websocket_shutdown_timeout,
-                "Built-in server: its WebSocket wait timeout (default: the server's, 10s)");
+  gateway_option_ = s->add_option("--gateway", f.gateway, "Built-in server: AI gateway on, off or both (on,off)")
+                        ->capture_default_str();
+  shutdown_order_option_ =
+      s->add_option("--shutdown-order", f.shutdown_order, "Built-in server: patched, unpatched or both")
+          ->capture_default_str();
+  websocket_timeout_option_ = s->add_option("--websocket-shutdown-timeout", f.websocket_shutdown_timeout,
+                                            "Built-in server: its WebSocket wait timeout (default: the server's, 10s)");
   s->add_option("--hold", f.hold, "Time between ready and the stop signal")->capture_default_str();
-  s->add_option("--signal", f.signal, "Stop signal: TERM or INT (also HUP, QUIT, USR1, USR2)")->capture_default_str();
+  s->add_option("--signal", f.signal, "Stop signal: TERM or INT (also HUP, QUIT, USR1, USR2; any case, SIG optional)")
+      ->capture_default_str();
   s->add_option("--ready-timeout", f.ready_timeout, "A target not ready by then is never-ready")->capture_default_str();
   s->add_option("--kill-after", f.kill_after, "Watchdog: SIGKILL this long after the stop signal")->capture_default_str();
   s->add_option("--stack-after", f.stack_after,
@@ -86,7 +94,9 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--markdown", f.markdown, "Write a Markdown report (also appended to $GITHUB_STEP_SUMMARY when set)");
   s->add_option("--arrival-interval", f.arrival_interval,
                 "Open loop: launch a target every interval whether or not earlier ones have exited");
-  s->add_option("--max-live", f.max_live, "Open loop: at most this many targets alive at once")->capture_default_str();
+  s->add_option("--max-live", f.max_live,
+                fmt::format("Open loop: at most this many targets alive at once (1 to {})", harness::kMaxLive))
+      ->capture_default_str();
   s->add_option("--memory-budget", f.memory_budget, "Flag a peak of live targets' summed RSS over this (e.g. 17GiB)");
   s->add_option("--assume-rss", f.assume_rss,
                 "Project the same schedule with every target this heavy (e.g. 7.6GiB)");
@@ -99,6 +109,11 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
                 "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression,"
                 "fixed-tail")
       ->capture_default_str();
+  s->add_option("--log-bytes", f.log_bytes,
+                "Bound on each run's kept output (its whole log, in the reports of runs that were not clean)")
+      ->capture_default_str();
+  s->add_flag("--keep-logs", f.keep_logs, "Keep the whole log of clean runs too (JSON, JSON lines)");
+  s->add_flag("--show-output", f.show_output, "Stream every target's output to stderr as it is read");
   s->add_option("command", f.command, "The target command after --; {port} and {dir} are substituted per run");
 
   merge_ = diag_->add_subcommand("merge", "Combine JSON reports from several machines or CI shards into one report");
@@ -146,9 +161,56 @@ int DiagCommand::Run(const std::vector<std::string>& command_line) const {
   }
 }
 
+namespace {
+
+// A word as a POSIX shell would need it to pass it through unchanged.
+std::string ShellWord(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_./:=@%+,-{}").find(c) != std::string_view::npos;
+  });
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string SeparatorHint(const std::vector<std::string>& command) {
+  std::string words;
+  for (const auto& w : command) words += " " + ShellWord(w);
+  return "put -- before the target's command: coder diag shutdown [OPTIONS] --" + words;
+}
+
+}  // namespace
+
+std::optional<std::string> DiagCommand::MissingSeparatorHint(const std::vector<std::string>& argv) const {
+  if (argv.size() < 4 || argv[1] != "diag" || argv[2] != "shutdown") return std::nullopt;
+  for (size_t i = 3; i < argv.size(); ++i) {
+    const std::string& word = argv[i];
+    if (word == "--") return std::nullopt;
+    if (word.size() > 1 && word[0] == '-') {
+      if (word.find('=') != std::string::npos) continue;
+      const CLI::Option* option = shutdown_->get_option_no_throw(word);
+      // Unknown options are CLI11's to report; a known one with a value takes the next word.
+      if (option && option->get_items_expected_max() != 0) ++i;
+      continue;
+    }
+    return SeparatorHint(std::vector<std::string>(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end()));
+  }
+  return std::nullopt;
+}
+
 int DiagCommand::RunSelected(const std::vector<std::string>& command_line) const {
   if (merge_->parsed()) return RunMerge(command_line);
-  auto config = harness::ParseDiagFlags(flags_);
+  harness::DiagFlags flags = flags_;
+  // Without --, the target's own flags would be read as ours (or refused as unknown).
+  if (!flags.command.empty() && std::find(command_line.begin(), command_line.end(), "--") == command_line.end()) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", SeparatorHint(flags.command));
+    return harness::kDiagUsage;
+  }
+  flags.gateway_given = gateway_option_->count() > 0;
+  flags.shutdown_order_given = shutdown_order_option_->count() > 0;
+  flags.websocket_shutdown_timeout_given = websocket_timeout_option_->count() > 0;
+  auto config = harness::ParseDiagFlags(flags);
   if (!config) {
     fmt::print(stderr, "coder diag shutdown: {}\n", config.error().message);
     return harness::kDiagUsage;

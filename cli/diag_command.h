@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ class DiagCommand {
   DiagCommand(CLI::App& parent, std::string self_executable);
   bool selected() const { return shutdown_->parsed() || merge_->parsed(); }
   int Run(const std::vector<std::string>& command_line) const;
+  /// For a command line CLI11 refused: when `coder diag shutdown` was given a target's command without
+  /// -- before it, the hint that says so ("put -- before the target's command: ..."); else nullopt.
+  std::optional<std::string> MissingSeparatorHint(const std::vector<std::string>& argv) const;
 
  private:
   int RunSelected(const std::vector<std::string>& command_line) const;
@@ -24,6 +28,9 @@ class DiagCommand {
   CLI::App* shutdown_;
   CLI::App* merge_;
   harness::DiagFlags flags_;
+  CLI::Option* gateway_option_ = nullptr;
+  CLI::Option* shutdown_order_option_ = nullptr;
+  CLI::Option* websocket_timeout_option_ = nullptr;
   // coder diag merge
   std::vector<std::string> merge_inputs_;
   std::string merge_json_, merge_junit_, merge_markdown_, merge_fail_on_ = "all";

@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    fmt::print(stderr, "coder: {}\nRun 'coder --help' or 'coder <command> --help' for usage.\n", e.what());
+    fmt::print(stderr, "coder: {}\n", e.what());
+    if (auto hint = diag.MissingSeparatorHint(std::vector<std::string>(argv, argv + argc)))
+      fmt::print(stderr, "coder diag shutdown: {}\n", *hint);
+    fmt::print(stderr, "Run 'coder --help' or 'coder <command> --help' for usage.\n");
     return kExitUsage;
   }
   if (server.selected()) return server.Run();

@@ -8,7 +8,9 @@
 #include <charconv>
 #include <fstream>
 #include <iterator>
+#include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -25,6 +27,8 @@
 #include "harness/readiness.h"
 #include "harness/report.h"
 #include "harness/spawn.h"
+#include "harness/run_output.h"
+#include "harness/terminal_text.h"
 #include "harness/stats.h"
 #include "harness/subreaper.h"
 
@@ -50,13 +54,35 @@ Result<std::chrono::milliseconds> Millis(std::string_view flag, const std::strin
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-Result<int> ParseSignal(std::string text) {
+/// A count flag: a whole number from 1 to `max`, also in exponent form ("1e6"), checked before any
+/// allocation it sizes. `what` names the unit and why there is a bound, for the error.
+Result<int> ParseCount(std::string_view flag, const std::string& text, int max, std::string_view what) {
+  double value = 0;
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    // A long run of digits is simply too many: no need to parse it exactly.
+    value = text.size() > 12 ? 1e13 : std::stod(text);
+  } else {
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) || value != std::floor(value))
+      return Error{fmt::format("--{} {}: want a whole number from 1 to {}", flag, text, max)};
+  }
+  if (value < 1) return Error{fmt::format("--{}: want at least 1, got {}", flag, text)};
+  if (value > max) return Error{fmt::format("--{} {}: at most {} {}", flag, text, max, what)};
+  return static_cast<int>(value);
+}
+
+Result<int> ParseSignal(const std::string& given) {
+  std::string text = given;
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (text.rfind("SIG", 0) == 0) text = text.substr(3);
   static const std::pair<const char*, int> kSignals[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP},
                                                          {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
   for (const auto& [name, sig] : kSignals)
     if (text == name) return sig;
-  return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", text)};
+  return Error{fmt::format("--signal: unknown signal \"{}\" (want TERM, INT, HUP, QUIT, USR1 or USR2)", given)};
 }
 
 /// Finds before anything runs what would stop a report from being written at the end: a missing or
@@ -268,10 +294,12 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
 
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
-  if (f.runs < 1) return Error{fmt::format("--runs: want at least 1, got {}", f.runs)};
-  if (f.parallel < 1) return Error{fmt::format("--parallel: want at least 1, got {}", f.parallel)};
-  c.plan.runs = f.runs;
-  c.plan.parallel = f.parallel;
+  auto runs = ParseCount("runs", f.runs, kMaxRuns, "runs per variant (each run's record stays in memory until the reports are written)");
+  if (!runs) return runs.error();
+  auto parallel = ParseCount("parallel", f.parallel, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  if (!parallel) return parallel.error();
+  c.plan.runs = *runs;
+  c.plan.parallel = *parallel;
 
   struct DurationFlag {
     std::string_view name;
@@ -310,6 +338,19 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     return Error{"--stack-tool: only meaningful with --stack-after"};
   }
 
+  {
+    // Below a few lines' worth nothing is left to read; above a gigabyte per run the harness itself
+    // would be what runs out of memory.
+    constexpr uint64_t kMinLogBytes = 4 << 10, kMaxLogBytes = uint64_t{1} << 30;
+    auto log_bytes = ParseSize(f.log_bytes);
+    if (!log_bytes) return Error{fmt::format("--log-bytes: {}", log_bytes.error().message)};
+    if (*log_bytes < kMinLogBytes || *log_bytes > kMaxLogBytes)
+      return Error{fmt::format("--log-bytes {}: want from 4KiB to 1GiB", f.log_bytes)};
+    c.run.log_capacity_bytes = static_cast<size_t>(*log_bytes);
+    c.run.keep_logs = f.keep_logs;
+    c.show_output = f.show_output;
+  }
+
   auto sig = ParseSignal(f.signal);
   if (!sig) return sig.error();
   c.run.signal = *sig;
@@ -329,6 +370,15 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   }
 
   const bool builtin = f.command.empty() && f.targets.empty();
+  if (!builtin) {
+    const std::pair<bool, const char*> builtin_only[] = {{f.gateway_given, "--gateway"},
+                                                         {f.shutdown_order_given, "--shutdown-order"},
+                                                         {f.websocket_shutdown_timeout_given, "--websocket-shutdown-timeout"}};
+    for (const auto& [given, name] : builtin_only)
+      if (given)
+        return Error{fmt::format("{} is an option of the built-in server; it does not apply to a target given {}",
+                                 name, f.command.empty() ? "with --target" : "after --")};
+  }
   auto variants = builtin ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
   if (!variants) return variants.error();
   if (auto ok = ApplyBaseline(f.baseline, *variants, builtin); !ok) return ok.error();
@@ -369,8 +419,9 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (interval->count() <= 0) return Error{"--arrival-interval: want a positive duration"};
     c.plan.arrival_interval = std::chrono::duration_cast<std::chrono::microseconds>(*interval);
   }
-  if (f.max_live < 1) return Error{fmt::format("--max-live: want at least 1, got {}", f.max_live)};
-  c.plan.max_live = f.max_live;
+  auto max_live = ParseCount("max-live", f.max_live, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  if (!max_live) return max_live.error();
+  c.plan.max_live = *max_live;
   struct SizeFlag {
     std::string_view name;
     const std::string& text;
@@ -414,7 +465,7 @@ void PrintStacksNote(const std::vector<RunRecord>& records, const DiagConfig& co
              first.index);
   for (const ProcessStacks& s : first.stacks) {
     fmt::print(stderr, "--- process {} at {:.0f} ms{}\n{}", s.pid, s.at_ms, s.error.empty() ? "" : " (" + s.error + ")",
-               s.text);
+               TerminalSafe(s.text, true));
   }
 }
 
@@ -458,9 +509,19 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   }
   std::vector<std::string> write_errors;
   const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
-  ProgressLine progress(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned);
+  ProgressOptions progress_options;
+  progress_options.parallel = config.plan.parallel;
+  if (config.plan.arrival_interval)
+    progress_options.arrival_interval_s = std::chrono::duration<double>(*config.plan.arrival_interval).count();
+  progress_options.show_output = config.show_output;
+  auto progress_line =
+      std::make_shared<ProgressLine>(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned, progress_options);
+  ProgressLine& progress = *progress_line;
+  RunOptions run_options = config.run;
+  run_options.observer = progress_line;
+  FailedRunEcho echo;
 
-  Runner runner(config.plan, config.run, config.fingerprints, [&](const RunRecord& r) {
+  Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) {
     if (jsonl)
       if (auto ok = jsonl->Append(r); !ok) {
         // Said at once (a full disk should not wait for the end of a long experiment), once.
@@ -470,6 +531,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
         write_errors.push_back(ok.error().message);
       }
     progress.RunFinished(r);
+    // The reason a target would not start is usually in its own words: show them now, not only in --json.
+    if (auto output = echo.OnRunFinished(r)) progress.Print(*output);
   });
   {
     std::lock_guard lock(runner_mu);
@@ -516,6 +579,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
                   {"slow_threshold_ms", config.run.slow_threshold.count()},
                   {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
                   {"known_timeouts_ms", config.run.known_timeouts_ms},
+                  {"log_bytes", config.run.log_capacity_bytes},
+                  {"keep_logs", config.run.keep_logs},
                   {"suite_stops", config.report.suite_stops},
                   {"regression_ratio", config.report.regression_ratio}};
   if (meta.interrupted)

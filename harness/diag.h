@@ -25,8 +25,8 @@ inline constexpr int kDiagInterrupted = 130;
 /// `coder diag shutdown` flags as given (durations and lists as text, checked by ParseDiagFlags).
 struct DiagFlags {
   std::string self_executable;  ///< the coder binary, launched as the built-in server
-  int runs = 5;
-  int parallel = 1;
+  std::string runs = "5";       ///< a count, checked against kMaxRuns
+  std::string parallel = "1";   ///< a count, checked against kMaxLive
   std::string gateway = "on,off";
   std::string shutdown_order = "patched";
   std::string websocket_shutdown_timeout;  ///< passed to the built-in server when set
@@ -58,14 +58,28 @@ struct DiagFlags {
   std::string junit;
   std::string markdown;
   std::string arrival_interval;           ///< open loop when set
-  int max_live = 64;
+  std::string max_live = "64";            ///< a count, checked against kMaxLive
   std::string memory_budget;              ///< e.g. 17GiB
   std::string assume_rss;                 ///< e.g. 7.6GiB
   int suite_stops = 10;
   double regression_ratio = 2.0;
   std::string fail_on = "all";
   std::vector<std::string> command;       ///< the target after --
+  std::string log_bytes = "1MiB";         ///< each run's log is bounded to this
+  bool keep_logs = false;                 ///< keep the whole log of clean runs too
+  bool show_output = false;               ///< stream every target's output to stderr
+  // Whether the built-in server's options were given on the command line (their defaults cannot tell).
+  bool gateway_given = false;
+  bool shutdown_order_given = false;
+  bool websocket_shutdown_timeout_given = false;
 };
+
+/// Bounds on the counts. Every run's record stays in memory until the reports are written (a few KiB,
+/// a whole log for one that was not clean), so past a million runs a variant would exhaust the
+/// machine before it finished. Each live target costs the harness two threads and four descriptors, and
+/// past a thousand servers alive at once the machine, not the servers, is what gets measured.
+inline constexpr int kMaxRuns = 1'000'000;
+inline constexpr int kMaxLive = 1024;
 
 /// A validated experiment.
 struct DiagConfig {
@@ -74,6 +88,7 @@ struct DiagConfig {
   std::shared_ptr<const FingerprintSet> fingerprints;  ///< compiled once, while the flags are checked
   std::optional<std::filesystem::path> jsonl;
   ReportOptions report;  ///< what is analysed, gated and written once the runs are done
+  bool show_output = false;
 };
 
 /// Every usage error (bad duration, --runs 0, unknown signal, a target that cannot be executed, an

@@ -14,6 +14,9 @@
 #include "harness/compare.h"
 #include "harness/junit.h"
 #include "harness/markdown.h"
+#include "harness/report_sections.h"
+#include "harness/run_output.h"
+#include "harness/terminal_text.h"
 #include "harness/stats.h"
 
 namespace coder::harness {
@@ -60,7 +63,17 @@ const VariantSpec* BaselineFor(const VariantSpec& variant, const std::vector<Var
 int ReportExperiment(Experiment e, const ReportOptions& o) {
   std::vector<VariantSummary> summaries;
   for (const auto& v : e.variants) summaries.push_back(SummarizeVariant(v, RunsOf(e.runs, v.name)));
-  std::string text = RenderSummaryTable(summaries);
+  // The sections every rendering shows, decided once on what the report will hold.
+  nlohmann::json outline = ReportJson(e.meta, e.variants, summaries, {});
+  outline["budget"] = {{"budget_bytes", o.memory_budget_bytes ? nlohmann::json(*o.memory_budget_bytes) : nullptr},
+                       {"assume_rss_bytes", o.assume_rss_bytes ? nlohmann::json(*o.assume_rss_bytes) : nullptr}};
+  const ReportSections sections = ChooseSections(outline);
+  std::string text = RenderSummaryTable(summaries, sections);
+  {
+    std::vector<std::string> order;
+    for (const auto& v : e.variants) order.push_back(v.name);
+    text += HangOutputNotes(order, e.runs);
+  }
 
   std::vector<Comparison> comparisons;
   ExperimentFindings experiment_findings;
@@ -147,14 +160,16 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
     if (!timelines.empty()) {
       measured = AnalyzeBudget(timelines, o.memory_budget_bytes);
       if (o.assume_rss_bytes) projected = ProjectBudget(timelines, *o.assume_rss_bytes, o.memory_budget_bytes);
-      text += "\nMemory held by live targets together (tails: the part held after the stop signal):\n";
-      if (e.variants.size() > 1) {
-        text += lines;
-        text += "  all variants as run\n";
+      if (sections.memory) {
+        text += "\nMemory held by live targets together (tails: the part held after the stop signal):\n";
+        if (e.variants.size() > 1) {
+          text += lines;
+          text += "  all variants as run\n";
+        }
+        text += BudgetLine("measured", *measured, o.memory_budget_bytes);
+        if (projected)
+          text += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *projected, o.memory_budget_bytes);
       }
-      text += BudgetLine("measured", *measured, o.memory_budget_bytes);
-      if (projected)
-        text += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *projected, o.memory_budget_bytes);
       // Together only adds a finding when no variant alone explains it (closed loop mixes variants).
       if (!any_variant_over)
         if (auto why = over(*measured, projected)) experiment_findings.budgets.push_back({"", *why + " (all variants as run)"});
@@ -207,7 +222,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   std::vector<std::string> failing;
   for (const auto& f : findings)
     if (f.gated && o.fail_on.count(f.kind))
-      failing.push_back(f.variant.empty() ? f.message : fmt::format("{}: {}", f.variant, f.message));
+      failing.push_back(TerminalSafe(f.variant.empty() ? f.message : fmt::format("{}: {}", f.variant, f.message)));
   if (e.meta.interrupted) {
     fmt::print(stderr, "coder diag: interrupted; {} runs recorded\n", e.runs.size());
   } else if (!failing.empty()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness/report.h"
+#include "harness/report_sections.h"
 #include "harness/report_view.h"
 
 namespace coder::harness {
@@ -413,7 +414,8 @@ std::string RenderJunit(const json& report) {
   }
   const bool any_budget_finding =
       std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.kind == "budget"; });
-  if (Member(report, "budget") || any_budget_finding) cases.push_back(BudgetCase(report, findings));
+  if ((Member(report, "budget") && ChooseSections(report).memory) || any_budget_finding)
+    cases.push_back(BudgetCase(report, findings));
 
   // Findings about neither a listed variant nor the budget (a hand-edited gate): still shown, never lost.
   std::vector<const ReportFinding*> orphans;

@@ -19,8 +19,9 @@ namespace coder::harness {
 ///         <system-out> the summary in words; for a baseline, that it is reported and never gated
 ///       <testcase name="VARIANT #INDEX"> one per run with a failing finding, right after its variant:
 ///         failure message = the run's detail, type = the finding kinds; its log tail in <system-out>
-///       <testcase name="budget"> when `budget` is present (or the gate has a budget finding): every
-///         budget finding goes here, a variant's own schedule's too (not to the variant's case); fails
+///       <testcase name="budget"> when `budget` is present and ChooseSections shows memory (or the gate
+///         has a budget finding): every budget finding goes here, a variant's own schedule's too (not
+///         to the variant's case); fails
 ///         when one of them fails the gate (without a gate: when a measured or projected peak, of all
 ///         variants or of one in `budget.variants`, is over budget); message = the failing findings,
 ///         each naming its variant, then the peaks of all variants together, measured and projected,

@@ -8,11 +8,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <utility>
 #include <vector>
 
 #include "harness/report.h"
+#include "harness/report_sections.h"
 #include "harness/report_view.h"
+#include "harness/run_output.h"
 
 namespace coder::harness {
 namespace {
@@ -21,6 +24,7 @@ using nlohmann::json;
 
 constexpr size_t kMaxFindingRows = 50;
 constexpr std::string_view kAtLeast = "≥ ";
+constexpr size_t kHangLines = 10;
 
 using Row = std::vector<std::string>;
 
@@ -62,7 +66,7 @@ std::string MetaLine(const json& report) {
   return out + "\n";
 }
 
-std::string SummarySection(const std::vector<VariantView>& variants) {
+std::string SummarySection(const std::vector<VariantView>& variants, const ReportSections& sections) {
   std::vector<Row> rows;
   for (const VariantView& v : variants) {
     const json* s = v.summary;
@@ -80,6 +84,14 @@ std::string SummarySection(const std::vector<VariantView>& variants) {
                     DistributionMs(s, "ready_ms", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
                     DistributionBytes(s, "tree_peak_rss_bytes", "max"), step,
                     s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
+    if (!sections.dominant_step) rows.back().erase(rows.back().end() - 2);
+  }
+  Row header{"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
+             "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"};
+  std::string align = "llrlrrrrrrrrll";
+  if (!sections.dominant_step) {
+    header.erase(header.end() - 2);
+    align.erase(align.size() - 2, 1);
   }
   size_t censored = 0;
   for (const VariantView& v : variants) censored += CensoredCount(v.summary, "latency_ms");
@@ -88,11 +100,7 @@ std::string SummarySection(const std::vector<VariantView>& variants) {
     note = fmt::format("\n≥ marks a latency that is a lower bound: {} run{} killed by the watchdog would have stopped "
                        "no sooner, if at all.\n",
                        censored, censored == 1 ? "" : "s");
-  return "\n### Shutdown per variant\n\n" +
-         Table({"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
-                "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"},
-               "llrlrrrrrrrrll", rows) +
-         note;
+  return "\n### Shutdown per variant\n\n" + Table(header, align, rows) + note;
 }
 
 std::string FixedTailSection(const std::vector<VariantView>& variants) {
@@ -105,7 +113,8 @@ std::string FixedTailSection(const std::vector<VariantView>& variants) {
          Table({"variant", "fixed tail"}, "ll", rows);
 }
 
-std::string HeldSlotsSection(const std::vector<VariantView>& variants) {
+std::string HeldSlotsSection(const std::vector<VariantView>& variants, const ReportSections& sections) {
+  if (!sections.held_slots) return "";
   std::vector<Row> rows;
   for (const VariantView& v : variants) {
     const json* slots = v.summary ? Member(*v.summary, "held_slots") : nullptr;
@@ -181,7 +190,8 @@ std::string PerVariantBudget(const json& budget, bool has_budget) {
                "lrrlrr", rows);
 }
 
-std::string BudgetSection(const json& report) {
+std::string BudgetSection(const json& report, const ReportSections& sections) {
+  if (!sections.memory) return "";
   const json* budget = Member(report, "budget");
   if (!budget || !budget->is_object()) return "";
   const json* measured = Member(*budget, "measured");
@@ -274,6 +284,53 @@ std::string FindingsSection(const json& report, const std::vector<ReportFinding>
   return out;
 }
 
+// A fence longer than any run of backticks in the text, so no line of a target's output can close it.
+std::string FenceFor(const std::vector<std::string>& lines) {
+  size_t longest = 0;
+  for (const std::string& line : lines) {
+    size_t run = 0;
+    for (char c : line) {
+      run = c == '`' ? run + 1 : 0;
+      longest = std::max(longest, run);
+    }
+  }
+  return std::string(std::max<size_t>(3, longest + 1), '`');
+}
+
+std::string HangOutputSection(const json& report, const std::vector<VariantView>& variants) {
+  // The first such run of each variant, picked on the JSON so that only those are read in full.
+  std::map<std::string, const json*> first;
+  for (const json* run : ArrayMember(report, "runs")) {
+    const auto outcome = OutcomeFromString(StringMember(*run, "outcome"));
+    if (!outcome || !ShowsOutputBeforeAHang(*outcome)) continue;
+    const json*& best = first[StringMember(*run, "variant")];
+    if (!best || NumberMember(*run, "index").value_or(0) < NumberMember(*best, "index").value_or(0)) best = run;
+  }
+  std::string out;
+  for (const VariantView& v : variants) {
+    const auto it = first.find(v.name);
+    if (it == first.end()) continue;
+    const auto record = RunRecord::FromJson(*it->second);
+    if (!record) continue;
+    const auto lines = LastOutputLines(*record, kHangLines, true);
+    out += fmt::format("\n**{} #{}** {}{} (times {})\n\n", E(record->variant), record->index, ToString(record->outcome),
+                       record->detail.empty() ? "" : ": " + E(record->detail), E(LogClockPhrase(*record)));
+    if (lines.empty()) {
+      out += "(no output)\n";
+      continue;
+    }
+    const std::string fence = FenceFor(lines);
+    out += fence + "text\n";
+    for (const std::string& line : lines) out += line + "\n";
+    out += fence + "\n";
+  }
+  if (out.empty()) return "";
+  return fmt::format("\n### Last output before the stop went wrong\n\nThe last {} lines of the first run of each "
+                     "variant that was killed by the watchdog, timed out, was slow or crashed.\n",
+                     kHangLines) +
+         out;
+}
+
 std::string NotesSection(const json& report) {
   const json* meta = Member(report, "meta");
   if (!meta) return "";
@@ -308,12 +365,14 @@ std::string RenderMarkdown(const json& report) {
   std::string out = "## coder diag shutdown\n\n";
   out += Verdict(report, findings);
   if (std::string meta = MetaLine(report); !meta.empty()) out += "\n" + meta;
-  out += SummarySection(variants);
+  const ReportSections sections = ChooseSections(report);
+  out += SummarySection(variants, sections);
   out += FixedTailSection(variants);
-  out += HeldSlotsSection(variants);
+  out += HeldSlotsSection(variants, sections);
   out += ComparisonSection(report);
-  out += BudgetSection(report);
+  out += BudgetSection(report, sections);
   out += FindingsSection(report, findings);
+  out += HangOutputSection(report, variants);
   out += NotesSection(report);
   return out;
 }

@@ -16,11 +16,14 @@ namespace coder::harness {
 /// - the summary table, one row per variant: gate, runs, outcomes, shutdown latency min/p50/p95/p99/max,
 ///   ready p50, tree peak RSS p50/max, dominant step, fingerprints;
 /// - the held wait-group slots of variants that named any;
+///   (the dominant step column, the held slots and the memory section only as ChooseSections says)
 /// - with `comparisons`: variant/baseline latency ratios with their 95% intervals, timeout rates, peak
 ///   RSS ratio, the shutdown seconds of a suite of K stops for both, and whether it is a regression;
 /// - with `budget`: measured and projected figures in separate, labelled columns (projected figures are
 ///   not measurements), against the budget, with Little's law shown on both sides;
 /// - the gate's findings (failing ones first, at most 50 rows, then a count of the rest);
+/// - for the first run of each variant that was killed by the watchdog, timed out, was slow or crashed,
+///   its last 10 output lines with stream and time (run_output.h), in a fenced block no line can close;
 /// - the notes.
 /// Text from the report is escaped so it cannot break a table or inject markup (pipes, backticks,
 /// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Tolerant of

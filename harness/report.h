@@ -15,6 +15,8 @@
 
 #include "common/json_dump.h"
 #include "common/result.h"
+#include "harness/progress_line.h"
+#include "harness/report_sections.h"
 #include "harness/run_record.h"
 #include "harness/stats.h"
 
@@ -47,13 +49,14 @@ using coder::DumpJson;  // a target's log lines can hold any bytes
 /// Then, when any variant has a fixed tail, a block naming it per variant ("stops cluster at 3.002s
 /// (8 of 10 runs within 21.0ms)").
 ///
-/// Then, when any variant has findings, a block listing per such variant the wait-group slots its
-/// timeout lines named ("none named" if none); and when a variant is marked baseline, a block of
-/// ratios of every other variant against the first such one (latency p50 and p99, tree peak RSS p50
-/// and max; "1/8338x" for a ratio below 0.1). Every line ends with '\n'; no trailing spaces.
+/// The dominant step column only when `sections.dominant_step`; then, when `sections.held_slots`, a
+/// block listing per variant with findings the wait-group slots its timeout lines named ("none named"
+/// if none). Every cell is TerminalSafe. Every line ends with '\n'; no trailing spaces.
 /// A ratio for humans: "12.3x", "0.98x", and "1/8337x" far below 1 (a decimal would be all zeros).
 std::string FormatRatio(double ratio);
 
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections);
+/// With the sections ChooseSections picks for these summaries alone.
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----
@@ -123,36 +126,6 @@ class JsonlWriter {
   const bool regular_;  // a regular file, whose torn last line can be cut off
 };
 
-// ---- Live progress ----
-
-/// Progress as runs finish, written to a descriptor it does not own (normally stderr).
-///
-/// On a terminal one status line is rewritten in place ("\r", erase to end of line), cut to the
-/// terminal's width: `[3/20] 2 clean, 1 timeout-fingerprint | last gateway=on order=patched #2:
-/// clean in 1.20ms`. Otherwise (a pipe, a CI log) one plain line per finished run:
-/// `[3/20] gateway=on order=patched #2: clean in 1.20ms, peak RSS 9.5MiB` (the #index is the record's
-/// 0-based index, as in the JSON), followed by the detail in parentheses for any other outcome.
-/// Thread-safe: RunFinished and Finish may be called from any thread. Write errors are ignored:
-/// progress is best-effort and never fails a run.
-class ProgressLine {
- public:
-  ProgressLine(int fd, bool is_terminal, size_t total_runs);
-
-  void RunFinished(const RunRecord& record);
-  /// On a terminal, ends the status line with a newline (if one was drawn). Idempotent; a no-op
-  /// otherwise. RunFinished after Finish starts a new status line.
-  void Finish();
-
- private:
-  void WriteAll(std::string_view text);
-
-  const int fd_;
-  const bool is_terminal_;
-  const size_t total_;
-  std::mutex mu_;
-  size_t done_ = 0;                     // guarded by mu_
-  std::map<Outcome, size_t> outcomes_;  // guarded by mu_
-  bool line_open_ = false;              // guarded by mu_: a status line is drawn and not ended
-};
+// ---- Live progress: harness/progress_line.h ----
 
 }  // namespace coder::harness

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <utility>
 
+#include "harness/report_sections.h"
+#include "harness/terminal_text.h"
+
 namespace coder::harness {
 namespace {
 
@@ -22,7 +25,11 @@ struct Column {
 class TextTable {
  public:
   explicit TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
-  void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  /// Cells may hold a target's text (held slots, step names): each is made TerminalSafe.
+  void AddRow(std::vector<std::string> cells) {
+    for (std::string& cell : cells) cell = TerminalSafe(cell);
+    rows_.push_back(std::move(cells));
+  }
 
   std::string Render(std::string_view indent = "", bool headers = true) const {
     std::vector<size_t> width(columns_.size());
@@ -145,8 +152,8 @@ std::string FingerprintCounts(const std::map<std::string, size_t>& fingerprints)
 
 std::string Gate(const VariantSummary& s) { return s.baseline ? "baseline" : s.gated ? "gated" : "-"; }
 
-std::string MainTable(const std::vector<VariantSummary>& summaries) {
-  TextTable table({{"variant"},
+std::string MainTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  std::vector<Column> columns{{"variant"},
                    {"gate"},
                    {"runs", true},
                    {"outcomes"},
@@ -157,24 +164,28 @@ std::string MainTable(const std::vector<VariantSummary>& summaries) {
                    {"max", true, "latency"},
                    {"p50", true, "ready"},
                    {"p50", true, "peak RSS"},
-                   {"max", true, "peak RSS"},
-                   {"dominant step"},
-                   {"fingerprints"}});
+                   {"max", true, "peak RSS"}};
+  if (sections.dominant_step) columns.push_back({"dominant step"});
+  columns.push_back({"fingerprints"});
+  TextTable table(std::move(columns));
   for (const VariantSummary& s : summaries) {
     const Distribution& lat = s.latency_ms;
     const Distribution& rss = s.tree_peak_rss_bytes;
-    table.AddRow({s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
-                  Ms(lat, "min"), Ms(lat, "p50"), Ms(lat, "p95"), Ms(lat, "p99"), Ms(lat, "max"),
-                  Ms(s.ready_ms, "p50"),
-                  Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max),
-                  s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
-                                  : std::string(kNone),
-                  FingerprintCounts(s.fingerprints)});
+    std::vector<std::string> row{s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
+                                 Ms(lat, "min"), Ms(lat, "p50"), Ms(lat, "p95"), Ms(lat, "p99"), Ms(lat, "max"),
+                                 Ms(s.ready_ms, "p50"),
+                                 Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max)};
+    if (sections.dominant_step)
+      row.push_back(s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
+                                    : std::string(kNone));
+    row.push_back(FingerprintCounts(s.fingerprints));
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }
 
-std::string HeldSlots(const std::vector<VariantSummary>& summaries) {
+std::string HeldSlots(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  if (!sections.held_slots) return "";
   TextTable table({{"variant"}, {"findings"}, {"slots"}});
   bool any = false;
   for (const VariantSummary& s : summaries) {
@@ -212,7 +223,12 @@ std::string CensoredNote(const std::vector<VariantSummary>& summaries) {
 }  // namespace
 
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
-  return MainTable(summaries) + CensoredNote(summaries) + FixedTails(summaries) + HeldSlots(summaries);
+  return RenderSummaryTable(summaries, ChooseSections(SummariesDocument(summaries)));
+}
+
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  return MainTable(summaries, sections) + CensoredNote(summaries) + FixedTails(summaries) +
+         HeldSlots(summaries, sections);
 }
 
 std::string FormatRatio(double r) {

@@ -297,6 +297,27 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
   }
 }
 
+/// Publishes a run's phases to the observer, if any: kLaunching when made, kFinished when it goes, so
+/// every path out of ExecuteRun ends the run for the observer.
+class PhaseReport {
+ public:
+  PhaseReport(RunObserver* observer, const std::string& variant, int index)
+      : observer_(observer), variant_(variant), index_(index) {
+    Enter(RunPhase::kLaunching);
+  }
+  ~PhaseReport() { Enter(RunPhase::kFinished); }
+  PhaseReport(const PhaseReport&) = delete;
+  PhaseReport& operator=(const PhaseReport&) = delete;
+  void Enter(RunPhase phase, Clock::time_point since = Clock::now()) {
+    if (observer_) observer_->OnPhase(variant_, index_, phase, since);
+  }
+
+ private:
+  RunObserver* const observer_;
+  const std::string& variant_;
+  const int index_;
+};
+
 void FillFromChild(RunRecord& rec, ChildProcess& child, LineState& state, RssSampler& sampler,
                    const std::optional<ExitStatus>& exit, const RunOptions& options) {
   const auto t0 = child.started_at();
@@ -318,6 +339,16 @@ void FillFromChild(RunRecord& rec, ChildProcess& child, LineState& state, RssSam
   for (size_t i = first; i < lines.size(); ++i) rec.log_tail.push_back(lines[i].text);
   rec.log_lines = state.lines;
   rec.log_dropped_bytes = child.dropped_bytes();
+  // The whole bounded log, timed from the stop signal when there was one (what a hang is read against).
+  const Clock::rep signalled = state.signal_at.load();
+  const bool was_signalled = signalled != std::numeric_limits<Clock::rep>::max();
+  const Clock::time_point zero = was_signalled ? Clock::time_point(Clock::duration(signalled)) : t0;
+  RunLog& log = rec.log.emplace();
+  log.clock = was_signalled ? LogClock::kSignal : LogClock::kLaunch;
+  log.lines.reserve(lines.size());
+  for (const OutputLine& line : lines) log.lines.push_back({MsBetween(zero, line.at), line.stream, line.text});
+  log.dropped_lines = rec.log_lines > lines.size() ? rec.log_lines - lines.size() : 0;
+  log.dropped_bytes = rec.log_dropped_bytes;
   std::lock_guard lock(state.mu);
   rec.steps = state.steps;
   rec.held_slots = state.held_slots;
@@ -477,6 +508,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   rec.variant = variant.name;
   rec.index = index;
   if (active.interrupted()) return std::nullopt;
+  PhaseReport phases(options.observer.get(), variant.name, index);
 
   RunSetup setup = PrepareLaunch(variant, options);
   if (!setup.error.empty()) {
@@ -485,7 +517,11 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     return rec;
   }
   auto state = std::make_shared<LineState>(fingerprints, options);
-  auto started = ChildProcess::Start(std::move(setup.spec), [state](const OutputLine& line) { state->OnLine(line); });
+  auto started = ChildProcess::Start(
+      std::move(setup.spec), [state, observer = options.observer, name = variant.name, index](const OutputLine& line) {
+        state->OnLine(line);
+        if (observer) observer->OnOutput(name, index, line);
+      });
   if (!started) {
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = started.error().message;
@@ -501,6 +537,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   (void)sampler.Add(child->pid());  // a target that already exited has nothing to sample
   const auto t0 = child->started_at();
   if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
+  phases.Enter(RunPhase::kWaitingForReady, t0);
 
   Clock::time_point ready_at;
   std::vector<std::string> waited;
@@ -508,8 +545,10 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     return FinishNotReady(std::move(rec), *child, *state, sampler, options, active, waited);
   rec.ready_ms = MsBetween(t0, ready_at);
   sampler.SampleNow(child->pid());
-
-  if (options.hold.count() > 0) child->WaitUntil(Clock::now() + options.hold);
+  if (options.hold.count() > 0) {
+    phases.Enter(RunPhase::kHolding, ready_at);
+    child->WaitUntil(Clock::now() + options.hold);
+  }
   if (active.interrupted()) return std::nullopt;
   if (auto early = child->exit_status()) {
     // Nothing was stopped: a target that ends by itself never tested its shutdown.
@@ -537,6 +576,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   // If it just exited, the wait below tells how, and the exit's time says it came first.
   (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child->SignalGroup(options.signal)
                                                                 : child->Signal(options.signal));
+  phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(t0, signal_at);
   StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at);
   if (active.interrupted()) return std::nullopt;

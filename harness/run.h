@@ -16,6 +16,7 @@
 #include "harness/child_process.h"
 #include "harness/fingerprint.h"
 #include "harness/rss_sampler.h"
+#include "harness/run_observer.h"
 #include "harness/run_record.h"
 #include "harness/stack_capture.h"
 
@@ -69,7 +70,12 @@ struct RunOptions {
   /// The common timeouts (Go's drains, nginx and Node header timeouts, Kubernetes' 30 s grace).
   std::vector<double> known_timeouts_ms{1'000, 2'000, 3'000, 5'000, 10'000, 15'000, 30'000, 60'000};
   size_t log_tail_lines = 40;
-  size_t log_capacity_bytes = 1 << 20;          ///< per run: a chatty target cannot grow the harness
+  size_t log_capacity_bytes = 1 << 20;          ///< per run (--log-bytes): a chatty target cannot grow the harness
+  /// --keep-logs: the Runner keeps the whole log (RunRecord::log) of clean runs too; without it only
+  /// runs that were not clean keep theirs (ExecuteRun itself always fills it).
+  bool keep_logs = false;
+  /// Told of every run's phases and output as they happen; null: nobody watches. Shared by all runs.
+  std::shared_ptr<RunObserver> observer;
   size_t max_timeline_points = 512;
   /// --stack-after: a target still running this long after the stop signal gets every thread's stack
   /// taken with `stack_tool` before the watchdog (kill_after, measured from the signal) kills it; one

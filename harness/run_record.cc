@@ -1,6 +1,8 @@
 #include "harness/run_record.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 
 namespace coder::harness {
@@ -18,6 +20,21 @@ constexpr std::pair<Outcome, std::string_view> kOutcomeNames[] = {
     {Outcome::kNeverReady, "never-ready"},
     {Outcome::kFailedToStart, "failed-to-start"},
 };
+
+constexpr std::pair<LogClock, std::string_view> kLogClockNames[] = {{LogClock::kSignal, "signal"},
+                                                                    {LogClock::kLaunch, "launch"}};
+
+std::string_view StreamName(int stream) { return stream == 2 ? "stderr" : "stdout"; }
+
+json LogJson(const std::optional<RunLog>& log) {
+  if (!log) return nullptr;
+  json lines = json::array();
+  for (const LogLine& l : log->lines) lines.push_back(json::array({l.t_ms, StreamName(l.stream), l.text}));
+  return {{"clock", ToString(log->clock)},
+          {"lines", std::move(lines)},
+          {"dropped_lines", log->dropped_lines},
+          {"dropped_bytes", log->dropped_bytes}};
+}
 
 json Optional(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 json Optional(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
@@ -109,6 +126,12 @@ std::string_view ToString(Outcome outcome) {
   return "unknown";
 }
 
+std::string_view ToString(LogClock clock) {
+  for (const auto& [c, name] : kLogClockNames)
+    if (c == clock) return name;
+  return "unknown";
+}
+
 std::optional<Outcome> OutcomeFromString(std::string_view text) {
   for (const auto& [o, name] : kOutcomeNames)
     if (name == text) return o;
@@ -149,6 +172,7 @@ json RunRecord::ToJson() const {
       {"steps", std::move(step_list)},
       {"held_slots", held_slots},
       {"log_tail", log_tail},
+      {"log", LogJson(log)},
       {"log_lines", log_lines},
       {"log_dropped_bytes", log_dropped_bytes},
       {"stacks", std::move(stack_list)},
@@ -207,6 +231,31 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   }
   in.Strings("held_slots", r.held_slots);
   in.Strings("log_tail", r.log_tail);
+  if (const json* log = in.Find("log")) {
+    if (!log->is_object()) return std::nullopt;
+    RunLog out;
+    Reader log_in(*log);
+    std::string clock = "launch";
+    log_in.String("clock", clock);
+    const auto known = std::find_if(std::begin(kLogClockNames), std::end(kLogClockNames),
+                                    [&](const auto& entry) { return entry.second == clock; });
+    if (known == std::end(kLogClockNames)) return std::nullopt;
+    out.clock = known->first;
+    log_in.U64("dropped_lines", out.dropped_lines);
+    log_in.U64("dropped_bytes", out.dropped_bytes);
+    if (const json* lines = log_in.Find("lines")) {
+      if (!lines->is_array()) return std::nullopt;
+      for (const json& l : *lines) {
+        if (!l.is_array() || l.size() != 3 || !l[0].is_number() || !l[1].is_string() || !l[2].is_string())
+          return std::nullopt;
+        const std::string stream = l[1].get<std::string>();
+        if (stream != "stdout" && stream != "stderr") return std::nullopt;
+        out.lines.push_back(LogLine{l[0].get<double>(), stream == "stderr" ? 2 : 1, l[2].get<std::string>()});
+      }
+    }
+    if (!log_in.ok()) return std::nullopt;
+    r.log = std::move(out);
+  }
   in.U64("log_lines", r.log_lines);
   in.U64("log_dropped_bytes", r.log_dropped_bytes);
   if (const json* stacks = in.Find("stacks")) {

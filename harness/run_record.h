@@ -57,6 +57,34 @@ struct ProcessStacks {
   bool operator==(const ProcessStacks&) const = default;
 };
 
+/// One line of a target's output as the run's log keeps it.
+struct LogLine {
+  double t_ms = 0;  ///< when the harness read it, relative to RunLog::clock (negative before the stop signal)
+  int stream = 1;   ///< 1 stdout, 2 stderr
+  std::string text;
+  bool operator==(const LogLine&) const = default;
+};
+
+/// What a run's LogLine::t_ms counts from.
+enum class LogClock {
+  kSignal,  ///< the stop signal (the run was signalled)
+  kLaunch,  ///< the launch (the run never got the stop signal: it failed to start, was never ready, or exited first)
+};
+/// "signal", "launch".
+std::string_view ToString(LogClock clock);
+
+/// The whole bounded log of one run (--log-bytes): every line the harness still held when the run ended,
+/// in the order the harness read them. Within one stream that is the order written; between stdout and
+/// stderr it is the order the reads saw, which two pipes cannot make exact for lines written within
+/// the same instant.
+struct RunLog {
+  LogClock clock = LogClock::kLaunch;
+  std::vector<LogLine> lines;
+  uint64_t dropped_lines = 0;  ///< the oldest lines, evicted to stay within --log-bytes: the log was cut at its head
+  uint64_t dropped_bytes = 0;  ///< output bytes not kept: those lines, and the cut tails of lines over 64 KiB
+  bool operator==(const RunLog&) const = default;
+};
+
 /// Everything measured about one launch. Times are monotonic-clock milliseconds, relative to the launch
 /// unless named otherwise. A plain value type.
 struct RunRecord {
@@ -91,13 +119,17 @@ struct RunRecord {
   std::vector<StepTiming> steps;          ///< per-step shutdown durations parsed from the log
   std::vector<std::string> held_slots;    ///< wait-group slots named by a timeout line
   std::vector<std::string> log_tail;      ///< the last lines of output (bounded)
+  /// The whole bounded log; kept for runs that were not clean (and every run with --keep-logs), so
+  /// absent for the others.
+  std::optional<RunLog> log;
   uint64_t log_lines = 0;
   uint64_t log_dropped_bytes = 0;
   std::vector<ProcessStacks> stacks;      ///< taken when the run hung past --stack-after
 
   /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
   /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are
-  /// [{"name", "ms"}, ...]; stacks are [{"pid", "tool", "at_ms", "text", "error"}, ...]. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
+  /// [{"name", "ms"}, ...]; stacks are [{"pid", "tool", "at_ms", "text", "error"}, ...]; log is null or {"clock", "lines": [[t_ms, "stdout"|"stderr",
+  /// text], ...], "dropped_lines", "dropped_bytes"}. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
   /// also through text (doubles are printed round-trippable).
   nlohmann::json ToJson() const;
   /// The inverse of ToJson. A missing key or null keeps the member's default; nullopt when `j` is not

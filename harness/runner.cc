@@ -45,6 +45,8 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
       }
       auto record =
           ExecuteRun(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler, active_, epoch);
+      // A clean run's log says nothing a report needs, and a million of them would fill the memory.
+      if (record && record->outcome == Outcome::kClean && !options_.keep_logs) record->log.reset();
       std::lock_guard lock(mu);
       // Helpers that left their target's process group (daemons) were re-parented to us; with no run in
       // progress they are all leftovers of finished runs. Under `mu`, so no run starts meanwhile.

@@ -33,6 +33,10 @@ RunRecord FullRecord() {
   r.log_tail = {"[info] Shutting down API server...", "caf\xC3\xA9 \"quoted\"\ttab"};
   r.log_lines = 123;
   r.log_dropped_bytes = 4567;
+  r.log = RunLog{LogClock::kSignal,
+                 {{-41.25, 1, "Started HTTP listener at http://127.0.0.1:40123"}, {0.5, 2, "Stop caught"}},
+                 121,
+                 4567};
   r.stacks = {{4242, "eu-stack", 10'200.5, "PID 4242 - process\nTID 4242:\n#0  0x00007f00 __poll\n", ""},
               {4243, "gdb", 11'100.25, "", "gdb did not finish within 10000 ms; killed"}};
   return r;
@@ -69,6 +73,21 @@ TEST(RunRecordTest, JsonShapeUsesMemberNamesAndNullForAbsentOptionals) {
   EXPECT_EQ(full["rss_timeline"][1], json::array({10.5, 9'961'472}));
   EXPECT_EQ(full["steps"][0], (json{{"name", "api-drain"}, {"ms", 0.089}}));
   EXPECT_EQ(full["held_slots"], json::array({"ai-gateway-rpc#1"}));
+  EXPECT_TRUE(j["log"].is_null());
+  EXPECT_EQ(full["log"]["clock"], "signal");
+  EXPECT_EQ(full["log"]["lines"][1], json::array({0.5, "stderr", "Stop caught"}));
+  EXPECT_EQ(full["log"]["dropped_lines"], 121);
+  EXPECT_EQ(full["log"]["dropped_bytes"], 4567);
+}
+
+TEST(RunRecordTest, ALogTimedFromTheLaunchRoundTrips) {
+  RunRecord r;
+  r.variant = "v";
+  r.outcome = Outcome::kFailedToStart;
+  r.log = RunLog{LogClock::kLaunch, {{3.5, 2, "python3: error: unrecognized arguments: --bogus"}}, 0, 0};
+  const json j = r.ToJson();
+  EXPECT_EQ(j["log"]["clock"], "launch");
+  EXPECT_EQ(RunRecord::FromJson(json::parse(DumpJson(j))), r);
 }
 
 TEST(RunRecordTest, MissingKeysKeepDefaults) {
@@ -101,6 +120,12 @@ TEST(RunRecordTest, RejectsWhatIsNotARunRecord) {
   EXPECT_FALSE(with("steps", json::array({json{{"name", 3}}})).has_value());
   EXPECT_FALSE(with("stacks", json::object()).has_value());
   EXPECT_FALSE(with("stacks", json::array({json{{"pid", "4242"}}})).has_value());
+  EXPECT_FALSE(with("log", json::array()).has_value());
+  EXPECT_FALSE(with("log", json{{"clock", "noon"}}).has_value());
+  EXPECT_FALSE(with("log", json{{"lines", json::array({json::array({1.0, "stdin", "x"})})}}).has_value());
+  EXPECT_FALSE(with("log", json{{"lines", json::array({json::array({1.0, "stdout"})})}}).has_value());
+  EXPECT_FALSE(with("log", json{{"dropped_lines", -1}}).has_value());
+  EXPECT_TRUE(with("log", json::object()).has_value());  // every key missing: the defaults
   EXPECT_TRUE(with("latency_ms", 12).has_value());  // an integral JSON number is still a number
 }
 
