@@ -24,6 +24,7 @@
 #include "harness/diag_report.h"
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
+#include "harness/keeper.h"
 #include "harness/readiness.h"
 #include "harness/report.h"
 #include "harness/spawn.h"
@@ -474,6 +475,13 @@ void PrintStacksNote(const std::vector<RunRecord>& records, const DiagConfig& co
 int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
   const auto wall_start = std::chrono::steady_clock::now();
   const std::string started_at = Rfc3339Utc(std::chrono::system_clock::now());
+  // First, while this process has one thread: the keeper is a plain fork.
+  const std::string owner_marker = NewExperimentMarker();
+  auto keeper = Keeper::Start(owner_marker);
+  if (!keeper) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", keeper.error().message);
+    return kDiagHarnessFailed;
+  }
 
   std::mutex runner_mu;
   Runner* live_runner = nullptr;
@@ -519,6 +527,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   ProgressLine& progress = *progress_line;
   RunOptions run_options = config.run;
   run_options.observer = progress_line;
+  run_options.owner_marker = owner_marker;
   FailedRunEcho echo;
 
   Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) {

@@ -77,7 +77,9 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
   if (std::from_chars(pgrp.data(), pgrp.data() + pgrp.size(), v).ec != std::errc()) return std::nullopt;
   st.pgrp = v;
   // session tty_nr tpgid flags: the task's PF_* flags, which tell a task that has begun to exit.
-  for (int skip = 0; skip < 3; ++skip) next_field();
+  if (std::string_view session = next_field(); !session.empty())
+    std::from_chars(session.data(), session.data() + session.size(), st.session);
+  for (int skip = 0; skip < 2; ++skip) next_field();
   if (std::string_view flags = next_field(); !flags.empty())
     std::from_chars(flags.data(), flags.data() + flags.size(), st.flags);
   return st;

@@ -15,6 +15,7 @@ struct ProcStat {
   char state = '?';  ///< 'R', 'S', 'D', 'Z' (zombie), 'X' (dead), ...
   pid_t ppid = 0;
   pid_t pgrp = 0;
+  pid_t session = 0;   ///< the session id: equal to pid for a session leader (a daemon after setsid)
   unsigned flags = 0;  ///< the kernel's PF_* flags of the task (0 when the line was cut short)
 
   bool dead() const { return state == 'Z' || state == 'X'; }

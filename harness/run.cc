@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <fstream>
 #include <thread>
+#include <utility>
 #include <atomic>
 #include <cerrno>
 #include <limits>
@@ -149,10 +150,23 @@ std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& opt
   return CaptureStacks(options.stack_tool, pids, child.started_at(), options.stack_limits, active);
 }
 
+/// When the run ends, kills the processes it left outside its group (daemons re-parented to this
+/// subreaper) at once, instead of letting them pile up while other runs go on. Move-only.
+struct MarkedOrphanSweep {
+  std::string marker;  // empty: nothing to sweep
+  MarkedOrphanSweep() = default;
+  MarkedOrphanSweep(MarkedOrphanSweep&& other) noexcept : marker(std::exchange(other.marker, {})) {}
+  MarkedOrphanSweep& operator=(MarkedOrphanSweep&&) = delete;
+  ~MarkedOrphanSweep() {
+    if (!marker.empty() && IsChildSubreaper()) KillMarkedOrphans(marker);
+  }
+};
+
 /// Everything a run holds besides its child: the private directory, the reserved port, the notify
 /// socket, and the launch spec with {port} and {dir} substituted. Destroyed after the child, so the
 /// port and directory outlive every process of the run.
 struct RunSetup {
+  MarkedOrphanSweep sweep;  // first, so it runs last: after every other member and the child are gone
   std::unique_ptr<RunDir> dir;
   std::optional<PortReservation> port;
   std::unique_ptr<NotifySocket> notify;
@@ -221,6 +235,12 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
     }
     setup.notify = std::move(*socket);
     setup.spec.env.emplace_back("NOTIFY_SOCKET", setup.notify->address());
+  }
+  if (!options.owner_marker.empty()) {
+    static std::atomic<uint64_t> next_run{0};
+    // The closing "." keeps run 1's marker from being a prefix of run 10's.
+    setup.sweep.marker = fmt::format("{}{}.", options.owner_marker, next_run++);
+    setup.spec.env.emplace_back(kOwnerVariable, setup.sweep.marker);
   }
   setup.spec.log_capacity_bytes = options.log_capacity_bytes;
   setup.spec.allow_ptrace_by_harness = options.stack_after.has_value();

@@ -65,6 +65,10 @@ struct RunOptions {
     std::string dest;    ///< relative to the run's directory, no ".."
   };
   std::vector<FileTemplate> templates;
+  /// The experiment's marker prefix (NewExperimentMarker): each run's targets get kOwnerVariable set to
+  /// it plus a run id, so what they leave outside their group is killed when the run ends, and by the
+  /// Keeper if the harness dies. Empty: no marker.
+  std::string owner_marker;
   /// Mode of the run's directory (0700 when unset), for servers whose workers drop privileges.
   std::optional<unsigned> dir_mode;
   /// The common timeouts (Go's drains, nginx and Node header timeouts, Kubernetes' 30 s grace).

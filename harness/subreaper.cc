@@ -1,5 +1,6 @@
 #include "harness/subreaper.h"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,6 +113,60 @@ int KillOrphans(std::chrono::milliseconds timeout) {
     // without waitpid(-1), which would steal the status a ChildProcess waits for.
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+  }
+  return static_cast<int>(killed.size());
+}
+
+bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string env;
+  char buf[16384];
+  constexpr size_t kMaxEnvBytes = 1 << 20;
+  for (ssize_t n; env.size() < kMaxEnvBytes && (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    env.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const std::string key = std::string(kOwnerVariable) + "=";
+  for (size_t at = 0; at < env.size();) {
+    const size_t end = std::min(env.find('\0', at), env.size());
+    const std::string_view entry(env.data() + at, end - at);
+    if (entry.rfind(key, 0) == 0) return entry.substr(key.size()).rfind(prefix, 0) == 0;
+    at = end + 1;
+  }
+  return false;
+}
+
+int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  std::unordered_set<pid_t> killed;
+  auto pause = std::chrono::microseconds(200);
+  for (;;) {
+    bool live = false;
+    for (pid_t pid : ReadChildren(getpid())) {
+      if (IsOwned(pid) || !HasOwnerMarker(pid, prefix)) continue;
+      auto st = ReadProcStat(pid);
+      if (st && !st->dead()) {
+        // Our child: its pid cannot be recycled before we reap it.
+        if (::kill(pid, SIGKILL) == 0) killed.insert(pid);
+        live = true;
+      } else {
+        while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    if (!live || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+  }
+  // A zombie keeps its environ readable until reaped; reap what died of our signal.
+  for (pid_t pid : killed) {
+    while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+    }
   }
   return static_cast<int>(killed.size());
 }

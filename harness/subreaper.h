@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <shared_mutex>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -32,6 +33,20 @@ int ReapOrphans();
 /// taken for an orphan; but it cannot tell whose orphan it kills: call it when no run is in progress
 /// whose helpers must live on. Thread-safe.
 int KillOrphans(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+/// The environment variable that marks every process a target starts (children inherit it, and a
+/// daemon that leaves the target's group or session keeps it): "EXPERIMENT/RUN".
+inline constexpr const char* kOwnerVariable = "CODER_DIAG_OWNER";
+
+/// Whether `pid`'s environment (/proc/PID/environ, the first 1 MiB) holds kOwnerVariable with a value
+/// starting with `prefix`. False when the process is gone or unreadable. Thread-safe.
+bool HasOwnerMarker(pid_t pid, std::string_view prefix);
+
+/// KillOrphans for one run: kills the live unowned children of this process (orphans re-parented to
+/// this subreaper) whose marker starts with `prefix`, and what they leave in turn, until none is left or
+/// `timeout` passes; reaps them. Orphans of other runs are left alone, so it may run while other runs
+/// go on. Returns how many it killed. Thread-safe.
+int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 /// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through
 /// /proc/<pid>/task/*/children), and every member of the process group with that id (which still
