@@ -43,6 +43,8 @@ Result<HttpUrl> ParseHttpUrl(const std::string& url) {
 
 namespace {
 
+constexpr size_t kMaxProbeHeaderBytes = 16 << 10;
+
 struct ProbeResult {
   unsigned status = 0;
   std::string error;
@@ -64,10 +66,12 @@ net::awaitable<ProbeResult> Get(HttpUrl url, std::chrono::milliseconds timeout) 
   req.keep_alive(false);
   auto [wec, wn] = co_await http::async_write(stream, req, net::as_tuple(net::use_awaitable));
   if (wec) co_return ProbeResult{0, "write: " + wec.message()};
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(1 << 20);
-  auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+  // The status line is all a probe needs: the body (an endless chunk extension, a flood) is never read,
+  // and the header is bounded, so whatever the server sends, the probe holds at most this much.
+  beast::flat_buffer buffer(kMaxProbeHeaderBytes);
+  http::response_parser<http::empty_body> parser;
+  parser.header_limit(kMaxProbeHeaderBytes);
+  auto [rdec, rn] = co_await http::async_read_header(stream, buffer, parser, net::as_tuple(net::use_awaitable));
   if (rdec) co_return ProbeResult{0, "read: " + rdec.message()};
   co_return ProbeResult{parser.get().result_int(), ""};
 }

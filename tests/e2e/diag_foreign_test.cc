@@ -162,6 +162,39 @@ TEST(DiagReadinessTest, NodeServersAreReadyOnceTheyListenAndStopCleanly) {
   }
 }
 
+// A ready URL answering an endless chunk extension grew the harness to 4 GiB: the probe read the body.
+TEST(DiagReadinessTest, AProbeReadsNoMoreThanABoundedHeaderWhateverTheServerSends) {
+  const auto python = Python();
+  CODER_REQUIRE_PROGRAM(python, "python3");
+  auto server = [&](const std::string& head) {
+    return "import os, socket\n"
+           "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+           "s.bind(('127.0.0.1', int(os.environ['P']))); s.listen()\n"
+           "while True:\n"
+           "    c, _ = s.accept(); c.recv(4096)\n"
+           "    try:\n"
+           "        c.sendall(b'" + head + "')\n"
+           "        while True: c.sendall(b'a' * 65536)\n"
+           "    except OSError: c.close()\n";
+  };
+  struct Case {
+    std::string head;
+    std::string outcome;
+    std::string detail;
+  };
+  for (const Case& c : {Case{"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n1;", "clean", ""},
+                        Case{"HTTP/1.1 200 OK\\r\\nX-Endless: ", "never-ready", "header limit"}}) {
+    const auto d = RunWithReport({"--runs", "1", "--ready-timeout", "3s", "--env", "P={port}", "--ready-url",
+                                  "http://127.0.0.1:{port}/", "--", python, "-c", server(c.head)});
+    ASSERT_TRUE(d.run.exit) << d.run.output;
+    ASSERT_EQ(d.report["runs"].size(), 1u) << d.run.output;
+    EXPECT_EQ(d.report["runs"][0]["outcome"], c.outcome) << d.report["runs"][0]["detail"];
+    EXPECT_THAT(d.report["runs"][0]["detail"].get<std::string>(), HasSubstr(c.detail));
+    // The harness's own high-water mark (wait4 folds in its children's, python's some 10 MiB).
+    EXPECT_LT(d.run.exit->max_rss_kib, 200 * 1024) << c.head;
+  }
+}
+
 // ---- Signals and exits ----
 
 // `sh -c 'server; echo done'`: the signal reached only sh, sh died of it (counted clean), and the real
