@@ -65,7 +65,10 @@ TEST_F(ExecuteRunTest, ACleanStopIsCleanAndMeasured) {
   EXPECT_THAT(r.log_tail, Contains(HasSubstr("Started HTTP listener at")));
 }
 
-TEST_F(ExecuteRunTest, LatencyIsWithinTwoMillisecondsOfTheConfiguredExitDelay) {
+// The measured stop covers the target's whole delay and not much more. How close it comes (+0.6 ms over
+// 30 runs on an idle machine) is a benchmark's figure (scripts/bench-report, accuracy-latency): a 2 ms
+// bound here failed 1 run in 6 on a loaded machine.
+TEST_F(ExecuteRunTest, LatencyCoversTheTargetsExitDelayAndLittleMore) {
   std::vector<double> errors;
   for (int i = 0; i < 5; ++i) {
     const auto r = Run({"--exit-after-ms", "100"});
@@ -73,8 +76,8 @@ TEST_F(ExecuteRunTest, LatencyIsWithinTwoMillisecondsOfTheConfiguredExitDelay) {
     errors.push_back(*r.latency_ms - 100.0);
   }
   std::sort(errors.begin(), errors.end());
-  EXPECT_GE(errors[2], 0.0);
-  EXPECT_LE(errors[2], 2.0) << "median error of the shutdown latency";
+  EXPECT_GE(errors.front(), 0.0) << "a stop measured shorter than the target's own delay";
+  EXPECT_LE(errors[2], 50.0) << "median error of the shutdown latency";
 }
 
 TEST_F(ExecuteRunTest, KernelPeakRssTracksHeldMemory) {
