@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <set>
 
 #include "common/duration.h"
@@ -24,6 +25,7 @@
 #include "harness/diag_report.h"
 #include "harness/fingerprint.h"
 #include "harness/http_probe.h"
+#include "harness/annotations.h"
 #include "harness/keeper.h"
 #include "harness/readiness.h"
 #include "harness/report.h"
@@ -482,6 +484,16 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
     fmt::print(stderr, "coder diag shutdown: {}\n", keeper.error().message);
     return kDiagHarnessFailed;
   }
+  // A target's output reaches the CI log (the echo of a failed run, --show-output): in GitHub Actions a
+  // line of it starting "::error" would be taken for a workflow command, so commands stay off until the
+  // harness prints its own annotations.
+  std::string resume_commands_token;
+  if (GithubActions()) {
+    std::random_device random;
+    resume_commands_token = fmt::format("coder-diag-{:08x}{:08x}", random(), random());
+    fmt::print("::stop-commands::{}\n", resume_commands_token);
+    std::fflush(stdout);
+  }
 
   std::mutex runner_mu;
   Runner* live_runner = nullptr;
@@ -599,6 +611,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
       "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable figure "
       "for targets smaller than the harness");
   ReportOptions report = config.report;
+  report.resume_commands_token = resume_commands_token;
   // A lost JSONL line is a harness failure even when everything else went well.
   if (!write_errors.empty())
     report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",

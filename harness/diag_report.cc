@@ -214,7 +214,11 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
     exit_code = 3;
     write_all(build_report(exit_code));  // the files that can be written say how the run ended
   }
-  if (GithubActions()) fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
+  if (GithubActions()) {
+    std::fflush(stderr);
+    if (!o.resume_commands_token.empty()) fmt::print("::{}::\n", o.resume_commands_token);
+    fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
+  }
   std::fflush(stdout);
 
   for (const auto& err : earlier_errors) fmt::print(stderr, "coder diag: {}\n", err);

@@ -32,6 +32,10 @@ struct ReportOptions {
   /// Output that already failed during the runs (the JSON lines file): the exit status is 3 unless
   /// interrupted, the reports record that status, and the errors are printed with the verdict.
   std::vector<std::string> earlier_errors;
+  /// Under GitHub Actions, the token of a `::stop-commands::TOKEN` printed before any target's output
+  /// could reach the log: `::TOKEN::` resumes workflow commands right before the harness's own
+  /// annotations, so a line a target printed can never be taken for one. Empty: none was printed.
+  std::string resume_commands_token;
 };
 
 /// Summarises every variant, compares each with its baseline, analyses the memory the runs held together,

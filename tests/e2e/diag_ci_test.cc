@@ -109,6 +109,31 @@ TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
   EXPECT_TRUE(c["regression"].get<bool>());
 }
 
+// A target printing "::error ..." forged an annotation in the CI log through the harness's echo of its
+// output: workflow commands are stopped from before the first run until the harness's own annotations.
+TEST(DiagCiReportsTest, ATargetCannotForgeAGithubAnnotation) {
+  const auto r = Diag({"shutdown", "--runs", "1", "--show-output", "--ready-log", "Started", "--",
+                       CALIBRATED_TARGET_PATH, "--print-after-signal", "::error::forged by the target", "--exit-code",
+                       "3"},
+                      {{"GITHUB_ACTIONS", "true"}});
+  EXPECT_EQ(r.Exit(), "exit 1") << r.output;
+  const auto stop = r.output.find("::stop-commands::");
+  ASSERT_NE(stop, std::string::npos) << r.output;
+  const auto token_end = r.output.find('\n', stop);
+  const std::string token = r.output.substr(stop + 17, token_end - stop - 17);
+  ASSERT_FALSE(token.empty());
+  const auto forged = r.output.find("::error::forged");
+  const auto resume = r.output.find("::" + token + "::");
+  const auto real = r.output.find("::error title=");
+  ASSERT_NE(forged, std::string::npos) << r.output;
+  ASSERT_NE(resume, std::string::npos) << r.output;
+  ASSERT_NE(real, std::string::npos) << r.output;
+  EXPECT_LT(stop, forged);
+  EXPECT_LT(forged, resume);
+  EXPECT_LT(resume, real);
+  EXPECT_EQ(r.output.find("::error::forged", resume), std::string::npos) << "target text after the resume";
+}
+
 TEST(DiagCiReportsTest, JunitMarkdownStepSummaryAndAnnotations) {
   TempDir dir;
   const auto junit = dir.path() / "j.xml";
