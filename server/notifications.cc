@@ -57,6 +57,8 @@ Result<Notification> Notification::FromJson(const nlohmann::json& j) {
 NotificationsManager::NotificationsManager(std::unique_ptr<NotificationStore> store, size_t capacity, Logger& log)
     : store_(std::move(store)), capacity_(capacity), log_(log) {}
 
+NotificationsManager::~NotificationsManager() { store_.reset(); }
+
 Status NotificationsManager::ImportLegacy(const ConfigDir& dir, const std::string& name) {
   auto quarantine = [&](const std::string& why) -> Status {
     // Unreadable state is moved aside rather than deleted: the notifications in it may be recoverable.

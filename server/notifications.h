@@ -62,6 +62,8 @@ class NotificationsManager {
   using EnqueueDone = std::function<void(Outcome)>;
 
   NotificationsManager(std::unique_ptr<NotificationStore> store, size_t capacity, Logger& log);
+  /// Stops the store first: commits still queued complete into a manager that is still whole.
+  ~NotificationsManager();
 
   /// Loads notifications a previous run could not deliver, importing once the old JSON state file
   /// (`legacy_state_file` in `dir`, the format before the database: then removed, or quarantined under a
