@@ -251,6 +251,7 @@ std::optional<NotificationStore::WriteError> NotificationStore::CommitInserts(
     if (!sqlite3_get_autocommit(db_)) (void)Exec("ROLLBACK");
     return error;
   }
+  ++insert_commits_;
   return std::nullopt;
 }
 

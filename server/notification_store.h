@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -61,6 +62,9 @@ class NotificationStore {
   /// deliveries could not be recorded.
   Status Flush();
 
+  /// Insert transactions committed so far (fewer than inserts when requests share commits). Thread-safe.
+  uint64_t insert_commits() const { return insert_commits_.load(); }
+
  private:
   struct PendingInsert {
     uint64_t seq;
@@ -86,6 +90,7 @@ class NotificationStore {
   uint64_t flush_requests_ = 0;
   uint64_t flushes_done_ = 0;
   bool stop_ = false;
+  std::atomic<uint64_t> insert_commits_{0};
   std::thread writer_;
 };
 

@@ -140,9 +140,9 @@ void NotificationsManager::EnqueueAsync(const nlohmann::json& request, EnqueueDo
   {
     std::lock_guard lock(mu_);
     if (closed_) return done(Rejection{RejectReason::kClosed, "the notifications manager is shutting down"});
-    if (pending_.size() + in_flight_ >= capacity_)
-      return done(Rejection{RejectReason::kQueueFull,
-                            fmt::format("the notification queue is full ({} undelivered)", pending_.size() + in_flight_)});
+    if (const size_t held = pending_.size() + in_flight_; held >= capacity_)
+      return done(
+          Rejection{RejectReason::kQueueFull, fmt::format("the notification queue is full ({} undelivered)", held)});
     seq = next_seq_++;
     ++in_flight_;
   }

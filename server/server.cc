@@ -60,7 +60,8 @@ void RaiseOpenFileLimit() {
 Result<std::string> LoadOrCreateToken(const ConfigDir& dir, Logger& log) {
   struct stat st {};
   auto existing = dir.ReadRegular("session", 4096, &st);
-  if (!existing) return Error{fmt::format("{}; remove it to let the server write a new token", existing.error().message)};
+  if (!existing)
+    return Error{fmt::format("{}; remove it to let the server write a new token", existing.error().message)};
   if (*existing && (*existing)->size() >= 64) {
     std::string token = (*existing)->substr(0, 64);
     const bool well_formed = token.find_first_not_of("0123456789abcdef") == std::string::npos;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -183,6 +184,34 @@ TEST_F(NotificationsManagerTest, AnUnreadableOldStateFileIsMovedAsideNotDeleted)
   EXPECT_FALSE(std::filesystem::exists(state_file()));
   EXPECT_EQ(Quarantined().size(), 1u);
   EXPECT_THAT(log.Text(), HasSubstr("pending notifications file is unreadable; moved aside"));
+}
+
+// Group commit: requests that arrive while a commit runs share the next one, and each is answered only
+// once its own commit is done (all of them are in the database for the next start).
+TEST_F(NotificationsManagerTest, ConcurrentNotificationsShareCommitsAndAreAllDurable) {
+  constexpr int kThreads = 8, kEach = 50;
+  auto config = ConfigDir::Open(dir.path());
+  ASSERT_TRUE(config.ok());
+  auto store = NotificationStore::Open(*config, "state.db", log.logger());
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  NotificationStore* raw = store->get();
+  {
+    NotificationsManager m(std::move(*store), 1000, log.logger());
+    std::vector<std::thread> threads;
+    std::atomic<int> accepted{0};
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&] {
+        for (int i = 0; i < kEach; ++i)
+          if (std::holds_alternative<Notification>(m.Enqueue(json{{"title", "n"}}))) ++accepted;
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(accepted, kThreads * kEach);
+    EXPECT_LT(raw->insert_commits(), static_cast<uint64_t>(kThreads * kEach));
+    EXPECT_GT(raw->insert_commits(), 0u);
+  }
+  auto next = Make(1000);
+  ASSERT_TRUE(next->LoadPending().ok());
+  EXPECT_EQ(next->pending(), static_cast<size_t>(kThreads * kEach));
 }
 
 TEST_F(NotificationsManagerTest, TheDatabaseIsPrivate) {
