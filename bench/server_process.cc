@@ -29,6 +29,7 @@ Result<std::unique_ptr<BenchServer>> BenchServer::Start(const ServerConfig& conf
     spec.argv.push_back("--websocket-shutdown-timeout");
     spec.argv.push_back(config.websocket_timeout);
   }
+  spec.argv.insert(spec.argv.end(), config.extra_args.begin(), config.extra_args.end());
   // A run that fails must not wait the default 2 s + 5 s stop plan: SIGKILL at once.
   spec.stop_plan = {{harness::StopAction::kKill, std::chrono::milliseconds(2000)}};
 

@@ -20,6 +20,8 @@ struct ServerConfig {
   bool unpatched = false;
   /// Passed as --websocket-shutdown-timeout when not empty (e.g. "300ms"); empty keeps the server's 10s.
   std::string websocket_timeout;
+  /// More flags for `coder server`, appended as given.
+  std::vector<std::string> extra_args;
 };
 
 /// What one stop took, on the harness's clock.

@@ -41,7 +41,7 @@ struct Server {
     const auto dir = std::filesystem::temp_directory_path() / ("coder-fuzz-http-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     log = new coder::server::Logger(coder::server::LogFormat::kHuman, ::open("/dev/null", O_WRONLY | O_CLOEXEC));
-    notifications = new coder::server::NotificationsManager(dir / "notifications.json", 64, *log);
+    notifications = new coder::server::NotificationsManager(nullptr, 64, *log);
     api = new HttpApi(ioc, HttpApi::Config{.session_token = kToken}, *notifications, *log);
     config = HttpApi::Config{};
     port = api->Listen("127.0.0.1", 0).value();

@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                              /*allow_exceptions=*/false);
   if (request.is_discarded()) return 0;  // answered 400 "not valid JSON" before validation
 
-  // Never written to: Close() is not called here.
-  NotificationsManager manager(std::filesystem::path("/nonexistent/coder-fuzz-state.json"), 2, QuietLog());
+  // Memory only: nothing is stored.
+  NotificationsManager manager(nullptr, 2, QuietLog());
   auto result = manager.Enqueue(request);
   if (auto* rejection = std::get_if<NotificationsManager::Rejection>(&result)) {
     FUZZ_CHECK(rejection->reason == NotificationsManager::RejectReason::kInvalid, rejection->message);

@@ -1,6 +1,7 @@
-// The pending-notifications state file a previous run left, with arbitrary bytes: the server either
-// loads every notification it holds, or moves the file aside byte for byte; and what it loaded, it
-// keeps on Close for the next start (no watcher took it), where it loads again unchanged.
+// The pending-notifications state file of earlier versions, with arbitrary bytes, imported once at start:
+// the server imports every valid notification it holds and removes the file, or (a bad entry, not a
+// document) imports the valid ones and moves the file aside byte for byte under a unique name; what it
+// imported is in the database, kept on Close for the next start, where it loads again unchanged.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,7 +16,9 @@
 
 #include "common/file_util.h"
 #include "fuzz/fuzz_check.h"
+#include "server/config_dir.h"
 #include "server/log.h"
+#include "server/notification_store.h"
 #include "server/notifications.h"
 
 namespace {
@@ -40,64 +43,64 @@ const fs::path& Dir() {
   return dir;
 }
 
-/// Records what a manager hands over, without marking it delivered, so it stays pending.
-struct Collector final : coder::server::NotificationWatcher {
-  std::vector<nlohmann::json> seen;
-  void Deliver(const Notification& n, uint64_t) override { seen.push_back(n.ToJson()); }
-};
+std::unique_ptr<NotificationsManager> Open(const coder::server::ConfigDir& dir) {
+  auto store = coder::server::NotificationStore::Open(dir, "state.db", QuietLog());
+  FUZZ_CHECK(store.ok(), store.ok() ? "" : store.error().message);
+  return std::make_unique<NotificationsManager>(std::move(*store), 1 << 20, QuietLog());
+}
 
-std::vector<nlohmann::json> Load(const fs::path& state, size_t* pending) {
-  NotificationsManager manager(state, 1 << 20, QuietLog());
-  FUZZ_CHECK(manager.LoadPending().ok(), "LoadPending failed on a readable file");
-  auto collector = std::make_shared<Collector>();
-  manager.AddWatcher(collector);
-  *pending = manager.pending();
-  manager.RemoveWatcher(collector.get());
-  return collector->seen;
+std::vector<nlohmann::json> Pending(NotificationsManager& manager) {
+  std::vector<nlohmann::json> seen;
+  for (const auto& [seq, n] : manager.Backlog(0, UINT64_MAX, SIZE_MAX)) seen.push_back(n.ToJson());
+  return seen;
+}
+
+std::vector<fs::path> Quarantined() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(Dir()))
+    if (e.path().filename().string().rfind("notifications.json.corrupt-", 0) == 0) out.push_back(e.path());
+  return out;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
+  for (const auto& e : fs::directory_iterator(Dir())) fs::remove_all(e.path());
   const fs::path state = Dir() / "notifications.json";
-  const fs::path aside = Dir() / "notifications.json.corrupt";
-  fs::remove(state);
-  fs::remove(aside);
   FUZZ_CHECK(coder::WriteFileAtomically(state, bytes, 0600).ok(), "cannot write the state file");
+  auto dir = coder::server::ConfigDir::Open(Dir());
+  FUZZ_CHECK(dir.ok(), dir.ok() ? "" : dir.error().message);
+
+  const auto doc = nlohmann::json::parse(bytes, nullptr, false);
+  const bool document = doc.is_object() && doc.contains("pending") && doc["pending"].is_array();
+  size_t valid = 0, invalid = 0;
+  if (document)
+    for (const auto& item : doc["pending"]) (Notification::FromJson(item).ok() ? valid : invalid)++;
 
   std::vector<nlohmann::json> loaded;
   {
-    NotificationsManager manager(state, 1 << 20, QuietLog());
-    FUZZ_CHECK(manager.LoadPending().ok(), "LoadPending failed on a readable file");
-    auto collector = std::make_shared<Collector>();
-    manager.AddWatcher(collector);
-    loaded = collector->seen;
-    FUZZ_CHECK(loaded.size() == manager.pending(), "pending and handed over differ");
-    manager.RemoveWatcher(collector.get());
-
-    if (fs::exists(aside)) {
-      // Unreadable: moved aside with every byte, nothing deleted.
-      FUZZ_CHECK(!fs::exists(state), "both the state file and its .corrupt copy exist");
-      const auto kept = coder::ReadFile(aside);
-      FUZZ_CHECK(kept.ok() && *kept == bytes, "the .corrupt copy differs from the state file");
+    auto manager = Open(*dir);
+    FUZZ_CHECK(manager->LoadPending(&*dir, "notifications.json").ok(), "LoadPending failed on a readable file");
+    loaded = Pending(*manager);
+    FUZZ_CHECK(loaded.size() == manager->pending(), "pending and handed over differ");
+    FUZZ_CHECK(!fs::exists(state), "the old state file is still there after the import");
+    FUZZ_CHECK(loaded.size() == valid, "imported " + std::to_string(loaded.size()) + " of " + std::to_string(valid));
+    const auto aside = Quarantined();
+    if (!document || invalid > 0) {
+      // Moved aside with every byte, nothing deleted.
+      FUZZ_CHECK(aside.size() == 1, "not moved aside once");
+      const auto kept = coder::ReadFile(aside[0]);
+      FUZZ_CHECK(kept.ok() && *kept == bytes, "the quarantined copy differs from the state file");
     } else {
-      // Readable: a document with a "pending" array, each of whose entries was loaded.
-      FUZZ_CHECK(fs::exists(state), "the state file vanished");
-      const auto doc = nlohmann::json::parse(bytes, nullptr, false);
-      FUZZ_CHECK(doc.is_object() && doc.contains("pending") && doc["pending"].is_array(), "loaded a non-document");
-      FUZZ_CHECK(doc["pending"].size() == loaded.size(), "loaded " + std::to_string(loaded.size()) + " of " +
-                                                             std::to_string(doc["pending"].size()));
+      FUZZ_CHECK(aside.empty(), "a good state file was moved aside");
     }
     // No watcher takes them: Close keeps them all for the next start.
-    const auto kept = manager.Close(std::chrono::steady_clock::now());
+    const auto kept = manager->Close(std::chrono::steady_clock::now());
     FUZZ_CHECK(kept.ok() && *kept == loaded.size(), kept.ok() ? std::to_string(*kept) : kept.error().message);
   }
-  FUZZ_CHECK(fs::exists(state) == !loaded.empty(), "the state file does not match what was pending");
-
-  size_t pending = 0;
-  const auto reloaded = Load(state, &pending);
-  FUZZ_CHECK(reloaded == loaded, "the next start loads other notifications than were kept");
-  FUZZ_CHECK(pending == loaded.size(), "pending after reload");
+  auto next = Open(*dir);
+  FUZZ_CHECK(next->LoadPending(&*dir, "notifications.json").ok(), "LoadPending failed on the reload");
+  FUZZ_CHECK(Pending(*next) == loaded, "the next start loads other notifications than were kept");
   return 0;
 }

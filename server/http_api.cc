@@ -20,6 +20,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <variant>
 
 #include "common/duration.h"
 #include "server/notifications.h"
@@ -129,7 +130,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   net::awaitable<ApiResponse> RouteOrFail(const ApiRequest& r, bool authorized);
   net::awaitable<bool> Write(HttpConnection& conn, const ApiResponse& r, unsigned version, bool keep_alive);
   net::awaitable<ApiResponse> Route(const ApiRequest& r, bool authorized);
-  ApiResponse PostNotification(const ApiRequest& r);
+  net::awaitable<ApiResponse> PostNotification(const ApiRequest& r);
+  /// Waits, without holding the io thread, for the manager to make the notification durable.
+  net::awaitable<NotificationsManager::Outcome> Enqueue(const nlohmann::json& body);
   net::awaitable<void> ServeRpc(std::shared_ptr<rpc::Socket> socket, WaitGroupSlot slot, std::string name);
   nlohmann::json HandleRpc(const nlohmann::json& message);
 
@@ -407,7 +410,7 @@ net::awaitable<ApiResponse> HttpApi::Impl::Route(const ApiRequest& r, bool autho
   if (p == "/api/v2/notifications") {
     if (r.method != "POST") co_return method_not_allowed("POST");
     if (!authorized) co_return unauthorized;
-    co_return PostNotification(r);
+    co_return co_await PostNotification(r);
   }
   if (p == kWatchPath) co_return ApiResponse::Error(400, "this endpoint needs a WebSocket upgrade");
   if (p == "/api/v2/aibridge/interceptions") {
@@ -424,10 +427,11 @@ net::awaitable<ApiResponse> HttpApi::Impl::Route(const ApiRequest& r, bool autho
   co_return ApiResponse::Error(404, fmt::format("no route for {}", p));
 }
 
-ApiResponse HttpApi::Impl::PostNotification(const ApiRequest& r) {
-  nlohmann::json body;
+namespace {
+
+std::variant<nlohmann::json, ApiResponse> ParseNotificationBody(const ApiRequest& r) {
   try {
-    body = nlohmann::json::parse(r.body);
+    return nlohmann::json::parse(r.body);
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 9: ..."; the bracketed
     // id means nothing to a client.
@@ -436,15 +440,42 @@ ApiResponse HttpApi::Impl::PostNotification(const ApiRequest& r) {
       what.remove_prefix(end + 2);
     return ApiResponse::Error(400, fmt::format("the body is not valid JSON: {}", what));
   }
-  auto result = notifications.Enqueue(body);
+}
+
+ApiResponse NotificationResponse(const NotificationsManager::Outcome& result) {
   if (const auto* n = std::get_if<Notification>(&result)) return ApiResponse::Json(202, n->ToJson());
   const auto& rejection = std::get<NotificationsManager::Rejection>(result);
   switch (rejection.reason) {
     case NotificationsManager::RejectReason::kInvalid: return ApiResponse::Error(400, rejection.message);
     case NotificationsManager::RejectReason::kQueueFull: return ApiResponse::Error(429, rejection.message);
     case NotificationsManager::RejectReason::kClosed: return ApiResponse::Error(503, rejection.message);
+    case NotificationsManager::RejectReason::kNoSpace: return ApiResponse::Error(507, rejection.message);
+    case NotificationsManager::RejectReason::kStorageFailed: return ApiResponse::Error(500, rejection.message);
   }
   return ApiResponse::Error(500, "unexpected rejection");
+}
+
+}  // namespace
+
+net::awaitable<NotificationsManager::Outcome> HttpApi::Impl::Enqueue(const nlohmann::json& body) {
+  return net::async_initiate<const net::use_awaitable_t<>&, void(NotificationsManager::Outcome)>(
+      // A pointer, not the value: async_initiate copies its arguments, and copying a deeply nested body
+      // recurses once per level. The body lives in the awaiting frame until the outcome comes.
+      [this](auto handler, const nlohmann::json* request) {
+        // The outcome comes on the store's writer thread; the coroutine resumes on the io thread.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        notifications.EnqueueAsync(*request, [shared, ex = ioc.get_executor()](NotificationsManager::Outcome o) {
+          net::post(ex, [shared, o = std::move(o)]() mutable { (*shared)(std::move(o)); });
+        });
+      },
+      net::use_awaitable, &body);
+}
+
+net::awaitable<ApiResponse> HttpApi::Impl::PostNotification(const ApiRequest& r) {
+  auto parsed = ParseNotificationBody(r);
+  if (auto* refused = std::get_if<ApiResponse>(&parsed)) co_return std::move(*refused);
+  const auto outcome = co_await Enqueue(std::get<nlohmann::json>(parsed));
+  co_return NotificationResponse(outcome);
 }
 
 net::awaitable<void> HttpApi::Impl::ServeRpc(std::shared_ptr<rpc::Socket> socket, WaitGroupSlot slot,

@@ -8,13 +8,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
+#include <sys/stat.h>
 #include <iterator>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "server/ai_gateway.h"
-#include "common/file_util.h"
+#include "server/config_dir.h"
 #include "server/http_api.h"
 #include "server/notifications.h"
 #include "server/random.h"
@@ -28,6 +30,9 @@ namespace {
 namespace net = boost::asio;
 
 constexpr auto kGatewayConnectTimeout = std::chrono::seconds(5);
+// Undelivered notifications: the SQLite database, and the JSON file of earlier versions, imported once.
+constexpr const char* kStateDatabase = "state.db";
+constexpr const char* kLegacyStateFile = "notifications.json";
 
 // What each stop signal is called in the log: ctrl+c, a supervisor's stop, a closed terminal.
 std::string_view StopSignalWord(int sig) {
@@ -49,14 +54,24 @@ void RaiseOpenFileLimit() {
   ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-/// Reuses a well-formed token from an earlier run, else writes a new one (mode 0600).
-Result<std::string> LoadOrCreateToken(const std::filesystem::path& path) {
-  if (auto existing = ReadFile(path); existing && existing->size() >= 64) {
-    std::string token = existing->substr(0, 64);
-    if (token.find_first_not_of("0123456789abcdef") == std::string::npos) return token;
+/// Reuses a well-formed token from an earlier run, else writes a new one (mode 0600). `session` is read
+/// only if it is a regular file of ours (never through a symlink: another user's token must not be
+/// adopted); a token that group or others could read is no secret any more and is replaced.
+Result<std::string> LoadOrCreateToken(const ConfigDir& dir, Logger& log) {
+  struct stat st {};
+  auto existing = dir.ReadRegular("session", 4096, &st);
+  if (!existing)
+    return Error{fmt::format("{}; remove it to let the server write a new token", existing.error().message)};
+  if (*existing && (*existing)->size() >= 64) {
+    std::string token = (*existing)->substr(0, 64);
+    const bool well_formed = token.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (well_formed && (st.st_mode & 077) == 0) return token;
+    if (well_formed)
+      log.Warn("the session token file was readable by group or others; replacing the token",
+               {{"path", dir.PathOf("session").string()}, {"mode", fmt::format("{:04o}", st.st_mode & 07777)}});
   }
   std::string token = RandomHex(32);
-  if (auto written = WriteFileAtomically(path, token + "\n", 0600); !written) return written.error();
+  if (auto written = dir.WriteAtomically("session", token + "\n", 0600); !written) return written.error();
   return token;
 }
 
@@ -71,7 +86,11 @@ class Server final : public ShutdownTargets {
 
   std::vector<std::string> DrainHttp(Clock::TimePoint deadline) override { return api_->Drain(deadline); }
   size_t CancelRequests() override { return api_->CancelRequests(); }
-  Result<size_t> CloseNotifications(Clock::TimePoint deadline) override { return notifications_->Close(deadline); }
+  Result<size_t> CloseNotifications(Clock::TimePoint deadline) override {
+    auto kept = notifications_->Close(deadline);
+    if (!kept) notifications_failed_ = true;
+    return kept;
+  }
   void CloseAiGateway() override {
     if (gateway_) gateway_->Close();
   }
@@ -84,11 +103,13 @@ class Server final : public ShutdownTargets {
   Result<std::string> Start();
   void Stop();
   void DumpStateAndQuit();
-  std::filesystem::path UrlFile() const { return options_.config_dir / "url"; }
+  /// Set when closing the notifications could not keep everything: the exit is then non-zero.
+  std::atomic<bool> notifications_failed_{false};
 
   const ServerOptions options_;
   Logger log_;
   // Declared before the io_context so it outlives the coroutine frames the io_context destroys.
+  std::optional<ConfigDir> config_dir_;
   std::unique_ptr<NotificationsManager> notifications_;
   net::io_context ioc_{1};
   net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
@@ -137,7 +158,7 @@ int Server::Run() {
   // while starting skips them: the server is already leaving and must not be announced as serving.
   if ((*watcher)->stop_signal() != 0) {
     log_.Info("Stop signal received while starting; not announcing readiness");
-  } else if (auto written = WriteFileAtomically(UrlFile(), *url + "\n"); !written) {
+  } else if (auto written = config_dir_->WriteAtomically("url", *url + "\n", 0644); !written) {
     log_.Error(written.error().message);
     Stop();
     return kExitFailed;
@@ -151,22 +172,27 @@ int Server::Run() {
   running_plan_ = plan_.get();
   plan_->Run();
   api_->Close();
-  std::error_code ec;
-  std::filesystem::remove(UrlFile(), ec);
+  config_dir_->Remove("url");
   Stop();
+  if (notifications_failed_) {
+    log_.Error("shutdown could not keep every notification's state; exiting 1 (see the error above)");
+    return kExitFailed;
+  }
   return kExitClean;
 }
 
 Result<std::string> Server::Start() {
-  if (auto ok = EnsurePrivateDir(options_.config_dir); !ok) return ok.error();
-  std::error_code ec;
-  std::filesystem::remove(UrlFile(), ec);  // a stale url must not make a reader think we are up
-  auto token = LoadOrCreateToken(options_.config_dir / "session");
+  auto dir = ConfigDir::Open(options_.config_dir);
+  if (!dir) return dir.error();
+  config_dir_.emplace(std::move(*dir));
+  config_dir_->Remove("url");  // a stale url must not make a reader think we are up
+  auto token = LoadOrCreateToken(*config_dir_, log_);
   if (!token) return token.error();
 
-  notifications_ = std::make_unique<NotificationsManager>(options_.config_dir / "notifications.json",
-                                                          options_.notifications_queue_size, log_);
-  if (auto loaded = notifications_->LoadPending(); !loaded) return loaded.error();
+  auto store = NotificationStore::Open(*config_dir_, kStateDatabase, log_);
+  if (!store) return store.error();
+  notifications_ = std::make_unique<NotificationsManager>(std::move(*store), options_.notifications_queue_size, log_);
+  if (auto loaded = notifications_->LoadPending(&*config_dir_, kLegacyStateFile); !loaded) return loaded.error();
 
   api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token,
                                                         .read_timeout = options_.http_read_timeout,

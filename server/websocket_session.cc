@@ -22,12 +22,16 @@ constexpr size_t kReadChunk = 16 * 1024;
 // would otherwise grow with every notification for as long as its connection lives. Nothing is lost:
 // a notification stays pending until some watcher has taken it.
 constexpr size_t kMaxOutbox = 512;
+// The backlog is copied from the manager this many at a time, when the previous step has been written.
+constexpr size_t kReplayStep = 64;
+// A write the peer has not taken for this long (its buffers and ours are full): the peer is not reading.
+constexpr auto kWriteStall = std::chrono::seconds(5);
 }  // namespace
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
                            std::shared_ptr<const void> group_owner, std::string name, Logger& log)
     : ws_(std::move(stream)), notifications_(notifications), websockets_(websockets), name_(std::move(name)),
-      log_(log), group_owner_(std::move(group_owner)) {}
+      log_(log), group_owner_(std::move(group_owner)), stall_timer_(ws_.get_executor()) {}
 
 net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
   auto self = shared_from_this();
@@ -53,7 +57,8 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   }
   slot_ = WaitGroupSlot(websockets_, name_);
   open_ = true;
-  notifications_.AddWatcher(self);
+  replay_until_ = notifications_.AddWatcher(self);
+  StartWriting();
   if (close_code_) StartClose();  // shutdown asked while the upgrade was in flight
 
   // The size limit is enforced here rather than with read_message_max: Beast 1.81 fails an oversized
@@ -101,20 +106,45 @@ void WatchSession::Deliver(const Notification& n, uint64_t seq) {
       return;
     }
     self->outbox_.push_back({std::move(text), seq});
-    if (!self->writing_) {
-      self->writing_ = true;
-      net::co_spawn(self->ws_.get_executor(), self->WriteLoop(), net::detached);
-    }
+    self->StartWriting();
   });
+}
+
+void WatchSession::StartWriting() {
+  if (writing_ || !open_ || closing_) return;
+  writing_ = true;
+  net::co_spawn(ws_.get_executor(), WriteLoop(), net::detached);
+}
+
+bool WatchSession::NextOutgoing(Outgoing& out) {
+  while (replay_.empty() && !replay_done_) {
+    auto step = notifications_.Backlog(replay_after_, replay_until_, kReplayStep);
+    if (step.empty()) {
+      replay_done_ = true;
+      break;
+    }
+    for (auto& [seq, n] : step)
+      replay_.push_back({nlohmann::json{{"type", "notification"}, {"notification", n.ToJson()}}.dump(), seq});
+    replay_after_ = step.back().first;
+  }
+  auto& from = replay_.empty() ? outbox_ : replay_;
+  if (from.empty()) return false;
+  out = std::move(from.front());
+  from.pop_front();
+  return true;
 }
 
 net::awaitable<void> WatchSession::WriteLoop() {
   auto self = shared_from_this();
-  while (!outbox_.empty() && open_ && !closing_) {
-    Outgoing item = std::move(outbox_.front());
-    outbox_.pop_front();
+  Outgoing item;
+  while (open_ && !closing_ && NextOutgoing(item)) {
     ws_.text(true);
+    stall_timer_.expires_after(kWriteStall);
+    stall_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (auto s = weak.lock(); s && !ec && !s->closing_) s->DropSlowPeer();
+    });
     auto [ec, n] = co_await ws_.async_write(net::buffer(item.text), net::as_tuple(net::use_awaitable));
+    stall_timer_.cancel();
     if (ec) break;  // the read loop sees the same failure and ends the session
     notifications_.MarkDelivered(item.seq);
   }
@@ -128,6 +158,7 @@ void WatchSession::DropSlowPeer() {
   closing_ = true;
   close_code_ = websocket::close_code::policy_error;
   outbox_.clear();
+  replay_.clear();
   beast::get_lowest_layer(ws_).close();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/message.hpp>
@@ -49,8 +50,13 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   // initializer_list temporary inside a coroutine twice.
   void LogEnded(std::string_view what, const boost::system::error_code& ec);
   void LogOversized();
-  /// The peer has let 512 notifications pile up unread: closes its connection outright.
+  /// The peer has let 512 live notifications pile up unread, or has taken nothing for kWriteStall while
+  /// there was something to write: closes its connection outright.
   void DropSlowPeer();
+  /// The next notification to write: the backlog (pulled from the manager a step at a time, so a backlog
+  /// of any size is paced by the peer's reads), then the live ones. False when there is none.
+  bool NextOutgoing(Outgoing& out);
+  void StartWriting();
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   NotificationsManager& notifications_;
@@ -59,7 +65,12 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   Logger& log_;
   std::shared_ptr<const void> group_owner_;  // declared before slot_, so it is destroyed after it
   WaitGroupSlot slot_;
-  std::deque<Outgoing> outbox_;
+  std::deque<Outgoing> outbox_;  // live notifications, seq >= replay_until_
+  std::deque<Outgoing> replay_;  // the current step of the backlog
+  uint64_t replay_after_ = 0;    // the backlog's seqs written so far are <= this
+  uint64_t replay_until_ = 0;    // the backlog is what was pending below this seq at registration
+  bool replay_done_ = false;
+  boost::asio::steady_timer stall_timer_;
   bool open_ = false;
   bool writing_ = false;
   bool closing_ = false;

@@ -149,6 +149,21 @@ RawWebSocket::~RawWebSocket() { delete impl_; }
 
 bool RawWebSocket::SendRaw(std::string_view bytes) { return SendAll(impl_->ws.next_layer().native_handle(), bytes); }
 
+std::vector<std::string> RawWebSocket::ReadMessages(std::chrono::milliseconds timeout) {
+  const int fd = impl_->ws.next_layer().native_handle();
+  timeval tv{.tv_sec = timeout.count() / 1000, .tv_usec = (timeout.count() % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<std::string> messages;
+  beast::error_code ec;
+  while (!ec) {
+    beast::flat_buffer buffer;
+    impl_->ws.read(buffer, ec);
+    if (!ec) messages.push_back(beast::buffers_to_string(buffer.data()));
+  }
+  read_error_ = ec.message();
+  return messages;
+}
+
 uint16_t RawWebSocket::ReadCloseCode(std::chrono::milliseconds timeout) {
   const int fd = impl_->ws.next_layer().native_handle();
   timeval tv{.tv_sec = timeout.count() / 1000, .tv_usec = (timeout.count() % 1000) * 1000};

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace coder::e2e {
 
@@ -80,6 +81,9 @@ class RawWebSocket {
   /// connection ended without one or nothing came within `timeout`. Beast stops at a close frame, so
   /// data after it is never mistaken for one.
   uint16_t ReadCloseCode(std::chrono::milliseconds timeout);
+  /// Reads whole messages until the connection ends or nothing comes within `timeout`, and returns them
+  /// (what a peer that stopped reading still has in its buffers, once it reads again).
+  std::vector<std::string> ReadMessages(std::chrono::milliseconds timeout);
   /// Why the last ReadCloseCode ended.
   const std::string& read_error() const { return read_error_; }
 

@@ -29,7 +29,7 @@ auto In(std::chrono::milliseconds d) { return std::chrono::steady_clock::now() +
 class ComponentsTest : public ::testing::Test {
  protected:
   ComponentsTest()
-      : notifications(dir.path() / "n.json", 16, log.logger()),
+      : notifications(nullptr, 16, log.logger()),
         api(ioc, HttpApi::Config{.session_token = std::string(64, 'a')}, notifications, log.logger()) {}
   ~ComponentsTest() override { StopIo(); }
 
@@ -70,7 +70,7 @@ TEST_F(ComponentsTest, HttpApiCloseTwiceWhileServingIsSafe) {
 TEST_F(ComponentsTest, ListeningOnABusyPortIsAClearError) {
   auto port = api.Listen("127.0.0.1", 0);
   ASSERT_TRUE(port.ok());
-  NotificationsManager other_notifications(dir.path() / "m.json", 16, log.logger());
+  NotificationsManager other_notifications(nullptr, 16, log.logger());
   HttpApi other(ioc, HttpApi::Config{}, other_notifications, log.logger());
   auto busy = other.Listen("127.0.0.1", *port);
   ASSERT_FALSE(busy.ok());
@@ -132,7 +132,7 @@ TEST_F(ComponentsTest, TheGatewayReportsAnUnreachableUpstreamAs502) {
   // A port nothing listens on: bind one, note it, close it.
   uint16_t dead_port = 0;
   {
-    NotificationsManager n(dir.path() / "x.json", 1, log.logger());
+    NotificationsManager n(nullptr, 1, log.logger());
     HttpApi probe(ioc, HttpApi::Config{}, n, log.logger());
     dead_port = *probe.Listen("127.0.0.1", 0);
   }
