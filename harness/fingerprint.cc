@@ -121,9 +121,14 @@ Result<std::shared_ptr<const FingerprintSet>> FingerprintSet::Create(const std::
     if (IsBuiltinFingerprint(spec.substr(0, eq)))
       return Error{fmt::format("invalid --fingerprint \"{}\": {} is a built-in fingerprint's name", spec,
                                spec.substr(0, eq))};
-    auto regex = std::make_unique<RE2>(spec.substr(eq + 1), options);
+    RE2::Options user_options = options;
+    user_options.set_max_mem(kUserFingerprintMaxMem);
+    auto regex = std::make_unique<RE2>(spec.substr(eq + 1), user_options);
     if (!regex->ok())
-      return Error{fmt::format("invalid --fingerprint \"{}\": {}", spec, regex->error())};
+      return Error{fmt::format("invalid --fingerprint \"{}\": {}{}", spec, regex->error(),
+                               regex->error_code() == RE2::ErrorPatternTooLarge
+                                   ? " (over the 1 MiB a fingerprint's compiled program may take)"
+                                   : "")};
     set->user_.push_back({spec.substr(0, eq), std::move(regex)});
   }
   return std::shared_ptr<const FingerprintSet>(std::move(set));
@@ -152,8 +157,11 @@ void FingerprintSet::Scan(std::string_view line, StopPhase phase, std::set<std::
       if (!g.unless || !RE2::PartialMatch(piece, *g.unless)) matched.insert(g.name);
     }
   }
+  // A pattern whose DFA thrashes costs ~20 ms per 64 KiB (400 times a plain one) on the reader thread,
+  // which then stops draining the target's pipes: user patterns see each line's head only.
+  const re2::StringPiece head(line.data(), std::min(line.size(), kUserFingerprintScanBytes));
   for (const auto& p : user_)
-    if (RE2::PartialMatch(piece, *p.regex)) matched.insert(p.name);
+    if (RE2::PartialMatch(head, *p.regex)) matched.insert(p.name);
 }
 
 bool FingerprintSet::IsTimeoutFingerprint(std::string_view name) {

@@ -48,6 +48,11 @@ bool IsBuiltinFingerprint(std::string_view name);
 /// Whether a line arrived before or after the stop signal went out.
 enum class StopPhase { kBeforeSignal, kAfterSignal };
 
+/// What a user fingerprint may cost: its compiled program (RE2's max_mem; a larger one is a usage
+/// error), and the bytes of each line it is matched against (the line's head; built-in ones see it all).
+inline constexpr int64_t kUserFingerprintMaxMem = 1 << 20;
+inline constexpr size_t kUserFingerprintScanBytes = 4096;
+
 /// Line fingerprints (built-in and `--fingerprint NAME=REGEX`) compiled once with RE2, whose matching is
 /// linear in the line length whatever the pattern. Immutable after Create, so thread-safe to share.
 class FingerprintSet {

@@ -235,3 +235,27 @@ TEST(CommandLineTest, WithPathUnsetBareNamesAreLookedUpInExecvpsDefault) {
 
 }  // namespace
 }  // namespace coder::harness
+
+namespace coder::harness {
+namespace {
+
+// A pattern whose DFA thrashes ran 400 times slower than a plain one on the reader thread, which then
+// stopped draining the target's output.
+TEST(FingerprintBoundsTest, UserPatternsSeeEachLinesHeadAndHaveABoundedProgram) {
+  auto set = FingerprintSet::Create({"late=needle"});
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  std::set<std::string> matched;
+  (*set)->Scan(std::string(kUserFingerprintScanBytes - 6, 'x') + "needle", StopPhase::kAfterSignal, matched);
+  EXPECT_EQ(matched.count("late"), 1u);
+  matched.clear();
+  (*set)->Scan(std::string(kUserFingerprintScanBytes, 'x') + "needle", StopPhase::kAfterSignal, matched);
+  EXPECT_EQ(matched.count("late"), 0u) << "matched past the scanned head";
+
+  // 119 304 instructions: within RE2's default 8 MiB, not within the 1 MiB a fingerprint may take.
+  auto huge = FingerprintSet::Create({"huge=\\pL{100}"});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message.find("over the 1 MiB"), std::string::npos) << huge.error().message;
+}
+
+}  // namespace
+}  // namespace coder::harness
