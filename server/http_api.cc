@@ -41,6 +41,10 @@ constexpr std::string_view kTokenHeader = "Coder-Session-Token";
 constexpr std::string_view kWatchPath = "/api/v2/notifications/watch";
 constexpr size_t kMaxInterceptionsKept = 1000;
 constexpr size_t kReadChunk = 16 << 10;
+// A chunk's size line (with its extensions) and the trailer must each arrive whole before Beast parses
+// them, and Beast 1.81 bounds neither: without a cap on the read buffer, an endless extension or
+// trailer is buffered whole (1 GiB sent, 1 GiB held). Extensions are bounded tighter still.
+constexpr size_t kMaxChunkExtensionBytes = 4 << 10;
 // After an error answer the rest of the request is read and dropped for a while before closing, so the
 // client (maybe still sending a body) reads the answer instead of a reset that discards it.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
@@ -252,7 +256,9 @@ net::awaitable<bool> HttpApi::Impl::Write(HttpConnection& conn, const ApiRespons
 
 net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) {
   auto self = shared_from_this();
-  beast::flat_buffer buffer;
+  // Everything a client can make this connection hold is in this buffer (Beast parses bodies out of it
+  // as they come): a header, a chunk line or a trailer larger than the limit fails the read.
+  beast::flat_buffer buffer(config.max_header_bytes + kReadChunk);
   for (;;) {
     // Between requests: wait for the next one's first byte under the idle timeout. A draining server
     // answers only what was sent before the drain.
@@ -272,7 +278,12 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     conn->phase = HttpConnection::Phase::kReading;
     if (!in_flight.held()) in_flight = PendingRequestSlot(*conn);
     adopted.erase(conn->id);
+    // Beast keeps a reference to the callback: it lives as long as the parser.
+    auto bound_extensions = [](std::uint64_t, std::string_view extensions, error_code& chunk_ec) {
+      if (extensions.size() > kMaxChunkExtensionBytes) chunk_ec = http::error::bad_chunk_extension;
+    };
     http::request_parser<http::string_body> parser;
+    parser.on_chunk_header(bound_extensions);
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));
     parser.body_limit(config.max_body_bytes);
     // One deadline for the whole request, so a client dribbling bytes cannot keep resetting it.
@@ -282,6 +293,12 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       std::optional<ApiResponse> reply;
       if (ec == http::error::header_limit) {
         reply = ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
+      } else if (ec == http::error::bad_chunk_extension) {
+        reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
+                                                    "bytes or malformed", kMaxChunkExtensionBytes));
+      } else if (ec == http::error::buffer_overflow) {
+        reply = ApiResponse::Error(431, fmt::format("a chunk line or the trailer is larger than {} bytes",
+                                                    config.max_header_bytes));
       } else if (ec == http::error::body_limit) {
         reply = ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
       } else if (IsMalformedRequest(ec)) {
@@ -351,7 +368,8 @@ net::awaitable<error_code> HttpApi::Impl::ReadRequest(HttpConnection& conn, beas
     header_bytes += used;
     // Beast keeps reading while it parses nothing, so the peer's EOF can meet more than the limit received
     // and not yet parsed: that header was too large all the same (found by fuzz/http_request).
-    if (ec && header_bytes + buffer.size() > config.max_header_bytes) co_return http::error::header_limit;
+    if (ec && (ec == http::error::buffer_overflow || header_bytes + buffer.size() > config.max_header_bytes))
+      co_return http::error::header_limit;
     if (ec) co_return ec;
     if (header_bytes > config.max_header_bytes) co_return http::error::header_limit;
   }
