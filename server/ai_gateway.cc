@@ -54,6 +54,39 @@ struct UpstreamReply {
   std::string error;  // non-empty when no reply came
 };
 
+constexpr int kMaxInterimResponses = 16;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// True when `path`, percent-decoded, has a "." or ".." segment (or a malformed %-escape): an upstream
+/// that normalises would serve it outside the provider's root. Backslashes count as separators, as some
+/// upstreams take them for slashes.
+bool HasDotSegment(std::string_view path) {
+  std::string decoded;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '%') {
+      decoded.push_back(path[i]);
+      continue;
+    }
+    if (i + 2 >= path.size() || HexValue(path[i + 1]) < 0 || HexValue(path[i + 2]) < 0) return true;
+    decoded.push_back(static_cast<char>(HexValue(path[i + 1]) * 16 + HexValue(path[i + 2])));
+    i += 2;
+  }
+  size_t start = 0;
+  for (size_t i = 0; i <= decoded.size(); ++i) {
+    if (i < decoded.size() && decoded[i] != '/' && decoded[i] != '\\') continue;
+    const std::string_view segment = std::string_view(decoded).substr(start, i - start);
+    if (segment == "." || segment == "..") return true;
+    start = i + 1;
+  }
+  return false;
+}
+
 bool ValidProvider(std::string_view p) {
   if (p.empty() || p.size() > 64) return false;
   for (char c : p)
@@ -209,11 +242,21 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto [wec, wn] = co_await http::async_write(stream, req, net::as_tuple(net::use_awaitable));
     if (wec) co_return UpstreamReply{0, "", "", fmt::format("sending to upstream: {}", wec.message())};
     beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxUpstreamBody);
-    auto [rec2, rn] = co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
-    if (rec2) co_return UpstreamReply{0, "", "", fmt::format("reading upstream reply: {}", rec2.message())};
-    auto& res = parser.get();
+    // 1xx answers (100 Continue, 103 Early Hints) are interim: the final answer follows them (RFC 9110
+    // 15.2), and only it is relayed.
+    std::optional<http::response_parser<http::string_body>> parser;
+    for (int interim = 0;; ++interim) {
+      if (interim > kMaxInterimResponses)
+        co_return UpstreamReply{0, "", "", fmt::format("more than {} interim (1xx) replies", kMaxInterimResponses)};
+      parser.emplace();
+      parser->body_limit(kMaxUpstreamBody);
+      auto [rec2, rn] = co_await http::async_read(stream, buffer, *parser, net::as_tuple(net::use_awaitable));
+      if (rec2) co_return UpstreamReply{0, "", "", fmt::format("reading upstream reply: {}", rec2.message())};
+      const unsigned status = parser->get().result_int();
+      if (status == 101) co_return UpstreamReply{0, "", "", "the upstream switched protocols (101)"};
+      if (status >= 200) break;
+    }
+    auto& res = parser->get();
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return UpstreamReply{res.result_int(), std::string(res[http::field::content_type]), std::move(res.body()), ""};
@@ -273,6 +316,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (!upstream)
       co_return ApiResponse::Error(503, "AI Gateway has no upstream configured (set --ai-gateway-upstream-url)");
     const std::string upstream_path = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (HasDotSegment(upstream_path))
+      co_return ApiResponse::Error(400, "the path has a \".\" or \"..\" segment (also percent-encoded); "
+                                        "the AI Gateway forwards only paths inside the provider's root");
     const auto query_at = request.target.find('?');
     const std::string query = query_at == std::string::npos ? "" : request.target.substr(query_at);
 

@@ -296,6 +296,9 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       } else if (ec == http::error::bad_chunk_extension) {
         reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
                                                     "bytes or malformed", kMaxChunkExtensionBytes));
+      } else if (ec == http::error::bad_transfer_encoding) {
+        reply = ApiResponse::Error(400, "malformed HTTP request: Transfer-Encoding must end with chunked, come "
+                                        "without Content-Length, and only from HTTP/1.1 clients");
       } else if (ec == http::error::buffer_overflow) {
         reply = ApiResponse::Error(431, fmt::format("a chunk line or the trailer is larger than {} bytes",
                                                     config.max_header_bytes));
@@ -373,6 +376,11 @@ net::awaitable<error_code> HttpApi::Impl::ReadRequest(HttpConnection& conn, beas
     if (ec) co_return ec;
     if (header_bytes > config.max_header_bytes) co_return http::error::header_limit;
   }
+  // RFC 9112 6.1: a request whose final transfer coding is not chunked has no knowable length; Beast
+  // would read it as bodiless and parse the rest as the next request (a smuggled one). HTTP/1.0 has no
+  // Transfer-Encoding at all.
+  if (parser.get().count(http::field::transfer_encoding) > 0 && (!parser.chunked() || parser.get().version() < 11))
+    co_return http::error::bad_transfer_encoding;
   if (parser.is_done()) co_return error_code();
   // A client that asked may wait for this before it sends the body (curl does, for large bodies).
   if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
