@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -38,8 +39,14 @@ constexpr auto kRecordTimeout = std::chrono::seconds(2);
 constexpr auto kUpstreamTimeout = std::chrono::seconds(60);
 constexpr size_t kMaxUpstreamBody = 16 << 20;
 
+// What an interception record keeps of a client's strings: the frame must fit rpc::kMaxFrameBytes
+// whatever the client sent, and the API keeps up to 1000 records.
+constexpr size_t kMaxRecordedModel = 256;
+constexpr size_t kMaxRecordedPath = 1024;
+
 struct PendingCall {
   explicit PendingCall(net::any_io_executor ex) : timer(std::move(ex)) {}
+  uint64_t id = 0;
   nlohmann::json request;
   nlohmann::json reply;
   error_code ec;
@@ -119,7 +126,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
   net::steady_timer backoff_timer;
   std::shared_ptr<rpc::Socket> session;
   std::deque<std::shared_ptr<PendingCall>> to_write;
-  std::deque<std::shared_ptr<PendingCall>> awaiting_reply;
+  // By call id: the API echoes it, so a reply never answers the wrong call, whatever failed before.
+  std::map<uint64_t, std::shared_ptr<PendingCall>> awaiting_reply;
+  uint64_t next_call_id = 0;
   bool writing = false;
   std::set<beast::tcp_stream*> upstream_streams;
 
@@ -141,7 +150,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
 
   void FailPending(error_code ec) {
     for (auto& c : to_write) Complete(c, ec, nullptr);
-    for (auto& c : awaiting_reply) Complete(c, ec, nullptr);
+    for (auto& [id, c] : awaiting_reply) Complete(c, ec, nullptr);
     to_write.clear();
     awaiting_reply.clear();
   }
@@ -175,9 +184,12 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     for (;;) {
       auto [ec, message] = co_await rpc::ReadFrame(*s);
       if (ec) co_return;
-      if (awaiting_reply.empty()) continue;  // a reply to nothing: the API misbehaved; ignore it
-      auto call = std::move(awaiting_reply.front());
-      awaiting_reply.pop_front();
+      // A reply to nothing (its call timed out, or the API misbehaved) is dropped.
+      if (!message.is_object() || !message.contains("id") || !message["id"].is_number_unsigned()) continue;
+      const auto it = awaiting_reply.find(message["id"].get<uint64_t>());
+      if (it == awaiting_reply.end()) continue;
+      auto call = std::move(it->second);
+      awaiting_reply.erase(it);
       Complete(call, {}, std::move(message));
     }
   }
@@ -188,10 +200,15 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
       auto s = session;
       auto call = std::move(to_write.front());
       to_write.pop_front();
-      awaiting_reply.push_back(call);
+      if (call->done) continue;  // timed out while queued
+      // In the map before the write: the reply may be read before this coroutine resumes.
+      awaiting_reply.emplace(call->id, call);
       if (auto ec = co_await rpc::WriteFrame(*s, call->request)) {
+        awaiting_reply.erase(call->id);
         Complete(call, ec, nullptr);
-        break;
+        // A refused frame (too large) was never sent and the session is intact; any other failure
+        // ended it, and the reader fails the rest.
+        if (ec != boost::system::errc::message_size) break;
       }
     }
     writing = false;
@@ -201,7 +218,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
   net::awaitable<std::pair<error_code, nlohmann::json>> Call(nlohmann::json request, Duration timeout) {
     if (!session) co_return std::pair{make_error_code(net::error::not_connected), nlohmann::json()};
     auto call = std::make_shared<PendingCall>(ioc.get_executor());
+    call->id = ++next_call_id;
     call->request = std::move(request);
+    call->request["id"] = call->id;
     call->timer.expires_after(timeout);
     to_write.push_back(call);
     if (!writing) {
@@ -210,7 +229,8 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     }
     co_await call->timer.async_wait(net::as_tuple(net::use_awaitable));
     if (!call->done) {
-      call->done = true;  // the reader still pops it, keeping replies in order
+      call->done = true;
+      awaiting_reply.erase(call->id);  // a late reply is dropped
       co_return std::pair{make_error_code(net::error::timed_out), nlohmann::json()};
     }
     co_return std::pair{call->ec, std::move(call->reply)};
@@ -279,7 +299,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     nlohmann::json record{
         {"provider", provider},
         {"method", request.method},
-        {"path", upstream_path},
+        {"path", upstream_path.substr(0, kMaxRecordedPath)},
         {"status", response.status},
         {"request_bytes", request.body.size()},
         {"response_bytes", response.body.size()},
@@ -288,7 +308,11 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     };
     if (!error.empty()) record["error"] = error;
     const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_object() && body.contains("model") && body["model"].is_string()) record["model"] = body["model"];
+    if (body.is_object() && body.contains("model") && body["model"].is_string()) {
+      const auto& model = body["model"].get_ref<const std::string&>();
+      record["model"] = model.substr(0, kMaxRecordedModel);
+      if (model.size() > kMaxRecordedModel) record["model_bytes"] = model.size();
+    }
     return {{"method", "RecordInterception"}, {"params", std::move(record)}};
   }
 

@@ -22,6 +22,7 @@
 #include <map>
 
 #include "common/duration.h"
+#include "common/json_dump.h"
 #include "server/notifications.h"
 #include "server/random.h"
 #include "server/run_on_io.h"
@@ -40,6 +41,8 @@ namespace {
 constexpr std::string_view kTokenHeader = "Coder-Session-Token";
 constexpr std::string_view kWatchPath = "/api/v2/notifications/watch";
 constexpr size_t kMaxInterceptionsKept = 1000;
+// Records are bounded by bytes as well: 1000 of the largest frame would be 1 GiB.
+constexpr size_t kMaxInterceptionBytesKept = 4 << 20;
 constexpr size_t kReadChunk = 16 << 10;
 // A chunk's size line (with its extensions) and the trailer must each arrive whole before Beast parses
 // them, and Beast 1.81 bounds neither: without a cap on the read buffer, an endless extension or
@@ -78,6 +81,12 @@ std::string RemoteOf(const tcp::socket& s) {
 }
 
 // Parse failures that are the client's fault, as opposed to a connection that simply ended.
+/// The reply with the call's id echoed, so the client matches it to its call.
+nlohmann::json WithCallId(const nlohmann::json& call, nlohmann::json reply) {
+  if (call.is_object() && call.contains("id")) reply["id"] = call["id"];
+  return reply;
+}
+
 bool IsMalformedRequest(const error_code& ec) {
   if (ec.category() != http::make_error_code(http::error::bad_method).category()) return false;
   return ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more;
@@ -105,7 +114,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   // the drain cannot end before their coroutine first runs. Declared after `requests`: destroyed first.
   std::map<uint64_t, WaitGroupSlot> adopted;
   std::map<uint64_t, std::weak_ptr<WatchSession>> sessions;
-  std::deque<nlohmann::json> interceptions;
+  std::deque<std::pair<nlohmann::json, size_t>> interceptions;  // each with its serialised size
+  size_t interception_bytes = 0;
   uint64_t next_id = 1;
   uint64_t interceptions_recorded = 0;
 
@@ -143,7 +153,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   void LogRpcClosed(const std::string& name) { log.Info("AI gateway RPC session closed", {{"session", name}}); }
   ApiResponse InterceptionsResponse() const {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& i : interceptions) list.push_back(i);
+    for (const auto& [record, bytes] : interceptions) list.push_back(record);
     return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
   }
   /// A slot in the request wait group for a connection whose request has not been read yet.
@@ -493,12 +503,17 @@ nlohmann::json HttpApi::Impl::HandleRpc(const nlohmann::json& message) {
   if (method == "RecordInterception" && message.contains("params") && message["params"].is_object()) {
     nlohmann::json record = message["params"];
     record["seq"] = ++interceptions_recorded;
-    interceptions.push_back(std::move(record));
-    if (interceptions.size() > kMaxInterceptionsKept) interceptions.pop_front();
-    return {{"ok", true}, {"seq", interceptions_recorded}};
+    const size_t bytes = DumpJson(record).size();
+    interception_bytes += bytes;
+    interceptions.emplace_back(std::move(record), bytes);
+    while (interceptions.size() > kMaxInterceptionsKept || interception_bytes > kMaxInterceptionBytesKept) {
+      interception_bytes -= interceptions.front().second;
+      interceptions.pop_front();
+    }
+    return WithCallId(message, {{"ok", true}, {"seq", interceptions_recorded}});
   }
-  if (method == "Ping") return {{"ok", true}};
-  return {{"ok", false}, {"error", fmt::format("unknown method \"{}\"", method)}};
+  if (method == "Ping") return WithCallId(message, {{"ok", true}});
+  return WithCallId(message, {{"ok", false}, {"error", fmt::format("unknown method \"{}\"", method)}});
 }
 
 HttpApi::HttpApi(net::io_context& ioc, Config config, NotificationsManager& notifications, Logger& log)

@@ -100,5 +100,56 @@ TEST_F(ServerGatewayTest, ATransferEncodingThatDoesNotEndWithChunkedGets400AndCl
   EXPECT_THAT(chunked.received(), HasSubstr("HTTP/1.1 200 OK"));
 }
 
+
+// A model just under the body limit made a record frame over the RPC's 1 MiB: the refused frame left its
+// call queued, so every later call took the previous call's reply and waited its 2 s timeout.
+TEST_F(ServerGatewayTest, AnOversizedModelNeitherDesynchronisesTheRecordsNorSlowsLaterRequests) {
+  constexpr auto kFast = 1s;  // a proxied request takes milliseconds; the old desync cost 2 s each
+  const std::string near_limit = R"({"model":")" + std::string((1 << 20) - 64, 'm') + R"("})";
+  const HttpReply big = Post("/api/v2/aibridge/openai/v1/big", near_limit);
+  EXPECT_EQ(big.status, 200u) << big.error << big.body;
+  const HttpReply huge = Post("/api/v2/aibridge/openai/v1/huge", R"({"model":")" + std::string(2 << 20, 'm') + R"("})");
+  EXPECT_EQ(huge.status, 413u) << "a 2 MiB body is over the request limit";
+
+  for (int i = 0; i < 5; ++i) {
+    const auto started = Clock::now();
+    const HttpReply r = Post("/api/v2/aibridge/openai/v1/n" + std::to_string(i), R"({"model":"small"})");
+    const auto took = Clock::now() - started;
+    EXPECT_EQ(r.status, 200u) << r.error << r.body;
+    EXPECT_EQ(r.body, TestUpstream::kReplyBody);
+    EXPECT_LT(took, kFast) << "request " << i << " waited for a reply meant for another call";
+  }
+  const auto list = nlohmann::json::parse(Interceptions().body, nullptr, false);
+  ASSERT_TRUE(list.is_object()) << list;
+  std::vector<std::string> paths;
+  for (const auto& rec : list["interceptions"]) {
+    paths.push_back(rec.value("path", ""));
+    EXPECT_FALSE(rec.contains("error")) << rec.dump().substr(0, 300);
+  }
+  EXPECT_THAT(paths, ::testing::ElementsAre("/v1/big", "/v1/n0", "/v1/n1", "/v1/n2", "/v1/n3", "/v1/n4"));
+  const auto& first = list["interceptions"][0];
+  EXPECT_EQ(first.value("model", "").size(), 256u) << "the model is kept truncated";
+  EXPECT_EQ(first.value("model_bytes", 0u), (1u << 20) - 64);
+  EXPECT_THAT(server->Log(), ::testing::Not(HasSubstr("could not record an interception")));
+}
+
+// 1000 records of large models would hold about 1 GiB; the records are bounded by bytes.
+TEST_F(ServerGatewayTest, InterceptionRecordsStayUnderTheirByteBound) {
+  constexpr size_t kBound = 4 << 20;
+  const std::string body = R"({"model":")" + std::string(900 << 10, 'm') + R"("})";
+  const std::string long_path = "/api/v2/aibridge/openai/" + std::string(6 << 10, 'p');
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Post("/api/v2/aibridge/openai/v1/r" + std::to_string(i), body).status, 200u);
+    EXPECT_EQ(Post(long_path, R"({"model":"m"})").status, 200u);
+  }
+  const HttpReply list = Interceptions();
+  ASSERT_EQ(list.status, 200u) << list.error;
+  EXPECT_LT(list.body.size(), kBound);
+  const auto j = nlohmann::json::parse(list.body, nullptr, false);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["total"], 40);
+  EXPECT_EQ(j["interceptions"].size(), 40u) << "small records are all kept";
+}
+
 }  // namespace
 }  // namespace coder::e2e
