@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/message.hpp>
@@ -49,6 +50,7 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   // initializer_list temporary inside a coroutine twice.
   void LogEnded(std::string_view what, const boost::system::error_code& ec);
   void LogOversized();
+  void LogCloseCut();
   /// The peer has let 512 notifications pile up unread: closes its connection outright.
   void DropSlowPeer();
 
@@ -60,6 +62,8 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   std::shared_ptr<const void> group_owner_;  // declared before slot_, so it is destroyed after it
   WaitGroupSlot slot_;
   std::deque<Outgoing> outbox_;
+  /// Armed when the close is requested: at its expiry the connection is closed, whatever the peer does.
+  boost::asio::steady_timer close_deadline_;
   bool open_ = false;
   bool writing_ = false;
   bool closing_ = false;
