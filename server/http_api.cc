@@ -17,6 +17,8 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <deque>
 #include <map>
@@ -52,6 +54,14 @@ constexpr size_t kMaxChunkExtensionBytes = 4 << 10;
 // client (maybe still sending a body) reads the answer instead of a reset that discards it.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 8 << 20;
+// How long a connection of the reserve (taken past max_connections) may take to send its one request.
+constexpr auto kReserveTimeout = std::chrono::seconds(2);
+// Accepting pauses this long when no descriptor is left (EMFILE) or the reserve is full, unless a
+// connection ends first: never a busy loop on the same error.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// Once this many connections (and at least half of those open) have ended since the last trim, the
+// memory they freed is given back.
+constexpr size_t kTrimAfterPeak = 1000;
 // Connections taken from the listen backlog when the drain starts; more than any backlog holds.
 constexpr int kMaxBacklogAdopted = 65536;
 
@@ -65,6 +75,7 @@ struct HttpConnection {
   uint64_t id;
   std::string remote;
   Phase phase = Phase::kIdle;
+  bool reserve = false;  // taken past max_connections: one request, /healthz only
   net::cancellation_signal cancel;
 };
 
@@ -104,6 +115,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   NotificationsManager& notifications;
   Logger& log;
   tcp::acceptor acceptor;
+  net::steady_timer accept_backoff{ioc};  // cancelled when a connection ends
+  size_t peak_since_trim = 0;
+  bool accept_failing = false;
   AiGatewayHandler gateway;
   WaitGroup websockets;
   WaitGroup requests;
@@ -133,7 +147,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   net::awaitable<void> AcceptLoop();
-  void Adopt(tcp::socket socket);
+  void Adopt(tcp::socket socket, bool reserve = false);
+  bool reserve_logged = false;
   net::awaitable<void> Serve(std::shared_ptr<HttpConnection> conn);
   net::awaitable<void> Linger(HttpConnection& conn);
   /// Reads one request into `parser` under the connection's current deadline: its header (counted
@@ -149,7 +164,30 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
 
   // Braced field lists live in these plain functions, never in a coroutine body: g++ 12 destroys an
   // initializer_list temporary inside a coroutine twice.
-  void LogAcceptFailure(const error_code& ec) { log.Warn("accept failed", {{"error", ec.message()}}); }
+  void LogAcceptFailure(const error_code& ec) {
+    log.Warn("accept failed; backing off", {{"error", ec.message()}, {"connections", Count()}});
+  }
+  void LogAtLimit() {
+    log.Warn("at the connection limit; serving only /healthz on the reserve",
+             {{"max_connections", config.max_connections}, {"connections", Count()}});
+  }
+  static ApiResponse ReserveRefusal() {
+    return ApiResponse::Error(503, "the server is at its connection limit; only /healthz is served until "
+                                   "connections end");
+  }
+  size_t Count() const { return live_connections + live_sessions; }
+  /// Closes the oldest HTTP connection that waits for a request that has not begun to arrive.
+  bool EvictIdleConnection() {
+    for (auto& [id, c] : connections) {
+      if (c->phase != HttpConnection::Phase::kIdle || c->reserve || adopted.contains(id)) continue;
+      if (Available(c->stream) != 0) continue;
+      CloseConnection(*c);
+      return true;
+    }
+    return false;
+  }
+  /// A connection or session ended: accepting may resume, and after a burst memory is given back.
+  void ConnectionEnded();
   void LogRpcClosed(const std::string& name) { log.Info("AI gateway RPC session closed", {{"session", name}}); }
   ApiResponse InterceptionsResponse() const {
     nlohmann::json list = nlohmann::json::array();
@@ -174,6 +212,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   /// completed: closing the listener would reset them, and their requests were sent before the stop.
   void StopAccepting(bool adopt_backlog) {
     draining = true;
+    accept_backoff.cancel();
     error_code ec;
     if (adopt_backlog && acceptor.is_open()) {
       acceptor.non_blocking(true, ec);
@@ -223,23 +262,52 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
 net::awaitable<void> HttpApi::Impl::AcceptLoop() {
   auto self = shared_from_this();
   for (;;) {
+    // Past the reserve nothing more is taken: new connections wait in the backlog until one ends.
+    while (Count() >= config.max_connections + kReserveConnections && acceptor.is_open()) {
+      accept_backoff.expires_after(kAcceptBackoff);
+      co_await accept_backoff.async_wait(net::as_tuple(net::use_awaitable));
+    }
     auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
     if (ec) {
       if (!acceptor.is_open() || ec == net::error::operation_aborted) co_return;
-      LogAcceptFailure(ec);
-      // Out of descriptors and the like: pause instead of spinning on the same error.
-      net::steady_timer pause(ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+      if (!accept_failing) LogAcceptFailure(ec);  // once per streak, not every back-off
+      accept_failing = true;
+      // Out of descriptors and the like: free one if an idle connection holds it, and pause instead of
+      // spinning on the same error.
+      EvictIdleConnection();
+      accept_backoff.expires_after(kAcceptBackoff);
+      co_await accept_backoff.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
-    Adopt(std::move(socket));
+    accept_failing = false;
+    bool reserve = false;
+    if (Count() >= config.max_connections && !EvictIdleConnection()) {
+      if (!reserve_logged) LogAtLimit();
+      reserve_logged = true;
+      reserve = true;
+    }
+    Adopt(std::move(socket), reserve);
   }
 }
 
-void HttpApi::Impl::Adopt(tcp::socket socket) {
+void HttpApi::Impl::ConnectionEnded() {
+  accept_backoff.cancel();
+  const size_t count = Count();
+  if (count < config.max_connections) reserve_logged = false;
+  peak_since_trim = std::max(peak_since_trim, count + 1);
+  // glibc keeps the heap of a burst (connection buffers, coroutine frames) mapped; give it back once
+  // most of the burst has gone.
+  if (peak_since_trim >= count + kTrimAfterPeak && count <= peak_since_trim / 2) {
+    ::malloc_trim(0);
+    peak_since_trim = count;
+  }
+}
+
+void HttpApi::Impl::Adopt(tcp::socket socket, bool reserve) {
   // While draining, only a connection whose request has already arrived is served; the rest close here.
   if (draining && socket.available() == 0) return;
   auto conn = std::make_shared<HttpConnection>(std::move(socket), next_id++);
+  conn->reserve = reserve;
   conn->remote = RemoteOf(conn->stream.socket());
   connections.emplace(conn->id, conn);
   ++live_connections;
@@ -248,6 +316,7 @@ void HttpApi::Impl::Adopt(tcp::socket socket) {
                 net::bind_cancellation_slot(conn->cancel.slot(), [self = shared_from_this(), conn](std::exception_ptr) {
                   self->adopted.erase(conn->id);
                   if (self->connections.erase(conn->id) > 0) --self->live_connections;
+                  self->ConnectionEnded();
                 }));
 }
 
@@ -279,7 +348,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
         if (Available(conn->stream) == 0) break;
         in_flight = PendingRequestSlot(*conn);
       }
-      conn->stream.expires_after(config.idle_timeout);
+      conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.idle_timeout);
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
       if (ec) break;  // the idle timeout, the peer left, or the drain ended an idle connection
       buffer.commit(n);
@@ -297,7 +366,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));
     parser.body_limit(config.max_body_bytes);
     // One deadline for the whole request, so a client dribbling bytes cannot keep resetting it.
-    conn->stream.expires_after(config.read_timeout);
+    conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.read_timeout);
     error_code ec = co_await ReadRequest(*conn, buffer, parser);
     if (ec) {
       std::optional<ApiResponse> reply;
@@ -332,7 +401,8 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
 
     if (beast::websocket::is_upgrade(req)) {
       ApiResponse refusal;
-      if (path != kWatchPath) refusal = ApiResponse::Error(404, "no WebSocket endpoint at this path");
+      if (conn->reserve) refusal = ApiResponse::Error(503, "the server is at its connection limit");
+      else if (path != kWatchPath) refusal = ApiResponse::Error(404, "no WebSocket endpoint at this path");
       else if (!Authorized(req)) refusal = ApiResponse::Error(401, "missing or invalid Coder-Session-Token header");
       else if (draining) refusal = ApiResponse::Error(503, "the server is shutting down");
       if (refusal.status != 200) {
@@ -351,6 +421,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       co_await session->Run(parser.release());
       sessions.erase(conn->id);
       --live_sessions;
+      ConnectionEnded();
       co_return;
     }
 
@@ -359,8 +430,11 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     conn->phase = HttpConnection::Phase::kHandling;
     ApiRequest api_req{std::string(req.method_string()), target, path, std::string(req[http::field::content_type]),
                        std::move(req.body()), conn->remote};
-    const ApiResponse res = co_await RouteOrFail(api_req, Authorized(req));
-    const bool keep_alive = req.keep_alive() && !draining;
+    // Not a conditional expression around co_await: g++ 12 destroys its temporaries twice.
+    ApiResponse res;
+    if (conn->reserve && path != "/healthz") res = ReserveRefusal();
+    else res = co_await RouteOrFail(api_req, Authorized(req));
+    const bool keep_alive = req.keep_alive() && !draining && !conn->reserve;
     const bool written = co_await Write(*conn, res, req.version(), keep_alive);
     in_flight.Release();
     if (!written || !keep_alive) break;
@@ -596,9 +670,9 @@ void HttpApi::Close() {
 }
 
 std::string HttpApi::DumpState() const {
-  std::string out = fmt::format("api: connections={} websockets={} draining={} closed={}\n",
-                                impl_->live_connections.load(), impl_->live_sessions.load(), impl_->draining.load(),
-                                impl_->closed.load());
+  std::string out = fmt::format("api: connections={} websockets={} max_connections={} draining={} closed={}\n",
+                                impl_->live_connections.load(), impl_->live_sessions.load(),
+                                impl_->config.max_connections, impl_->draining.load(), impl_->closed.load());
   const auto now = WaitGroup::Clock::now();
   auto dump = [&](std::string_view what, const WaitGroup& g) {
     const auto held = g.Held();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/net_client.h"
 #include "tests/e2e/raw_client.h"
+#include "tests/harness/harness_test_util.h"
 
 namespace coder::e2e {
 namespace {
@@ -109,6 +111,69 @@ TEST_F(ServerBoundsTest, EndlessChunkExtensionsAndTrailersAreCutWithinBoundedByt
   const std::string good = post + "10;name=value\r\n{\"title\":\"ok\"}  \r\n0\r\nX-Done: yes\r\n\r\n";
   const HttpReply r = SendRaw(server->host(), server->port(), good);
   EXPECT_EQ(r.status, 202u) << r.error << r.body;
+}
+
+
+size_t OpenDescriptors(pid_t pid) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+// The old server took every connection until the descriptors ran out (at 19,990 of 20,000 /healthz
+// stopped answering). At the limit idle connections make room, a reserve answers /healthz, and past the
+// reserve new connections wait in the backlog; the stop stays bounded.
+TEST_F(ServerBoundsTest, PastTheConnectionLimitIdleOnesMakeRoomHealthzIsAnsweredAndTheStopIsBounded) {
+  constexpr size_t kMax = 200;
+  constexpr size_t kReserve = 16;
+  constexpr size_t kOwnDescriptors = 40;  // listener, stdio, RPC socketpair, epoll, state files
+  Start({"--max-connections", std::to_string(kMax)});
+  const pid_t pid = server->process().pid();
+  const auto healthz = [&] { return HttpRequest(server->host(), server->port(), "GET", "/healthz").status; };
+
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 500; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server->port()));
+    ASSERT_TRUE(idle.back()->ok());
+  }
+  EXPECT_EQ(healthz(), 200u);
+  EXPECT_TRUE(harness::testing::Eventually([&] { return OpenDescriptors(pid) <= kMax + kOwnDescriptors; }, In(10s)))
+      << OpenDescriptors(pid) << " descriptors open with 500 idle connections";
+
+  // Connections with a request under way cannot be closed to make room: they fill the limit.
+  std::vector<std::unique_ptr<RawConnection>> busy;
+  auto add_busy = [&](size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      busy.push_back(std::make_unique<RawConnection>(server->port()));
+      ASSERT_TRUE(busy.back()->ok());
+      ASSERT_TRUE(busy.back()->Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "));
+    }
+  };
+  add_busy(kMax);
+  ASSERT_TRUE(server->WaitForLog("at the connection limit", 10s)) << server->Log();
+  EXPECT_EQ(healthz(), 200u) << "the reserve answers /healthz";
+  const HttpReply other = HttpRequest(server->host(), server->port(), "GET", "/api/v2/buildinfo");
+  EXPECT_EQ(other.status, 503u) << other.error;
+  EXPECT_THAT(other.body, HasSubstr("connection limit"));
+
+  // Past the reserve too: new connections wait in the backlog and the reserve turns over.
+  add_busy(kReserve + 20);
+  EXPECT_EQ(healthz(), 200u) << "the reserve turns over within its 2 s deadline";
+  EXPECT_LE(OpenDescriptors(pid), kMax + kReserve + kOwnDescriptors);
+
+  // The well-behaved client was answered all along; the stop ends it.
+  probe->Stop();
+  EXPECT_GT(probe->ok(), 0);
+  EXPECT_EQ(probe->failed(), 0) << probe->last_failure();
+  probe.reset();
+  const auto sent = Clock::now();
+  const auto exit = server->SignalAndWait(SIGTERM, 30s);
+  ASSERT_TRUE(exit) << server->Log();
+  EXPECT_EQ(exit->Describe(), "exit 0") << server->Log();
+  EXPECT_LT(exit->at - sent, 10s) << "the drain (3 s) and a loaded machine";
 }
 
 }  // namespace
