@@ -181,6 +181,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
     for (auto& [id, c] : connections) {
       if (c->phase != HttpConnection::Phase::kIdle || c->reserve || adopted.contains(id)) continue;
       if (Available(c->stream) != 0) continue;
+      // Until its coroutine runs and it leaves `connections`, it must not be taken for idle again.
+      c->phase = HttpConnection::Phase::kClosing;
       CloseConnection(*c);
       return true;
     }
