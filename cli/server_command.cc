@@ -63,6 +63,10 @@ ServerCommand::ServerCommand(CLI::App& parent)
   app_->add_option("--notifications-queue-size", f.notifications_queue_size,
                    "Undelivered notifications accepted before POST answers 429")
       ->envname("CODER_NOTIFICATIONS_QUEUE_SIZE")->capture_default_str();
+  app_->add_option("--max-connections", f.max_connections,
+                   "HTTP connections and WebSockets served at once (0: half the open-file limit, less a "
+                   "reserve); past it idle connections are closed and only /healthz is served")
+      ->envname("CODER_MAX_CONNECTIONS")->capture_default_str();
   app_->add_option("--log-format", f.log_format, "human or json")->envname("CODER_LOG_FORMAT")->capture_default_str();
 }
 

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -38,8 +39,14 @@ constexpr auto kRecordTimeout = std::chrono::seconds(2);
 constexpr auto kUpstreamTimeout = std::chrono::seconds(60);
 constexpr size_t kMaxUpstreamBody = 16 << 20;
 
+// What an interception record keeps of a client's strings: the frame must fit rpc::kMaxFrameBytes
+// whatever the client sent, and the API keeps up to 1000 records.
+constexpr size_t kMaxRecordedModel = 256;
+constexpr size_t kMaxRecordedPath = 1024;
+
 struct PendingCall {
   explicit PendingCall(net::any_io_executor ex) : timer(std::move(ex)) {}
+  uint64_t id = 0;
   nlohmann::json request;
   nlohmann::json reply;
   error_code ec;
@@ -53,6 +60,39 @@ struct UpstreamReply {
   std::string body;
   std::string error;  // non-empty when no reply came
 };
+
+constexpr int kMaxInterimResponses = 16;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// True when `path`, percent-decoded, has a "." or ".." segment (or a malformed %-escape): an upstream
+/// that normalises would serve it outside the provider's root. Backslashes count as separators, as some
+/// upstreams take them for slashes.
+bool HasDotSegment(std::string_view path) {
+  std::string decoded;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '%') {
+      decoded.push_back(path[i]);
+      continue;
+    }
+    if (i + 2 >= path.size() || HexValue(path[i + 1]) < 0 || HexValue(path[i + 2]) < 0) return true;
+    decoded.push_back(static_cast<char>(HexValue(path[i + 1]) * 16 + HexValue(path[i + 2])));
+    i += 2;
+  }
+  size_t start = 0;
+  for (size_t i = 0; i <= decoded.size(); ++i) {
+    if (i < decoded.size() && decoded[i] != '/' && decoded[i] != '\\') continue;
+    const std::string_view segment = std::string_view(decoded).substr(start, i - start);
+    if (segment == "." || segment == "..") return true;
+    start = i + 1;
+  }
+  return false;
+}
 
 bool ValidProvider(std::string_view p) {
   if (p.empty() || p.size() > 64) return false;
@@ -86,7 +126,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
   net::steady_timer backoff_timer;
   std::shared_ptr<rpc::Socket> session;
   std::deque<std::shared_ptr<PendingCall>> to_write;
-  std::deque<std::shared_ptr<PendingCall>> awaiting_reply;
+  // By call id: the API echoes it, so a reply never answers the wrong call, whatever failed before.
+  std::map<uint64_t, std::shared_ptr<PendingCall>> awaiting_reply;
+  uint64_t next_call_id = 0;
   bool writing = false;
   std::set<beast::tcp_stream*> upstream_streams;
 
@@ -108,7 +150,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
 
   void FailPending(error_code ec) {
     for (auto& c : to_write) Complete(c, ec, nullptr);
-    for (auto& c : awaiting_reply) Complete(c, ec, nullptr);
+    for (auto& [id, c] : awaiting_reply) Complete(c, ec, nullptr);
     to_write.clear();
     awaiting_reply.clear();
   }
@@ -142,9 +184,12 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     for (;;) {
       auto [ec, message] = co_await rpc::ReadFrame(*s);
       if (ec) co_return;
-      if (awaiting_reply.empty()) continue;  // a reply to nothing: the API misbehaved; ignore it
-      auto call = std::move(awaiting_reply.front());
-      awaiting_reply.pop_front();
+      // A reply to nothing (its call timed out, or the API misbehaved) is dropped.
+      if (!message.is_object() || !message.contains("id") || !message["id"].is_number_unsigned()) continue;
+      const auto it = awaiting_reply.find(message["id"].get<uint64_t>());
+      if (it == awaiting_reply.end()) continue;
+      auto call = std::move(it->second);
+      awaiting_reply.erase(it);
       Complete(call, {}, std::move(message));
     }
   }
@@ -155,10 +200,15 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
       auto s = session;
       auto call = std::move(to_write.front());
       to_write.pop_front();
-      awaiting_reply.push_back(call);
+      if (call->done) continue;  // timed out while queued
+      // In the map before the write: the reply may be read before this coroutine resumes.
+      awaiting_reply.emplace(call->id, call);
       if (auto ec = co_await rpc::WriteFrame(*s, call->request)) {
+        awaiting_reply.erase(call->id);
         Complete(call, ec, nullptr);
-        break;
+        // A refused frame (too large) was never sent and the session is intact; any other failure
+        // ended it, and the reader fails the rest.
+        if (ec != boost::system::errc::message_size) break;
       }
     }
     writing = false;
@@ -168,7 +218,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
   net::awaitable<std::pair<error_code, nlohmann::json>> Call(nlohmann::json request, Duration timeout) {
     if (!session) co_return std::pair{make_error_code(net::error::not_connected), nlohmann::json()};
     auto call = std::make_shared<PendingCall>(ioc.get_executor());
+    call->id = ++next_call_id;
     call->request = std::move(request);
+    call->request["id"] = call->id;
     call->timer.expires_after(timeout);
     to_write.push_back(call);
     if (!writing) {
@@ -177,7 +229,8 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     }
     co_await call->timer.async_wait(net::as_tuple(net::use_awaitable));
     if (!call->done) {
-      call->done = true;  // the reader still pops it, keeping replies in order
+      call->done = true;
+      awaiting_reply.erase(call->id);  // a late reply is dropped
       co_return std::pair{make_error_code(net::error::timed_out), nlohmann::json()};
     }
     co_return std::pair{call->ec, std::move(call->reply)};
@@ -209,11 +262,21 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto [wec, wn] = co_await http::async_write(stream, req, net::as_tuple(net::use_awaitable));
     if (wec) co_return UpstreamReply{0, "", "", fmt::format("sending to upstream: {}", wec.message())};
     beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxUpstreamBody);
-    auto [rec2, rn] = co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
-    if (rec2) co_return UpstreamReply{0, "", "", fmt::format("reading upstream reply: {}", rec2.message())};
-    auto& res = parser.get();
+    // 1xx answers (100 Continue, 103 Early Hints) are interim: the final answer follows them (RFC 9110
+    // 15.2), and only it is relayed.
+    std::optional<http::response_parser<http::string_body>> parser;
+    for (int interim = 0;; ++interim) {
+      if (interim > kMaxInterimResponses)
+        co_return UpstreamReply{0, "", "", fmt::format("more than {} interim (1xx) replies", kMaxInterimResponses)};
+      parser.emplace();
+      parser->body_limit(kMaxUpstreamBody);
+      auto [rec2, rn] = co_await http::async_read(stream, buffer, *parser, net::as_tuple(net::use_awaitable));
+      if (rec2) co_return UpstreamReply{0, "", "", fmt::format("reading upstream reply: {}", rec2.message())};
+      const unsigned status = parser->get().result_int();
+      if (status == 101) co_return UpstreamReply{0, "", "", "the upstream switched protocols (101)"};
+      if (status >= 200) break;
+    }
+    auto& res = parser->get();
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return UpstreamReply{res.result_int(), std::string(res[http::field::content_type]), std::move(res.body()), ""};
@@ -236,7 +299,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     nlohmann::json record{
         {"provider", provider},
         {"method", request.method},
-        {"path", upstream_path},
+        {"path", upstream_path.substr(0, kMaxRecordedPath)},
         {"status", response.status},
         {"request_bytes", request.body.size()},
         {"response_bytes", response.body.size()},
@@ -245,7 +308,11 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     };
     if (!error.empty()) record["error"] = error;
     const auto body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_object() && body.contains("model") && body["model"].is_string()) record["model"] = body["model"];
+    if (body.is_object() && body.contains("model") && body["model"].is_string()) {
+      const auto& model = body["model"].get_ref<const std::string&>();
+      record["model"] = model.substr(0, kMaxRecordedModel);
+      if (model.size() > kMaxRecordedModel) record["model_bytes"] = model.size();
+    }
     return {{"method", "RecordInterception"}, {"params", std::move(record)}};
   }
 
@@ -273,6 +340,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (!upstream)
       co_return ApiResponse::Error(503, "AI Gateway has no upstream configured (set --ai-gateway-upstream-url)");
     const std::string upstream_path = slash == std::string::npos ? "/" : rest.substr(slash);
+    if (HasDotSegment(upstream_path))
+      co_return ApiResponse::Error(400, "the path has a \".\" or \"..\" segment (also percent-encoded); "
+                                        "the AI Gateway forwards only paths inside the provider's root");
     const auto query_at = request.target.find('?');
     const std::string query = query_at == std::string::npos ? "" : request.target.substr(query_at);
 

@@ -17,12 +17,15 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <deque>
 #include <map>
 #include <variant>
 
 #include "common/duration.h"
+#include "common/json_dump.h"
 #include "server/notifications.h"
 #include "server/random.h"
 #include "server/run_on_io.h"
@@ -41,11 +44,25 @@ namespace {
 constexpr std::string_view kTokenHeader = "Coder-Session-Token";
 constexpr std::string_view kWatchPath = "/api/v2/notifications/watch";
 constexpr size_t kMaxInterceptionsKept = 1000;
+// Records are bounded by bytes as well: 1000 of the largest frame would be 1 GiB.
+constexpr size_t kMaxInterceptionBytesKept = 4 << 20;
 constexpr size_t kReadChunk = 16 << 10;
+// A chunk's size line (with its extensions) and the trailer must each arrive whole before Beast parses
+// them, and Beast 1.81 bounds neither: without a cap on the read buffer, an endless extension or
+// trailer is buffered whole (1 GiB sent, 1 GiB held). Extensions are bounded tighter still.
+constexpr size_t kMaxChunkExtensionBytes = 4 << 10;
 // After an error answer the rest of the request is read and dropped for a while before closing, so the
 // client (maybe still sending a body) reads the answer instead of a reset that discards it.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 8 << 20;
+// How long a connection of the reserve (taken past max_connections) may take to send its one request.
+constexpr auto kReserveTimeout = std::chrono::seconds(2);
+// Accepting pauses this long when no descriptor is left (EMFILE) or the reserve is full, unless a
+// connection ends first: never a busy loop on the same error.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// Once this many connections (and at least half of those open) have ended since the last trim, the
+// memory they freed is given back.
+constexpr size_t kTrimAfterPeak = 1000;
 // Connections taken from the listen backlog when the drain starts; more than any backlog holds.
 constexpr int kMaxBacklogAdopted = 65536;
 
@@ -59,6 +76,7 @@ struct HttpConnection {
   uint64_t id;
   std::string remote;
   Phase phase = Phase::kIdle;
+  bool reserve = false;  // taken past max_connections: one request, /healthz only
   net::cancellation_signal cancel;
 };
 
@@ -75,6 +93,12 @@ std::string RemoteOf(const tcp::socket& s) {
 }
 
 // Parse failures that are the client's fault, as opposed to a connection that simply ended.
+/// The reply with the call's id echoed, so the client matches it to its call.
+nlohmann::json WithCallId(const nlohmann::json& call, nlohmann::json reply) {
+  if (call.is_object() && call.contains("id")) reply["id"] = call["id"];
+  return reply;
+}
+
 bool IsMalformedRequest(const error_code& ec) {
   if (ec.category() != http::make_error_code(http::error::bad_method).category()) return false;
   return ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more;
@@ -92,6 +116,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   NotificationsManager& notifications;
   Logger& log;
   tcp::acceptor acceptor;
+  net::steady_timer accept_backoff{ioc};  // cancelled when a connection ends
+  size_t peak_since_trim = 0;
+  bool accept_failing = false;
   AiGatewayHandler gateway;
   WaitGroup websockets;
   WaitGroup requests;
@@ -102,7 +129,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   // the drain cannot end before their coroutine first runs. Declared after `requests`: destroyed first.
   std::map<uint64_t, WaitGroupSlot> adopted;
   std::map<uint64_t, std::weak_ptr<WatchSession>> sessions;
-  std::deque<nlohmann::json> interceptions;
+  std::deque<std::pair<nlohmann::json, size_t>> interceptions;  // each with its serialised size
+  size_t interception_bytes = 0;
   uint64_t next_id = 1;
   uint64_t interceptions_recorded = 0;
 
@@ -120,7 +148,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   net::awaitable<void> AcceptLoop();
-  void Adopt(tcp::socket socket);
+  void Adopt(tcp::socket socket, bool reserve = false);
+  bool reserve_logged = false;
   net::awaitable<void> Serve(std::shared_ptr<HttpConnection> conn);
   net::awaitable<void> Linger(HttpConnection& conn);
   /// Reads one request into `parser` under the connection's current deadline: its header (counted
@@ -138,11 +167,36 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
 
   // Braced field lists live in these plain functions, never in a coroutine body: g++ 12 destroys an
   // initializer_list temporary inside a coroutine twice.
-  void LogAcceptFailure(const error_code& ec) { log.Warn("accept failed", {{"error", ec.message()}}); }
+  void LogAcceptFailure(const error_code& ec) {
+    log.Warn("accept failed; backing off", {{"error", ec.message()}, {"connections", Count()}});
+  }
+  void LogAtLimit() {
+    log.Warn("at the connection limit; serving only /healthz on the reserve",
+             {{"max_connections", config.max_connections}, {"connections", Count()}});
+  }
+  static ApiResponse ReserveRefusal() {
+    return ApiResponse::Error(503, "the server is at its connection limit; only /healthz is served until "
+                                   "connections end");
+  }
+  size_t Count() const { return live_connections + live_sessions; }
+  /// Closes the oldest HTTP connection that waits for a request that has not begun to arrive.
+  bool EvictIdleConnection() {
+    for (auto& [id, c] : connections) {
+      if (c->phase != HttpConnection::Phase::kIdle || c->reserve || adopted.contains(id)) continue;
+      if (Available(c->stream) != 0) continue;
+      // Until its coroutine runs and it leaves `connections`, it must not be taken for idle again.
+      c->phase = HttpConnection::Phase::kClosing;
+      CloseConnection(*c);
+      return true;
+    }
+    return false;
+  }
+  /// A connection or session ended: accepting may resume, and after a burst memory is given back.
+  void ConnectionEnded();
   void LogRpcClosed(const std::string& name) { log.Info("AI gateway RPC session closed", {{"session", name}}); }
   ApiResponse InterceptionsResponse() const {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& i : interceptions) list.push_back(i);
+    for (const auto& [record, bytes] : interceptions) list.push_back(record);
     return ApiResponse::Json(200, {{"interceptions", list}, {"total", interceptions_recorded}});
   }
   /// A slot in the request wait group for a connection whose request has not been read yet.
@@ -163,6 +217,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
   /// completed: closing the listener would reset them, and their requests were sent before the stop.
   void StopAccepting(bool adopt_backlog) {
     draining = true;
+    accept_backoff.cancel();
     error_code ec;
     if (adopt_backlog && acceptor.is_open()) {
       acceptor.non_blocking(true, ec);
@@ -212,23 +267,52 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
 net::awaitable<void> HttpApi::Impl::AcceptLoop() {
   auto self = shared_from_this();
   for (;;) {
+    // Past the reserve nothing more is taken: new connections wait in the backlog until one ends.
+    while (Count() >= config.max_connections + kReserveConnections && acceptor.is_open()) {
+      accept_backoff.expires_after(kAcceptBackoff);
+      co_await accept_backoff.async_wait(net::as_tuple(net::use_awaitable));
+    }
     auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
     if (ec) {
       if (!acceptor.is_open() || ec == net::error::operation_aborted) co_return;
-      LogAcceptFailure(ec);
-      // Out of descriptors and the like: pause instead of spinning on the same error.
-      net::steady_timer pause(ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+      if (!accept_failing) LogAcceptFailure(ec);  // once per streak, not every back-off
+      accept_failing = true;
+      // Out of descriptors and the like: free one if an idle connection holds it, and pause instead of
+      // spinning on the same error.
+      EvictIdleConnection();
+      accept_backoff.expires_after(kAcceptBackoff);
+      co_await accept_backoff.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
-    Adopt(std::move(socket));
+    accept_failing = false;
+    bool reserve = false;
+    if (Count() >= config.max_connections && !EvictIdleConnection()) {
+      if (!reserve_logged) LogAtLimit();
+      reserve_logged = true;
+      reserve = true;
+    }
+    Adopt(std::move(socket), reserve);
   }
 }
 
-void HttpApi::Impl::Adopt(tcp::socket socket) {
+void HttpApi::Impl::ConnectionEnded() {
+  accept_backoff.cancel();
+  const size_t count = Count();
+  if (count < config.max_connections) reserve_logged = false;
+  peak_since_trim = std::max(peak_since_trim, count + 1);
+  // glibc keeps the heap of a burst (connection buffers, coroutine frames) mapped; give it back once
+  // most of the burst has gone.
+  if (peak_since_trim >= count + kTrimAfterPeak && count <= peak_since_trim / 2) {
+    ::malloc_trim(0);
+    peak_since_trim = count;
+  }
+}
+
+void HttpApi::Impl::Adopt(tcp::socket socket, bool reserve) {
   // While draining, only a connection whose request has already arrived is served; the rest close here.
   if (draining && socket.available() == 0) return;
   auto conn = std::make_shared<HttpConnection>(std::move(socket), next_id++);
+  conn->reserve = reserve;
   conn->remote = RemoteOf(conn->stream.socket());
   connections.emplace(conn->id, conn);
   ++live_connections;
@@ -237,6 +321,7 @@ void HttpApi::Impl::Adopt(tcp::socket socket) {
                 net::bind_cancellation_slot(conn->cancel.slot(), [self = shared_from_this(), conn](std::exception_ptr) {
                   self->adopted.erase(conn->id);
                   if (self->connections.erase(conn->id) > 0) --self->live_connections;
+                  self->ConnectionEnded();
                 }));
 }
 
@@ -255,7 +340,9 @@ net::awaitable<bool> HttpApi::Impl::Write(HttpConnection& conn, const ApiRespons
 
 net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) {
   auto self = shared_from_this();
-  beast::flat_buffer buffer;
+  // Everything a client can make this connection hold is in this buffer (Beast parses bodies out of it
+  // as they come): a header, a chunk line or a trailer larger than the limit fails the read.
+  beast::flat_buffer buffer(config.max_header_bytes + kReadChunk);
   for (;;) {
     // Between requests: wait for the next one's first byte under the idle timeout. A draining server
     // answers only what was sent before the drain.
@@ -266,7 +353,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
         if (Available(conn->stream) == 0) break;
         in_flight = PendingRequestSlot(*conn);
       }
-      conn->stream.expires_after(config.idle_timeout);
+      conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.idle_timeout);
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
       if (ec) break;  // the idle timeout, the peer left, or the drain ended an idle connection
       buffer.commit(n);
@@ -275,16 +362,30 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     conn->phase = HttpConnection::Phase::kReading;
     if (!in_flight.held()) in_flight = PendingRequestSlot(*conn);
     adopted.erase(conn->id);
+    // Beast keeps a reference to the callback: it lives as long as the parser.
+    auto bound_extensions = [](std::uint64_t, std::string_view extensions, error_code& chunk_ec) {
+      if (extensions.size() > kMaxChunkExtensionBytes) chunk_ec = http::error::bad_chunk_extension;
+    };
     http::request_parser<http::string_body> parser;
+    parser.on_chunk_header(bound_extensions);
     parser.header_limit(static_cast<uint32_t>(config.max_header_bytes));
     parser.body_limit(config.max_body_bytes);
     // One deadline for the whole request, so a client dribbling bytes cannot keep resetting it.
-    conn->stream.expires_after(config.read_timeout);
+    conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.read_timeout);
     error_code ec = co_await ReadRequest(*conn, buffer, parser);
     if (ec) {
       std::optional<ApiResponse> reply;
       if (ec == http::error::header_limit) {
         reply = ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
+      } else if (ec == http::error::bad_chunk_extension) {
+        reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
+                                                    "bytes or malformed", kMaxChunkExtensionBytes));
+      } else if (ec == http::error::bad_transfer_encoding) {
+        reply = ApiResponse::Error(400, "malformed HTTP request: Transfer-Encoding must end with chunked, come "
+                                        "without Content-Length, and only from HTTP/1.1 clients");
+      } else if (ec == http::error::buffer_overflow) {
+        reply = ApiResponse::Error(431, fmt::format("a chunk line or the trailer is larger than {} bytes",
+                                                    config.max_header_bytes));
       } else if (ec == http::error::body_limit) {
         reply = ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
       } else if (IsMalformedRequest(ec)) {
@@ -305,7 +406,8 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
 
     if (beast::websocket::is_upgrade(req)) {
       ApiResponse refusal;
-      if (path != kWatchPath) refusal = ApiResponse::Error(404, "no WebSocket endpoint at this path");
+      if (conn->reserve) refusal = ApiResponse::Error(503, "the server is at its connection limit");
+      else if (path != kWatchPath) refusal = ApiResponse::Error(404, "no WebSocket endpoint at this path");
       else if (!Authorized(req)) refusal = ApiResponse::Error(401, "missing or invalid Coder-Session-Token header");
       else if (draining) refusal = ApiResponse::Error(503, "the server is shutting down");
       if (refusal.status != 200) {
@@ -324,6 +426,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       co_await session->Run(parser.release());
       sessions.erase(conn->id);
       --live_sessions;
+      ConnectionEnded();
       co_return;
     }
 
@@ -332,8 +435,11 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     conn->phase = HttpConnection::Phase::kHandling;
     ApiRequest api_req{std::string(req.method_string()), target, path, std::string(req[http::field::content_type]),
                        std::move(req.body()), conn->remote};
-    const ApiResponse res = co_await RouteOrFail(api_req, Authorized(req));
-    const bool keep_alive = req.keep_alive() && !draining;
+    // Not a conditional expression around co_await: g++ 12 destroys its temporaries twice.
+    ApiResponse res;
+    if (conn->reserve && path != "/healthz") res = ReserveRefusal();
+    else res = co_await RouteOrFail(api_req, Authorized(req));
+    const bool keep_alive = req.keep_alive() && !draining && !conn->reserve;
     const bool written = co_await Write(*conn, res, req.version(), keep_alive);
     in_flight.Release();
     if (!written || !keep_alive) break;
@@ -354,10 +460,16 @@ net::awaitable<error_code> HttpApi::Impl::ReadRequest(HttpConnection& conn, beas
     header_bytes += used;
     // Beast keeps reading while it parses nothing, so the peer's EOF can meet more than the limit received
     // and not yet parsed: that header was too large all the same (found by fuzz/http_request).
-    if (ec && header_bytes + buffer.size() > config.max_header_bytes) co_return http::error::header_limit;
+    if (ec && (ec == http::error::buffer_overflow || header_bytes + buffer.size() > config.max_header_bytes))
+      co_return http::error::header_limit;
     if (ec) co_return ec;
     if (header_bytes > config.max_header_bytes) co_return http::error::header_limit;
   }
+  // RFC 9112 6.1: a request whose final transfer coding is not chunked has no knowable length; Beast
+  // would read it as bodiless and parse the rest as the next request (a smuggled one). HTTP/1.0 has no
+  // Transfer-Encoding at all.
+  if (parser.get().count(http::field::transfer_encoding) > 0 && (!parser.chunked() || parser.get().version() < 11))
+    co_return http::error::bad_transfer_encoding;
   if (parser.is_done()) co_return error_code();
   // A client that asked may wait for this before it sends the body (curl does, for large bodies).
   if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
@@ -498,12 +610,17 @@ nlohmann::json HttpApi::Impl::HandleRpc(const nlohmann::json& message) {
   if (method == "RecordInterception" && message.contains("params") && message["params"].is_object()) {
     nlohmann::json record = message["params"];
     record["seq"] = ++interceptions_recorded;
-    interceptions.push_back(std::move(record));
-    if (interceptions.size() > kMaxInterceptionsKept) interceptions.pop_front();
-    return {{"ok", true}, {"seq", interceptions_recorded}};
+    const size_t bytes = DumpJson(record).size();
+    interception_bytes += bytes;
+    interceptions.emplace_back(std::move(record), bytes);
+    while (interceptions.size() > kMaxInterceptionsKept || interception_bytes > kMaxInterceptionBytesKept) {
+      interception_bytes -= interceptions.front().second;
+      interceptions.pop_front();
+    }
+    return WithCallId(message, {{"ok", true}, {"seq", interceptions_recorded}});
   }
-  if (method == "Ping") return {{"ok", true}};
-  return {{"ok", false}, {"error", fmt::format("unknown method \"{}\"", method)}};
+  if (method == "Ping") return WithCallId(message, {{"ok", true}});
+  return WithCallId(message, {{"ok", false}, {"error", fmt::format("unknown method \"{}\"", method)}});
 }
 
 HttpApi::HttpApi(net::io_context& ioc, Config config, NotificationsManager& notifications, Logger& log)
@@ -586,9 +703,9 @@ void HttpApi::Close() {
 }
 
 std::string HttpApi::DumpState() const {
-  std::string out = fmt::format("api: connections={} websockets={} draining={} closed={}\n",
-                                impl_->live_connections.load(), impl_->live_sessions.load(), impl_->draining.load(),
-                                impl_->closed.load());
+  std::string out = fmt::format("api: connections={} websockets={} max_connections={} draining={} closed={}\n",
+                                impl_->live_connections.load(), impl_->live_sessions.load(),
+                                impl_->config.max_connections, impl_->draining.load(), impl_->closed.load());
   const auto now = WaitGroup::Clock::now();
   auto dump = [&](std::string_view what, const WaitGroup& g) {
     const auto held = g.Held();

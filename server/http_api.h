@@ -45,7 +45,13 @@ class HttpApi {
     std::chrono::nanoseconds read_timeout = std::chrono::seconds(30);
     /// A keep-alive connection (or a new one) that sends nothing for this long is closed.
     std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
+    /// HTTP connections and WebSockets together. At the limit the oldest idle HTTP connection is closed
+    /// to make room (as nginx reuses keep-alive connections); with none idle, up to kReserveConnections
+    /// more are taken, each for one request with a short deadline, answered only on /healthz (503
+    /// otherwise); past those, accepting pauses until a connection ends (the rest wait in the backlog).
+    size_t max_connections = 10000;
   };
+  static constexpr size_t kReserveConnections = 16;
   using TimePoint = std::chrono::steady_clock::time_point;
 
   HttpApi(boost::asio::io_context& ioc, Config config, NotificationsManager& notifications, Logger& log);

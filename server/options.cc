@@ -141,6 +141,12 @@ Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
     return FlagError("notifications-queue-size", "CODER_NOTIFICATIONS_QUEUE_SIZE", flags.notifications_queue_size,
                      "want a whole number from 1 to 1000000");
   o.notifications_queue_size = *size;
+
+  auto max_connections = ParseUnsigned(flags.max_connections);
+  if (!max_connections || *max_connections > 10'000'000)
+    return FlagError("max-connections", "CODER_MAX_CONNECTIONS", flags.max_connections,
+                     "want a whole number up to 10000000 (0: derived from the open-file limit)");
+  o.max_connections = *max_connections;
   return o;
 }
 

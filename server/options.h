@@ -39,6 +39,8 @@ struct ServerOptions {
   Duration http_idle_timeout = std::chrono::seconds(60);  // a connection without a request; never 0
   LogFormat log_format = LogFormat::kHuman;
   size_t notifications_queue_size = 1024;
+  /// HTTP connections and WebSockets served at once; 0: derived from RLIMIT_NOFILE at start-up.
+  size_t max_connections = 0;
 };
 
 /// Flag values as text, exactly as given on the command line or in the environment. They are checked
@@ -57,6 +59,7 @@ struct ServerFlags {
   std::string http_idle_timeout = "60s";
   std::string log_format = "human";
   std::string notifications_queue_size = "1024";
+  std::string max_connections = "0";
 };
 
 /// Every error names the flag and its environment variable, quotes the value, and says what is valid.

@@ -10,8 +10,9 @@
 namespace coder::server::rpc {
 
 // The in-memory RPC session between the AI gateway daemon and the API: a socketpair carrying frames of
-// a 4-byte big-endian length followed by that many bytes of JSON. Requests are answered in order, so a
-// client matches replies to calls first in, first out.
+// a 4-byte big-endian length followed by that many bytes of JSON. A call carries an "id" that its reply
+// echoes: a client matches replies by id, so a call that failed or timed out never leaves a reply that
+// would answer the next one.
 
 using Socket = boost::asio::local::stream_protocol::socket;
 inline constexpr size_t kMaxFrameBytes = 1 << 20;

@@ -54,6 +54,16 @@ void RaiseOpenFileLimit() {
   ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+/// The connection limit when none is given: each connection may hold a second descriptor (its AI
+/// gateway upstream), and the reserve, the listener, state files and the log need theirs.
+size_t DefaultMaxConnections() {
+  constexpr size_t kDescriptorReserve = 64 + HttpApi::kReserveConnections;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 10000;
+  const size_t fds = static_cast<size_t>(limit.rlim_cur);
+  return fds > 2 * kDescriptorReserve ? (fds - kDescriptorReserve) / 2 : 16;
+}
+
 /// Reuses a well-formed token from an earlier run, else writes a new one (mode 0600). `session` is read
 /// only if it is a regular file of ours (never through a symlink: another user's token must not be
 /// adopted); a token that group or others could read is no secret any more and is replaced.
@@ -196,7 +206,11 @@ Result<std::string> Server::Start() {
 
   api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token,
                                                         .read_timeout = options_.http_read_timeout,
-                                                        .idle_timeout = options_.http_idle_timeout}, *notifications_, log_);
+                                                        .idle_timeout = options_.http_idle_timeout,
+                                                        .max_connections = options_.max_connections != 0
+                                                                               ? options_.max_connections
+                                                                               : DefaultMaxConnections()},
+                               *notifications_, log_);
   auto port = api_->Listen(options_.host, options_.port);
   if (!port) return port.error();
   const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;

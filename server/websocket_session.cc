@@ -26,12 +26,17 @@ constexpr size_t kMaxOutbox = 512;
 constexpr size_t kReplayStep = 64;
 // A write the peer has not taken for this long (its buffers and ours are full): the peer is not reading.
 constexpr auto kWriteStall = std::chrono::seconds(5);
+// From the moment a close is requested to the connection's end, whatever the peer does: the close
+// frame can queue behind a write the peer never takes (full buffers, a stopped process, unread pongs),
+// so Beast's own handshake timer, which starts only once the frame is written, cannot bound it.
+constexpr auto kCloseCut = std::chrono::seconds(2);
 }  // namespace
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
                            std::shared_ptr<const void> group_owner, std::string name, Logger& log)
     : ws_(std::move(stream)), notifications_(notifications), websockets_(websockets), name_(std::move(name)),
-      log_(log), group_owner_(std::move(group_owner)), stall_timer_(ws_.get_executor()) {}
+      log_(log), group_owner_(std::move(group_owner)), stall_timer_(ws_.get_executor()),
+      close_deadline_(ws_.get_executor()) {}
 
 net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
   auto self = shared_from_this();
@@ -83,6 +88,7 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
     if (ws_.is_message_done()) message_bytes = 0;
   }
   open_ = false;
+  close_deadline_.cancel();
   notifications_.RemoveWatcher(this);
   slot_.Release();
 }
@@ -90,6 +96,11 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
 void WatchSession::LogEnded(std::string_view what, const boost::system::error_code& ec) {
   log_.Log(what == "websocket session ended" ? LogLevel::kDebug : LogLevel::kWarn, what,
            {{"session", name_}, {"reason", ec.message()}});
+}
+
+void WatchSession::LogCloseCut() {
+  log_.Warn("websocket peer did not complete the close in time; closing its connection",
+            {{"session", name_}, {"after", "2s"}});
 }
 
 void WatchSession::LogOversized() {
@@ -170,6 +181,12 @@ void WatchSession::Close(websocket::close_code code) {
 
 void WatchSession::StartClose() {
   closing_ = true;
+  close_deadline_.expires_after(kCloseCut);
+  close_deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || !self->open_) return;  // the session ended first
+    self->LogCloseCut();
+    beast::get_lowest_layer(self->ws_).close();
+  });
   net::co_spawn(
       ws_.get_executor(),
       [self = shared_from_this()]() -> net::awaitable<void> {

@@ -50,6 +50,7 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   // initializer_list temporary inside a coroutine twice.
   void LogEnded(std::string_view what, const boost::system::error_code& ec);
   void LogOversized();
+  void LogCloseCut();
   /// The peer has let 512 live notifications pile up unread, or has taken nothing for kWriteStall while
   /// there was something to write: closes its connection outright.
   void DropSlowPeer();
@@ -71,6 +72,8 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   uint64_t replay_until_ = 0;    // the backlog is what was pending below this seq at registration
   bool replay_done_ = false;
   boost::asio::steady_timer stall_timer_;
+  /// Armed when the close is requested: at its expiry the connection is closed, whatever the peer does.
+  boost::asio::steady_timer close_deadline_;
   bool open_ = false;
   bool writing_ = false;
   bool closing_ = false;

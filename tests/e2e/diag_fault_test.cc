@@ -123,8 +123,8 @@ TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt)
   TempDir dir;
   const auto report = dir.path() / "report.json";
   const std::string tag = "interrupt-before-ready-" + std::to_string(::getpid());
-  auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--json", report.string(), "--target",
-                           "t=" + Target("--close-stdout --tag " + tag)});
+  auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--ready-log", "Started HTTP listener at ", "--json",
+                           report.string(), "--target", "t=" + Target("--close-stdout --tag " + tag)});
   ASSERT_TRUE(diag);
   // coder (whose argv holds the tag) and its target; /proc notifies nobody, so look again.
   (void)harness::testing::Eventually([&] { return ProcessesWith(tag).size() >= 2; }, In(30s));

@@ -147,6 +147,8 @@ RawWebSocket::RawWebSocket(const std::string& host, uint16_t port, const std::st
 
 RawWebSocket::~RawWebSocket() { delete impl_; }
 
+int RawWebSocket::fd() const { return impl_->ws.next_layer().native_handle(); }
+
 bool RawWebSocket::SendRaw(std::string_view bytes) { return SendAll(impl_->ws.next_layer().native_handle(), bytes); }
 
 std::vector<std::string> RawWebSocket::ReadMessages(std::chrono::milliseconds timeout) {

@@ -75,6 +75,8 @@ class RawWebSocket {
 
   /// Empty once upgraded; else why not.
   const std::string& error() const { return error_; }
+  /// The connected socket, for inspecting it (its local port); owned here.
+  int fd() const;
   /// Writes raw bytes past the WebSocket layer (frames built by hand); false once the peer has gone.
   bool SendRaw(std::string_view bytes);
   /// Reads frames until the server's close frame (answering it) and returns its code; 0 if the

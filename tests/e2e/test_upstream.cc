@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
 namespace coder::e2e {
@@ -21,6 +22,7 @@ struct TestUpstream::Impl {
   std::condition_variable cv;
   std::vector<Received> received;
   bool hold = false;
+  bool interim = false;
   bool stopping = false;
 
   void Serve(tcp::socket socket) {
@@ -29,11 +31,18 @@ struct TestUpstream::Impl {
     http::request<http::string_body> req;
     http::read(socket, buffer, req, ec);
     if (ec) return;
+    bool send_interim = false;
     {
       std::unique_lock lock(mu);
       received.push_back({std::string(req.method_string()), std::string(req.target()), req.body()});
       cv.notify_all();
       cv.wait(lock, [&] { return !hold || stopping; });
+      send_interim = interim;
+    }
+    if (send_interim) {
+      static constexpr std::string_view kInterim =
+          "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      net::write(socket, net::buffer(kInterim), ec);
     }
     http::response<http::string_body> res{http::status::ok, 11};
     res.set(http::field::content_type, "application/json");
@@ -75,6 +84,11 @@ TestUpstream::~TestUpstream() {
 void TestUpstream::HoldReplies() {
   std::lock_guard lock(impl_->mu);
   impl_->hold = true;
+}
+
+void TestUpstream::SendInterimResponses() {
+  std::lock_guard lock(impl_->mu);
+  impl_->interim = true;
 }
 
 void TestUpstream::Release() {

@@ -29,6 +29,8 @@ class TestUpstream {
   uint16_t port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void HoldReplies();
+  /// From now on every answer is preceded by interim ones (100 Continue, 103 Early Hints).
+  void SendInterimResponses();
   void Release();
   bool WaitForRequests(size_t n, std::chrono::milliseconds timeout);
   std::vector<Received> received() const;
