@@ -87,10 +87,13 @@ int ReapOrphans() {
   return reaped;
 }
 
-int KillOrphans(std::chrono::milliseconds timeout) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + timeout;
-  std::unique_lock spawn_lock(GetRegistry().spawn_mu);
+namespace {
+
+/// Kills the live children of this process that no ChildProcess owns and `select` picks, and reaps the
+/// dead ones (all of them with `reap_any_dead`, else those it killed), round after round until none it
+/// picks is alive or the deadline. Returns how many it killed.
+template <class Select>
+int KillUnownedChildren(Select select, bool reap_any_dead, std::chrono::steady_clock::time_point deadline) {
   std::unordered_set<pid_t> killed;
   auto pause = std::chrono::microseconds(200);
   for (;;) {
@@ -98,23 +101,31 @@ int KillOrphans(std::chrono::milliseconds timeout) {
     for (pid_t pid : ReadChildren(getpid())) {
       if (IsOwned(pid)) continue;
       auto st = ReadProcStat(pid);
-      if (st && !st->dead()) {
+      if (!st || st->dead()) {
+        // Dead: reap it; its own children were re-parented here as it died and come up next round.
+        if (reap_any_dead || killed.count(pid))
+          while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+          }
+      } else if (select(pid)) {
         // Our child, so its pid cannot be recycled before we reap it: the signal reaches the orphan.
         if (::kill(pid, SIGKILL) == 0) killed.insert(pid);
         live = true;
-      } else {
-        // Dead: reap it; its own children were re-parented here as it died and come up next round.
-        while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
-        }
       }
     }
-    if (!live || Clock::now() >= deadline) break;
+    if (!live || std::chrono::steady_clock::now() >= deadline) break;
     // SIGKILL is asynchronous and nothing notifies a subreaper's thread of its adopted children's death
     // without waitpid(-1), which would steal the status a ChildProcess waits for.
     std::this_thread::sleep_for(pause);
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
   }
   return static_cast<int>(killed.size());
+}
+
+}  // namespace
+
+int KillOrphans(std::chrono::milliseconds timeout) {
+  std::unique_lock spawn_lock(GetRegistry().spawn_mu);
+  return KillUnownedChildren([](pid_t) { return true; }, true, std::chrono::steady_clock::now() + timeout);
 }
 
 bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
@@ -141,34 +152,10 @@ bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
 }
 
 int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + timeout;
-  std::unordered_set<pid_t> killed;
-  auto pause = std::chrono::microseconds(200);
-  for (;;) {
-    bool live = false;
-    for (pid_t pid : ReadChildren(getpid())) {
-      if (IsOwned(pid) || !HasOwnerMarker(pid, prefix)) continue;
-      auto st = ReadProcStat(pid);
-      if (st && !st->dead()) {
-        // Our child: its pid cannot be recycled before we reap it.
-        if (::kill(pid, SIGKILL) == 0) killed.insert(pid);
-        live = true;
-      } else {
-        while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
-        }
-      }
-    }
-    if (!live || Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(pause);
-    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
-  }
-  // A zombie keeps its environ readable until reaped; reap what died of our signal.
-  for (pid_t pid : killed) {
-    while (waitpid(pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
-    }
-  }
-  return static_cast<int>(killed.size());
+  // No spawn lock: a target being launched carries another run's marker (or none yet), so it is never
+  // picked, and only what was killed here is reaped.
+  return KillUnownedChildren([prefix](pid_t pid) { return HasOwnerMarker(pid, prefix); }, false,
+                             std::chrono::steady_clock::now() + timeout);
 }
 
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid) {
