@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <random>
 #include <set>
 
@@ -487,12 +488,21 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   // A target's output reaches the CI log (the echo of a failed run, --show-output): in GitHub Actions a
   // line of it starting "::error" would be taken for a workflow command, so commands stay off until the
   // harness prints its own annotations.
-  std::string resume_commands_token;
+  // On both streams: either may be the one that reaches the log. An early return resumes them too.
+  struct CommandsStopped {
+    std::string token;
+    ~CommandsStopped() {
+      if (token.empty()) return;
+      fmt::print(stderr, "::{}::\n", token);
+      fmt::print("::{}::\n", token);
+    }
+  } stopped;
   if (GithubActions()) {
     std::random_device random;
-    resume_commands_token = fmt::format("coder-diag-{:08x}{:08x}", random(), random());
-    fmt::print("::stop-commands::{}\n", resume_commands_token);
+    stopped.token = fmt::format("coder-diag-{:08x}{:08x}", random(), random());
+    fmt::print("::stop-commands::{}\n", stopped.token);
     std::fflush(stdout);
+    fmt::print(stderr, "::stop-commands::{}\n", stopped.token);
   }
 
   std::mutex runner_mu;
@@ -611,7 +621,8 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
       "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable figure "
       "for targets smaller than the harness");
   ReportOptions report = config.report;
-  report.resume_commands_token = resume_commands_token;
+  // From here the report resumes them, right before its annotations.
+  report.resume_commands_token = std::exchange(stopped.token, {});
   // A lost JSONL line is a harness failure even when everything else went well.
   if (!write_errors.empty())
     report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",

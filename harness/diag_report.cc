@@ -216,7 +216,11 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   }
   if (GithubActions()) {
     std::fflush(stderr);
-    if (!o.resume_commands_token.empty()) fmt::print("::{}::\n", o.resume_commands_token);
+    if (!o.resume_commands_token.empty()) {
+      fmt::print(stderr, "::{}::\n", o.resume_commands_token);
+      fmt::print("::{}::\n", o.resume_commands_token);
+      std::fflush(stdout);
+    }
     fmt::print("{}", RenderGithubAnnotations(build_report(exit_code)));
   }
   std::fflush(stdout);

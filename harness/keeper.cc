@@ -47,9 +47,11 @@ void Sweep(const std::string& prefix) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   // Nothing of the harness's may stay open here: a report file, a pipe a CI runner waits on.
+  // The pipe may have got a number 0 to 2 (a harness started with one closed): move it out of the way.
+  const int high = ::fcntl(pipe_fd, F_DUPFD, 10);
   const int null_fd = ::open("/dev/null", O_RDWR);
   for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
-  ::dup2(pipe_fd, 3);
+  ::dup2(high, 3);
   if (::syscall(SYS_close_range, 4u, ~0u, 0u) != 0)
     for (int fd = 4; fd < 4096; ++fd) ::close(fd);
   char byte;

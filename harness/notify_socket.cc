@@ -66,7 +66,8 @@ NotifySocket::~NotifySocket() {
 }
 
 void NotifySocket::Drain() {
-  for (;;) {
+  // Bounded per call: a target flooding the socket must not keep the run's thread here past its deadlines.
+  for (int budget = 256; budget > 0; --budget) {
     char data[4096];
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(256)];
     iovec iov{data, sizeof data};

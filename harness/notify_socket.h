@@ -29,7 +29,7 @@ class NotifySocket {
   /// The value of NOTIFY_SOCKET for the target: a path, or "@name" for the abstract namespace.
   const std::string& address() const { return address_; }
 
-  /// Reads every datagram waiting, without blocking.
+  /// Reads the datagrams waiting, at most 256 a call, without blocking.
   void Drain();
 
   /// When READY=1 / STOPPING=1 first arrived (after Drain saw it).

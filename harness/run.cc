@@ -309,7 +309,8 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
             state.MarkReady(line.at);
             return true;
           },
-          deadline);
+          // In slices: a line evicted from a small ring before this wait began is seen by the callback.
+          std::min<Clock::time_point>(deadline, Clock::now() + std::chrono::milliseconds(20)));
       continue;
     }
     child.WaitUntil(std::min<Clock::time_point>(Clock::now() + pause, deadline));
@@ -452,10 +453,28 @@ bool PollUntil(Pred pred, Clock::time_point deadline, NotifySocket* notify) {
   }
 }
 
+/// The processes of the run still alive: the leader's tree and group, and the daemons that left the
+/// group but carry the run's marker (re-parented here once their parent died). Those already past the
+/// point of no return in their exit are gone.
+std::vector<pid_t> LiveOfRun(ChildProcess& child, const std::string& marker) {
+  std::vector<pid_t> live = LiveDescendants(child.pid());
+  if (!marker.empty()) {
+    for (pid_t p : LiveMarkedOrphans(marker))
+      if (std::find(live.begin(), live.end(), p) == live.end()) live.push_back(p);
+  }
+  live.erase(std::remove_if(live.begin(), live.end(),
+                            [](pid_t p) {
+                              auto st = ReadProcStat(p);
+                              return !st || st->exiting();
+                            }),
+             live.end());
+  return live;
+}
+
 /// Waits for the leader's exit up to the watchdog, taking stacks on the way (--stack-after); with
 /// SignalTarget::kGroup, then for the rest of the tree. SIGKILLs the group when the watchdog fires.
 StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options, ActiveChildren& active,
-                     NotifySocket* notify, Clock::time_point signal_at) {
+                     NotifySocket* notify, Clock::time_point signal_at, const std::string& marker) {
   StopResult out;
   const auto watchdog_at = signal_at + options.kill_after;
   auto wait_exit = [&](Clock::time_point until) {
@@ -472,7 +491,7 @@ StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& opti
   bool tree_gone = true;
   if (out.exit && options.signal_to == RunOptions::SignalTarget::kGroup) {
     // systemd's control-group stop is over when the last process is, not the first.
-    tree_gone = PollUntil([&] { return LiveDescendants(child.pid()).empty(); }, watchdog_at, notify);
+    tree_gone = PollUntil([&] { return LiveOfRun(child, marker).empty(); }, watchdog_at, notify);
     if (tree_gone) out.ended = Clock::now();
   } else if (out.exit) {
     out.ended = out.exit->at;
@@ -485,20 +504,13 @@ StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& opti
   return out;
 }
 
-/// Processes of the tree that outlived the leader by more than the grace, which the harness is about
-/// to kill: a wrapper (`sh -c`, `make run`, an npm script) died of the signal, the server never had it.
-int CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify) {
+/// Processes of the run that outlived the leader by more than the grace, which the harness is about
+/// to kill: a wrapper (`sh -c`, `make run`, an npm script) died of the signal, the server never had it,
+/// or a daemon the target started outlives it.
+int CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify, const std::string& marker) {
   size_t left = 0;
-  auto none_left = [&] {
-    const auto live = LiveDescendants(child.pid());
-    // One already past the point of no return in its exit is gone, not left behind.
-    left = static_cast<size_t>(std::count_if(live.begin(), live.end(), [](pid_t p) {
-      auto st = ReadProcStat(p);
-      return st && !st->exiting();
-    }));
-    return left == 0;
-  };
-  PollUntil(none_left, Clock::now() + options.leftover_grace, notify);
+  PollUntil([&] { return (left = LiveOfRun(child, marker).size()) == 0; }, Clock::now() + options.leftover_grace,
+            notify);
   return static_cast<int>(left);
 }
 
@@ -598,15 +610,19 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
                                                                 : child->Signal(options.signal));
   phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(t0, signal_at);
-  StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at);
+  StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at, setup.sweep.marker);
   if (active.interrupted()) return std::nullopt;
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
-    rec.left_processes = CountLeftBehind(*child, options, setup.notify.get());
+    rec.left_processes = CountLeftBehind(*child, options, setup.notify.get(), setup.sweep.marker);
   // An interrupt meanwhile killed what was left: that is ours, not a measurement.
   if (active.interrupted()) return std::nullopt;
   // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
   // means no handler ever ran, so the target was on its way out before the signal reached it.
-  const bool signal_unhandled = stop.exit && !stop.exit->signaled && SignalPending(child->pid(), options.signal);
+  // A target that said STOPPING=1 reacted, whatever is pending (a supervisor may re-raise the signal to
+  // its own group while it blocks it).
+  const bool said_stopping = setup.notify && (setup.notify->Drain(), setup.notify->stopping_at().has_value());
+  const bool signal_unhandled =
+      stop.exit && !stop.exit->signaled && !said_stopping && SignalPending(child->pid(), options.signal);
   child->Stop();  // reaps, and kills what the target left behind in its group
   if (!stop.exit) stop.exit = child->exit_status();
   FillFromChild(rec, *child, *state, sampler, stop.exit, options);

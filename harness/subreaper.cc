@@ -151,6 +151,15 @@ bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
   return false;
 }
 
+std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix) {
+  std::vector<pid_t> out;
+  for (pid_t pid : ReadChildren(getpid())) {
+    if (IsOwned(pid) || !HasOwnerMarker(pid, prefix)) continue;
+    if (auto st = ReadProcStat(pid); st && !st->dead()) out.push_back(pid);
+  }
+  return out;
+}
+
 int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout) {
   // No spawn lock: a target being launched carries another run's marker (or none yet), so it is never
   // picked, and only what was killed here is reaped.

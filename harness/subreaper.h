@@ -48,6 +48,10 @@ bool HasOwnerMarker(pid_t pid, std::string_view prefix);
 /// go on. Returns how many it killed. Thread-safe.
 int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+/// The live unowned children of this process (orphans re-parented to this subreaper: daemons that left
+/// their target's group) whose marker starts with `prefix`. Thread-safe.
+std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix);
+
 /// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through
 /// /proc/<pid>/task/*/children), and every member of the process group with that id (which still
 /// finds grandchildren re-parented after the root died). Zombies count as dead and are left out.

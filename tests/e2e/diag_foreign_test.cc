@@ -216,6 +216,26 @@ TEST(DiagSignalsTest, AWrapperThatDiesOfTheSignalIsNotCleanAndItsServerIsKilled)
   EXPECT_TRUE(ProcessesWith(marker).empty());
 }
 
+// A daemon that left the target's group and session outlived a clean stop, was killed silently at the
+// end, and the run was clean: it is found by the run's marker in its environment.
+TEST(DiagSignalsTest, ADaemonThatLeftTheGroupAndOutlivesTheStopIsNotClean) {
+  for (const std::string to : {"leader", "group"}) {
+    const auto d = RunWithReport({"--runs", "2", "--signal-to", to, "--kill-after", "1s", "--ready-log",
+                                  "Started HTTP listener", "--",
+                                  CALIBRATED_TARGET_PATH, "--daemon-grandchild"});
+    ASSERT_EQ(d.report["runs"].size(), 2u) << d.run.output;
+    for (const auto& run : d.report["runs"]) {
+      if (to == "leader") {
+        EXPECT_EQ(run["outcome"], "left-processes") << run["detail"];
+        EXPECT_EQ(run["left_processes"], 1);
+      } else {
+        // systemd waits for the whole group: the daemon holds the stop until the watchdog.
+        EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run["detail"];
+      }
+    }
+  }
+}
+
 TEST(DiagSignalsTest, SignalToTheGroupStopsTheServerBehindAWrapper) {
   const auto python = Python();
   CODER_REQUIRE_PROGRAM(python, "python3");

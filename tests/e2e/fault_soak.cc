@@ -351,7 +351,8 @@ const std::vector<FaultKind>& FaultKinds() {
     add("chatty", "clean");
     // The grandchild ignores the stop signal and outlives its parent: found, reported, killed.
     add("grandchild", "left-processes");
-    add("daemon", "clean").escapes_group = true;
+    // The daemon left the group and outlives its target: found by its marker, reported, killed.
+    add("daemon", "left-processes").escapes_group = true;
     add("flood", "clean").floods = true;
     add("step-flood", "clean").floods = true;
     add("tail-flood", "clean");
