@@ -12,6 +12,7 @@
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/net_client.h"
+#include "tests/e2e/probed_server.h"
 #include "tests/e2e/raw_client.h"
 
 namespace coder::e2e {
@@ -25,19 +26,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kBadClients = 50;
 
-class ServerMisbehavingClientTest : public ::testing::Test {
+class ServerMisbehavingClientTest : public ProbedServerTest {
  protected:
-  void Start(std::vector<std::string> args) {
-    server = CoderServer::Start({.args = std::move(args)});
-    ASSERT_TRUE(server);
-    probe = std::make_unique<HealthProbe>(server->host(), server->port());
-  }
-  void TearDown() override {
-    if (!probe) return;
-    probe->Stop();
-    EXPECT_GT(probe->ok(), 0) << "the well-behaved client was never answered";
-    EXPECT_EQ(probe->failed(), 0) << "the well-behaved client failed: " << probe->last_failure();
-  }
   HttpReply Healthz() { return HttpRequest(server->host(), server->port(), "GET", "/healthz"); }
   std::vector<std::unique_ptr<RawConnection>> Connect(int n) {
     std::vector<std::unique_ptr<RawConnection>> out;
@@ -48,8 +38,6 @@ class ServerMisbehavingClientTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<CoderServer> server;
-  std::unique_ptr<HealthProbe> probe;
 };
 
 // Each dribbler sends a byte of its header every 100 ms, forever: only the read timeout can end it.

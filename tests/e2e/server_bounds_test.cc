@@ -12,6 +12,7 @@
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/net_client.h"
+#include "tests/e2e/probed_server.h"
 #include "tests/e2e/raw_client.h"
 #include "tests/harness/harness_test_util.h"
 
@@ -58,22 +59,7 @@ EndlessResult SendEndless(uint16_t port, const std::string& head, size_t cap) {
   return out;
 }
 
-class ServerBoundsTest : public ::testing::Test {
- protected:
-  void Start(std::vector<std::string> args) {
-    server = CoderServer::Start({.args = std::move(args)});
-    ASSERT_TRUE(server);
-    probe = std::make_unique<HealthProbe>(server->host(), server->port());
-  }
-  void TearDown() override {
-    if (!probe) return;
-    probe->Stop();
-    EXPECT_GT(probe->ok(), 0) << "the well-behaved client was never answered";
-    EXPECT_EQ(probe->failed(), 0) << "the well-behaved client failed: " << probe->last_failure();
-  }
-  std::unique_ptr<CoderServer> server;
-  std::unique_ptr<HealthProbe> probe;
-};
+using ServerBoundsTest = ProbedServerTest;
 
 // Beast 1.81 needs a chunk's size line and the trailer whole before it parses them and bounds neither:
 // the old server buffered them whole (1 GiB sent, 1 GiB of RSS).

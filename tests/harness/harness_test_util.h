@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness/child_process.h"
+#include "harness/run.h"
 
 namespace coder::harness::testing {
 
@@ -59,5 +60,33 @@ inline pid_t GrandchildPid(const ChildProcess& child) {
   }
   return -1;
 }
+
+/// Runs the calibrated target through ExecuteRun with short timeouts and no known timeouts, sampling
+/// with a live RssSampler. `fingerprint_specs` are the user fingerprints (NAME=REGEX).
+class ExecuteRunFixture : public ::testing::Test {
+ protected:
+  explicit ExecuteRunFixture(const std::vector<std::string>& fingerprint_specs = {}) {
+    fingerprints = *FingerprintSet::Create(fingerprint_specs);
+    options.ready_timeout = 10s;
+    options.kill_after = 10s;
+    options.known_timeouts_ms = {};
+    sampler.Start();
+  }
+  /// One run of the calibrated target with `args`, as variant `name`; fails the test if it was interrupted.
+  RunRecord Run(std::vector<std::string> args, std::string name = "calibrated") {
+    VariantSpec v;
+    v.name = std::move(name);
+    v.argv = {CALIBRATED_TARGET_PATH};
+    v.argv.insert(v.argv.end(), args.begin(), args.end());
+    auto rec = ExecuteRun(v, 0, options, *fingerprints, sampler, active);
+    EXPECT_TRUE(rec.has_value());
+    return rec.value_or(RunRecord{});
+  }
+
+  std::shared_ptr<const FingerprintSet> fingerprints;
+  RunOptions options;
+  RssSampler sampler;
+  ActiveChildren active;
+};
 
 }  // namespace coder::harness::testing

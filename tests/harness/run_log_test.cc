@@ -23,30 +23,7 @@ const LogLine* Find(const RunLog& log, std::string_view text) {
   return nullptr;
 }
 
-class RunLogTest : public ::testing::Test {
- protected:
-  RunLogTest() {
-    fingerprints = *FingerprintSet::Create({});
-    options.ready_timeout = 10s;
-    options.kill_after = 10s;
-    options.known_timeouts_ms = {};
-    sampler.Start();
-  }
-  RunRecord Run(std::vector<std::string> args) {
-    VariantSpec v;
-    v.name = "calibrated";
-    v.argv = {CALIBRATED_TARGET_PATH};
-    v.argv.insert(v.argv.end(), args.begin(), args.end());
-    auto rec = ExecuteRun(v, 0, options, *fingerprints, sampler, active);
-    EXPECT_TRUE(rec.has_value());
-    return rec.value_or(RunRecord{});
-  }
-
-  std::shared_ptr<const FingerprintSet> fingerprints;
-  RunOptions options;
-  RssSampler sampler;
-  ActiveChildren active;
-};
+using RunLogTest = testing::ExecuteRunFixture;
 
 TEST_F(RunLogTest, TheWholeLogIsKeptAndTimedFromTheStopSignal) {
   // 100 flood lines before the ready line: far more than the 40-line tail.

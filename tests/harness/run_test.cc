@@ -26,30 +26,10 @@ std::vector<pid_t> OthersAlive() {
   return alive;
 }
 
-class ExecuteRunTest : public ::testing::Test {
+class ExecuteRunTest : public testing::ExecuteRunFixture {
  protected:
-  ExecuteRunTest() {
-    fingerprints = *FingerprintSet::Create({"custom=custom failure marker"});
-    options.ready_timeout = 10s;
-    options.kill_after = 10s;
-    options.slow_threshold = 5s;
-    options.known_timeouts_ms = {};
-    sampler.Start();
-  }
-  RunRecord Run(std::vector<std::string> args, std::string name = "calibrated") {
-    VariantSpec v;
-    v.name = std::move(name);
-    v.argv = {CALIBRATED_TARGET_PATH};
-    v.argv.insert(v.argv.end(), args.begin(), args.end());
-    auto rec = ExecuteRun(v, 0, options, *fingerprints, sampler, active);
-    EXPECT_TRUE(rec.has_value());
-    return rec.value_or(RunRecord{});
-  }
-
-  std::shared_ptr<const FingerprintSet> fingerprints;
-  RunOptions options;
-  RssSampler sampler;
-  ActiveChildren active;
+  // slow_threshold stays at its 5 s default.
+  ExecuteRunTest() : ExecuteRunFixture({"custom=custom failure marker"}) {}
 };
 
 TEST_F(ExecuteRunTest, ACleanStopIsCleanAndMeasured) {
