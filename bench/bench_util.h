@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/stats.h"
+#include "harness/analysis/stats.h"
 
 namespace coder::bench {
 

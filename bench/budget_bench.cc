@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "harness/budget.h"
+#include "harness/analysis/budget.h"
 
 namespace coder::bench {
 namespace {

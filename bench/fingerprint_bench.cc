@@ -8,7 +8,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/log_corpus.h"
-#include "harness/fingerprint.h"
+#include "harness/analysis/fingerprint.h"
 
 namespace coder::bench {
 namespace {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "harness/report.h"
-#include "harness/stats.h"
+#include "harness/report/report.h"
+#include "harness/analysis/stats.h"
 
 namespace coder::bench {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/server_process.h"
-#include "harness/rss_sampler.h"
+#include "harness/measure/rss_sampler.h"
 
 namespace coder::bench {
 namespace {

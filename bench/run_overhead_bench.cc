@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "harness/child_process.h"
-#include "harness/fingerprint.h"
-#include "harness/proc_fs.h"
-#include "harness/rss_sampler.h"
-#include "harness/run.h"
-#include "harness/subreaper.h"
+#include "harness/process/child_process.h"
+#include "harness/analysis/fingerprint.h"
+#include "harness/process/proc_fs.h"
+#include "harness/measure/rss_sampler.h"
+#include "harness/experiment/run.h"
+#include "harness/process/subreaper.h"
 
 extern char** environ;
 

@@ -11,7 +11,7 @@
 #include "bench/bench_util.h"
 #include "bench/server_process.h"
 #include "bench/ws_clients.h"
-#include "harness/fingerprint.h"
+#include "harness/analysis/fingerprint.h"
 
 namespace coder::bench {
 namespace {

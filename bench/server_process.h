@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 
 namespace coder::bench {
 

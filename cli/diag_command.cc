@@ -10,7 +10,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "harness/diag_merge.h"
+#include "harness/experiment/diag_merge.h"
 
 namespace coder::cli {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/diag.h"
+#include "harness/experiment/diag.h"
 
 namespace coder::cli {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "harness/command_line.h"
+#include "harness/process/command_line.h"
 
 namespace {
 

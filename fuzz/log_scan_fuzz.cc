@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "harness/fingerprint.h"
-#include "harness/output_log.h"
+#include "harness/analysis/fingerprint.h"
+#include "harness/process/output_log.h"
 
 namespace {
 

@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_check.h"
-#include "harness/diag_merge.h"
-#include "harness/merge.h"
-#include "harness/run_record.h"
+#include "harness/experiment/diag_merge.h"
+#include "harness/report/merge.h"
+#include "harness/analysis/run_record.h"
 
 namespace {
 

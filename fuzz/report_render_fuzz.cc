@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_check.h"
-#include "harness/annotations.h"
-#include "harness/junit.h"
-#include "harness/markdown.h"
-#include "harness/report_view.h"
+#include "harness/report/annotations.h"
+#include "harness/report/junit.h"
+#include "harness/report/markdown.h"
+#include "harness/report/report_view.h"
 #include "tests/harness/xml_check.h"
 
 namespace {
@@ -44,7 +44,7 @@ void WithRawBytes(json& j) {
   }
 }
 
-bool IsValidUtf8(std::string_view s) { return coder::harness::ValidUtf8(s) == s; }
+bool IsValidUtf8(std::string_view s) { return coder::ValidUtf8(s) == s; }
 
 // Unescaped pipes in a Markdown table row: its column count.
 size_t Pipes(std::string_view row) {

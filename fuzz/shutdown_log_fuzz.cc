@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
-#include "harness/fingerprint.h"
-#include "harness/output_log.h"
-#include "harness/report_view.h"
+#include "harness/analysis/fingerprint.h"
+#include "harness/process/output_log.h"
+#include "harness/report/report_view.h"
 #include "server/shutdown_steps.h"
 #include "tests/server/test_support.h"
 
@@ -55,7 +55,7 @@ class FuzzTargets final : public coder::server::ShutdownTargets {
   FakeClock& clock_;
 };
 
-bool ValidUtf8(const std::string& s) { return coder::harness::ValidUtf8(s) == s; }
+bool ValidUtf8(const std::string& s) { return coder::ValidUtf8(s) == s; }
 
 }  // namespace
 

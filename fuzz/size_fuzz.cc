@@ -9,7 +9,7 @@
 
 #include "common/size.h"
 #include "fuzz/fuzz_check.h"
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 
 namespace coder::e2e {
 

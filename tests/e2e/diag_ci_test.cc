@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/report_files.h"
 #include "tests/helpers/sanitizers.h"

@@ -7,8 +7,8 @@
 
 #include <fstream>
 
-#include "harness/port_reservation.h"
-#include "harness/readiness.h"
+#include "harness/process/port_reservation.h"
+#include "harness/measure/readiness.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/foreign_servers.h"
 #include "tests/e2e/process_scan.h"

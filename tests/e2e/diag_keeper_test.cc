@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <random>
 
-#include "harness/proc_fs.h"
+#include "harness/process/proc_fs.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/process_scan.h"
 #include "tests/harness/harness_test_util.h"

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <optional>
 
-#include "harness/child_process.h"
-#include "harness/spawn.h"
-#include "harness/stack_capture.h"
+#include "harness/process/child_process.h"
+#include "harness/process/spawn.h"
+#include "harness/measure/stack_capture.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/report_files.h"
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <random>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"
 

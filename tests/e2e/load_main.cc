@@ -14,7 +14,7 @@
 #include <optional>
 
 #include "common/duration.h"
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/e2e/load_driver.h"
 
 namespace {

@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "harness/proc_fs.h"
+#include "harness/process/proc_fs.h"
 
 namespace coder::e2e {
 

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "harness/child_process.h"
-#include "harness/command_line.h"
+#include "harness/process/child_process.h"
+#include "harness/process/command_line.h"
 #include "tests/e2e/foreign_servers.h"
 
 namespace coder::e2e {

@@ -12,7 +12,7 @@
 #include <iostream>
 #include <iterator>
 
-#include "harness/proc_fs.h"
+#include "harness/process/proc_fs.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/load_driver.h"
 #include "tests/e2e/raw_client.h"

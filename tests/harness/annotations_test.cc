@@ -1,4 +1,4 @@
-#include "harness/annotations.h"
+#include "harness/report/annotations.h"
 
 #include <gtest/gtest.h>
 

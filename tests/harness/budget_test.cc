@@ -1,4 +1,4 @@
-#include "harness/budget.h"
+#include "harness/analysis/budget.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

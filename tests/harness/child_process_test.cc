@@ -1,4 +1,4 @@
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -11,8 +11,8 @@
 #include <fstream>
 #include <thread>
 
-#include "harness/proc_fs.h"
-#include "harness/subreaper.h"
+#include "harness/process/proc_fs.h"
+#include "harness/process/subreaper.h"
 #include "tests/harness/harness_test_util.h"
 #include "tests/helpers/sanitizers.h"
 

@@ -1,4 +1,4 @@
-#include "harness/compare.h"
+#include "harness/analysis/compare.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "harness/stats.h"
+#include "harness/analysis/stats.h"
 
 namespace coder::harness {
 namespace {

@@ -1,10 +1,10 @@
-#include "harness/fingerprint.h"
+#include "harness/analysis/fingerprint.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "harness/command_line.h"
-#include "harness/spawn.h"
+#include "harness/process/command_line.h"
+#include "harness/process/spawn.h"
 
 namespace coder::harness {
 namespace {

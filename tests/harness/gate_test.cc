@@ -1,4 +1,4 @@
-#include "harness/gate.h"
+#include "harness/analysis/gate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

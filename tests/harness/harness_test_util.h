@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "harness/child_process.h"
-#include "harness/run.h"
+#include "harness/process/child_process.h"
+#include "harness/experiment/run.h"
 
 namespace coder::harness::testing {
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 namespace coder::harness {
 namespace {

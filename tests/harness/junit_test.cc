@@ -1,4 +1,4 @@
-#include "harness/junit.h"
+#include "harness/report/junit.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

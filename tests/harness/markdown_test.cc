@@ -1,4 +1,4 @@
-#include "harness/markdown.h"
+#include "harness/report/markdown.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "harness/merge.h"
+#include "harness/report/merge.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <random>
 
-#include "harness/report.h"
-#include "harness/stats.h"
+#include "harness/report/report.h"
+#include "harness/analysis/stats.h"
 #include "tests/harness/report_fixture.h"
 
 namespace coder::harness {

@@ -1,4 +1,4 @@
-#include "harness/output_log.h"
+#include "harness/process/output_log.h"
 
 #include <gtest/gtest.h>
 

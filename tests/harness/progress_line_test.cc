@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "harness/progress_line.h"
-#include "harness/report.h"
+#include "harness/experiment/progress_line.h"
+#include "harness/report/report.h"
 
 namespace coder::harness {
 namespace {

@@ -13,11 +13,11 @@
 #include <set>
 #include <vector>
 
-#include "harness/notify_socket.h"
-#include "harness/port_reservation.h"
-#include "harness/proc_fs.h"
-#include "harness/proc_net.h"
-#include "harness/readiness.h"
+#include "harness/measure/notify_socket.h"
+#include "harness/process/port_reservation.h"
+#include "harness/process/proc_fs.h"
+#include "harness/process/proc_net.h"
+#include "harness/measure/readiness.h"
 #include <filesystem>
 
 namespace coder::harness {

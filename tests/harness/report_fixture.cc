@@ -1,6 +1,6 @@
 #include "tests/harness/report_fixture.h"
 
-#include "harness/stats.h"
+#include "harness/analysis/stats.h"
 
 namespace coder::harness::testing {
 

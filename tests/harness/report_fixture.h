@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/report.h"
-#include "harness/run_record.h"
+#include "harness/report/report.h"
+#include "harness/analysis/run_record.h"
 
 namespace coder::harness::testing {
 

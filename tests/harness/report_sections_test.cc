@@ -1,11 +1,11 @@
 // The one rule for the optional parts of a report, and the renderers that follow it.
-#include "harness/report_sections.h"
+#include "harness/report/report_sections.h"
 
 #include <gtest/gtest.h>
 
-#include "harness/junit.h"
-#include "harness/markdown.h"
-#include "harness/report.h"
+#include "harness/report/junit.h"
+#include "harness/report/markdown.h"
+#include "harness/report/report.h"
 #include "tests/harness/report_fixture.h"
 
 namespace coder::harness {

@@ -1,4 +1,4 @@
-#include "harness/rss_sampler.h"
+#include "harness/measure/rss_sampler.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <csignal>
 #include <iostream>
 
-#include "harness/child_process.h"
+#include "harness/process/child_process.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

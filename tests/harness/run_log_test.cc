@@ -7,8 +7,8 @@
 #include <mutex>
 #include <utility>
 
-#include "harness/run.h"
-#include "harness/runner.h"
+#include "harness/experiment/run.h"
+#include "harness/experiment/runner.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

@@ -1,10 +1,10 @@
 // What a run's own output looks like on a terminal and in the report's notes.
-#include "harness/run_output.h"
+#include "harness/analysis/run_output.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "harness/terminal_text.h"
+#include "common/terminal_text.h"
 
 namespace coder::harness {
 namespace {

@@ -1,8 +1,8 @@
-#include "harness/run_record.h"
+#include "harness/analysis/run_record.h"
 
 #include <gtest/gtest.h>
 
-#include "harness/report.h"
+#include "harness/report/report.h"
 
 namespace coder::harness {
 namespace {

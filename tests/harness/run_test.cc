@@ -1,6 +1,6 @@
 // ExecuteRun against the calibrated target: each fault produces its outcome, and the measurements are
 // accurate against what the target was told to do.
-#include "harness/run.h"
+#include "harness/experiment/run.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <thread>
 
-#include "harness/runner.h"
-#include "harness/subreaper.h"
+#include "harness/experiment/runner.h"
+#include "harness/process/subreaper.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

@@ -1,11 +1,11 @@
-#include "harness/stack_capture.h"
+#include "harness/measure/stack_capture.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
-#include "harness/run.h"
+#include "harness/experiment/run.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

@@ -1,4 +1,4 @@
-#include "harness/stats.h"
+#include "harness/analysis/stats.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "harness/subreaper.h"
+#include "harness/process/subreaper.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,8 +8,8 @@
 #include <csignal>
 #include <thread>
 
-#include "harness/child_process.h"
-#include "harness/proc_fs.h"
+#include "harness/process/child_process.h"
+#include "harness/process/proc_fs.h"
 #include "tests/harness/harness_test_util.h"
 
 namespace coder::harness {

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "harness/analysis/run_record.h"
+
+namespace coder::harness {
+
+/// What `--fail-on` chooses among.
+enum class FindingKind {
+  kFingerprint,
+  kSlow,
+  kWatchdog,
+  kCrash,
+  kNeverReady,
+  kFailedToStart,
+  kBudget,
+  kRegression,
+  kLeftProcesses,  ///< the leader exited while its tree still ran
+  kFixedTail,  ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
+};
+std::string_view ToString(FindingKind kind);
+
+/// "all" (the default), "none", or a comma-separated list of: fingerprint, slow, watchdog, crash,
+/// never-ready, failed-to-start, budget, regression, left-processes, fixed-tail.
+Result<std::set<FindingKind>> ParseFailOn(const std::string& text);
+
+struct Finding {
+  std::string variant;     ///< "" for the whole experiment (the budget)
+  std::optional<int> run;  ///< the run index within its variant, if the finding is about one run
+  FindingKind kind;
+  std::string message;
+  bool gated = true;       ///< false for baseline variants: reported, never failing
+};
+
+/// Findings that are not about one run.
+struct ExperimentFindings {
+  std::vector<std::pair<std::string, std::string>> budgets;      ///< variant ("" for all together), why over budget
+  std::vector<std::pair<std::string, std::string>> regressions;  ///< variant, message
+};
+
+/// One finding per run that was not clean (by its outcome) and per user fingerprint that matched, one per
+/// variant whose runs have a fixed tail (FindFixedTailInRuns), plus the experiment's budget and regression
+/// findings.
+std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, const std::vector<RunRecord>& runs,
+                                     const ExperimentFindings& experiment);
+
+/// Whether any gated finding has a kind in `fail_on`.
+bool Fails(const std::vector<Finding>& findings, const std::set<FindingKind>& fail_on);
+
+nlohmann::json GateJson(const std::set<FindingKind>& fail_on, const std::vector<Finding>& findings, int exit_code);
+
+}  // namespace coder::harness

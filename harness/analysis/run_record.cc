@@ -1,0 +1,272 @@
+#include "harness/analysis/run_record.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+
+namespace coder::harness {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::pair<Outcome, std::string_view> kOutcomeNames[] = {
+    {Outcome::kClean, "clean"},
+    {Outcome::kSlow, "slow"},
+    {Outcome::kTimeoutFingerprint, "timeout-fingerprint"},
+    {Outcome::kLeftProcesses, "left-processes"},
+    {Outcome::kKilledByWatchdog, "killed-by-watchdog"},
+    {Outcome::kCrashed, "crashed"},
+    {Outcome::kNeverReady, "never-ready"},
+    {Outcome::kFailedToStart, "failed-to-start"},
+};
+
+
+
+std::string_view StreamName(int stream) { return stream == 2 ? "stderr" : "stdout"; }
+
+json LogJson(const std::optional<RunLog>& log) {
+  if (!log) return nullptr;
+  json lines = json::array();
+  for (const LogLine& l : log->lines) lines.push_back(json::array({l.t_ms, StreamName(l.stream), l.text}));
+  return {{"clock", ToString(log->clock)},
+          {"lines", std::move(lines)},
+          {"dropped_lines", log->dropped_lines},
+          {"dropped_bytes", log->dropped_bytes}};
+}
+
+json Optional(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json Optional(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+
+// Readers below are strict about types (a string where a number belongs is a corrupt record, not a
+// zero) and lenient about presence: a missing key keeps the member's default, so records written by
+// an older harness that lacked a field still load.
+class Reader {
+ public:
+  explicit Reader(const json& j) : j_(j) {}
+  bool ok() const { return ok_; }
+
+  const json* Find(const char* key) {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+  void String(const char* key, std::string& out) { Take(key, out, &json::is_string); }
+  void Bool(const char* key, bool& out) { Take(key, out, &json::is_boolean); }
+  void Double(const char* key, double& out) { Take(key, out, &json::is_number); }
+  void Double(const char* key, std::optional<double>& out) {
+    double v = 0;
+    if (Take(key, v, &json::is_number)) out = v;
+  }
+  void Int(const char* key, int& out) {
+    if (const json* v = Find(key)) {
+      if (auto i = AsInt(*v)) out = *i;
+    }
+  }
+  void Int(const char* key, std::optional<int>& out) {
+    if (const json* v = Find(key)) {
+      if (auto i = AsInt(*v)) out = *i;
+    }
+  }
+  void U64(const char* key, uint64_t& out) {
+    if (const json* v = Find(key)) {
+      if (auto u = AsU64(*v)) out = *u;
+    }
+  }
+  void Strings(const char* key, std::vector<std::string>& out) {
+    const json* v = Find(key);
+    if (!v) return;
+    if (!v->is_array()) return Fail();
+    for (const json& e : *v) {
+      if (!e.is_string()) return Fail();
+      out.push_back(e.get<std::string>());
+    }
+  }
+  std::optional<int> AsInt(const json& v) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()})
+      return static_cast<int>(v.get<uint64_t>());
+    if (v.is_number_integer() && !v.is_number_unsigned()) {
+      const int64_t i = v.get<int64_t>();
+      if (i >= std::numeric_limits<int>::min() && i <= std::numeric_limits<int>::max()) return static_cast<int>(i);
+    }
+    Fail();
+    return std::nullopt;
+  }
+  std::optional<uint64_t> AsU64(const json& v) {
+    if (v.is_number_unsigned()) return v.get<uint64_t>();
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+    Fail();
+    return std::nullopt;
+  }
+  void Fail() { ok_ = false; }
+
+ private:
+  template <class T>
+  bool Take(const char* key, T& out, bool (json::*is_type)() const noexcept) {
+    const json* v = Find(key);
+    if (!v) return false;
+    if (!(v->*is_type)()) {
+      Fail();
+      return false;
+    }
+    out = v->get<T>();
+    return true;
+  }
+
+  const json& j_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string_view ToString(Outcome outcome) {
+  for (const auto& [o, name] : kOutcomeNames)
+    if (o == outcome) return name;
+  return "unknown";
+}
+
+std::optional<Outcome> OutcomeFromString(std::string_view text) {
+  for (const auto& [o, name] : kOutcomeNames)
+    if (name == text) return o;
+  return std::nullopt;
+}
+
+// The encoding is documented in docs/report-schema.md ("Run record"). Every key is always written;
+// an absent optional is written as null, so consumers see one fixed shape.
+json RunRecord::ToJson() const {
+  json timeline = json::array();
+  for (const RssPoint& p : rss_timeline) timeline.push_back(json::array({p.t_ms, p.bytes}));
+  json step_list = json::array();
+  for (const StepTiming& s : steps) step_list.push_back({{"name", s.name}, {"ms", s.ms}});
+  json stack_list = json::array();
+  for (const ProcessStacks& s : stacks) {
+    stack_list.push_back({{"pid", s.pid}, {"tool", s.tool}, {"at_ms", s.at_ms}, {"text", s.text}, {"error", s.error}});
+  }
+  return json{
+      {"variant", variant},
+      {"index", index},
+      {"outcome", ToString(outcome)},
+      {"detail", detail},
+      {"launch_ms", Optional(launch_ms)},
+      {"ready_ms", Optional(ready_ms)},
+      {"signal_ms", Optional(signal_ms)},
+      {"exit_ms", Optional(exit_ms)},
+      {"latency_ms", Optional(latency_ms)},
+      {"exit", exit},
+      {"exit_code", Optional(exit_code)},
+      {"exit_signal", Optional(exit_signal)},
+      {"watchdog_fired", watchdog_fired},
+      {"stop_acknowledged_ms", Optional(stop_acknowledged_ms)},
+      {"left_processes", left_processes},
+      {"kernel_peak_rss_bytes", kernel_peak_rss_bytes},
+      {"tree_peak_rss_bytes", tree_peak_rss_bytes},
+      {"rss_timeline", std::move(timeline)},
+      {"fingerprints", fingerprints},
+      {"steps", std::move(step_list)},
+      {"held_slots", held_slots},
+      {"log_tail", log_tail},
+      {"log", LogJson(log)},
+      {"log_lines", log_lines},
+      {"log_dropped_bytes", log_dropped_bytes},
+      {"stacks", std::move(stack_list)},
+  };
+}
+
+std::optional<RunRecord> RunRecord::FromJson(const json& j) {
+  if (!j.is_object()) return std::nullopt;
+  RunRecord r;
+  Reader in(j);
+  // variant and outcome identify a record: without them it is not one.
+  const json* variant = in.Find("variant");
+  const json* outcome = in.Find("outcome");
+  if (!variant || !variant->is_string() || !outcome || !outcome->is_string()) return std::nullopt;
+  r.variant = variant->get<std::string>();
+  const auto parsed = OutcomeFromString(outcome->get<std::string>());
+  if (!parsed) return std::nullopt;
+  r.outcome = *parsed;
+
+  in.Int("index", r.index);
+  in.String("detail", r.detail);
+  in.Double("launch_ms", r.launch_ms);
+  in.Double("ready_ms", r.ready_ms);
+  in.Double("signal_ms", r.signal_ms);
+  in.Double("exit_ms", r.exit_ms);
+  in.Double("latency_ms", r.latency_ms);
+  in.String("exit", r.exit);
+  in.Int("exit_code", r.exit_code);
+  in.Int("exit_signal", r.exit_signal);
+  in.Bool("watchdog_fired", r.watchdog_fired);
+  in.Double("stop_acknowledged_ms", r.stop_acknowledged_ms);
+  in.Int("left_processes", r.left_processes);
+  in.U64("kernel_peak_rss_bytes", r.kernel_peak_rss_bytes);
+  in.U64("tree_peak_rss_bytes", r.tree_peak_rss_bytes);
+  if (const json* timeline = in.Find("rss_timeline")) {
+    if (!timeline->is_array()) return std::nullopt;
+    for (const json& p : *timeline) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_number()) return std::nullopt;
+      const auto bytes = in.AsU64(p[1]);
+      if (!bytes) return std::nullopt;
+      r.rss_timeline.push_back(RssPoint{p[0].get<double>(), *bytes});
+    }
+  }
+  in.Strings("fingerprints", r.fingerprints);
+  if (const json* steps = in.Find("steps")) {
+    if (!steps->is_array()) return std::nullopt;
+    for (const json& s : *steps) {
+      if (!s.is_object()) return std::nullopt;
+      StepTiming step;
+      Reader step_in(s);
+      step_in.String("name", step.name);
+      step_in.Double("ms", step.ms);
+      if (!step_in.ok()) return std::nullopt;
+      r.steps.push_back(std::move(step));
+    }
+  }
+  in.Strings("held_slots", r.held_slots);
+  in.Strings("log_tail", r.log_tail);
+  if (const json* log = in.Find("log")) {
+    if (!log->is_object()) return std::nullopt;
+    RunLog out;
+    Reader log_in(*log);
+    std::string clock = "launch";
+    log_in.String("clock", clock);
+    const auto known = LogClockFromString(clock);
+    if (!known) return std::nullopt;
+    out.clock = *known;
+    log_in.U64("dropped_lines", out.dropped_lines);
+    log_in.U64("dropped_bytes", out.dropped_bytes);
+    if (const json* lines = log_in.Find("lines")) {
+      if (!lines->is_array()) return std::nullopt;
+      for (const json& l : *lines) {
+        if (!l.is_array() || l.size() != 3 || !l[0].is_number() || !l[1].is_string() || !l[2].is_string())
+          return std::nullopt;
+        const std::string stream = l[1].get<std::string>();
+        if (stream != "stdout" && stream != "stderr") return std::nullopt;
+        out.lines.push_back(LogLine{l[0].get<double>(), stream == "stderr" ? 2 : 1, l[2].get<std::string>()});
+      }
+    }
+    if (!log_in.ok()) return std::nullopt;
+    r.log = std::move(out);
+  }
+  in.U64("log_lines", r.log_lines);
+  in.U64("log_dropped_bytes", r.log_dropped_bytes);
+  if (const json* stacks = in.Find("stacks")) {
+    if (!stacks->is_array()) return std::nullopt;
+    for (const json& s : *stacks) {
+      if (!s.is_object()) return std::nullopt;
+      ProcessStacks entry;
+      Reader entry_in(s);
+      entry_in.Int("pid", entry.pid);
+      entry_in.String("tool", entry.tool);
+      entry_in.Double("at_ms", entry.at_ms);
+      entry_in.String("text", entry.text);
+      entry_in.String("error", entry.error);
+      if (!entry_in.ok()) return std::nullopt;
+      r.stacks.push_back(std::move(entry));
+    }
+  }
+  if (!in.ok()) return std::nullopt;
+  return r;
+}
+
+}  // namespace coder::harness

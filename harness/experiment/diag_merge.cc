@@ -1,0 +1,108 @@
+#include "harness/experiment/diag_merge.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "common/file_util.h"
+#include "harness/report/merge.h"
+
+namespace coder::harness {
+namespace {
+
+// One report given twice, as one file or as two copies, would count its runs twice: the reason, or empty.
+std::string SameReport(const std::filesystem::path& a_path, const nlohmann::json& a, const std::filesystem::path& b_path,
+                       const nlohmann::json& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a_path, b_path, ec) && !ec)
+    return fmt::format("{} and {} are the same file: a report can be merged once", a_path.string(), b_path.string());
+  if (!a.is_object() || !b.is_object()) return "";
+  const auto started = [](const nlohmann::json& r) {
+    const auto meta = r.find("meta");
+    return meta != r.end() && meta->is_object() ? meta->value("started_at", nlohmann::json()) : nlohmann::json();
+  };
+  const auto runs = [](const nlohmann::json& r) { return r.value("runs", nlohmann::json()); };
+  if (started(a) != started(b) || runs(a) != runs(b)) return "";
+  return fmt::format("{} and {} are the same report (started at {}, the same runs): a report can be merged once",
+                     a_path.string(), b_path.string(), started(a).is_string() ? started(a).get<std::string>() : "?");
+}
+
+}  // namespace
+
+std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return std::nullopt;
+  VariantSpec v;
+  v.name = j["name"].get<std::string>();
+  if (j.contains("argv") && j["argv"].is_array())
+    for (const auto& a : j["argv"])
+      if (a.is_string()) v.argv.push_back(a.get<std::string>());
+  v.builtin_server = j.value("builtin_server", false);
+  v.gated = j.value("gated", true);
+  v.baseline = j.value("baseline", false);
+  if (j.contains("known_timeout_ms") && j["known_timeout_ms"].is_number())
+    v.known_timeout_ms = j["known_timeout_ms"].get<double>();
+  return v;
+}
+
+int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line) {
+  std::vector<nlohmann::json> reports;
+  for (const auto& path : config.inputs) {
+    auto text = ReadFile(path);
+    if (!text) {
+      fmt::print(stderr, "coder diag merge: {}\n", text.error().message);
+      return 2;
+    }
+    auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      fmt::print(stderr, "coder diag merge: {} is not JSON\n", path.string());
+      return 2;
+    }
+    reports.push_back(std::move(j));
+  }
+  for (size_t i = 0; i < reports.size(); ++i) {
+    for (size_t k = i + 1; k < reports.size(); ++k) {
+      if (const std::string same = SameReport(config.inputs[i], reports[i], config.inputs[k], reports[k]); !same.empty()) {
+        fmt::print(stderr, "coder diag merge: {}\n", same);
+        return 2;
+      }
+    }
+  }
+  auto merged = MergeReports(reports);
+  if (!merged) {
+    fmt::print(stderr, "coder diag merge: {}\n", merged.error().message);
+    return 2;
+  }
+  Experiment e;
+  for (const auto& v : (*merged)["variants"]) {
+    auto spec = VariantSpecFromJson(v.value("spec", nlohmann::json()));
+    if (!spec) {
+      fmt::print(stderr, "coder diag merge: a merged variant has no valid spec\n");
+      return 2;
+    }
+    e.variants.push_back(std::move(*spec));
+  }
+  for (const auto& r : (*merged)["runs"]) {
+    auto run = RunRecord::FromJson(r);
+    if (!run) {
+      fmt::print(stderr, "coder diag merge: a merged run is not a valid run record\n");
+      return 2;
+    }
+    e.runs.push_back(std::move(*run));
+  }
+  const auto& meta = (*merged)["meta"];
+  e.meta.coder_version = meta.value("coder_version", "");
+  e.meta.started_at = meta.value("started_at", "");
+  e.meta.wall_seconds = meta.value("wall_seconds", 0.0);
+  e.meta.command_line = command_line;
+  e.meta.options = meta.value("options", nlohmann::json::object());
+  if (meta.contains("notes") && meta["notes"].is_array())
+    for (const auto& n : meta["notes"])
+      if (n.is_string()) e.meta.notes.push_back(n.get<std::string>());
+  ReportOptions options = config.report;
+  options.analyse_budget = false;
+  // A merge of partial reports is a complete verdict over what was measured; say that some were partial.
+  if (meta.value("interrupted", false)) e.meta.notes.push_back("some merged reports were interrupted (partial)");
+  return ReportExperiment(std::move(e), options);
+}
+
+}  // namespace coder::harness

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/experiment/diag_report.h"
+
+namespace coder::harness {
+
+/// `coder diag merge` inputs: report files from several machines or CI shards, and what to write.
+struct MergeConfig {
+  std::vector<std::filesystem::path> inputs;
+  ReportOptions report;  ///< analyse_budget is forced off: runs of different machines share no clock
+};
+
+/// Reads and merges the reports (MergeReports), then reports the merged experiment exactly as
+/// `coder diag shutdown` would: table, comparisons, gate, JSON/JUnit/Markdown. Returns its exit code, or
+/// 2 when an input cannot be read or does not merge, or when one report is given twice (one file by two
+/// paths, or two files with the same meta.started_at and the same runs): its runs would count double.
+int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line);
+
+/// The inverse of VariantSpecJson.
+std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j);
+
+}  // namespace coder::harness

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// What the measuring layer records about one run, as plain values: RSS samples, debugger stacks and the
+// target's bounded log. The analysis layer's RunRecord holds them; nothing here knows about outcomes.
+namespace coder::harness {
+
+/// One RSS sample of the target's whole process tree.
+struct RssPoint {
+  double t_ms = 0;  ///< since the launch
+  uint64_t bytes = 0;
+  bool operator==(const RssPoint&) const = default;
+};
+
+/// The stacks of one process of a run that hung past --stack-after, as a debugger printed them.
+struct ProcessStacks {
+  int pid = 0;
+  std::string tool;   ///< "eu-stack" or "gdb"
+  double at_ms = 0;   ///< since the launch
+  std::string text;   ///< every thread's stack, bounded (the head is cut, and says so)
+  std::string error;  ///< why the text is missing or partial (the tool failed or timed out); else empty
+  bool operator==(const ProcessStacks&) const = default;
+};
+
+/// One line of a target's output as the run's log keeps it.
+struct LogLine {
+  double t_ms = 0;  ///< when the harness read it, relative to RunLog::clock (negative before the stop signal)
+  int stream = 1;   ///< 1 stdout, 2 stderr
+  std::string text;
+  bool operator==(const LogLine&) const = default;
+};
+
+/// What a run's LogLine::t_ms counts from.
+enum class LogClock {
+  kSignal,  ///< the stop signal (the run was signalled)
+  kLaunch,  ///< the launch (the run never got the stop signal: it failed to start, was never ready, or exited first)
+};
+/// "signal", "launch".
+std::string_view ToString(LogClock clock);
+std::optional<LogClock> LogClockFromString(std::string_view text);
+
+/// The whole bounded log of one run (--log-bytes): every line the harness still held when the run ended,
+/// in the order the harness read them. Within one stream that is the order written; between stdout and
+/// stderr it is the order the reads saw, which two pipes cannot make exact for lines written within
+/// the same instant.
+struct RunLog {
+  LogClock clock = LogClock::kLaunch;
+  std::vector<LogLine> lines;
+  uint64_t dropped_lines = 0;  ///< the oldest lines, evicted to stay within --log-bytes: the log was cut at its head
+  uint64_t dropped_bytes = 0;  ///< output bytes not kept: those lines, and the cut tails of lines over 64 KiB
+  bool operator==(const RunLog&) const = default;
+};
+
+}  // namespace coder::harness

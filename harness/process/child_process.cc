@@ -1,0 +1,377 @@
+#include "harness/process/child_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <utility>
+
+#include "harness/process/proc_fs.h"
+#include "harness/process/spawn.h"
+#include "harness/process/subreaper.h"
+
+namespace coder::harness {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::vector<StopStep> DefaultStopPlan() {
+  return {{StopAction::kTerminate, 2s}, {StopAction::kKill, 5s}};
+}
+
+std::string ExitStatus::Describe() const {
+  return signaled ? "killed by " + SignalName(signal) : "exit " + std::to_string(code);
+}
+
+struct ChildProcess::Waiter {
+  const std::function<bool(const OutputLine&)>* match;
+  bool matched = false;
+};
+
+namespace {
+
+// Bytes read per poll wake-up and stream; also the drain cap after exit, so a descendant that keeps
+// writing cannot hold the exit status back.
+constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kMaxDrainAfterExit = 4 << 20;
+
+long AnonRssKib() {
+  auto text = ReadSmallFile("/proc/self/statm");
+  if (!text) return 0;
+  long size = 0, resident = 0, shared = 0;
+  if (std::sscanf(text->c_str(), "%ld %ld %ld", &size, &resident, &shared) != 3) return 0;
+  return (resident - shared) * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineCallback on_line) {
+  long spawn_rss = AnonRssKib();
+  std::unique_ptr<ChildProcess> child(new ChildProcess(std::move(spec), std::move(on_line)));
+  child->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (child->wake_fd_ < 0) return Error{std::string("eventfd: ") + std::strerror(errno)};
+  {
+    auto spawn_lock = internal::LockForSpawn();
+    auto spawned = SpawnChild(child->spec_);
+    if (!spawned) return spawned.error();
+    internal::RegisterOwnedPid(spawned->pid);
+    child->pid_ = spawned->pid;
+    child->pidfd_ = spawned->pidfd;
+    child->stream_fds_[0] = spawned->stdout_fd;
+    child->stream_fds_[1] = spawned->stderr_fd;
+    child->started_at_ = spawned->started_at;
+  }
+  child->spawn_rss_kib_ = spawn_rss;
+  for (int fd : child->stream_fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  child->reader_ = std::thread([c = child.get()] { c->ReaderLoop(); });
+  return child;
+}
+
+ChildProcess::ChildProcess(LaunchSpec spec, LineCallback on_line)
+    : spec_(std::move(spec)),
+      on_line_(std::move(on_line)),
+      splitters_{LineSplitter(spec_.max_line_bytes), LineSplitter(spec_.max_line_bytes)},
+      ring_(spec_.log_capacity_bytes) {}
+
+ChildProcess::~ChildProcess() {
+  Stop();
+  if (pidfd_ >= 0) close(pidfd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void ChildProcess::ReaderLoop() {
+  bool exited = false;
+  while (!quit_.load()) {
+    pollfd fds[4];
+    int kinds[4];  // 0/1 stream index, 2 pidfd, 3 wake
+    nfds_t n = 0;
+    for (int i = 0; i < 2; ++i) {
+      if (stream_fds_[i] >= 0) {
+        fds[n] = {stream_fds_[i], POLLIN, 0};
+        kinds[n++] = i;
+      }
+    }
+    if (!exited) {
+      fds[n] = {pidfd_, POLLIN, 0};
+      kinds[n++] = 2;
+    } else if (n == 0) {
+      break;  // exited and both streams ended: nothing left to watch
+    }
+    fds[n] = {wake_fd_, POLLIN, 0};
+    kinds[n++] = 3;
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      if (kinds[i] < 2) {
+        ReadStream(kinds[i]);
+      } else if (kinds[i] == 2) {
+        OnExited();
+        exited = true;
+      } else {
+        uint64_t value;
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &value, sizeof value);
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (stream_fds_[i] >= 0) EndStream(i);
+  }
+}
+
+ssize_t ChildProcess::ReadStream(int index) {
+  char buf[kReadChunk];
+  ssize_t n = read(stream_fds_[index], buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return -1;
+  if (n <= 0) {
+    EndStream(index);
+    return 0;
+  }
+  Clock::time_point at = Clock::now();
+  std::vector<std::pair<std::string, bool>> texts;
+  splitters_[index].Feed(std::string_view(buf, static_cast<size_t>(n)),
+                         [&texts](std::string&& t, bool truncated) { texts.emplace_back(std::move(t), truncated); });
+  Deliver(index + 1, texts, at);
+  return n;
+}
+
+void ChildProcess::EndStream(int index) {
+  std::vector<std::pair<std::string, bool>> texts;
+  splitters_[index].Finish([&texts](std::string&& t, bool truncated) { texts.emplace_back(std::move(t), truncated); });
+  Deliver(index + 1, texts, Clock::now());
+  close(stream_fds_[index]);
+  stream_fds_[index] = -1;
+  std::lock_guard lock(mu_);
+  streams_open_[index] = false;
+  cv_.notify_all();
+}
+
+void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
+  std::vector<OutputLine> lines;
+  lines.reserve(texts.size());
+  for (auto& [text, truncated] : texts) lines.push_back(OutputLine{at, stream, std::move(text), truncated});
+  {
+    std::lock_guard lock(mu_);
+    for (const OutputLine& line : lines) {
+      for (Waiter* w : waiters_) {
+        if (!w->matched && (*w->match)(line)) w->matched = true;
+      }
+      ring_.Push(line);
+    }
+    truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
+    cv_.notify_all();
+  }
+  if (on_line_) {
+    for (const OutputLine& line : lines) on_line_(line);
+  }
+}
+
+void ChildProcess::OnExited() {
+  ExitStatus status;
+  status.at = Clock::now();
+  // WNOWAIT leaves the zombie in place: its pid, and so the process group id, cannot be recycled until
+  // Stop() has SIGKILLed the rest of the group and reaped it. The raw syscall also returns the rusage
+  // that wait4 would.
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  rusage ru{};
+  long r;
+  do {
+    r = syscall(SYS_waitid, P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT, &ru);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0 && info.si_pid == pid_) {
+    status.signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+    (status.signaled ? status.signal : status.code) = info.si_status;
+    status.max_rss_kib = ru.ru_maxrss;
+  } else {
+    status.code = -1;  // someone else reaped it: the status is lost
+  }
+  // Everything the child wrote is in the pipes now; read it before publishing the exit.
+  for (int i = 0; i < 2; ++i) {
+    size_t drained = 0;
+    while (stream_fds_[i] >= 0 && drained < kMaxDrainAfterExit) {
+      ssize_t n = ReadStream(i);
+      if (n <= 0) break;
+      drained += static_cast<size_t>(n);
+    }
+  }
+  std::lock_guard lock(mu_);
+  exit_ = status;
+  cv_.notify_all();
+}
+
+}  // namespace coder::harness
+
+namespace coder::harness {
+
+Status ChildProcess::Signal(int sig) {
+  {
+    std::lock_guard lock(mu_);
+    if (exit_) return Error{"process " + std::to_string(pid_) + " already exited (" + exit_->Describe() + ")"};
+  }
+  if (syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) != 0) {
+    if (errno == ESRCH) return Error{"process " + std::to_string(pid_) + " already exited"};
+    return Error{"signal " + std::to_string(sig) + " to process " + std::to_string(pid_) + ": " +
+                 std::strerror(errno)};
+  }
+  return Ok{};
+}
+
+Status ChildProcess::SignalGroup(int sig) {
+  if (pid_ <= 0) return Error{"no process was started"};
+  {
+    std::lock_guard lock(mu_);
+    // Once reaped, the group id may be recycled by an unrelated process group.
+    if (reaped_) return Error{"process group " + std::to_string(pid_) + " was stopped and reaped"};
+  }
+  if (kill(-pid_, sig) != 0) {
+    return Error{"signal " + std::to_string(sig) + " to process group " + std::to_string(pid_) + ": " +
+                 std::strerror(errno)};
+  }
+  return Ok{};
+}
+
+std::optional<ExitStatus> ChildProcess::WaitUntil(Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [this] { return exit_.has_value(); });
+  return exit_;
+}
+
+std::optional<ExitStatus> ChildProcess::exit_status() const {
+  std::lock_guard lock(mu_);
+  return exit_;
+}
+
+bool ChildProcess::WaitForLine(const std::function<bool(const OutputLine&)>& match, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  for (const OutputLine& line : ring_.lines()) {
+    if (match(line)) return true;
+  }
+  auto ended = [this] { return exit_.has_value() || (!streams_open_[0] && !streams_open_[1]); };
+  if (ended()) return false;
+  Waiter waiter{&match};
+  waiters_.push_back(&waiter);
+  cv_.wait_until(lock, deadline, [&] { return waiter.matched || ended(); });
+  waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
+  return waiter.matched;
+}
+
+std::vector<OutputLine> ChildProcess::Lines() const {
+  std::lock_guard lock(mu_);
+  return {ring_.lines().begin(), ring_.lines().end()};
+}
+
+std::string ChildProcess::Output() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  out.reserve(ring_.retained_bytes());
+  for (const OutputLine& line : ring_.lines()) {
+    out += line.text;
+    out += '\n';
+  }
+  return out;
+}
+
+uint64_t ChildProcess::dropped_bytes() const {
+  std::lock_guard lock(mu_);
+  return ring_.evicted_bytes() + truncated_bytes_;
+}
+
+bool ChildProcess::output_ended() const {
+  std::lock_guard lock(mu_);
+  return !streams_open_[0] && !streams_open_[1];
+}
+
+void ChildProcess::Stop() { Stop(spec_.stop_plan); }
+
+void ChildProcess::Stop(const std::vector<StopStep>& plan) {
+  std::lock_guard stop_lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  // Start failed before a child existed; kill(-(-1)) would signal init.
+  if (pid_ <= 0) return;
+  for (const StopStep& step : plan) {
+    if (exit_status()) break;
+    if (step.action == StopAction::kTerminate) (void)SignalGroup(SIGTERM);
+    if (step.action == StopAction::kKill) (void)SignalGroup(SIGKILL);
+    WaitUntil(Clock::now() + step.timeout);
+  }
+  if (!exit_status()) {
+    (void)SignalGroup(SIGKILL);
+    WaitUntil(Clock::now() + 10s);
+  }
+  bool reaped = false;
+  if (exit_status()) {
+    int status = 0;
+    rusage ru{};
+    pid_t r;
+    do {
+      r = wait4(pid_, &status, 0, &ru);
+    } while (r < 0 && errno == EINTR);
+    reaped = r == pid_;
+  }
+  if (reaped) {
+    {
+      // From here SignalGroup refuses; the loop below signals the leftovers itself.
+      std::lock_guard lock(mu_);
+      reaped_ = true;
+    }
+    KillGroupLeftovers(Clock::now() + 5s);
+  } else {
+    // Still alive after SIGKILL (stuck in the kernel) or reaped by someone else: its zombie or itself
+    // pins the group id, so the group can be signalled until no live member is left.
+    (void)SignalGroup(SIGKILL);
+    WaitForNoLiveGroupMember(Clock::now() + 5s);
+  }
+  // Reaped or not (a child stuck in the kernel), ReapOrphans may collect it from now on.
+  internal::UnregisterOwnedPid(pid_);
+  // As a subreaper we inherited the group's orphans; they are zombies now, not worth keeping.
+  if (IsChildSubreaper()) ReapOrphans();
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
+                   [this] { return !streams_open_[0] && !streams_open_[1]; });
+  }
+  quit_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof one);
+  if (reader_.joinable()) reader_.join();
+}
+
+void ChildProcess::KillGroupLeftovers(Clock::time_point deadline) {
+  // The leader is reaped, yet its pid stays allocated for as long as any process has it as its group id
+  // (the kernel never hands out a pid still in use as a group id), so -pgid reaches only what this
+  // target left behind. The common case, a target that left nothing, costs one kill() returning ESRCH
+  // instead of a scan of /proc.
+  auto pause = 200us;
+  while (kill(-pid_, SIGKILL) == 0) {
+    // Members are left. Those that are zombies still answer kill(); the orphans among them are ours to
+    // reap, and the rest count as gone once no live member is left.
+    if (IsChildSubreaper()) ReapOrphans();
+    if (kill(-pid_, 0) != 0 || LiveDescendants(pid_).empty() || Clock::now() >= deadline) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, 10ms);
+  }
+}
+
+void ChildProcess::WaitForNoLiveGroupMember(Clock::time_point deadline) {
+  // SIGKILL is delivered asynchronously; a member counts as gone once it is a zombie. Polling /proc is
+  // the only way to see that for processes that are not our children.
+  auto pause = 200us;
+  while (!LiveDescendants(pid_).empty() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, 10ms);
+  }
+}
+
+}  // namespace coder::harness

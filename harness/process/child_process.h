@@ -1,0 +1,153 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "common/signal_name.h"
+#include "harness/process/launch_spec.h"
+#include "harness/process/output_log.h"
+
+namespace coder::harness {
+
+/// How a child ended.
+using coder::SignalName;
+
+struct ExitStatus {
+  bool signaled = false;  ///< killed by a signal (then `signal` is set and `code` is 0)
+  int code = 0;           ///< exit code when !signaled
+  int signal = 0;
+  /// The kernel's high-water mark from wait4 (ru_maxrss): the larger of the child's and its reaped
+  /// descendants' peaks. Linux also counts the harness's memory, which the child runs in between vfork
+  /// and execve, so it is never below spawn_rss_kib() of the ChildProcess.
+  long max_rss_kib = 0;
+  std::chrono::steady_clock::time_point at;  ///< when the harness saw the exit (pidfd readable)
+
+  /// "exit 0", "exit 15", "killed by SIGKILL".
+  std::string Describe() const;
+};
+
+/// Owns one launched target: its process group, its output and its exit status. Thread-safe: every
+/// method may be called from any thread, concurrently.
+///
+/// One reader thread per child polls the stdout and stderr pipes and a pidfd: it splits output into
+/// timestamped lines, keeps a bounded ring of the most recent ones, calls the LineCallback, and
+/// reaps the child with wait4 the moment it exits (recording the time and ru_maxrss). The exit status
+/// is published only after the pipes have been drained of what the child wrote, so once WaitUntil
+/// returns a status, Lines() holds all the child's output (a surviving descendant may add more).
+class ChildProcess {
+ public:
+  /// Called on the reader thread, in output order, outside any lock. It must not block for long (it
+  /// delays reading) and may call this ChildProcess's methods except Stop() and the destructor.
+  using LineCallback = std::function<void(const OutputLine&)>;
+
+  /// Launches `spec` (see SpawnChild): own process group, SIGKILL as parent-death signal, stdin from
+  /// /dev/null. A missing or non-executable program is an Error ("cannot execute /x/y: No such file or
+  /// directory"), checked before fork where possible.
+  /// The parent-death signal fires when the thread that called Start exits (a Linux rule), so call it
+  /// from a thread that outlives the child (the main thread, or a long-lived launcher thread).
+  static Result<std::unique_ptr<ChildProcess>> Start(LaunchSpec spec, LineCallback on_line = {});
+
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  /// Calls Stop(): never leaves the child or its process group behind.
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  /// The process group id (equal to pid()).
+  pid_t pgid() const { return pid_; }
+  /// When execve had succeeded.
+  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+  /// The harness's own anonymous memory when it forked the child, which Linux folds into the child's
+  /// ru_maxrss: an ExitStatus::max_rss_kib at this level says nothing about the target.
+  long spawn_rss_kib() const { return spawn_rss_kib_; }
+
+  /// Sends `sig` to the child only (through its pidfd, so never to a recycled pid). An Error says why
+  /// not, e.g. "process 123 already exited (exit 0)".
+  Status Signal(int sig);
+  /// Sends `sig` to the child's whole process group. An Error when no member is left.
+  Status SignalGroup(int sig);
+
+  /// Blocks until the child has exited (and its output was drained) or `deadline`; nullopt while still
+  /// running at the deadline.
+  std::optional<ExitStatus> WaitUntil(std::chrono::steady_clock::time_point deadline);
+  /// Non-blocking: the status once the child has exited.
+  std::optional<ExitStatus> exit_status() const;
+
+  /// Returns true as soon as a retained or newly read line satisfies `match`. Returns false at the
+  /// deadline, when both output streams have ended, or when the child has exited (its output drained)
+  /// without a match. `match` runs on this thread for retained lines and on the reader thread, under an
+  /// internal lock, for new ones: it must not call this ChildProcess. Lines read while no WaitForLine is
+  /// active and already evicted from the ring are not seen. The pipes usually reach end of file a moment
+  /// before the exit is seen: after a false return, WaitUntil tells whether and how the child ended.
+  bool WaitForLine(const std::function<bool(const OutputLine&)>& match,
+                   std::chrono::steady_clock::time_point deadline);
+
+  /// A copy of the retained lines, oldest first.
+  std::vector<OutputLine> Lines() const;
+  /// The retained lines joined, each followed by '\n'.
+  std::string Output() const;
+  /// Output bytes no longer retained: lines evicted from the ring plus the cut tails of long lines.
+  uint64_t dropped_bytes() const;
+  /// Whether both output streams have reached end of file.
+  bool output_ended() const;
+
+  /// Runs spec.stop_plan: each step acts on the process group and waits up to its timeout for the child
+  /// to exit; the plan ends early once it has. Then SIGKILLs whatever is left of the process group, waits
+  /// until no live member remains, drains the output (up to spec.output_drain_timeout) and stops the
+  /// reader. When this process is a child subreaper, also reaps the orphans it inherited (ReapOrphans).
+  /// Idempotent and thread-safe: a concurrent or later call returns once the first has finished.
+  void Stop();
+  /// Stop() with another plan (e.g. a short grace for a child known to ignore signals).
+  void Stop(const std::vector<StopStep>& plan);
+
+ private:
+  struct Waiter;
+
+  ChildProcess(LaunchSpec spec, LineCallback on_line);
+  void ReaderLoop();
+  ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read
+  void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts,
+               std::chrono::steady_clock::time_point at);
+  void OnExited();
+  void EndStream(int index);
+  void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
+  void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
+
+  const LaunchSpec spec_;
+  const LineCallback on_line_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;  // kept open until destruction so Signal() can never hit a recycled pid
+  int wake_fd_ = -1;  // eventfd that interrupts the reader's poll
+  int stream_fds_[2] = {-1, -1};  // stdout, stderr read ends; owned by the reader thread
+  std::chrono::steady_clock::time_point started_at_;
+  long spawn_rss_kib_ = 0;
+  LineSplitter splitters_[2];  // reader thread only
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  LineRing ring_;                      // guarded by mu_
+  uint64_t truncated_bytes_ = 0;       // guarded by mu_
+  bool streams_open_[2] = {true, true};  // guarded by mu_
+  std::optional<ExitStatus> exit_;     // guarded by mu_
+  bool reaped_ = false;                // guarded by mu_
+  std::vector<Waiter*> waiters_;       // guarded by mu_
+  std::atomic<bool> quit_{false};
+
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // guarded by stop_mu_
+  std::thread reader_;
+};
+
+}  // namespace coder::harness

@@ -1,0 +1,171 @@
+#include "harness/process/proc_net.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+#include <unordered_set>
+
+#include "harness/process/proc_fs.h"
+
+namespace coder::harness {
+namespace {
+
+template <class T>
+bool ParseHex(std::string_view text, T& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, 16);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// The kernel prints each 32-bit word of the address in host byte order ("%08X" of the stored value),
+// so copying the parsed words back into memory restores the network-order bytes.
+bool ParseAddress(std::string_view hex, bool ipv6, std::string& out) {
+  const size_t words = ipv6 ? 4 : 1;
+  if (hex.size() != words * 8) return false;
+  uint32_t raw[4] = {};
+  for (size_t i = 0; i < words; ++i)
+    if (!ParseHex(hex.substr(i * 8, 8), raw[i])) return false;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ipv6) {
+    in6_addr a;
+    std::memcpy(&a, raw, sizeof a);
+    if (inet_ntop(AF_INET6, &a, text, sizeof text) == nullptr) return false;
+  } else {
+    in_addr a;
+    std::memcpy(&a, raw, sizeof a);
+    if (inet_ntop(AF_INET, &a, text, sizeof text) == nullptr) return false;
+  }
+  out = text;
+  return true;
+}
+
+bool ParseEndpoint(std::string_view field, bool ipv6, std::string& address, uint16_t& port) {
+  const auto colon = field.find(':');
+  if (colon == std::string_view::npos) return false;
+  return ParseAddress(field.substr(0, colon), ipv6, address) && ParseHex(field.substr(colon + 1), port);
+}
+
+std::vector<std::string_view> Fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    const size_t start = i;
+    while (i < line.size() && line[i] != ' ') ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+std::string Endpoint(const std::string& address, uint16_t port, bool ipv6) {
+  return ipv6 ? fmt::format("[{}]:{}", address, port) : fmt::format("{}:{}", address, port);
+}
+
+}  // namespace
+
+bool TcpSocketEntry::listening() const { return state == kTcpListen; }
+std::string TcpSocketEntry::LocalEndpoint() const { return Endpoint(local_address, local_port, ipv6); }
+std::string TcpSocketEntry::RemoteEndpoint() const { return Endpoint(remote_address, remote_port, ipv6); }
+
+std::string TcpStateName(int state) {
+  static const char* const kNames[] = {"",          "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",
+                                       "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
+                                       "NEW_SYN_RECV"};
+  if (state > 0 && state < static_cast<int>(std::size(kNames))) return kNames[state];
+  return fmt::format("state 0x{:02X}", state);
+}
+
+std::vector<TcpSocketEntry> ParseTcpTable(std::string_view text, bool ipv6) {
+  std::vector<TcpSocketEntry> out;
+  bool header = true;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (header) {  // "  sl  local_address rem_address   st tx_queue rx_queue ..."
+      header = false;
+      continue;
+    }
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+    const auto f = Fields(line);
+    if (f.size() < 10) continue;
+    TcpSocketEntry e;
+    e.ipv6 = ipv6;
+    const auto queues = f[4].find(':');
+    if (!ParseEndpoint(f[1], ipv6, e.local_address, e.local_port) ||
+        !ParseEndpoint(f[2], ipv6, e.remote_address, e.remote_port) || !ParseHex(f[3], e.state) ||
+        queues == std::string_view::npos || !ParseHex(f[4].substr(0, queues), e.tx_queue) ||
+        !ParseHex(f[4].substr(queues + 1), e.rx_queue))
+      continue;
+    auto [end, ec] = std::from_chars(f[9].data(), f[9].data() + f[9].size(), e.inode);
+    if (ec != std::errc() || end != f[9].data() + f[9].size()) continue;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<TcpSocketEntry> ReadTcpSockets(pid_t pid) {
+  std::vector<TcpSocketEntry> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/net/";
+  for (bool ipv6 : {false, true}) {
+    // Tables of many sockets exceed one read; ReadSmallFile reads a whole file.
+    if (auto text = ReadSmallFile(base + (ipv6 ? "tcp6" : "tcp"))) {
+      auto rows = ParseTcpTable(*text, ipv6);
+      out.insert(out.end(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+    }
+  }
+  return out;
+}
+
+std::set<uint64_t> SocketInodes(pid_t pid) {
+  std::set<uint64_t> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  constexpr std::string_view kPrefix = "socket:[";
+  while (dirent* ent = readdir(d)) {
+    if (ent->d_name[0] == '.') continue;
+    char link[64];
+    const ssize_t n = readlinkat(dirfd(d), ent->d_name, link, sizeof link);
+    if (n <= 0 || static_cast<size_t>(n) >= sizeof link) continue;
+    const std::string_view target(link, static_cast<size_t>(n));
+    if (target.rfind(kPrefix, 0) != 0 || target.back() != ']') continue;
+    const auto digits = target.substr(kPrefix.size(), target.size() - kPrefix.size() - 1);
+    uint64_t inode = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), inode);
+    if (ec == std::errc() && end == digits.data() + digits.size()) out.insert(inode);
+  }
+  closedir(d);
+  return out;
+}
+
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::vector<pid_t> out;
+  if (auto st = ReadProcStat(root); !st || st->dead()) return out;
+  std::unordered_set<pid_t> seen{root};
+  out.push_back(root);
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (pid_t child : ReadChildren(out[i])) {
+      if (!seen.insert(child).second) continue;
+      if (auto st = ReadProcStat(child); st && !st->dead()) out.push_back(child);
+    }
+  }
+  return out;
+}
+
+std::vector<TcpSocketEntry> ListenersOf(const std::vector<pid_t>& pids) {
+  std::vector<TcpSocketEntry> out;
+  std::set<uint64_t> inodes;
+  for (pid_t pid : pids) inodes.merge(SocketInodes(pid));
+  if (inodes.empty() || pids.empty()) return out;
+  std::set<uint64_t> taken;
+  for (auto& e : ReadTcpSockets(pids.front()))
+    if (e.listening() && inodes.count(e.inode) && taken.insert(e.inode).second) out.push_back(std::move(e));
+  return out;
+}
+
+}  // namespace coder::harness

@@ -1,0 +1,244 @@
+#include "harness/report/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "harness/report/report_sections.h"
+#include "common/terminal_text.h"
+
+namespace coder::harness {
+namespace {
+
+constexpr std::string_view kNone = "-";
+
+struct Column {
+  std::string header;
+  bool right_aligned = false;
+  std::string group;  ///< columns with the same non-empty group share a "--- group ---" label above
+};
+
+/// Columns sized to their content. Two spaces between columns, one inside a group, so a group's
+/// numbers read as one block.
+class TextTable {
+ public:
+  explicit TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
+  /// Cells may hold a target's text (held slots, step names): each is made TerminalSafe.
+  void AddRow(std::vector<std::string> cells) {
+    for (std::string& cell : cells) cell = TerminalSafe(cell);
+    rows_.push_back(std::move(cells));
+  }
+
+  std::string Render(std::string_view indent = "", bool headers = true) const {
+    std::vector<size_t> width(columns_.size());
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      width[c] = headers ? DisplayWidth(columns_[c].header) : 0;
+      for (const auto& row : rows_) width[c] = std::max(width[c], DisplayWidth(row[c]));
+    }
+    std::string out;
+    if (headers && HasGroups()) out += GroupLine(width, indent);
+    if (headers) out += Line(width, indent, [&](size_t c) { return columns_[c].header; });
+    for (const auto& row : rows_) out += Line(width, indent, [&](size_t c) { return row[c]; });
+    return out;
+  }
+
+ private:
+  bool InGroupWithPrevious(size_t c) const {
+    return c > 0 && !columns_[c].group.empty() && columns_[c].group == columns_[c - 1].group;
+  }
+  size_t Separator(size_t c) const { return c == 0 ? 0 : InGroupWithPrevious(c) ? 1 : 2; }
+  bool HasGroups() const {
+    return std::any_of(columns_.begin(), columns_.end(), [](const Column& c) { return !c.group.empty(); });
+  }
+
+  template <class Cell>
+  std::string Line(const std::vector<size_t>& width, std::string_view indent, Cell cell) const {
+    std::string line(indent);
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const std::string text = cell(c);
+      const std::string pad(width[c] - DisplayWidth(text), ' ');
+      line.append(Separator(c), ' ');
+      line += columns_[c].right_aligned ? pad + text : text + pad;
+    }
+    return TrimRight(std::move(line));
+  }
+
+  // Widens a column when its group label does not fit (with one dash on each side for a group of several).
+  std::string GroupLine(std::vector<size_t>& width, std::string_view indent) const {
+    std::string line(indent);
+    for (size_t c = 0; c < columns_.size();) {
+      line.append(Separator(c), ' ');
+      size_t end = c + 1;
+      while (end < columns_.size() && InGroupWithPrevious(end)) ++end;
+      if (columns_[c].group.empty()) {
+        line.append(width[c], ' ');
+      } else if (end == c + 1) {
+        // A group of one needs no dashes to show its extent.
+        const std::string& label = columns_[c].group;
+        width[c] = std::max(width[c], DisplayWidth(label));
+        const std::string pad(width[c] - DisplayWidth(label), ' ');
+        line += columns_[c].right_aligned ? pad + label : label + pad;
+      } else {
+        const std::string label = " " + columns_[c].group + " ";
+        size_t span = 0;
+        for (size_t k = c; k < end; ++k) span += width[k] + (k > c ? Separator(k) : 0);
+        if (span < label.size() + 2) {
+          width[end - 1] += label.size() + 2 - span;
+          span = label.size() + 2;
+        }
+        const size_t left = (span - label.size()) / 2;
+        line += std::string(left, '-') + label + std::string(span - label.size() - left, '-');
+      }
+      c = end;
+    }
+    return TrimRight(std::move(line));
+  }
+
+  static std::string TrimRight(std::string line) {
+    line.erase(line.find_last_not_of(' ') + 1);
+    return line + "\n";
+  }
+
+  std::vector<Column> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+double Stat(const Distribution& d, std::string_view stat) {
+  if (stat == "min") return d.min;
+  if (stat == "p50") return d.p50;
+  if (stat == "p95") return d.p95;
+  if (stat == "p99") return d.p99;
+  if (stat == "max") return d.max;
+  return d.mean;
+}
+
+// A statistic censored values reach is only a lower bound: ">= 30.005s".
+std::string Ms(const Distribution& d, std::string_view stat) {
+  if (d.n == 0) return std::string(kNone);
+  return (d.IsLowerBound(stat) ? ">= " : "") + FormatMs(Stat(d, stat));
+}
+std::string Bytes(const Distribution& d, double Distribution::*stat) {
+  return d.n == 0 ? std::string(kNone) : FormatBytes(static_cast<uint64_t>(d.*stat));
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? std::string(kNone) : out;
+}
+
+// Most severe first: the enum is declared in that order, and so the map iterates.
+std::string OutcomeCounts(const std::map<Outcome, size_t>& outcomes) {
+  std::vector<std::string> parts;
+  for (const auto& [outcome, n] : outcomes)
+    if (n > 0) parts.push_back(fmt::format("{} {}", n, ToString(outcome)));
+  return Join(parts);
+}
+
+// Most frequent first, then by name: the order stays the same from one report to the next.
+std::vector<std::pair<std::string, size_t>> ByCount(const std::map<std::string, size_t>& counts) {
+  std::vector<std::pair<std::string, size_t>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return sorted;
+}
+
+std::string FingerprintCounts(const std::map<std::string, size_t>& fingerprints) {
+  std::vector<std::string> parts;
+  for (const auto& [name, n] : ByCount(fingerprints)) parts.push_back(fmt::format("{} {}", n, name));
+  return Join(parts);
+}
+
+std::string Gate(const VariantSummary& s) { return s.baseline ? "baseline" : s.gated ? "gated" : "-"; }
+
+std::string MainTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  std::vector<Column> columns{{"variant"},
+                   {"gate"},
+                   {"runs", true},
+                   {"outcomes"},
+                   {"min", true, "latency"},
+                   {"p50", true, "latency"},
+                   {"p95", true, "latency"},
+                   {"p99", true, "latency"},
+                   {"max", true, "latency"},
+                   {"p50", true, "ready"},
+                   {"p50", true, "peak RSS"},
+                   {"max", true, "peak RSS"}};
+  if (sections.dominant_step) columns.push_back({"dominant step"});
+  columns.push_back({"fingerprints"});
+  TextTable table(std::move(columns));
+  for (const VariantSummary& s : summaries) {
+    const Distribution& lat = s.latency_ms;
+    const Distribution& rss = s.tree_peak_rss_bytes;
+    std::vector<std::string> row{s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
+                                 Ms(lat, "min"), Ms(lat, "p50"), Ms(lat, "p95"), Ms(lat, "p99"), Ms(lat, "max"),
+                                 Ms(s.ready_ms, "p50"),
+                                 Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max)};
+    if (sections.dominant_step)
+      row.push_back(s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
+                                    : std::string(kNone));
+    row.push_back(FingerprintCounts(s.fingerprints));
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string HeldSlots(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  if (!sections.held_slots) return "";
+  TextTable table({{"variant"}, {"findings"}, {"slots"}});
+  bool any = false;
+  for (const VariantSummary& s : summaries) {
+    if (s.findings == 0) continue;
+    any = true;
+    std::vector<std::string> slots;
+    for (const auto& [slot, n] : ByCount(s.held_slots))
+      slots.push_back(fmt::format("{} ({} run{})", slot, n, n == 1 ? "" : "s"));
+    table.AddRow({s.variant, fmt::format("{} of {} runs with findings", s.findings, s.runs),
+                  slots.empty() ? "none named" : Join(slots)});
+  }
+  if (!any) return "";
+  return "\nHeld wait-group slots, per variant with findings:\n" + table.Render("  ", false);
+}
+
+std::string FixedTails(const std::vector<VariantSummary>& summaries) {
+  TextTable table({{"variant"}, {"fixed tail"}});
+  for (const VariantSummary& s : summaries)
+    if (s.fixed_tail) table.AddRow({s.variant, s.fixed_tail->Describe()});
+  if (std::none_of(summaries.begin(), summaries.end(), [](const VariantSummary& s) { return s.fixed_tail.has_value(); }))
+    return "";
+  return "\nFixed tails (stops clustered at one latency: the signature of a timeout):\n" + table.Render("  ", false);
+}
+
+// Says once what a ">=" in the table means, when one is there.
+std::string CensoredNote(const std::vector<VariantSummary>& summaries) {
+  size_t censored = 0;
+  for (const VariantSummary& s : summaries) censored += s.latency_ms.censored;
+  if (censored == 0) return "";
+  return fmt::format("\n>= marks a latency that is a lower bound: {} run{} killed by the watchdog would have "
+                     "stopped no sooner, if at all.\n",
+                     censored, censored == 1 ? "" : "s");
+}
+
+}  // namespace
+
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
+  return RenderSummaryTable(summaries, ChooseSections(SummariesDocument(summaries)));
+}
+
+std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
+  return MainTable(summaries, sections) + CensoredNote(summaries) + FixedTails(summaries) +
+         HeldSlots(summaries, sections);
+}
+
+std::string FormatRatio(double r) {
+  // "1/8337x" far below the baseline: a decimal there would be all zeros.
+  if (!(r >= 0) || !std::isfinite(r)) return "-";
+  if (r >= 100) return fmt::format("{:.0f}x", r);
+  if (r >= 10) return fmt::format("{:.1f}x", r);
+  if (r >= 0.1) return fmt::format("{:.2f}x", r);
+  if (r > 0) return fmt::format("1/{:.0f}x", 1 / r);
+  return "0x";
+}
+
+}  // namespace coder::harness
