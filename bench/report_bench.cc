@@ -3,13 +3,20 @@
 // full 512-point timeline, the timeout line and the held slot).
 
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/report_fixture.h"
 #include "harness/report/report.h"
 #include "harness/analysis/stats.h"
 
@@ -23,73 +30,14 @@ struct Experiment {
   std::vector<harness::RunRecord> runs;
 };
 
-std::vector<std::string> ShutdownLog(bool timed_out) {
-  std::vector<std::string> log = {
-      "2026-11-24 05:07:44.869 [info] Started HTTP listener at http://127.0.0.1:36087  url=http://127.0.0.1:36087",
-      "2026-11-24 05:07:45.961 [info] Stop caught, gracefully exiting. Use ctrl+\\ to force quit",
-      "2026-11-24 05:07:45.961 [info] Shutting down API server...",
-      "2026-11-24 05:07:45.961 [info] Gracefully shut down API server",
-      "2026-11-24 05:07:45.961 [info] shutdown step done  step=api-drain took=74.7µs took_ms=0.075 completed=true",
-      "2026-11-24 05:07:45.961 [info] shutdown step done  step=cancel-requests took=10.8µs took_ms=0.011 completed=true",
-      "2026-11-24 05:07:45.961 [info] Closed notifications manager  kept_for_next_start=0",
-      "2026-11-24 05:07:45.961 [info] shutdown step done  step=notifications took=12.6µs took_ms=0.013 completed=true",
-      "2026-11-24 05:07:45.961 [info] Waiting for WebSocket connections to close...",
-  };
-  if (timed_out)
-    log.push_back("2026-11-24 05:07:55.962 [warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 held_count=1");
-  log.push_back("2026-11-24 05:07:55.962 [info] AI gateway RPC session closed  session=ai-gateway-rpc#1");
-  log.push_back("2026-11-24 05:07:55.962 [info] Closed AI gateway daemon");
-  log.push_back("2026-11-24 05:07:55.963 [info] Shutdown complete in 10.001s: api-drain 68.3µs (0.0%), websocket-wait 10.000s (100.0%)");
-  return log;
-}
-
 Experiment BuildExperiment(int total_runs) {
   Experiment e;
   e.meta.coder_version = "0.1.0";
   e.meta.started_at = "2026-11-24T04:19:37.265Z";
   e.meta.command_line = {"coder", "diag", "shutdown", "--runs", std::to_string(total_runs / 4), "--shutdown-order",
                          "patched,unpatched"};
-  for (const char* order : {"patched", "unpatched"})
-    for (const char* gateway : {"on", "off"}) {
-      harness::VariantSpec v;
-      v.name = std::string("order=") + order + ",gateway=" + gateway;
-      v.argv = {"/usr/bin/coder", "server", "--http-address", "127.0.0.1:0", "--shutdown-order", order};
-      v.builtin_server = true;
-      v.gated = std::string(order) == "patched";
-      v.baseline = !v.gated;
-      v.known_timeout_ms = 10000;
-      e.variants.push_back(v);
-    }
-  for (int i = 0; i < total_runs; ++i) {
-    const auto& spec = e.variants[static_cast<size_t>(i) % e.variants.size()];
-    const bool tail = spec.name == "order=unpatched,gateway=on";
-    harness::RunRecord r;
-    r.variant = spec.name;
-    r.index = i / static_cast<int>(e.variants.size());
-    r.outcome = tail ? harness::Outcome::kTimeoutFingerprint : harness::Outcome::kClean;
-    r.detail = tail ? "a shutdown wait timed out on: ai-gateway-rpc#1" : "exited 0 after the signal";
-    r.launch_ms = i * 23.5;
-    r.ready_ms = 17.7 + (i % 7);
-    r.signal_ms = *r.ready_ms + 0.05;
-    r.latency_ms = tail ? 10004.0 + (i % 13) : 1.2 + 0.1 * (i % 17);
-    r.exit_ms = *r.signal_ms + *r.latency_ms;
-    r.exit = "exit 0";
-    r.exit_code = 0;
-    r.kernel_peak_rss_bytes = 9u << 20;
-    r.tree_peak_rss_bytes = 5600000 + static_cast<uint64_t>(i % 100) * 4096;
-    const int points = tail ? 512 : 4;
-    for (int p = 0; p < points; ++p)
-      r.rss_timeline.push_back({*r.exit_ms * p / points, 5500000 + static_cast<uint64_t>(p % 50) * 4096});
-    if (tail) {
-      r.fingerprints = {"latency-at-known-timeout", "websocket-shutdown-timeout"};
-      r.held_slots = {"ai-gateway-rpc#1"};
-    }
-    r.steps = {{"api-drain", 0.075}, {"cancel-requests", 0.011}, {"notifications", 0.013},
-               {"ai-gateway", 0.047}, {"websocket-wait", tail ? 10000.4 : 0.014}};
-    r.log_tail = ShutdownLog(tail);
-    r.log_lines = r.log_tail.size();
-    e.runs.push_back(std::move(r));
-  }
+  e.variants = MatrixVariants();
+  for (int i = 0; i < total_runs; ++i) e.runs.push_back(SyntheticRun(i, e.variants));
   for (const auto& spec : e.variants) {
     std::vector<harness::RunRecord> mine;
     for (const auto& r : e.runs)
@@ -140,6 +88,60 @@ void BM_RunRecordJsonLine(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
 BENCHMARK(BM_RunRecordJsonLine)->ArgName("runs")->Arg(1000)->Unit(benchmark::kMillisecond);
+
+
+// The whole report path of `coder diag shutdown` for an experiment of N runs (a RunStore, then
+// ReportExperiment writing the table, JSON, JUnit and Markdown), in a process of its own so that the
+// peak RSS is the report's: memory must stay bounded whatever the run count. Counters: the probe's peak
+// RSS, and what it grew by per run over the smallest size.
+std::string RunProbe(int runs) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return "";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+  const std::string count = std::to_string(runs);
+  char* argv[] = {const_cast<char*>(REPORT_MEMORY_PROBE_PATH), const_cast<char*>(count.c_str()), nullptr};
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, REPORT_MEMORY_PROBE_PATH, &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipe_fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; spawned == 0 && (n = ::read(pipe_fds[0], buf, sizeof buf)) != 0;)
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+    else if (errno != EINTR) break;
+  ::close(pipe_fds[0]);
+  int status = 0;
+  if (spawned == 0) ::waitpid(pid, &status, 0);
+  return spawned == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
+}
+
+void BM_ReportOfManyRuns(benchmark::State& state) {
+  const int runs = static_cast<int>(state.range(0));
+  nlohmann::json result;
+  for (auto _ : state) {
+    const std::string out = RunProbe(runs);
+    result = nlohmann::json::parse(out, nullptr, false);
+    if (!result.is_object() || !result.contains("peak_rss_bytes")) {
+      Fail(state, "the report probe failed: " + out);
+      return;
+    }
+  }
+  state.counters["peak_rss_mib"] = result["peak_rss_bytes"].get<double>() / (1 << 20);
+  state.counters["report_mib"] = result["json_bytes"].get<double>() / (1 << 20);
+  state.counters["probe_seconds"] = result["seconds"].get<double>();
+}
+// Up to 100 000 runs (about two minutes); CODER_BENCH_REPORT_MAX_RUNS lowers that for the smoke run.
+const bool kManyRunsRegistered = [] {
+  const char* max_env = std::getenv("CODER_BENCH_REPORT_MAX_RUNS");
+  const long max_runs = max_env ? std::atol(max_env) : 100000;
+  auto* b = benchmark::RegisterBenchmark("BM_ReportOfManyRuns", BM_ReportOfManyRuns);
+  b->ArgName("runs")->Iterations(1)->Unit(benchmark::kMillisecond);
+  for (long runs : {1000L, 10000L, 100000L})
+    if (runs <= max_runs) b->Arg(runs);
+  return true;
+}();
 
 }  // namespace
 }  // namespace coder::bench

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 namespace coder {
 
@@ -33,39 +34,76 @@ int CreateUniqueTemporary(const std::filesystem::path& path, unsigned mode, std:
 }  // namespace
 
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode) {
+  auto writer = AtomicFileWriter::Open(path, mode);
+  if (!writer) return writer.error();
+  if (auto ok = writer->Write(content); !ok) return ok;
+  return writer->Commit();
+}
+
+Result<AtomicFileWriter> AtomicFileWriter::Open(const std::filesystem::path& path, unsigned mode) {
   // A fresh name per call, created O_EXCL so a symlink planted at it is never followed, and two writers
   // of one path cannot truncate each other's temporary: the last rename wins, whole.
   std::string tmp;
   const int fd = CreateUniqueTemporary(path, mode, &tmp);
-  if (fd < 0) {
-    const int err = errno;
-    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
-  }
-  auto fail = [&]() -> Status {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
-  };
-  std::string_view left = content;
+  if (fd < 0) return Error{fmt::format("writing {}: {}", path.string(), std::strerror(errno))};
+  return AtomicFileWriter(path, std::move(tmp), fd);
+}
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      tmp_(std::move(other.tmp_)),
+      fd_(std::exchange(other.fd_, -1)),
+      buffer_(std::move(other.buffer_)),
+      error_(std::move(other.error_)) {}
+
+Status AtomicFileWriter::Fail(int err) {
+  if (error_.empty()) error_ = fmt::format("writing {}: {}", path_.string(), std::strerror(err));
+  Abandon();
+  return Error{error_};
+}
+
+Status AtomicFileWriter::Flush() {
+  std::string_view left = buffer_;
   while (!left.empty()) {
-    const ssize_t n = ::write(fd, left.data(), left.size());
+    const ssize_t n = ::write(fd_, left.data(), left.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail();
+    if (n < 0) return Fail(errno);
     left.remove_prefix(static_cast<size_t>(n));
   }
-  if (::fsync(fd) != 0) return fail();
+  buffer_.clear();
+  return Ok{};
+}
+
+Status AtomicFileWriter::Write(std::string_view text) {
+  if (!error_.empty()) return Error{error_};
+  if (fd_ < 0) return Error{fmt::format("writing {}: already closed", path_.string())};
+  buffer_.append(text);
+  return buffer_.size() >= (1u << 20) ? Flush() : Ok{};
+}
+
+Status AtomicFileWriter::Commit() {
+  if (!error_.empty()) return Error{error_};
+  if (fd_ < 0) return Error{fmt::format("writing {}: already closed", path_.string())};
+  if (auto ok = Flush(); !ok) return ok;
+  if (::fsync(fd_) != 0) return Fail(errno);
+  const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
-    return Error{fmt::format("writing {}: {}", path.string(), std::strerror(err))};
+    ::unlink(tmp_.c_str());
+    return Error{error_ = fmt::format("writing {}: {}", path_.string(), std::strerror(err))};
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
-    return Error{fmt::format("renaming {} to {}: {}", tmp, path.string(), std::strerror(err))};
+    ::unlink(tmp_.c_str());
+    return Error{error_ = fmt::format("renaming {} to {}: {}", tmp_, path_.string(), std::strerror(err))};
   }
   return Ok{};
+}
+
+void AtomicFileWriter::Abandon() {
+  if (fd_ < 0) return;
+  ::close(std::exchange(fd_, -1));
+  ::unlink(tmp_.c_str());
 }
 
 Result<std::string> ReadFile(const std::filesystem::path& path) {

@@ -15,6 +15,36 @@ namespace coder {
 /// no temporary is left; a process killed mid-write leaves its temporary behind.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode = 0644);
 
+/// WriteFileAtomically for content written piece by piece (a report too large to build in memory):
+/// Write appends to a buffer flushed every 1 MiB, Commit fsyncs and renames. A writer destroyed, or
+/// Abandon()ed, before Commit removes its temporary and leaves the old file untouched; Abandon is
+/// idempotent. Not thread-safe.
+class AtomicFileWriter {
+ public:
+  /// The Error names `path` and the reason.
+  static Result<AtomicFileWriter> Open(const std::filesystem::path& path, unsigned mode = 0644);
+  AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+  AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+  ~AtomicFileWriter() { Abandon(); }
+
+  /// After an Error every later call fails with it too (the first error is kept).
+  Status Write(std::string_view text);
+  Status Commit();
+  void Abandon();
+
+ private:
+  AtomicFileWriter(std::filesystem::path path, std::string tmp, int fd)
+      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+  Status Flush();
+  Status Fail(int err);
+
+  std::filesystem::path path_;
+  std::string tmp_;
+  int fd_ = -1;
+  std::string buffer_;
+  std::string error_;
+};
+
 /// Reads a whole file. A missing file is an error whose message says so.
 Result<std::string> ReadFile(const std::filesystem::path& path);
 

@@ -14,11 +14,12 @@ using nlohmann::json;
 // changes nothing; it makes the timeline start at the first launch even if that target is never live.
 enum class Kind { kMark, kSample, kSignal, kLaunch, kExit };
 
+// 16 bytes: an experiment of many long runs has millions of samples, each one event.
 struct Event {
   double t_ms;
-  size_t target;
+  uint32_t target;
+  uint32_t sample;  ///< kSample: the index into the target's samples
   Kind kind;
-  uint64_t bytes;
 };
 
 struct TargetState {
@@ -61,36 +62,72 @@ std::vector<BudgetAnalysis::Point> Decimate(const std::vector<BudgetAnalysis::Po
 
 std::vector<TargetTimeline> TimelinesFromRuns(const std::vector<RunRecord>& runs) {
   std::vector<TargetTimeline> out;
-  for (const RunRecord& r : runs) {
-    if (!r.launch_ms || !r.exit_ms) continue;
-    TargetTimeline t;
-    t.launch_ms = *r.launch_ms;
-    if (r.signal_ms) t.signal_ms = *r.launch_ms + *r.signal_ms;
-    t.exit_ms = *r.launch_ms + *r.exit_ms;
-    t.samples.reserve(r.rss_timeline.size());
-    for (const RssPoint& p : r.rss_timeline) t.samples.push_back(RssPoint{*r.launch_ms + p.t_ms, p.bytes});
-    std::stable_sort(t.samples.begin(), t.samples.end(),
-                     [](const RssPoint& a, const RssPoint& b) { return a.t_ms < b.t_ms; });
-    out.push_back(std::move(t));
-  }
+  for (const RunRecord& r : runs)
+    if (auto t = TimelineOf(r)) out.push_back(std::move(*t));
   return out;
+}
+
+void DecimateSamples(std::vector<RssPoint>& samples, size_t max_samples) {
+  max_samples = std::max<size_t>(max_samples, 3);
+  const size_t n = samples.size();
+  if (n <= max_samples) return;
+  size_t peak = 0;
+  for (size_t i = 1; i < n; ++i)
+    if (samples[i].bytes > samples[peak].bytes) peak = i;
+  // Three slots for the first, the last and the peak; the rest share equal slices, each its largest.
+  const size_t buckets = max_samples - 3;
+  std::vector<size_t> keep = {0, peak, n - 1};
+  for (size_t b = 0; b < buckets; ++b) {
+    const size_t lo = 1 + b * (n - 2) / buckets, hi = 1 + (b + 1) * (n - 2) / buckets;
+    size_t best = lo;
+    for (size_t i = lo; i < hi; ++i)
+      if (samples[i].bytes > samples[best].bytes) best = i;
+    if (lo < hi) keep.push_back(best);
+  }
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+  std::vector<RssPoint> kept;
+  kept.reserve(keep.size());
+  for (size_t i : keep) kept.push_back(samples[i]);
+  samples = std::move(kept);
+}
+
+std::optional<TargetTimeline> TimelineOf(const RunRecord& r) {
+  if (!r.launch_ms || !r.exit_ms) return std::nullopt;
+  TargetTimeline t;
+  t.launch_ms = *r.launch_ms;
+  if (r.signal_ms) t.signal_ms = *r.launch_ms + *r.signal_ms;
+  t.exit_ms = *r.launch_ms + *r.exit_ms;
+  t.samples.reserve(r.rss_timeline.size());
+  for (const RssPoint& p : r.rss_timeline) t.samples.push_back(RssPoint{*r.launch_ms + p.t_ms, p.bytes});
+  std::stable_sort(t.samples.begin(), t.samples.end(),
+                   [](const RssPoint& a, const RssPoint& b) { return a.t_ms < b.t_ms; });
+  return t;
 }
 
 BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optional<uint64_t> budget_bytes,
                              size_t max_points) {
+  std::vector<const TargetTimeline*> all;
+  all.reserve(runs.size());
+  for (const TargetTimeline& t : runs) all.push_back(&t);
+  return AnalyzeBudgetOf(all, budget_bytes, max_points);
+}
+
+BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
+                             size_t max_points) {
   BudgetAnalysis a;
-  std::vector<TargetTimeline> targets;
+  std::vector<const TargetTimeline*> targets;
   // A non-finite time cannot be placed on the axis; such a run (or sample) is left out.
-  for (const TargetTimeline& t : runs)
-    if (std::isfinite(t.launch_ms) && std::isfinite(t.exit_ms)) targets.push_back(t);
+  for (const TargetTimeline* t : runs)
+    if (std::isfinite(t->launch_ms) && std::isfinite(t->exit_ms)) targets.push_back(t);
   if (targets.empty()) return a;
 
-  double first_launch = targets.front().launch_ms, last_exit = targets.front().exit_ms;
+  double first_launch = targets.front()->launch_ms, last_exit = targets.front()->exit_ms;
   double lifetime_sum = 0, tail_sum = 0;
   std::vector<Event> events;
   std::vector<TargetState> state(targets.size());
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const TargetTimeline& t = targets[i];
+  for (uint32_t i = 0; i < targets.size(); ++i) {
+    const TargetTimeline& t = *targets[i];
     const double exit = std::max(t.exit_ms, t.launch_ms);
     first_launch = std::min(first_launch, t.launch_ms);
     last_exit = std::max(last_exit, exit);
@@ -101,17 +138,18 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
 
     // Resident from its start: before its first sample, a target holds that sample's value.
     bool first_sample = true;
-    for (const RssPoint& p : t.samples) {
+    for (uint32_t k = 0; k < t.samples.size(); ++k) {
+      const RssPoint& p = t.samples[k];
       if (!std::isfinite(p.t_ms)) continue;
       if (first_sample) state[i].bytes = p.bytes;
       first_sample = false;
-      events.push_back({p.t_ms, i, Kind::kSample, p.bytes});
+      events.push_back({p.t_ms, i, k, Kind::kSample});
     }
-    events.push_back({t.launch_ms, i, Kind::kLaunch, 0});
-    events.push_back({exit, i, Kind::kExit, 0});
-    if (signalled) events.push_back({*t.signal_ms, i, Kind::kSignal, 0});
+    events.push_back({t.launch_ms, i, 0, Kind::kLaunch});
+    events.push_back({exit, i, 0, Kind::kExit});
+    if (signalled) events.push_back({*t.signal_ms, i, 0, Kind::kSignal});
   }
-  events.push_back({first_launch, 0, Kind::kMark, 0});
+  events.push_back({first_launch, 0, 0, Kind::kMark});
   std::stable_sort(events.begin(), events.end(), [](const Event& x, const Event& y) { return x.t_ms < y.t_ms; });
 
   const double n = static_cast<double>(targets.size());
@@ -140,7 +178,7 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
       total -= s.Total();
       tail -= s.Tail();
       switch (e.kind) {
-        case Kind::kSample: s.bytes = e.bytes; break;
+        case Kind::kSample: s.bytes = targets[e.target]->samples[e.sample].bytes; break;
         case Kind::kSignal: s.tail = true; break;
         case Kind::kLaunch: s.live = true; ++live; break;
         case Kind::kExit: s.live = false; --live; break;
@@ -167,13 +205,18 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
 
 BudgetAnalysis ProjectBudget(const std::vector<TargetTimeline>& runs, uint64_t assume_rss_bytes,
                              std::optional<uint64_t> budget_bytes, size_t max_points) {
+  std::vector<const TargetTimeline*> all;
+  all.reserve(runs.size());
+  for (const TargetTimeline& t : runs) all.push_back(&t);
+  return ProjectBudgetOf(all, assume_rss_bytes, budget_bytes, max_points);
+}
+
+BudgetAnalysis ProjectBudgetOf(const std::vector<const TargetTimeline*>& runs, uint64_t assume_rss_bytes,
+                             std::optional<uint64_t> budget_bytes, size_t max_points) {
   std::vector<TargetTimeline> heavy;
   heavy.reserve(runs.size());
-  for (const TargetTimeline& t : runs) {
-    TargetTimeline h = t;
-    h.samples = {RssPoint{t.launch_ms, assume_rss_bytes}};
-    heavy.push_back(std::move(h));
-  }
+  for (const TargetTimeline* t : runs)
+    heavy.push_back({t->launch_ms, t->signal_ms, t->exit_ms, {RssPoint{t->launch_ms, assume_rss_bytes}}});
   return AnalyzeBudget(heavy, budget_bytes, max_points);
 }
 

@@ -23,6 +23,8 @@ struct TargetTimeline {
 /// rss_timeline times. Runs without launch_ms or exit_ms are skipped; the others keep their order.
 /// Samples are sorted by time (stably, so of equal times the later-recorded one still wins). Pure.
 std::vector<TargetTimeline> TimelinesFromRuns(const std::vector<RunRecord>& runs);
+/// The timeline of one run; nullopt without launch_ms or exit_ms.
+std::optional<TargetTimeline> TimelineOf(const RunRecord& run);
 
 /// The memory a concurrent schedule of targets held over time (docs/report-schema.md, "budget").
 struct BudgetAnalysis {
@@ -70,10 +72,21 @@ struct BudgetAnalysis {
 BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optional<uint64_t> budget_bytes,
                              size_t max_points = 2000);
 
+/// The same over timelines held elsewhere (no copy of their samples is made).
+BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
+                             size_t max_points = 2000);
+
+/// Keeps at most `max_samples` (at least 3) of `samples`, in order: the first, the last, the largest, and
+/// the largest of each of the other slots' equal slices of the rest. Unchanged when there are no more.
+void DecimateSamples(std::vector<RssPoint>& samples, size_t max_samples);
+
 /// The same schedule with every target resident at `assume_rss_bytes` for its whole lifetime (launch
 /// to exit), its samples ignored: what the suite would hold with processes as heavy as a real test
 /// binary. Pure function; thread-safe.
 BudgetAnalysis ProjectBudget(const std::vector<TargetTimeline>& runs, uint64_t assume_rss_bytes,
+                             std::optional<uint64_t> budget_bytes, size_t max_points = 2000);
+
+BudgetAnalysis ProjectBudgetOf(const std::vector<const TargetTimeline*>& runs, uint64_t assume_rss_bytes,
                              std::optional<uint64_t> budget_bytes, size_t max_points = 2000);
 
 /// The report's `budget` object: {"budget_bytes", "assume_rss_bytes", "measured", "projected"}, an

@@ -157,15 +157,25 @@ json RatioEstimate::ToJson() const {
 Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs,
                    const std::string& baseline, const std::vector<RunRecord>& baseline_runs, int suite_stops,
                    double regression_ratio, uint64_t seed) {
+  return CompareSamples(variant, {Latencies(variant_runs), TimeoutRate(variant_runs), PeakRss(variant_runs)},
+                        baseline, {Latencies(baseline_runs), TimeoutRate(baseline_runs), PeakRss(baseline_runs)},
+                        suite_stops, regression_ratio, seed);
+}
+
+Comparison CompareSamples(const std::string& variant, const ComparedRuns& variant_runs, const std::string& baseline,
+                          const ComparedRuns& baseline_runs, int suite_stops, double regression_ratio,
+                          uint64_t seed) {
   Comparison c;
   c.variant = variant;
   c.baseline = baseline;
-  const std::vector<Sample> v = Latencies(variant_runs), b = Latencies(baseline_runs);
+  const std::vector<Sample>& v = variant_runs.latencies;
+  const std::vector<Sample>& b = baseline_runs.latencies;
   c.p50_ratio = CensoredQuantileRatio(v, b, 0.5, seed);
   c.p95_ratio = CensoredQuantileRatio(v, b, 0.95, seed);
-  c.timeout_rate = TimeoutRate(variant_runs);
-  c.baseline_timeout_rate = TimeoutRate(baseline_runs);
-  const Distribution v_rss = PeakRss(variant_runs), b_rss = PeakRss(baseline_runs);
+  c.timeout_rate = variant_runs.timeout_rate;
+  c.baseline_timeout_rate = baseline_runs.timeout_rate;
+  const Distribution& v_rss = variant_runs.tree_peak_rss;
+  const Distribution& b_rss = baseline_runs.tree_peak_rss;
   if (v_rss.n > 0 && b_rss.n > 0) c.peak_rss_ratio = v_rss.p50 / b_rss.p50;
   c.suite_stops = suite_stops;
   // Summarize is all zeros without samples, so a variant with no latency spends 0 s in shutdown.

@@ -80,4 +80,15 @@ Comparison Compare(const std::string& variant, const std::vector<RunRecord>& var
                    const std::string& baseline, const std::vector<RunRecord>& baseline_runs, int suite_stops,
                    double regression_ratio, uint64_t seed = 1);
 
+/// What Compare reads of one side's runs.
+struct ComparedRuns {
+  std::vector<Sample> latencies;  ///< in run order; censored where the watchdog fired
+  double timeout_rate = 0;
+  Distribution tree_peak_rss;
+};
+/// Compare on what it reads of each side (the same rules).
+Comparison CompareSamples(const std::string& variant, const ComparedRuns& variant_runs, const std::string& baseline,
+                          const ComparedRuns& baseline_runs, int suite_stops, double regression_ratio,
+                          uint64_t seed = 1);
+
 }  // namespace coder::harness

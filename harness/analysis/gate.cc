@@ -4,6 +4,7 @@
 
 #include "harness/analysis/fingerprint.h"
 #include "harness/analysis/stats.h"
+#include "harness/analysis/variant_tally.h"
 
 namespace coder::harness {
 namespace {
@@ -23,7 +24,9 @@ std::string KindNames() {
   return out;
 }
 
-std::optional<FindingKind> KindOf(Outcome outcome) {
+}  // namespace
+
+std::optional<FindingKind> FindingKindOf(Outcome outcome) {
   switch (outcome) {
     case Outcome::kFailedToStart: return FindingKind::kFailedToStart;
     case Outcome::kNeverReady: return FindingKind::kNeverReady;
@@ -37,7 +40,6 @@ std::optional<FindingKind> KindOf(Outcome outcome) {
   return std::nullopt;
 }
 
-}  // namespace
 
 std::string_view ToString(FindingKind kind) {
   for (const auto& [k, name] : kNames)
@@ -79,14 +81,7 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
     return true;
   };
   std::vector<Finding> findings;
-  for (const auto& r : runs) {
-    if (auto kind = KindOf(r.outcome))
-      findings.push_back({r.variant, r.index, *kind, fmt::format("{}: {}", ToString(r.outcome), r.detail), gated(r.variant)});
-    for (const auto& f : r.fingerprints)
-      if (!IsBuiltinFingerprint(f))
-        findings.push_back({r.variant, r.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f),
-                            gated(r.variant)});
-  }
+  for (const auto& r : runs) AppendRunFindings(r, gated(r.variant), findings);
   // A fixed tail is a property of a variant's runs together, not of any one of them.
   for (const auto& v : variants) {
     std::vector<RunRecord> mine;
@@ -96,13 +91,18 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
       findings.push_back({v.name, std::nullopt, FindingKind::kFixedTail,
                           tail->Describe() + ": the signature of a timeout", v.gated});
   }
+  AppendExperimentFindings(gated, experiment, findings);
+  return findings;
+}
+
+void AppendExperimentFindings(const std::function<bool(const std::string&)>& gated,
+                              const ExperimentFindings& experiment, std::vector<Finding>& out) {
   // A variant's own schedule over budget gates like its runs do; all variants together always gate,
   // since they shared the runner's memory.
   for (const auto& [variant, message] : experiment.budgets)
-    findings.push_back({variant, std::nullopt, FindingKind::kBudget, message, variant.empty() || gated(variant)});
+    out.push_back({variant, std::nullopt, FindingKind::kBudget, message, variant.empty() || gated(variant)});
   for (const auto& [variant, message] : experiment.regressions)
-    findings.push_back({variant, std::nullopt, FindingKind::kRegression, message, gated(variant)});
-  return findings;
+    out.push_back({variant, std::nullopt, FindingKind::kRegression, message, gated(variant)});
 }
 
 bool Fails(const std::vector<Finding>& findings, const std::set<FindingKind>& fail_on) {

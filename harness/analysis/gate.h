@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,6 +52,14 @@ struct ExperimentFindings {
 /// findings.
 std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, const std::vector<RunRecord>& runs,
                                      const ExperimentFindings& experiment);
+
+/// The finding kind of a run's outcome; nullopt for a clean run.
+std::optional<FindingKind> FindingKindOf(Outcome outcome);
+
+/// Appends the experiment's budget and regression findings, gated as `gated(variant)` says (all variants
+/// together, variant "", always gate: they shared the runner's memory).
+void AppendExperimentFindings(const std::function<bool(const std::string&)>& gated,
+                              const ExperimentFindings& experiment, std::vector<Finding>& out);
 
 /// Whether any gated finding has a kind in `fail_on`.
 bool Fails(const std::vector<Finding>& findings, const std::set<FindingKind>& fail_on);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -41,6 +42,9 @@ struct StepTiming {
   double ms = 0;
   bool operator==(const StepTiming&) const = default;
 };
+
+/// The most RSS samples a run record keeps (RunOptions::max_timeline_points' default).
+inline constexpr size_t kRssTimelineMaxPoints = 512;
 
 /// Everything measured about one launch. Times are monotonic-clock milliseconds, relative to the launch
 /// unless named otherwise. A plain value type.

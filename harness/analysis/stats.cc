@@ -1,5 +1,7 @@
 #include "harness/analysis/stats.h"
 
+#include "harness/analysis/variant_tally.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,22 +29,6 @@ json Counts(const std::map<std::string, size_t>& counts) {
   json out = json::object();
   for (const auto& [name, n] : counts) out[name] = n;
   return out;
-}
-
-std::optional<StepTiming> DominantStep(const std::vector<RunRecord>& runs) {
-  std::map<std::string, double> total_ms;
-  size_t reporting = 0;
-  for (const RunRecord& r : runs) {
-    if (r.steps.empty()) continue;
-    ++reporting;
-    for (const StepTiming& s : r.steps) total_ms[s.name] += s.ms;
-  }
-  std::optional<StepTiming> best;
-  for (const auto& [name, total] : total_ms) {
-    const double mean = total / static_cast<double>(reporting);
-    if (!best || mean > best->ms) best = StepTiming{name, mean};
-  }
-  return best;
 }
 
 }  // namespace
@@ -174,35 +160,9 @@ json VariantSummary::ToJson() const {
 }
 
 VariantSummary SummarizeVariant(const VariantSpec& spec, const std::vector<RunRecord>& runs) {
-  VariantSummary s;
-  s.variant = spec.name;
-  s.gated = spec.gated;
-  s.baseline = spec.baseline;
-  s.runs = runs.size();
-  std::vector<Sample> latency;
-  std::vector<double> ready, tree_rss, kernel_rss;
-  for (const RunRecord& r : runs) {
-    ++s.outcomes[r.outcome];
-    if (r.outcome != Outcome::kClean) ++s.findings;
-    if (r.latency_ms) latency.push_back({*r.latency_ms, r.watchdog_fired});
-    if (r.ready_ms) ready.push_back(*r.ready_ms);
-    if (r.tree_peak_rss_bytes > 0) tree_rss.push_back(static_cast<double>(r.tree_peak_rss_bytes));
-    if (r.kernel_peak_rss_bytes > 0) kernel_rss.push_back(static_cast<double>(r.kernel_peak_rss_bytes));
-    // A record lists each fingerprint once, but count runs, not mentions, even if one slips through twice.
-    std::set<std::string_view> seen;
-    for (const std::string& f : r.fingerprints)
-      if (seen.insert(f).second) ++s.fingerprints[f];
-    seen.clear();
-    for (const std::string& slot : r.held_slots)
-      if (seen.insert(slot).second) ++s.held_slots[slot];
-  }
-  s.latency_ms = SummarizeCensored(std::move(latency));
-  s.ready_ms = Summarize(std::move(ready));
-  s.tree_peak_rss_bytes = Summarize(std::move(tree_rss));
-  s.kernel_peak_rss_bytes = Summarize(std::move(kernel_rss));
-  s.dominant_step = DominantStep(runs);
-  s.fixed_tail = FindFixedTailInRuns(runs);
-  return s;
+  VariantTally tally(spec);
+  for (const RunRecord& r : runs) tally.Add(r);
+  return tally.Summary();
 }
 
 }  // namespace coder::harness

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -30,6 +31,7 @@
 #include "harness/process/keeper.h"
 #include "harness/measure/readiness.h"
 #include "harness/report/report.h"
+#include "harness/report/run_store.h"
 #include "harness/experiment/progress_line.h"
 #include "harness/process/spawn.h"
 #include "harness/analysis/run_output.h"
@@ -299,7 +301,7 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
 
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
-  auto runs = ParseCount("runs", f.runs, kMaxRuns, "runs per variant (each run's record stays in memory until the reports are written)");
+  auto runs = ParseCount("runs", f.runs, kMaxRuns, "runs per variant (each run's record goes to a temporary file as it ends, so memory stays bounded)");
   if (!runs) return runs.error();
   auto parallel = ParseCount("parallel", f.parallel, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
   if (!parallel) return parallel.error();
@@ -453,21 +455,52 @@ namespace {
 
 /// Says where the stacks of hung runs went; without a JSON or JUnit file to hold them, prints the first
 /// run's, so a CI log alone is enough to see where a hang sat.
-void PrintStacksNote(const std::vector<RunRecord>& records, const DiagConfig& config) {
-  std::vector<const RunRecord*> with_stacks;
-  for (const RunRecord& r : records)
-    if (!r.stacks.empty()) with_stacks.push_back(&r);
-  if (with_stacks.empty()) return;
+/// The store for the experiment's runs: in $TMPDIR, else /var/tmp, else /tmp, as sort(1) looks for room.
+/// An unusable $TMPDIR fails only the runs that need a private directory there, not the experiment.
+Result<std::unique_ptr<RunStore>> OpenRunStore(const std::vector<std::string>& variant_order) {
+  std::vector<std::filesystem::path> dirs;
+  if (const char* tmpdir = std::getenv("TMPDIR"); tmpdir && *tmpdir) dirs.emplace_back(tmpdir);
+  dirs.emplace_back("/var/tmp");
+  dirs.emplace_back("/tmp");
+  std::string tried;
+  for (const auto& dir : dirs) {
+    auto store = RunStore::Open(dir, variant_order);
+    if (store) return store;
+    tried += (tried.empty() ? "" : "; ") + store.error().message;
+  }
+  return Error{tried};
+}
+
+/// The runs that took stacks, as they finish: how many, and the first in report order. Not thread-safe
+/// (the runner serialises its OnRunFinished calls).
+struct StacksSeen {
+  size_t runs = 0;
+  std::optional<RunRecord> first;
+  std::pair<size_t, int> first_key{};
+
+  void Add(const RunRecord& r, const std::vector<VariantSpec>& variants) {
+    if (r.stacks.empty()) return;
+    ++runs;
+    size_t position = 0;
+    while (position < variants.size() && variants[position].name != r.variant) ++position;
+    if (!first || std::pair(position, r.index) < first_key) {
+      first = r;
+      first_key = {position, r.index};
+    }
+  }
+};
+
+void PrintStacksNote(const StacksSeen& seen, const DiagConfig& config) {
+  if (seen.runs == 0) return;
   if (config.report.json || config.report.junit) {
     fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}: see runs[].stacks in the {}\n",
-               with_stacks.size(), with_stacks.size() == 1 ? "" : "s", config.run.stack_tool.name,
+               seen.runs, seen.runs == 1 ? "" : "s", config.run.stack_tool.name,
                config.report.json ? "JSON report" : "JUnit report's system-out");
     return;
   }
-  const RunRecord& first = *with_stacks.front();
+  const RunRecord& first = *seen.first;
   fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}; {} #{} (--json keeps them all):\n",
-             with_stacks.size(), with_stacks.size() == 1 ? "" : "s", config.run.stack_tool.name, first.variant,
-             first.index);
+             seen.runs, seen.runs == 1 ? "" : "s", config.run.stack_tool.name, first.variant, first.index);
   for (const ProcessStacks& s : first.stacks) {
     fmt::print(stderr, "--- process {} at {:.0f} ms{}\n{}", s.pid, s.at_ms, s.error.empty() ? "" : " (" + s.error + ")",
                TerminalSafe(s.text, true));
@@ -552,8 +585,21 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   run_options.observer = progress_line;
   run_options.owner_marker = owner_marker;
   FailedRunEcho echo;
+  // Every run goes to a file as it finishes, so memory stays bounded whatever the run count.
+  std::vector<std::string> variant_order;
+  for (const VariantSpec& v : config.plan.variants) variant_order.push_back(v.name);
+  auto store = OpenRunStore(variant_order);
+  if (!store) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", store.error().message);
+    return kDiagHarnessFailed;
+  }
+  std::shared_ptr<RunStore> runs = std::move(*store);
+  std::vector<std::string> store_errors;
+  StacksSeen stacks;
 
   Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) {
+    if (auto ok = runs->Add(r); !ok) store_errors.push_back(ok.error().message);
+    stacks.Add(r, config.plan.variants);
     if (jsonl)
       if (auto ok = jsonl->Append(r); !ok) {
         // Said at once (a full disk should not wait for the end of a long experiment), once.
@@ -571,7 +617,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
     live_runner = &runner;
     if (interrupt_early) runner.Interrupt();
   }
-  const std::vector<RunRecord> records = runner.Run();
+  runner.Run();
   {
     std::lock_guard lock(runner_mu);
     live_runner = nullptr;
@@ -580,7 +626,7 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
 
   Experiment experiment;
   experiment.variants = config.plan.variants;
-  experiment.runs = records;
+  experiment.runs = runs;
   ReportMeta& meta = experiment.meta;
   meta.coder_version = CODER_HARNESS_VERSION;
   meta.started_at = started_at;
@@ -627,9 +673,14 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   // A lost JSONL line is a harness failure even when everything else went well.
   if (!write_errors.empty())
     report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
-                                                write_errors.size(), records.size(), write_errors.front()));
+                                                write_errors.size(), runs->size() + store_errors.size(),
+                                                write_errors.front()));
+  // A run the store could not keep is missing from every report: a harness failure, never a clean pass.
+  if (!store_errors.empty())
+    report.earlier_errors.push_back(fmt::format("{} runs could not be kept for the reports (first error: {})",
+                                                store_errors.size(), store_errors.front()));
 
-  PrintStacksNote(records, config);
+  PrintStacksNote(stacks, config);
   return ReportExperiment(std::move(experiment), report);
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <memory>
+#include <vector>
 
 #include "common/file_util.h"
 #include "harness/report/merge.h"
@@ -81,14 +83,17 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
     }
     e.variants.push_back(std::move(*spec));
   }
+  std::vector<RunRecord> runs;
   for (const auto& r : (*merged)["runs"]) {
     auto run = RunRecord::FromJson(r);
     if (!run) {
       fmt::print(stderr, "coder diag merge: a merged run is not a valid run record\n");
       return 2;
     }
-    e.runs.push_back(std::move(*run));
+    runs.push_back(std::move(*run));
   }
+  // A merge reads its inputs whole (MergeReports), so its runs are in memory already.
+  e.runs = std::make_shared<InMemoryRuns>(std::move(runs));
   const auto& meta = (*merged)["meta"];
   e.meta.coder_version = meta.value("coder_version", "");
   e.meta.started_at = meta.value("started_at", "");

@@ -1,20 +1,24 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 #include <vector>
 
 #include "harness/analysis/gate.h"
 #include "harness/report/report.h"
+#include "harness/report/run_store.h"
 #include "harness/analysis/run_record.h"
 
 namespace coder::harness {
 
-/// What an experiment produced. Plain data.
+/// What an experiment produced.
 struct Experiment {
   std::vector<VariantSpec> variants;
-  std::vector<RunRecord> runs;
+  /// Every recorded run, read back in report order (a RunStore for a live experiment, so that memory
+  /// stays bounded whatever the run count; InMemoryRuns for a merge). Never null.
+  std::shared_ptr<const RunSource> runs;
   ReportMeta meta;  ///< filled by the caller; exit_code is set here
 };
 

@@ -81,7 +81,7 @@ struct RunOptions {
   bool keep_logs = false;
   /// Told of every run's phases and output as they happen; null: nobody watches. Shared by all runs.
   std::shared_ptr<RunObserver> observer;
-  size_t max_timeline_points = 512;
+  size_t max_timeline_points = kRssTimelineMaxPoints;
   /// --stack-after: a target still running this long after the stop signal gets every thread's stack
   /// taken with `stack_tool` before the watchdog (kill_after, measured from the signal) kills it; one
   /// that never becomes ready gets them at the ready timeout. nullopt: never.

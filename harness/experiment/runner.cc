@@ -55,8 +55,12 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
         ++unfinished_;
         continue;
       }
-      if (on_finished_) on_finished_(*record);
-      records.push_back(std::move(*record));
+      ++finished_;
+      // A caller that streams the records keeps them itself: holding them here too would grow with the run count.
+      if (on_finished_)
+        on_finished_(*record);
+      else
+        records.push_back(std::move(*record));
     }
   };
   {
@@ -97,7 +101,7 @@ std::vector<RunRecord> Runner::Run() {
     }
     if (active_.interrupted()) {
       const size_t planned = plan_.variants.size() * static_cast<size_t>(plan_.runs);
-      unfinished_ = planned - std::min(planned, records.size());
+      unfinished_ = planned - std::min(planned, finished_.load());
     }
   } else {
     // Closed loop: runs interleaved across variants, so drift in the machine's load falls on all alike.

@@ -41,8 +41,9 @@ class Runner {
 
   Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints, OnRunFinished on_finished);
 
-  /// Blocks until every run has finished or the runner was interrupted. Returns the finished runs in
-  /// plan order (variant, then index). Call once.
+  /// Blocks until every run has finished or the runner was interrupted. Without an OnRunFinished, returns
+  /// the finished runs in plan order (variant, then index); with one, each run goes only to it, in the
+  /// order the runs finish, and the result is empty (so memory does not grow with the run count). Call once.
   std::vector<RunRecord> Run();
 
   /// Stops new runs and kills the targets of the runs in progress (those runs are not recorded).
@@ -69,6 +70,7 @@ class Runner {
   OnRunFinished on_finished_;
   ActiveChildren active_;
   std::atomic<size_t> unfinished_{0};
+  std::atomic<size_t> finished_{0};
   std::chrono::nanoseconds sampler_cpu_{0};
   std::mutex hook_mu_;
   std::function<void()> interrupt_hook_;  // wakes workers waiting for an open-loop launch time

@@ -84,7 +84,12 @@ bool GithubActions() {
 }
 
 std::string RenderGithubAnnotations(const json& report) {
-  const std::vector<ReportFinding> findings = ReportFindings(report);
+  const SplitReport split = SplitRuns(report);
+  return RenderGithubAnnotations(split.outline, split.runs);
+}
+
+std::string RenderGithubAnnotations(const json& report, const RunSource& runs) {
+  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
   std::vector<Group> groups;
   for (const ReportFinding& f : findings) {
     auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) {

@@ -84,14 +84,6 @@ const json* ComparisonOf(const json& report, const std::string& variant) {
   return nullptr;
 }
 
-const json* RunOf(const json& report, const std::string& variant, int index) {
-  for (const json* r : ArrayMember(report, "runs")) {
-    const json* i = Member(*r, "index");
-    if (StringMember(*r, "variant") == variant && i && i->is_number_integer() && i->get<int>() == index) return r;
-  }
-  return nullptr;
-}
-
 std::string Kinds(const std::vector<const ReportFinding*>& findings) {
   std::vector<std::string> kinds;
   for (const ReportFinding* f : findings)
@@ -142,10 +134,9 @@ std::string SummaryText(const VariantView& v) {
   return out;
 }
 
-TestCase VariantCase(const json& report, const VariantView& v, const std::vector<ReportFinding>& findings) {
-  TestCase tc{.name = v.name};
-  for (const json* r : ArrayMember(report, "runs"))
-    if (StringMember(*r, "variant") == v.name) tc.seconds += NumberMember(*r, "latency_ms").value_or(0) / 1000;
+TestCase VariantCase(const json& report, const VariantView& v, const std::vector<ReportFinding>& findings,
+                     double latency_seconds) {
+  TestCase tc{.name = v.name, .seconds = latency_seconds};
 
   tc.properties.push_back({"gated", v.gated ? "true" : "false"});
   tc.properties.push_back({"baseline", v.baseline ? "true" : "false"});
@@ -220,38 +211,36 @@ TestCase VariantCase(const json& report, const VariantView& v, const std::vector
   return tc;
 }
 
-TestCase RunCase(const json& report, const std::string& variant, int index,
+void AddOptional(std::vector<Property>& props, std::string name, const std::optional<double>& value) {
+  if (value) props.push_back({std::move(name), Number(*value)});
+}
+
+TestCase RunCase(const RunSource& runs, const std::string& variant, int index,
                  const std::vector<const ReportFinding*>& failing) {
   TestCase tc{.name = fmt::format("{} #{}", variant, index), .failed = true};
   tc.failure_type = Kinds(failing);
   tc.failure_body = FindingLines(failing);
-  const json* run = RunOf(report, variant, index);
+  const auto run = runs.Find(variant, index);
   if (!run) {
     tc.failure_message = failing.front()->message;
     tc.system_out = "this run is not in the report's runs\n";
     return tc;
   }
-  tc.seconds = NumberMember(*run, "latency_ms").value_or(0) / 1000;
-  tc.failure_message = StringMember(*run, "detail", failing.front()->message);
-  if (tc.failure_message.empty()) tc.failure_message = failing.front()->message;
-  tc.properties.push_back({"outcome", StringMember(*run, "outcome")});
-  AddNumber(tc.properties, "latency_ms", *run, "latency_ms");
-  AddNumber(tc.properties, "ready_ms", *run, "ready_ms");
-  AddNumber(tc.properties, "tree_peak_rss_bytes", *run, "tree_peak_rss_bytes");
-  AddNumber(tc.properties, "kernel_peak_rss_bytes", *run, "kernel_peak_rss_bytes");
-  if (const std::string exit = StringMember(*run, "exit"); !exit.empty()) tc.properties.push_back({"exit", exit});
+  tc.seconds = run->latency_ms.value_or(0) / 1000;
+  tc.failure_message = run->detail.empty() ? failing.front()->message : run->detail;
+  tc.properties.push_back({"outcome", std::string(ToString(run->outcome))});
+  AddOptional(tc.properties, "latency_ms", run->latency_ms);
+  AddOptional(tc.properties, "ready_ms", run->ready_ms);
+  AddOptional(tc.properties, "tree_peak_rss_bytes", static_cast<double>(run->tree_peak_rss_bytes));
+  AddOptional(tc.properties, "kernel_peak_rss_bytes", static_cast<double>(run->kernel_peak_rss_bytes));
+  if (!run->exit.empty()) tc.properties.push_back({"exit", run->exit});
 
-  const auto tail = ArrayMember(*run, "log_tail");
-  const double lines = NumberMember(*run, "log_lines").value_or(static_cast<double>(tail.size()));
-  tc.system_out = fmt::format("last {} of {} lines of output:\n", tail.size(), lines);
-  for (const json* line : tail) tc.system_out += (line->is_string() ? line->get<std::string>() : line->dump()) + "\n";
-  for (const json* stacks : ArrayMember(*run, "stacks")) {
-    if (!stacks->is_object()) continue;
-    tc.system_out += fmt::format("\nstacks of process {} ({}, {:.0f} ms after launch){}:\n",
-                                 NumberMember(*stacks, "pid").value_or(0), StringMember(*stacks, "tool"),
-                                 NumberMember(*stacks, "at_ms").value_or(0),
-                                 StringMember(*stacks, "error").empty() ? "" : ": " + StringMember(*stacks, "error"));
-    tc.system_out += StringMember(*stacks, "text");
+  tc.system_out = fmt::format("last {} of {} lines of output:\n", run->log_tail.size(), run->log_lines);
+  for (const std::string& line : run->log_tail) tc.system_out += line + "\n";
+  for (const ProcessStacks& stacks : run->stacks) {
+    tc.system_out += fmt::format("\nstacks of process {} ({}, {:.0f} ms after launch){}:\n", stacks.pid, stacks.tool,
+                                 stacks.at_ms, stacks.error.empty() ? "" : ": " + stacks.error);
+    tc.system_out += stacks.text;
   }
   return tc;
 }
@@ -400,17 +389,36 @@ std::string XmlEscape(std::string_view text, bool attribute) {
 }
 
 std::string RenderJunit(const json& report) {
-  const std::vector<ReportFinding> findings = ReportFindings(report);
+  const SplitReport split = SplitRuns(report);
+  return RenderJunit(split.outline, split.runs);
+}
+
+std::string RenderJunit(const json& report, const RunSource& runs) {
+  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
+  std::map<std::string, double> latency_seconds;
+  (void)runs.ForEach([&](const RunRecord& r) -> Status {
+    latency_seconds[r.variant] += r.latency_ms.value_or(0) / 1000;
+    return Ok{};
+  });
   std::vector<TestCase> cases;
   std::set<std::string> variant_names;
   for (const VariantView& v : ReportVariants(report)) {
     variant_names.insert(v.name);
-    cases.push_back(VariantCase(report, v, findings));
-    // One case per failing run, in run-index order.
+    const size_t variant_case = cases.size();
+    cases.push_back(VariantCase(report, v, findings, latency_seconds[v.name]));
+    // One case per failing run, in run-index order, up to kMaxRunCases.
     std::map<int, std::vector<const ReportFinding*>> by_run;
     for (const ReportFinding& f : findings)
       if (f.fails && f.run && f.variant == v.name) by_run[*f.run].push_back(&f);
-    for (const auto& [index, failing] : by_run) cases.push_back(RunCase(report, v.name, index, failing));
+    size_t listed = 0;
+    for (const auto& [index, failing] : by_run) {
+      if (listed++ == kMaxRunCases) break;
+      cases.push_back(RunCase(runs, v.name, index, failing));
+    }
+    if (by_run.size() > kMaxRunCases)
+      cases[variant_case].system_out +=
+          fmt::format("{} more failing runs have no case of their own: the JSON report has them all\n",
+                      by_run.size() - kMaxRunCases);
   }
   const bool any_budget_finding =
       std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.kind == "budget"; });
@@ -441,7 +449,7 @@ std::string RenderJunit(const json& report) {
     tc.failure_type = ReportInterrupted(report) ? "interrupted" : "harness-failure";
     tc.failure_message =
         ReportInterrupted(report)
-            ? fmt::format("interrupted: the report is partial ({} runs recorded)", ArrayMember(report, "runs").size())
+            ? fmt::format("interrupted: the report is partial ({} runs recorded)", runs.size())
             : "the harness itself failed (exit 3); its stderr says why";
     tc.failure_body = tc.failure_message + "\n";
     cases.push_back(std::move(tc));
@@ -468,7 +476,7 @@ std::string RenderJunit(const json& report) {
                                     {"started_at", StringMember(*meta, "started_at")},
                                     {"exit_code", std::to_string(exit_code)},
                                     {"interrupted", ReportInterrupted(report) ? "true" : "false"},
-                                    {"verdict", ReportVerdict(report)}};
+                                    {"verdict", ReportVerdict(report, runs)}};
   for (const json* note : ArrayMember(*meta, "notes"))
     if (note->is_string()) suite_props.push_back({"note", note->get<std::string>()});
   WriteProperties(out, suite_props, "    ");

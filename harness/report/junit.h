@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "harness/report/run_store.h"
+
 namespace coder::harness {
 
 /// The report document (docs/report-schema.md, with `budget`, `comparisons` and `gate` when present)
@@ -34,7 +36,14 @@ namespace coder::harness {
 /// U+FFFF) become U+FFFD; no CDATA is used, so a log line holding "]]>" is plain escaped text. Message
 /// attributes are cut to 1000 bytes (the element body has the whole text). Tolerant of missing keys.
 /// Pure function; thread-safe.
+///
+/// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed: at most
+/// kMaxRunCases failing runs of a variant get a case of their own (the variant's case says how many
+/// more the JSON report holds), so the XML stays readable and bounded whatever the run count.
+std::string RenderJunit(const nlohmann::json& report, const RunSource& runs);
+/// The same for a whole report document, `runs` included (SplitRuns).
 std::string RenderJunit(const nlohmann::json& report);
+inline constexpr size_t kMaxRunCases = 100;
 
 /// `text` escaped for XML 1.0 character data (`attribute` false) or a double-quoted attribute value
 /// (`attribute` true; tab, LF and CR become character references there so parsers keep them).

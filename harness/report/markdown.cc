@@ -46,21 +46,21 @@ std::string E(std::string_view text) { return MarkdownEscape(text); }
 
 std::string Percent(std::optional<double> share) { return share ? fmt::format("{:.0f}%", *share * 100) : "-"; }
 
-std::string Verdict(const json& report, const std::vector<ReportFinding>& findings) {
+std::string Verdict(const json& report, const RunSource& runs, const std::vector<ReportFinding>& findings) {
   const bool fails = std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.fails; });
   const int exit_code = ReportExitCode(report);
   const char* icon = ReportInterrupted(report) || exit_code == 3 ? "⚠️" : fails || exit_code == 1 ? "❌" : "✅";
-  return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report)));
+  return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report, runs)));
 }
 
-std::string MetaLine(const json& report) {
+std::string MetaLine(const json& report, size_t runs) {
   const json* meta = Member(report, "meta");
   if (!meta) return "";
   std::vector<std::string> parts;
   if (auto v = StringMember(*meta, "coder_version"); !v.empty()) parts.push_back("coder " + E(v));
   if (auto v = StringMember(*meta, "started_at"); !v.empty()) parts.push_back("started " + E(v));
   if (auto v = NumberMember(*meta, "wall_seconds")) parts.push_back("wall time " + FormatMs(*v * 1000));
-  parts.push_back(fmt::format("{} runs", ArrayMember(report, "runs").size()));
+  parts.push_back(fmt::format("{} runs", runs));
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : " · ") + p;
   return out + "\n";
@@ -297,21 +297,20 @@ std::string FenceFor(const std::vector<std::string>& lines) {
   return std::string(std::max<size_t>(3, longest + 1), '`');
 }
 
-std::string HangOutputSection(const json& report, const std::vector<VariantView>& variants) {
-  // The first such run of each variant, picked on the JSON so that only those are read in full.
-  std::map<std::string, const json*> first;
-  for (const json* run : ArrayMember(report, "runs")) {
-    const auto outcome = OutcomeFromString(StringMember(*run, "outcome"));
-    if (!outcome || !ShowsOutputBeforeAHang(*outcome)) continue;
-    const json*& best = first[StringMember(*run, "variant")];
-    if (!best || NumberMember(*run, "index").value_or(0) < NumberMember(*best, "index").value_or(0)) best = run;
-  }
+std::string HangOutputSection(const RunSource& runs, const std::vector<VariantView>& variants) {
+  // The first such run of each variant (the lowest index): only those are kept while the runs stream by.
+  std::map<std::string, RunRecord> first;
+  (void)runs.ForEach([&](const RunRecord& run) -> Status {
+    if (!ShowsOutputBeforeAHang(run.outcome)) return Ok{};
+    auto [it, added] = first.try_emplace(run.variant, run);
+    if (!added && run.index < it->second.index) it->second = run;
+    return Ok{};
+  });
   std::string out;
   for (const VariantView& v : variants) {
     const auto it = first.find(v.name);
     if (it == first.end()) continue;
-    const auto record = RunRecord::FromJson(*it->second);
-    if (!record) continue;
+    const RunRecord* record = &it->second;
     const auto lines = LastOutputLines(*record, kHangLines, true);
     out += fmt::format("\n**{} #{}** {}{} (times {})\n\n", E(record->variant), record->index, ToString(record->outcome),
                        record->detail.empty() ? "" : ": " + E(record->detail), E(LogClockPhrase(*record)));
@@ -360,11 +359,16 @@ std::string MarkdownEscape(std::string_view text) {
 }
 
 std::string RenderMarkdown(const json& report) {
-  const std::vector<ReportFinding> findings = ReportFindings(report);
+  const SplitReport split = SplitRuns(report);
+  return RenderMarkdown(split.outline, split.runs);
+}
+
+std::string RenderMarkdown(const json& report, const RunSource& runs) {
+  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
   const std::vector<VariantView> variants = ReportVariants(report);
   std::string out = "## coder diag shutdown\n\n";
-  out += Verdict(report, findings);
-  if (std::string meta = MetaLine(report); !meta.empty()) out += "\n" + meta;
+  out += Verdict(report, runs, findings);
+  if (std::string meta = MetaLine(report, runs.size()); !meta.empty()) out += "\n" + meta;
   const ReportSections sections = ChooseSections(report);
   out += SummarySection(variants, sections);
   out += FixedTailSection(variants);
@@ -372,7 +376,7 @@ std::string RenderMarkdown(const json& report) {
   out += ComparisonSection(report);
   out += BudgetSection(report, sections);
   out += FindingsSection(report, findings);
-  out += HangOutputSection(report, variants);
+  out += HangOutputSection(runs, variants);
   out += NotesSection(report);
   return out;
 }

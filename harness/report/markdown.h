@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "harness/report/run_store.h"
+
 #include "common/result.h"
 
 namespace coder::harness {
@@ -28,6 +30,9 @@ namespace coder::harness {
 /// Text from the report is escaped so it cannot break a table or inject markup (pipes, backticks,
 /// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Tolerant of
 /// missing keys. Ends with a newline. Pure function; thread-safe.
+/// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed.
+std::string RenderMarkdown(const nlohmann::json& report, const RunSource& runs);
+/// The same for a whole report document, `runs` included (SplitRuns).
 std::string RenderMarkdown(const nlohmann::json& report);
 
 /// `text` safe inside Markdown prose and table cells (see RenderMarkdown).

@@ -16,6 +16,7 @@
 #include "common/json_dump.h"
 #include "common/result.h"
 #include "harness/report/report_sections.h"
+#include "harness/report/run_store.h"
 #include "harness/analysis/run_record.h"
 #include "harness/analysis/stats.h"
 
@@ -86,6 +87,10 @@ nlohmann::json VariantSpecJson(const VariantSpec& spec);
 /// Writes `report` (indented, newline-terminated) atomically with coder::WriteFileAtomically, mode
 /// 0644: a reader sees the previous file or the whole new one. The Error names the path.
 Status WriteReportJson(const std::filesystem::path& path, const nlohmann::json& report);
+/// The same document from its outline (everything but `runs`) and its runs, which are read one at a
+/// time and written as they are read, so the file can be larger than memory. The text is what
+/// WriteReportJson writes for the whole document.
+Status WriteReportJson(const std::filesystem::path& path, const nlohmann::json& outline, const RunSource& runs);
 
 // ---- JSON lines, one run per line ----
 

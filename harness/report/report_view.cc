@@ -22,13 +22,16 @@ constexpr std::string_view kNone = "-";
 std::string Plural(size_t n, std::string_view word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 // Findings as CollectFindings makes them, for a report that has no gate.
-std::vector<ReportFinding> DerivedFindings(const json& report) {
+std::vector<ReportFinding> DerivedFindings(const json& report, const RunSource& source) {
   std::vector<VariantSpec> specs;
   for (const VariantView& v : ReportVariants(report))
     specs.push_back(VariantSpec{.name = v.name, .gated = v.gated, .baseline = v.baseline});
+  // Only a report without a gate (an older or hand-made one) gets here: it is small, and read whole.
   std::vector<RunRecord> runs;
-  for (const json* r : ArrayMember(report, "runs"))
-    if (auto record = RunRecord::FromJson(*r)) runs.push_back(std::move(*record));
+  (void)source.ForEach([&](const RunRecord& r) -> Status {
+    runs.push_back(r);
+    return Ok{};
+  });
   std::vector<ReportFinding> out;
   for (const Finding& f : CollectFindings(specs, runs, {}))
     out.push_back({f.variant, f.run, std::string(ToString(f.kind)), f.message, f.gated, f.gated});
@@ -82,9 +85,23 @@ std::vector<VariantView> ReportVariants(const json& report) {
   return out;
 }
 
-std::vector<ReportFinding> ReportFindings(const json& report) {
+SplitReport SplitRuns(const json& report) {
+  SplitReport split{.outline = report, .runs = InMemoryRuns({})};
+  std::vector<RunRecord> runs;
+  if (split.outline.is_object())
+    if (auto it = split.outline.find("runs"); it != split.outline.end()) {
+      if (it->is_array())
+        for (const json& r : *it)
+          if (auto record = RunRecord::FromJson(r)) runs.push_back(std::move(*record));
+      split.outline.erase(it);
+    }
+  split.runs = InMemoryRuns(std::move(runs));
+  return split;
+}
+
+std::vector<ReportFinding> ReportFindings(const json& report, const RunSource& runs) {
   const json* gate = Member(report, "gate");
-  if (!gate || !gate->is_object()) return DerivedFindings(report);
+  if (!gate || !gate->is_object()) return DerivedFindings(report, runs);
   std::set<std::string> fail_on;
   for (const json* k : ArrayMember(*gate, "fail_on"))
     if (k->is_string()) fail_on.insert(k->get<std::string>());
@@ -114,8 +131,8 @@ bool ReportInterrupted(const json& report) {
   return meta && BoolMember(*meta, "interrupted");
 }
 
-std::string ReportVerdict(const json& report) {
-  const std::vector<ReportFinding> findings = ReportFindings(report);
+std::string ReportVerdict(const json& report, const RunSource& runs) {
+  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
   // Failing findings per variant, in the order they were found; the budget's variant is "".
   std::vector<std::pair<std::string, size_t>> failing;
   size_t failing_total = 0, reported = 0;
@@ -145,7 +162,7 @@ std::string ReportVerdict(const json& report) {
   const int exit_code = ReportExitCode(report);
   if (ReportInterrupted(report)) {
     verdict = fmt::format("interrupted, partial report ({} recorded): {}",
-                          Plural(ArrayMember(report, "runs").size(), "run"), verdict);
+                          Plural(runs.size(), "run"), verdict);
   } else if (exit_code == 3) {
     verdict = "the harness failed (exit 3): " + verdict;
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/terminal_text.h"
+#include "harness/report/run_store.h"
 
 namespace coder::harness {
 
@@ -54,7 +55,15 @@ struct ReportFinding {
 /// derived from the runs as the harness's CollectFindings would, with every kind failing: one per run
 /// whose outcome is not clean, one per user fingerprint that matched and one per variant with a fixed
 /// tail (budget and regression findings need thresholds the report does not hold, so none are derived).
-std::vector<ReportFinding> ReportFindings(const nlohmann::json& report);
+std::vector<ReportFinding> ReportFindings(const nlohmann::json& report, const RunSource& runs);
+
+/// A whole report document split into the document without `runs` (its outline) and its runs, read as
+/// run records (an entry that is not a valid run record is skipped): what the renderers take.
+struct SplitReport {
+  nlohmann::json outline;
+  InMemoryRuns runs;
+};
+SplitReport SplitRuns(const nlohmann::json& report);
 
 /// `meta.exit_code`, which the harness sets from the gate; 0 when absent.
 int ReportExitCode(const nlohmann::json& report);
@@ -63,7 +72,7 @@ bool ReportInterrupted(const nlohmann::json& report);
 
 /// One line for humans: "no findings in gated variants", "3 gated findings in 1 variant (a)",
 /// "interrupted: partial report, ..." etc. Without the "coder diag shutdown: " prefix.
-std::string ReportVerdict(const nlohmann::json& report);
+std::string ReportVerdict(const nlohmann::json& report, const RunSource& runs);
 
 /// The summary's non-zero outcome counts, most severe first: "4 timeout-fingerprint, 1 clean"; "-" if none.
 std::string OutcomeCountsText(const nlohmann::json& summary);

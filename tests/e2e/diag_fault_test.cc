@@ -126,8 +126,11 @@ TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt)
   auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--ready-log", "Started HTTP listener at ", "--json",
                            report.string(), "--target", "t=" + Target("--close-stdout --tag " + tag)});
   ASSERT_TRUE(diag);
-  // coder (whose argv holds the tag) and its target; /proc notifies nobody, so look again.
-  (void)harness::testing::Eventually([&] { return ProcessesWith(tag).size() >= 2; }, In(30s));
+  // The target itself, whose argv holds "--tag" and the tag as two words: coder's and its keeper's argv
+  // hold them in one (so counting processes with the tag saw those two before the target, and the
+  // interrupt could beat the harness's own signal handling). /proc notifies nobody, so look again.
+  const std::string target_words = std::string("--tag") + '\0' + tag;
+  (void)harness::testing::Eventually([&] { return !ProcessesWith(target_words).empty(); }, In(30s));
   ASSERT_TRUE(diag->Signal(SIGINT).ok());
   const auto exit = diag->WaitUntil(In(30s));
   ASSERT_TRUE(exit);
