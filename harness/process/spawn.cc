@@ -1,16 +1,15 @@
-// The only translation unit that includes Boost.Process v2 (it drags in Asio).
+// Launching a target with vfork and execve, and the PATH lookup that finds it.
 #include "harness/process/spawn.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-// Process v2 1.81 uses asio::detail::throw_error without including it.
-#include <boost/asio/detail/throw_error.hpp>
-#include <boost/process/v2.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -20,7 +19,6 @@
 extern char** environ;
 
 namespace coder::harness {
-namespace bp = boost::process::v2;
 
 namespace {
 
@@ -63,95 +61,125 @@ Status CheckExecutable(const std::string& path) {
   return Ok{};
 }
 
-// Runs in the child between vfork and execve, in the harness's memory and on its stack: only
-// async-signal-safe calls, no allocation, nothing written that the harness reads afterwards.
-struct TargetSetup {
+// What the child needs between vfork and execve, all built by the parent beforehand: the child runs in
+// the harness's memory and on its stack, so it may only read this, make async-signal-safe calls and
+// write to its own descriptors; it must not allocate, nor write anything the harness reads afterwards
+// (it does write the calling thread's errno, which the parent reads only when vfork failed).
+struct ChildPlan {
+  const char* path;          // resolved by ResolveExecutable
+  char* const* argv;
+  char* const* envp;
+  const char* working_dir;   // nullptr: inherit
+  int stdio[3];              // become 0, 1, 2; each above 2, so no dup2 clobbers another
+  int report_fd;             // the error pipe's write end, above 2, O_CLOEXEC: execve closes it
   pid_t parent_pid;
-  const char* const* env;
-  const char* working_dir;  // nullptr: inherit
   bool allow_ptrace_by_harness;
-
-  bp::error_code on_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
-                          const char* const*) {
-    launcher.env = env;
-    return {};
-  }
-
-  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
-                               const char* const*) {
-    // dup2 onto the same number keeps FD_CLOEXEC; the stdio must survive execve.
-    for (int fd = 0; fd <= 2; ++fd) fcntl(fd, F_SETFD, 0);
-    if (setpgid(0, 0) != 0) return {errno, bp::system_category()};
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    // The parent may have died before prctl took effect; then nobody would ever send the signal.
-    if (getppid() != parent_pid) _exit(127);
-    // Survives execve. EINVAL without Yama, where nothing needs allowing.
-    if (allow_ptrace_by_harness) prctl(PR_SET_PTRACER, parent_pid, 0, 0, 0);
-    // Ignored dispositions survive execve (handled ones are reset by it). Reset before unblocking: this
-    // child shares the harness's memory, where a harness handler must never run.
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-    }
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    if (working_dir != nullptr && chdir(working_dir) != 0) return {errno, bp::system_category()};
-    return {};
-  }
-
-  // Process v2 1.81 calls exit() after a failed execve, which would run the harness's atexit handlers
-  // and flush its stdio buffers in the child. Its detection expression takes five arguments and the
-  // call four, so only a variadic member is ever found.
-  template <class... Args>
-  void on_exec_error(Args&&...) {
-    _exit(127);
-  }
 };
 
-// Process v2's launchers fork (copying the harness's page tables, then faulting on every page either
-// side writes until execve) or vfork after telling the executor's io_context about the fork, whose
-// reactor then rebuilds its descriptors in the child, inside the memory the child shares with the
-// harness. This one vforks without that notification: the child only execs, and every descriptor Asio
-// owns is close-on-exec. Otherwise it is Process v2's vfork_launcher, with the same initializer hooks;
-// a failed exec is reported through the error_code the child shares with the parent.
-struct ExecOnlyVforkLauncher : bp::posix::default_launcher {
-  template <typename Executor, typename... Inits>
-  bp::basic_process<Executor> operator()(Executor exec, bp::error_code& ec, const bp::filesystem::path& executable,
-                                         const char** args, Inits&&... inits) {
-    namespace detail = bp::posix::detail;
-    auto argv = this->build_argv_(executable, args);
-    ec = detail::on_setup(*this, executable, argv, inits...);
-    if (ec) {
-      detail::on_error(*this, executable, argv, ec, inits...);
-      return bp::basic_process<Executor>(exec);
-    }
-    pid = ::vfork();
-    if (pid == -1) {
-      ec.assign(errno, bp::system_category());
-      detail::on_fork_error(*this, executable, argv, ec, inits...);
-      detail::on_error(*this, executable, argv, ec, inits...);
-      return bp::basic_process<Executor>(exec);
-    }
-    if (pid == 0) {
-      ec = detail::on_exec_setup(*this, executable, argv, inits...);
-      if (!ec) close_all_fds(ec);
-      if (!ec) ::execve(executable.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(env));
-      if (!ec) ec.assign(errno, bp::system_category());
-      detail::on_exec_error(*this, executable, argv, ec, inits...);
-      _exit(127);
-    }
-    if (ec) {
-      detail::on_error(*this, executable, argv, ec, inits...);
-      return bp::basic_process<Executor>(exec);
-    }
-    bp::basic_process<Executor> proc(exec, pid);
-    detail::on_success(*this, executable, argv, ec, inits...);
-    return proc;
-  }
+// What a failed child writes to the error pipe: the step that failed and its errno.
+enum class ChildStep : int { kStdio, kProcessGroup, kWorkingDir, kExec };
+struct ChildFailure {
+  ChildStep step;
+  int err;
 };
+
+[[noreturn]] void FailChild(const ChildPlan& plan, ChildStep step) noexcept {
+  const ChildFailure failure{step, errno};
+  // A pipe write of fewer than PIPE_BUF bytes is atomic; if it fails, the parent sees end of file and
+  // then the exit status 127.
+  [[maybe_unused]] ssize_t n = write(plan.report_fd, &failure, sizeof failure);
+  _exit(127);
+}
+
+// Ignored dispositions survive execve (handled ones are reset by it). Reset while every signal is still
+// blocked: this child shares the harness's memory, where a harness handler must never run.
+void ResetSignalDispositions() noexcept {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);  // glibc's own ones: EINVAL
+  }
+}
+
+// Marks every descriptor above 2 close-on-exec, the error pipe (already so) included, so nothing of the
+// harness's that lacks O_CLOEXEC (a descriptor opened by a library, or by another thread) reaches the
+// target. Linux 5.9 and 5.10 lack CLOSE_RANGE_CLOEXEC: close all but the error pipe instead.
+void CloseHarnessDescriptors(int report_fd) noexcept {
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  close_range(3, static_cast<unsigned>(report_fd) - 1, 0);
+  close_range(static_cast<unsigned>(report_fd) + 1, ~0U, 0);
+}
+
+[[noreturn]] void ExecChild(const ChildPlan& plan) noexcept {
+  ResetSignalDispositions();
+  for (int fd = 0; fd <= 2; ++fd) {
+    // dup2 onto another number clears FD_CLOEXEC there, so the stdio survives execve.
+    if (dup2(plan.stdio[fd], fd) < 0) FailChild(plan, ChildStep::kStdio);
+  }
+  if (setpgid(0, 0) != 0) FailChild(plan, ChildStep::kProcessGroup);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // The parent may have died before prctl took effect; then nobody would ever send the signal.
+  if (getppid() != plan.parent_pid) _exit(127);
+  // Survives execve. EINVAL without Yama, where nothing needs allowing.
+  if (plan.allow_ptrace_by_harness) prctl(PR_SET_PTRACER, plan.parent_pid, 0, 0, 0);
+  if (plan.working_dir != nullptr && chdir(plan.working_dir) != 0) FailChild(plan, ChildStep::kWorkingDir);
+  CloseHarnessDescriptors(plan.report_fd);
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  execve(plan.path, plan.argv, plan.envp);
+  FailChild(plan, ChildStep::kExec);
+}
+
+// vfork rather than fork: fork copies the harness's page tables, then both sides take copy-on-write
+// faults until execve. The child only execs (ExecChild never returns), so sharing the harness's memory
+// and stack is safe. Every signal is blocked across it so that no harness handler runs in the child
+// before its dispositions are reset (glibc keeps its internal cancellation and setxid signals
+// unblockable; the harness neither cancels threads nor changes ids). Nothing tells Asio about the fork:
+// its reactor would rebuild its descriptors in the child, inside the shared memory, and every descriptor
+// it owns is close-on-exec anyway. Returns the pid, or -1 with the errno in *err.
+pid_t VforkExec(const ChildPlan& plan, int* err) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = vfork();
+  if (pid == 0) ExecChild(plan);
+  *err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+// The child's report on the error pipe: nullopt (end of file, so execve succeeded and closed the write
+// end), or what failed.
+std::optional<ChildFailure> ReadChildFailure(int report_fd) {
+  ChildFailure failure{};
+  ssize_t n;
+  while ((n = read(report_fd, &failure, sizeof failure)) < 0 && errno == EINTR) {
+  }
+  if (n == 0) return std::nullopt;
+  if (n != static_cast<ssize_t>(sizeof failure)) return ChildFailure{ChildStep::kExec, n < 0 ? errno : EIO};
+  return failure;
+}
+
+void Reap(pid_t pid) {
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+std::string Describe(const ChildFailure& failure, const ChildPlan& plan) {
+  switch (failure.step) {
+    case ChildStep::kStdio:
+      return std::string("cannot execute ") + plan.path + ": dup2: " + Errno(failure.err);
+    case ChildStep::kProcessGroup:
+      return std::string("cannot execute ") + plan.path + ": setpgid: " + Errno(failure.err);
+    case ChildStep::kWorkingDir:
+      return std::string("cannot use working directory ") + plan.working_dir + ": " + Errno(failure.err);
+    case ChildStep::kExec:
+      break;
+  }
+  return std::string("cannot execute ") + plan.path + ": " + Errno(failure.err);
+}
 
 std::vector<std::string> BuildEnvironment(const LaunchSpec& spec) {
   std::vector<std::string> out;
@@ -170,6 +198,52 @@ std::vector<std::string> BuildEnvironment(const LaunchSpec& spec) {
     for (size_t j = i + 1; j < spec.env.size(); ++j) later_duplicate |= spec.env[j].first == spec.env[i].first;
     if (!later_duplicate) out.push_back(spec.env[i].first + "=" + spec.env[i].second);
   }
+  return out;
+}
+
+// The empty string for "inherit", else `dir` made absolute; an Error when it is not a directory.
+Result<std::string> AbsoluteWorkingDir(const std::filesystem::path& dir) {
+  if (dir.empty()) return std::string();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Error{"cannot use working directory " + dir.string() + ": " + (ec ? ec.message() : "not a directory")};
+  }
+  return std::filesystem::absolute(dir, ec).string();
+}
+
+// Every descriptor a spawn opens, all O_CLOEXEC (children forked concurrently by other threads must not
+// inherit them); the ones the child uses are above 2.
+struct ChildDescriptors {
+  Fd out_read, out_write, err_read, err_write, dev_null, report_read, report_write;
+};
+
+Status OpenPipe(Fd& read_end, Fd& write_end) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error{"pipe: " + Errno(errno)};
+  read_end.Reset(p[0]);
+  write_end.Reset(p[1]);
+  return Ok{};
+}
+
+Status OpenChildDescriptors(ChildDescriptors& fds) {
+  for (auto [r, w] : {std::pair{&fds.out_read, &fds.out_write}, std::pair{&fds.err_read, &fds.err_write},
+                      std::pair{&fds.report_read, &fds.report_write}}) {
+    if (auto st = OpenPipe(*r, *w); !st) return st;
+  }
+  fds.dev_null.Reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (fds.dev_null.get() < 0) return Error{"open /dev/null: " + Errno(errno)};
+  for (Fd* fd : {&fds.out_write, &fds.err_write, &fds.dev_null, &fds.report_write}) {
+    if (!MoveAboveStdio(*fd)) return Error{"fcntl(F_DUPFD_CLOEXEC): " + Errno(errno)};
+  }
+  return Ok{};
+}
+
+// execve's argv/envp: pointers into `strings`, which must outlive them, and a final nullptr.
+std::vector<char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));  // execve does not write them
+  out.push_back(nullptr);
   return out;
 }
 
@@ -218,69 +292,43 @@ Result<SpawnedChild> SpawnChild(const LaunchSpec& spec) {
   if (spec.argv.empty()) return Error{"cannot execute: empty argv"};
   auto exe = ResolveExecutable(spec.argv[0], ChildPath(spec.env));
   if (!exe) return exe.error();
-  std::string dir;
-  if (!spec.working_dir.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(spec.working_dir, ec)) {
-      return Error{"cannot use working directory " + spec.working_dir.string() + ": " +
-                   (ec ? ec.message() : "not a directory")};
-    }
-    dir = std::filesystem::absolute(spec.working_dir, ec).string();
-  }
-
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return Error{"pipe: " + Errno(errno)};
-  Fd out_read(out_pipe[0]), out_write(out_pipe[1]);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) return Error{"pipe: " + Errno(errno)};
-  Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
-  // Opened here with O_CLOEXEC rather than by process_stdio{nullptr}, whose descriptor would leak into
-  // children forked concurrently by other threads.
-  Fd dev_null(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (dev_null.get() < 0) return Error{"open /dev/null: " + Errno(errno)};
-  if (!MoveAboveStdio(out_write) || !MoveAboveStdio(err_write) || !MoveAboveStdio(dev_null)) {
-    return Error{"fcntl(F_DUPFD_CLOEXEC): " + Errno(errno)};
-  }
+  auto dir = AbsoluteWorkingDir(spec.working_dir);
+  if (!dir) return dir.error();
+  ChildDescriptors fds;
+  if (auto st = OpenChildDescriptors(fds); !st) return st.error();
 
   std::vector<std::string> env = BuildEnvironment(spec);
-  std::vector<const char*> env_ptrs;
-  for (const auto& e : env) env_ptrs.push_back(e.c_str());
-  env_ptrs.push_back(nullptr);
-  std::vector<const char*> argv_ptrs;
-  for (const auto& a : spec.argv) argv_ptrs.push_back(a.c_str());
-  argv_ptrs.push_back(nullptr);
-  const char** argv = argv_ptrs.data();
-
-  // One context for every spawn (callers are serialised by LockForSpawn): a context per spawn costs an
-  // epoll set, a timerfd and an eventfd each run. It is never run; the process handle only borrows it.
-  static boost::asio::io_context ctx;
-  ExecOnlyVforkLauncher launcher;
-  TargetSetup setup{getpid(), env_ptrs.data(), dir.empty() ? nullptr : dir.c_str(), spec.allow_ptrace_by_harness};
-  bp::error_code ec;
-  auto proc = launcher(ctx.get_executor(), ec, bp::filesystem::path(*exe), argv,
-                       bp::process_stdio{dev_null.get(), out_write.get(), err_write.get()}, setup);
-  if (ec) {
-    if (launcher.pid > 0) {
-      // The child wrote its errno and exited; collect it so no zombie is left.
-      while (waitpid(launcher.pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-    }
-    return Error{"cannot execute " + *exe + ": " + ec.message()};
+  std::vector<char*> env_ptrs = CStrings(env);
+  std::vector<char*> argv_ptrs = CStrings(spec.argv);
+  const ChildPlan plan{exe->c_str(),
+                       argv_ptrs.data(),
+                       env_ptrs.data(),
+                       dir->empty() ? nullptr : dir->c_str(),
+                       {fds.dev_null.get(), fds.out_write.get(), fds.err_write.get()},
+                       fds.report_write.get(),
+                       getpid(),
+                       spec.allow_ptrace_by_harness};
+  int vfork_errno = 0;
+  const pid_t pid = VforkExec(plan, &vfork_errno);
+  if (pid < 0) return Error{"vfork: " + Errno(vfork_errno)};
+  // Only the child may hold the write end now: its execve or its exit gives end of file.
+  fds.report_write.Reset();
+  if (auto failure = ReadChildFailure(fds.report_read.get())) {
+    Reap(pid);  // it exited after writing; collect it so no zombie is left
+    return Error{Describe(*failure, plan)};
   }
   SpawnedChild child;
   child.started_at = std::chrono::steady_clock::now();
-  child.pid = proc.id();
+  child.pid = pid;
   child.pidfd = static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0));
-  int pidfd_errno = errno;
-  // Without detach the process object would SIGKILL and reap the child when it goes out of scope.
-  proc.detach();
   if (child.pidfd < 0) {
+    const int pidfd_errno = errno;
     kill(child.pid, SIGKILL);
-    while (waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    Reap(child.pid);
     return Error{"pidfd_open(" + std::to_string(child.pid) + "): " + Errno(pidfd_errno)};
   }
-  child.stdout_fd = out_read.Release();
-  child.stderr_fd = err_read.Release();
+  child.stdout_fd = fds.out_read.Release();
+  child.stderr_fd = fds.err_read.Release();
   return child;
 }
 

@@ -39,12 +39,13 @@ std::optional<std::string> ChildPath(const std::vector<std::pair<std::string, st
 /// agree. The Error reads "cannot execute X: reason". Pure apart from stat/access; thread-safe.
 Result<std::string> ResolveExecutable(const std::string& name, const std::optional<std::string>& path_env);
 
-/// Forks and execs `spec` with Boost.Process v2: stdin from /dev/null, stdout and stderr on pipes, its
-/// own process group (pgid == pid), a SIGKILL parent-death signal, an empty signal mask and default
-/// signal dispositions. Returns once execve has succeeded, or an Error once a failed child has been
-/// reaped. The caller must hold internal::LockForSpawn() and register the pid before releasing it.
-/// The parent-death signal fires when the *calling thread* exits, so call it from a thread that
-/// outlives the child. Thread-safe.
+/// Launches `spec` with vfork and execve (the program found by ResolveExecutable): stdin from /dev/null,
+/// stdout and stderr on pipes, no other descriptor of the harness's, its own process group
+/// (pgid == pid), a SIGKILL parent-death signal, an empty signal mask and default signal dispositions,
+/// the environment and working directory of `spec`. Returns once execve has succeeded, or an Error
+/// ("cannot execute PATH: reason", with execve's errno) once a failed child has been reaped. The caller
+/// must hold internal::LockForSpawn() and register the pid before releasing it. The parent-death signal
+/// fires when the *calling thread* exits, so call it from a thread that outlives the child. Thread-safe.
 Result<SpawnedChild> SpawnChild(const LaunchSpec& spec);
 
 }  // namespace coder::harness
