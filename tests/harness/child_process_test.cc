@@ -15,6 +15,7 @@
 #include "harness/process/subreaper.h"
 #include "tests/harness/harness_test_util.h"
 #include "tests/helpers/sanitizers.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -106,14 +107,13 @@ TEST(ChildProcessTest, MissingBinaryIsAClearError) {
 }
 
 TEST(ChildProcessTest, NonExecutableFileIsAClearError) {
-  std::filesystem::path file = std::filesystem::temp_directory_path() /
-                               ("coder-not-executable-" + std::to_string(getpid()));
+  const test_support::TempDir dir("child-process-test");
+  const std::filesystem::path file = dir.path() / "not-executable";
   std::ofstream(file) << "#!/bin/sh\n";
   chmod(file.c_str(), 0644);
   LaunchSpec spec;
   spec.argv = {file.string()};
   auto child = ChildProcess::Start(spec);
-  std::filesystem::remove(file);
   ASSERT_FALSE(child.ok());
   if (geteuid() == 0) {
     // root passes access(X_OK) only when some execute bit is set; none is, so execve itself refuses.
@@ -128,15 +128,14 @@ TEST(ChildProcessTest, FailedExecIsAClearErrorAndLeavesNoZombie) {
   // The vforked child writes execve's errno into the harness's memory, which vfork shares; ThreadSanitizer
   // replaces vfork with fork, so under it the error cannot arrive. Release and ASan builds check it.
   if (sanitizer::kThread) GTEST_SKIP() << "ThreadSanitizer turns vfork into fork";
-  std::filesystem::path file = std::filesystem::temp_directory_path() /
-                               ("coder-not-a-program-" + std::to_string(getpid()));
+  const test_support::TempDir dir("child-process-test");
+  const std::filesystem::path file = dir.path() / "not-a-program";
   std::ofstream(file) << "\x7f" << "ELF garbage";
   chmod(file.c_str(), 0755);
   LaunchSpec spec;
   spec.argv = {file.string()};
   auto children_before = ReadChildren(getpid());
   auto child = ChildProcess::Start(spec);
-  std::filesystem::remove(file);
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.error().message, "cannot execute " + file.string() + ": Exec format error");
   EXPECT_EQ(ReadChildren(getpid()), children_before);  // the failed child was reaped
