@@ -84,7 +84,7 @@ TEST(ChildProcessTest, MaxRssMatchesHeldMemoryPlusBaseline) {
   double expected = static_cast<double>(baseline + kHoldMib * 1024);
   // Linux folds the spawning process's peak RSS into the child's ru_maxrss (see ExitStatus): the figure
   // shows the child's own peak only while this process stayed smaller. It does in the release build; a
-  // sanitizer-instrumented coder_tests (shadow memory, quarantine) outgrows the 128 MiB child.
+  // sanitizer-instrumented coder_unit_tests (shadow memory, quarantine) outgrows the 128 MiB child.
   if (const long own_peak = OwnPeakRssKib(); static_cast<double>(own_peak) > expected * 0.95)
     GTEST_SKIP() << "this process peaked at " << own_peak << " KiB, above the child's " << expected << " KiB";
   EXPECT_NEAR(static_cast<double>(status->max_rss_kib), expected, expected * 0.05)
