@@ -19,6 +19,7 @@
 #include "bench/report_fixture.h"
 #include "harness/report/report.h"
 #include "harness/analysis/stats.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::bench {
 namespace {
@@ -64,7 +65,12 @@ BENCHMARK(BM_ReportJson)->ArgName("runs")->Arg(1000)->Unit(benchmark::kMilliseco
 // The same written to a file the way `--json` does (atomically: temporary file and rename).
 void BM_ReportWriteFile(benchmark::State& state) {
   const Experiment e = BuildExperiment(static_cast<int>(state.range(0)));
-  const auto path = std::filesystem::temp_directory_path() / ("coder-bench-report-" + std::to_string(::getpid()) + ".json");
+  auto dir = test_support::TempDir::Create("bench-report");
+  if (!dir) {
+    Fail(state, dir.error().message);
+    return;
+  }
+  const auto path = dir->path() / "report.json";
   for (auto _ : state) {
     auto written = harness::WriteReportJson(path, harness::ReportJson(e.meta, e.variants, e.summaries, e.runs));
     if (!written) {
@@ -72,8 +78,6 @@ void BM_ReportWriteFile(benchmark::State& state) {
       break;
     }
   }
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
 }
 BENCHMARK(BM_ReportWriteFile)->ArgName("runs")->Arg(1000)->Unit(benchmark::kMillisecond);
 

@@ -19,6 +19,7 @@
 #include "bench/report_fixture.h"
 #include "harness/experiment/diag_report.h"
 #include "harness/report/run_store.h"
+#include "tests/support/temp_dir.h"
 
 int main(int argc, char** argv) {
   using namespace coder;
@@ -27,12 +28,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int total = std::atoi(argv[1]);
-  std::string dir_template = (std::filesystem::temp_directory_path() / "coder-report-probe-XXXXXX").string();
-  if (!::mkdtemp(dir_template.data())) {
-    fmt::print(stderr, "mkdtemp: {}\n", std::strerror(errno));
+  auto scratch = test_support::TempDir::Create("report-probe");
+  if (!scratch) {
+    fmt::print(stderr, "{}\n", scratch.error().message);
     return 3;
   }
-  const std::filesystem::path dir = dir_template;
+  const std::filesystem::path dir = scratch->path();
   const auto start = std::chrono::steady_clock::now();
 
   harness::Experiment e;
@@ -73,6 +74,5 @@ int main(int argc, char** argv) {
   fmt::print(stderr, "{{\"runs\": {}, \"peak_rss_bytes\": {}, \"seconds\": {:.3f}, \"json_bytes\": {}, \"exit\": {}}}\n",
              total, static_cast<uint64_t>(usage.ru_maxrss) * 1024,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), ec ? 0 : json_bytes, code);
-  std::filesystem::remove_all(dir, ec);
   return code == 1 || code == 0 ? 0 : 3;
 }

@@ -1,7 +1,6 @@
 #include "bench/server_process.h"
 
 #include <signal.h>
-#include <stdlib.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,14 +14,13 @@ constexpr std::string_view kReady = "Started HTTP listener at ";
 }  // namespace
 
 Result<std::unique_ptr<BenchServer>> BenchServer::Start(const ServerConfig& config) {
-  auto server = std::unique_ptr<BenchServer>(new BenchServer());
-  std::string tmpl = (std::filesystem::temp_directory_path() / "coder-bench-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) return Error{"mkdtemp failed"};
-  server->dir_ = tmpl;
+  auto dir = test_support::TempDir::Create("bench");
+  if (!dir) return Error{dir.error().message};
+  auto server = std::unique_ptr<BenchServer>(new BenchServer(std::move(*dir)));
 
   harness::LaunchSpec spec;
   spec.argv = {CODER_BINARY_PATH, "server", "--http-address", "127.0.0.1:0", "--config-dir",
-               (server->dir_ / "config").string(),
+               (server->dir_.path() / "config").string(),
                config.gateway ? "--ai-gateway-enabled=true" : "--ai-gateway-enabled=false",
                "--shutdown-order", config.unpatched ? "unpatched" : "patched"};
   if (!config.websocket_timeout.empty()) {
@@ -55,15 +53,13 @@ Result<std::unique_ptr<BenchServer>> BenchServer::Start(const ServerConfig& conf
   const std::string authority = url.substr(std::string_view("http://").size());
   server->host_ = authority.substr(0, authority.rfind(':'));
   server->port_ = static_cast<uint16_t>(std::stoi(authority.substr(authority.rfind(':') + 1)));
-  std::ifstream token(server->dir_ / "config" / "session");
+  std::ifstream token(server->dir_.path() / "config" / "session");
   std::getline(token, server->token_);
   return server;
 }
 
 BenchServer::~BenchServer() {
   if (process_) process_->Stop();
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
 }
 
 Result<StopTiming> BenchServer::Stop(std::chrono::milliseconds timeout) {

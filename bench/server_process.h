@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "harness/process/child_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::bench {
 
@@ -59,9 +60,9 @@ class BenchServer {
   std::vector<std::string> LogLines() const;
 
  private:
-  BenchServer() = default;
+  explicit BenchServer(test_support::TempDir dir) : dir_(std::move(dir)) {}
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_;  // declared before process_: the process is gone before its directory
   std::unique_ptr<harness::ChildProcess> process_;
   Clock::time_point launched_at_;
   Clock::time_point ready_at_;

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace coder {
 namespace {
 
@@ -18,15 +20,6 @@ namespace fs = std::filesystem;
 /// A fresh temporary directory per test, removed afterwards.
 class FileUtilTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "coder-file-util-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   std::vector<std::string> Names() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename());
@@ -37,7 +30,8 @@ class FileUtilTest : public ::testing::Test {
     return r.ok() ? *r : "<" + r.error().message + ">";
   }
 
-  fs::path dir_;
+  test_support::TempDir temp_{"file-util"};
+  const fs::path dir_ = temp_.path();
 };
 
 using WriteFileAtomicallyTest = FileUtilTest;

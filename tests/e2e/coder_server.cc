@@ -1,45 +1,32 @@
 #include "tests/e2e/coder_server.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <fstream>
 
 namespace coder::e2e {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "coder-test-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
+namespace {
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::unique_ptr<harness::ChildProcess> LaunchCoder(const std::vector<std::string>& args,
-                                                   std::vector<std::pair<std::string, std::string>> env) {
+harness::LaunchSpec CoderSpec(const std::vector<std::string>& args,
+                              std::vector<std::pair<std::string, std::string>> env) {
   harness::LaunchSpec spec;
   spec.argv = {CODER_BINARY_PATH};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = std::move(env);
-  auto child = harness::ChildProcess::Start(std::move(spec));
-  if (!child) {
-    ADD_FAILURE() << "launching coder: " << child.error().message;
-    return nullptr;
-  }
-  return std::move(*child);
+  return spec;
+}
+
+}  // namespace
+
+std::unique_ptr<harness::ChildProcess> LaunchCoder(const std::vector<std::string>& args,
+                                                   std::vector<std::pair<std::string, std::string>> env) {
+  return test_support::StartOrFail(CoderSpec(args, std::move(env)));
 }
 
 CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<std::string, std::string>> env,
                   std::chrono::milliseconds timeout) {
-  auto child = LaunchCoder(args, std::move(env));
-  if (!child) return {};
-  CoderRun run;
-  run.exit = child->WaitUntil(In(timeout));
-  run.output = child->Output();
-  return run;
+  return test_support::RunToEnd(CoderSpec(args, std::move(env)), timeout);
 }
 
 CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout) {

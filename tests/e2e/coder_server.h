@@ -7,21 +7,14 @@
 #include <vector>
 
 #include "harness/process/child_process.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
 
 namespace coder::e2e {
 
-/// A private temporary directory, removed with everything in it when this goes away.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::In;
+using test_support::TempDir;
 
 /// Launches the real `coder` binary with `args` (e.g. {"diag", "shutdown", ...}) through the harness's
 /// ChildProcess. Fails the calling test and returns null if it cannot be started.
@@ -29,11 +22,7 @@ std::unique_ptr<harness::ChildProcess> LaunchCoder(const std::vector<std::string
                                                    std::vector<std::pair<std::string, std::string>> env = {});
 
 /// How a `coder` invocation that was waited for ended.
-struct CoderRun {
-  std::optional<harness::ExitStatus> exit;  ///< nullopt if it did not end within the timeout
-  std::string output;
-  std::string Exit() const { return exit ? exit->Describe() : "still running"; }
-};
+using CoderRun = test_support::FinishedProcess;
 
 /// Runs `coder` with `args` to completion (or the timeout) and returns its exit and output.
 CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<std::string, std::string>> env = {},
@@ -85,9 +74,5 @@ class CoderServer {
   std::string url_;
   std::string token_;
 };
-
-inline std::chrono::steady_clock::time_point In(std::chrono::milliseconds d) {
-  return std::chrono::steady_clock::now() + d;
-}
 
 }  // namespace coder::e2e

@@ -301,15 +301,7 @@ CoderRun RunDiagRedirected(const std::vector<std::string>& args, const std::stri
   for (const auto& a : args) command += " '" + a + "'";
   harness::LaunchSpec spec;
   spec.argv = {"/bin/sh", "-c", command + " " + redirections};
-  auto child = harness::ChildProcess::Start(std::move(spec));
-  if (!child) {
-    ADD_FAILURE() << child.error().message;
-    return {};
-  }
-  CoderRun run;
-  run.exit = (*child)->WaitUntil(In(60s));
-  run.output = (*child)->Output();
-  return run;
+  return test_support::RunToEnd(std::move(spec), 60s);
 }
 
 TEST(DiagBadEnvironmentTest, ASummaryThatCannotBeWrittenToStdoutExitsThreeAndTheReportsSaySo) {
@@ -404,15 +396,7 @@ CoderRun RunDiagWithoutPath(const std::vector<std::string>& args) {
   harness::LaunchSpec spec;
   spec.argv = {"/usr/bin/env", "-u", "PATH", CODER_BINARY_PATH, "diag", "shutdown"};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  auto child = harness::ChildProcess::Start(std::move(spec));
-  if (!child) {
-    ADD_FAILURE() << child.error().message;
-    return {};
-  }
-  CoderRun run;
-  run.exit = (*child)->WaitUntil(In(30s));
-  run.output = (*child)->Output();
-  return run;
+  return test_support::RunToEnd(std::move(spec), 30s);
 }
 
 // With PATH unset a bare name is looked up where execvp looks, /bin:/usr/bin, by the up-front check and

@@ -18,6 +18,7 @@
 #include "harness/process/child_process.h"
 #include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::e2e::soak {
 namespace {
@@ -34,22 +35,10 @@ const char* const kTimeoutLine = "[warn] websocket shutdown timed out after 1 se
 
 int Uniform(Rng& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
-/// A temporary directory of the soak's own, removed with its contents.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coder-soak-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+/// Where an invocation's report files go: its scratch directory, or an empty path if none could be made.
+std::filesystem::path ScratchPath(const Result<test_support::TempDir>& scratch) {
+  return scratch ? scratch->path() : std::filesystem::path();
+}
 
 /// One variant of an invocation: a kind with its drawn arguments.
 struct Variant {
@@ -403,9 +392,10 @@ SoakReport RunSoak(const SoakOptions& o) {
   while (report.runs < o.runs) {
     const int number = ++report.invocations;
     const Plan plan = DrawPlan(rng, o.timing, draw);
-    ScratchDir dir;
+    const auto scratch = test_support::TempDir::Create("soak");
+    const auto dir = ScratchPath(scratch);
     const std::string tag = fmt::format("soak-{}-{}-{}", ::getpid(), o.seed, number);
-    const auto argv = CommandFor(plan, o.timing, o.coder, o.target, tag, dir.path());
+    const auto argv = CommandFor(plan, o.timing, o.coder, o.target, tag, dir);
     std::vector<std::string> problems;
     const auto began = Clock::now();
     auto child = Launch(argv, problems);
@@ -418,12 +408,12 @@ SoakReport RunSoak(const SoakOptions& o) {
       if (status) rss = static_cast<uint64_t>(status->max_rss_kib) * 1024;
       report.leftovers += CollectLeftovers(tag, problems);
       int wrong = 0;
-      const auto runs = CheckJsonl(dir.path() / "runs.jsonl", plan, problems, &wrong);
+      const auto runs = CheckJsonl(dir / "runs.jsonl", plan, problems, &wrong);
       report.misclassified += wrong;
       const size_t planned = plan.variants.size() * static_cast<size_t>(plan.runs);
       if (runs.size() != planned)
         problems.push_back(fmt::format("{} runs in the JSON lines file, {} planned", runs.size(), planned));
-      CheckJsonReport(dir.path() / "report.json", runs, false, problems);
+      CheckJsonReport(dir / "report.json", runs, false, problems);
       const bool findings = std::any_of(plan.variants.begin(), plan.variants.end(),
                                         [](const Variant& v) { return v.kind->expected != "clean"; });
       const std::string want = findings ? "exit 1" : "exit 0";
@@ -482,10 +472,11 @@ KillReport RunKillRound(const KillOptions& o) {
   report.waited_for_runs = Uniform(rng, 0, 3);
   report.delay = std::chrono::milliseconds(Uniform(rng, 0, 300));
 
-  ScratchDir dir;
+  const auto scratch = test_support::TempDir::Create("soak");
+  const auto dir = ScratchPath(scratch);
   const std::string tag = fmt::format("kill-{}-{}-{}", ::getpid(), o.seed, o.signal);
-  report.command = CommandFor(plan, o.timing, o.coder, o.target, tag, dir.path());
-  const auto jsonl = dir.path() / "runs.jsonl";
+  report.command = CommandFor(plan, o.timing, o.coder, o.target, tag, dir);
+  const auto jsonl = dir / "runs.jsonl";
   auto child = Launch(report.command, report.problems);
   if (!child) return report;
 
@@ -523,7 +514,7 @@ KillReport RunKillRound(const KillOptions& o) {
   report.finished_runs = static_cast<int>(runs.size());
   if (report.finished_runs < report.waited_for_runs)
     report.problems.push_back(fmt::format("the JSON lines file lost runs: {} < {}", runs.size(), report.waited_for_runs));
-  if (o.signal != SIGKILL) CheckJsonReport(dir.path() / "report.json", runs, true, report.problems);
+  if (o.signal != SIGKILL) CheckJsonReport(dir / "report.json", runs, true, report.problems);
   if (!report.problems.empty()) report.problems.push_back("coder's last output:" + OutputTail(*child, 8));
   child->Stop();
   return report;

@@ -2,7 +2,7 @@
 
 // Fault injection against the real `coder diag shutdown`: seeded random mixes of misbehaving calibrated
 // targets, each with the outcome the harness must report, and the harness itself killed at random points.
-// No gtest here: the same code runs a fast subset in coder_tests and the long soak in the fault_soak
+// No gtest here: the same code runs a fast subset in coder_e2e_tests and the long soak in the fault_soak
 // program (scripts/soak).
 
 #include <sys/types.h>

@@ -1,5 +1,5 @@
 // fault_soak: the long fault-injection soak of `coder diag shutdown` (scripts/soak). The fast subset of
-// the same driver runs in coder_tests (tests/e2e/diag_fault_test.cc).
+// the same driver runs in coder_e2e_tests (tests/e2e/diag_fault_test.cc).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>

@@ -16,6 +16,7 @@
 #include "common/duration.h"
 #include "harness/process/child_process.h"
 #include "tests/e2e/load_driver.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -71,9 +72,9 @@ int Main(const Flags& f) {
   const auto wrk_tail = Millis("wrk-tail", f.wrk_tail);
   const int sig = f.signal == "INT" ? SIGINT : f.signal == "HUP" ? SIGHUP : SIGTERM;
 
-  std::string dir_template = (std::filesystem::temp_directory_path() / "coder-load-XXXXXX").string();
-  if (::mkdtemp(dir_template.data()) == nullptr) return 3;
-  const std::filesystem::path dir = dir_template;
+  const auto scratch = coder::test_support::TempDir::Create("load");
+  if (!scratch) return 3;
+  const std::filesystem::path dir = scratch->path();
   std::vector<std::string> argv = {f.coder, "server", "--http-address", "127.0.0.1:0", "--config-dir",
                                    (dir / "config").string()};
   argv.insert(argv.end(), f.server_args.begin(), f.server_args.end());
@@ -154,8 +155,6 @@ int Main(const Flags& f) {
     for (const auto& line : wrk->Lines()) fmt::print("  {}\n", line.text);
     ok &= wrk_exit && wrk_exit->Describe() == "exit 0";
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   fmt::print("coder_load: {}\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

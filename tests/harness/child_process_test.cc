@@ -15,6 +15,7 @@
 #include "harness/process/subreaper.h"
 #include "tests/harness/harness_test_util.h"
 #include "tests/helpers/sanitizers.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -83,7 +84,7 @@ TEST(ChildProcessTest, MaxRssMatchesHeldMemoryPlusBaseline) {
   double expected = static_cast<double>(baseline + kHoldMib * 1024);
   // Linux folds the spawning process's peak RSS into the child's ru_maxrss (see ExitStatus): the figure
   // shows the child's own peak only while this process stayed smaller. It does in the release build; a
-  // sanitizer-instrumented coder_tests (shadow memory, quarantine) outgrows the 128 MiB child.
+  // sanitizer-instrumented coder_unit_tests (shadow memory, quarantine) outgrows the 128 MiB child.
   if (const long own_peak = OwnPeakRssKib(); static_cast<double>(own_peak) > expected * 0.95)
     GTEST_SKIP() << "this process peaked at " << own_peak << " KiB, above the child's " << expected << " KiB";
   EXPECT_NEAR(static_cast<double>(status->max_rss_kib), expected, expected * 0.05)
@@ -106,14 +107,13 @@ TEST(ChildProcessTest, MissingBinaryIsAClearError) {
 }
 
 TEST(ChildProcessTest, NonExecutableFileIsAClearError) {
-  std::filesystem::path file = std::filesystem::temp_directory_path() /
-                               ("coder-not-executable-" + std::to_string(getpid()));
+  const test_support::TempDir dir("child-process-test");
+  const std::filesystem::path file = dir.path() / "not-executable";
   std::ofstream(file) << "#!/bin/sh\n";
   chmod(file.c_str(), 0644);
   LaunchSpec spec;
   spec.argv = {file.string()};
   auto child = ChildProcess::Start(spec);
-  std::filesystem::remove(file);
   ASSERT_FALSE(child.ok());
   if (geteuid() == 0) {
     // root passes access(X_OK) only when some execute bit is set; none is, so execve itself refuses.
@@ -128,15 +128,14 @@ TEST(ChildProcessTest, FailedExecIsAClearErrorAndLeavesNoZombie) {
   // The vforked child writes execve's errno into the harness's memory, which vfork shares; ThreadSanitizer
   // replaces vfork with fork, so under it the error cannot arrive. Release and ASan builds check it.
   if (sanitizer::kThread) GTEST_SKIP() << "ThreadSanitizer turns vfork into fork";
-  std::filesystem::path file = std::filesystem::temp_directory_path() /
-                               ("coder-not-a-program-" + std::to_string(getpid()));
+  const test_support::TempDir dir("child-process-test");
+  const std::filesystem::path file = dir.path() / "not-a-program";
   std::ofstream(file) << "\x7f" << "ELF garbage";
   chmod(file.c_str(), 0755);
   LaunchSpec spec;
   spec.argv = {file.string()};
   auto children_before = ReadChildren(getpid());
   auto child = ChildProcess::Start(spec);
-  std::filesystem::remove(file);
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.error().message, "cannot execute " + file.string() + ": Exec format error");
   EXPECT_EQ(ReadChildren(getpid()), children_before);  // the failed child was reaped

@@ -6,18 +6,21 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness/process/child_process.h"
 #include "harness/experiment/run.h"
+#include "tests/support/process.h"
+#include "tests/support/wait.h"
 
 namespace coder::harness::testing {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-inline Clock::time_point In(Clock::duration d) { return Clock::now() + d; }
+using test_support::Eventually;
+using test_support::In;
+using test_support::StartOrFail;
 
 /// A LaunchSpec for the calibrated target with `args`. Its stop plan is short: tests must stay fast.
 inline LaunchSpec Calibrated(std::vector<std::string> args) {
@@ -28,28 +31,8 @@ inline LaunchSpec Calibrated(std::vector<std::string> args) {
   return spec;
 }
 
-inline std::unique_ptr<ChildProcess> StartOrFail(LaunchSpec spec, ChildProcess::LineCallback cb = {}) {
-  auto child = ChildProcess::Start(std::move(spec), std::move(cb));
-  if (!child) {
-    ADD_FAILURE() << child.error().message;
-    return nullptr;
-  }
-  return std::move(child.value());
-}
-
 inline std::function<bool(const OutputLine&)> Contains(std::string needle) {
   return [needle = std::move(needle)](const OutputLine& line) { return line.text.find(needle) != std::string::npos; };
-}
-
-/// Waits for a condition that nothing can notify (the state of /proc): re-checks it every millisecond
-/// or so until `deadline`. Returns whether it became true.
-template <class Pred>
-bool Eventually(Pred pred, Clock::time_point deadline) {
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 /// The pid in a "grandchild <pid> ready" line, or -1.

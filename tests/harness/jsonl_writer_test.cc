@@ -10,22 +10,12 @@
 #include <vector>
 
 #include "harness/report/report.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("coder-jsonl-test-" + std::to_string(::getpid()) + "-" +
-                                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, ec);
-    fs::remove_all(path, ec);
-  }
-};
 
 std::vector<std::string> ReadLines(const fs::path& path) {
   std::ifstream in(path);
@@ -35,8 +25,8 @@ std::vector<std::string> ReadLines(const fs::path& path) {
 }
 
 TEST(JsonlWriterTest, AppendingRecordsFromManyThreadsYieldsOneParseableLineEach) {
-  TempDir dir;
-  const fs::path path = dir.path / "runs.jsonl";
+  test_support::TempDir dir("jsonl-test");
+  const fs::path path = dir.path() / "runs.jsonl";
   {
     std::ofstream(path) << "stale content from an earlier run\n";
   }
@@ -74,8 +64,8 @@ TEST(JsonlWriterTest, AppendingRecordsFromManyThreadsYieldsOneParseableLineEach)
 }
 
 TEST(JsonlWriterTest, OpeningInAMissingDirectoryIsAClearError) {
-  TempDir dir;
-  const fs::path path = dir.path / "missing" / "runs.jsonl";
+  test_support::TempDir dir("jsonl-test");
+  const fs::path path = dir.path() / "missing" / "runs.jsonl";
   const auto writer = JsonlWriter::Open(path);
   ASSERT_FALSE(writer.ok());
   const std::string& message = writer.error().message;
@@ -84,8 +74,8 @@ TEST(JsonlWriterTest, OpeningInAMissingDirectoryIsAClearError) {
 }
 
 TEST(JsonlWriterTest, OpeningInAnUnwritableDirectoryIsAClearError) {
-  TempDir dir;
-  fs::path path = dir.path / "read-only" / "runs.jsonl";
+  test_support::TempDir dir("jsonl-test");
+  fs::path path = dir.path() / "read-only" / "runs.jsonl";
   fs::create_directories(path.parent_path());
   fs::permissions(path.parent_path(), fs::perms::owner_read | fs::perms::owner_exec);
   // root ignores mode bits; sysfs refuses new files even to root.
@@ -99,8 +89,8 @@ TEST(JsonlWriterTest, OpeningInAnUnwritableDirectoryIsAClearError) {
 }
 
 TEST(JsonlWriterTest, OpeningADirectoryIsAClearError) {
-  TempDir dir;
-  const auto writer = JsonlWriter::Open(dir.path);
+  test_support::TempDir dir("jsonl-test");
+  const auto writer = JsonlWriter::Open(dir.path());
   ASSERT_FALSE(writer.ok());
   EXPECT_NE(writer.error().message.find("Is a directory"), std::string::npos) << writer.error().message;
 }

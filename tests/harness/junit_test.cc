@@ -9,6 +9,7 @@
 
 #include "tests/harness/report_fixture.h"
 #include "tests/harness/xml_check.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -203,14 +204,14 @@ TEST(JunitTest, HostileLogLinesAndNamesStayWellFormed) {
 TEST(JunitTest, ParsesWithPythonsXmlParser) {
   if (std::system("command -v python3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 not installed";
   const std::string hostile = std::string("<&]]>\x01\x0b\x1b") + '\0' + "\xff\xef\xbf\xbe";
-  const auto path = std::filesystem::temp_directory_path() / ("coder-junit-" + std::to_string(::getpid()) + ".xml");
+  const test_support::TempDir dir("junit-test");
+  const auto path = dir.path() / "report.xml";
   std::ofstream(path) << RenderJunit(testing::FullSampleReport(hostile));
   const std::string command =
       "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
       "assert r.tag == \"testsuites\" and len(r.findall(\"testsuite/testcase\")) == 5' " +
       path.string();
   EXPECT_EQ(std::system(command.c_str()), 0);
-  std::filesystem::remove(path);
 }
 
 TEST(JunitTest, InterruptedReportHasAnErrorCase) {

@@ -9,6 +9,7 @@
 
 #include "common/file_util.h"
 #include "tests/harness/report_fixture.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -150,16 +151,15 @@ class MarkdownStepSummaryTest : public ::testing::Test {
   void SetUp() override {
     const char* old = std::getenv("GITHUB_STEP_SUMMARY");
     if (old) saved_ = old;
-    path_ = std::filesystem::temp_directory_path() / ("coder-step-summary-" + std::to_string(::getpid()) + ".md");
-    std::filesystem::remove(path_);
+    path_ = dir_.path() / "step-summary.md";
   }
   void TearDown() override {
     if (saved_)
       ::setenv("GITHUB_STEP_SUMMARY", saved_->c_str(), 1);
     else
       ::unsetenv("GITHUB_STEP_SUMMARY");
-    std::filesystem::remove(path_);
   }
+  test_support::TempDir dir_{"step-summary"};
   std::optional<std::string> saved_;
   std::filesystem::path path_;
 };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -18,7 +19,7 @@
 #include "harness/process/proc_fs.h"
 #include "harness/process/proc_net.h"
 #include "harness/measure/readiness.h"
-#include <filesystem>
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -125,12 +126,9 @@ TEST(PortReservationTest, ReleaseIsIdempotentAndFreesThePort) {
 }
 
 TEST(NotifySocketTest, RecordsReadyStoppingAndStatusAsTheTargetSendsThem) {
-  std::string dir = "/tmp/coder-notify-test-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() { std::filesystem::remove_all(path); }
-  } cleanup{dir};
+  // In /tmp whatever $TMPDIR says: the socket's path must fit in sun_path's 108 bytes.
+  const test_support::TempDir temp("notify-test", "/tmp");
+  const std::string dir = temp.path();
   auto socket = NotifySocket::Open(dir);
   ASSERT_TRUE(socket.ok()) << socket.error().message;
   EXPECT_EQ((*socket)->address(), dir + "/notify");

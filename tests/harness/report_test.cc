@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -153,8 +154,8 @@ TEST(ReportTest, VariantWithoutASummaryHasANullSummary) {
 }
 
 TEST(ReportTest, WriteReportJsonWritesAParseableFileAndNamesThePathOnError) {
-  const auto dir = std::filesystem::temp_directory_path() / ("coder-report-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const test_support::TempDir temp("report-test");
+  const auto& dir = temp.path();
   const Fixture f;
   const json report = ReportJson(ReportMeta{}, f.specs, f.summaries, f.runs);
   const auto path = dir / "report.json";
@@ -168,7 +169,6 @@ TEST(ReportTest, WriteReportJsonWritesAParseableFileAndNamesThePathOnError) {
   const Status failed = WriteReportJson(missing, report);
   ASSERT_FALSE(failed.ok());
   EXPECT_NE(failed.error().message.find(missing.string()), std::string::npos) << failed.error().message;
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ReportTest, FormatBytesUsesBinaryUnits) {

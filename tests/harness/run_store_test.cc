@@ -15,27 +15,13 @@
 #include "harness/report/junit.h"
 #include "harness/report/report.h"
 #include "harness/report/run_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
 
 using ::testing::HasSubstr;
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string name = (std::filesystem::temp_directory_path() / "coder-run-store-test-XXXXXX").string();
-    if (::mkdtemp(name.data())) path_ = name;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 RunRecord MakeRun(const std::string& variant, int index, Outcome outcome = Outcome::kClean) {
   RunRecord r;
@@ -58,7 +44,7 @@ std::vector<std::pair<std::string, int>> Order(const RunSource& runs) {
 }
 
 TEST(RunStoreTest, ReadsRunsBackInReportOrderWhateverOrderTheyFinished) {
-  ScratchDir dir;
+  TempDir dir("run-store");
   auto store = RunStore::Open(dir.path(), {"b", "a"});
   ASSERT_TRUE(store) << store.error().message;
   for (const auto& [variant, index] : std::vector<std::pair<std::string, int>>{{"a", 1}, {"b", 1}, {"a", 0}, {"b", 0}})
@@ -72,7 +58,7 @@ TEST(RunStoreTest, ReadsRunsBackInReportOrderWhateverOrderTheyFinished) {
 }
 
 TEST(RunStoreTest, ARunReadsBackAsItWasAdded) {
-  ScratchDir dir;
+  TempDir dir("run-store");
   auto store = RunStore::Open(dir.path(), {"a"});
   ASSERT_TRUE(store);
   RunRecord r = MakeRun("a", 3, Outcome::kCrashed);
@@ -89,7 +75,7 @@ TEST(RunStoreTest, ARunReadsBackAsItWasAdded) {
 }
 
 TEST(RunStoreTest, LeavesNothingInItsDirectoryThatAnotherUserCouldOpen) {
-  ScratchDir dir;
+  TempDir dir("run-store");
   {
     auto store = RunStore::Open(dir.path(), {"a"});
     ASSERT_TRUE(store);
@@ -101,7 +87,7 @@ TEST(RunStoreTest, LeavesNothingInItsDirectoryThatAnotherUserCouldOpen) {
 }
 
 TEST(RunStoreTest, RunsAddedFromManyThreadsAreAllKept) {
-  ScratchDir dir;
+  TempDir dir("run-store");
   auto store = RunStore::Open(dir.path(), {"a", "b", "c", "d"});
   ASSERT_TRUE(store);
   std::vector<std::thread> threads;
@@ -120,7 +106,7 @@ TEST(RunStoreTest, RunsAddedFromManyThreadsAreAllKept) {
 
 TEST(RunStoreTest, AFullDiskIsAnErrorAndTheRunsKeptBeforeStayReadable) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
-  ScratchDir dir;
+  TempDir dir("run-store");
   const auto at = dir.path() / "small";
   std::filesystem::create_directories(at);
   ASSERT_EQ(::mount("tmpfs", at.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
@@ -145,7 +131,7 @@ TEST(RunStoreTest, AFullDiskIsAnErrorAndTheRunsKeptBeforeStayReadable) {
 }
 
 TEST(StreamedReportJsonTest, IsTheSameTextAsTheWholeDocument) {
-  ScratchDir dir;
+  TempDir dir("run-store");
   ReportMeta meta;
   meta.coder_version = "test";
   meta.command_line = {"coder", "diag", "shutdown", "\x01coder-runs\x01"};

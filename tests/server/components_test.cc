@@ -13,8 +13,8 @@
 #include "server/ai_gateway.h"
 #include "server/http_api.h"
 #include "server/notifications.h"
-#include "tests/e2e/coder_server.h"
 #include "tests/server/test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::server {
 namespace {
@@ -42,7 +42,7 @@ class ComponentsTest : public ::testing::Test {
     if (io_thread.joinable()) io_thread.join();
   }
 
-  e2e::TempDir dir;
+  test_support::TempDir dir;
   testing::LogCapture log;
   NotificationsManager notifications;
   net::io_context ioc;

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "common/file_util.h"
-#include "tests/e2e/coder_server.h"
 #include "tests/server/test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::server {
 namespace {
@@ -63,7 +63,7 @@ class NotificationsManagerTest : public ::testing::Test {
     return names;
   }
 
-  e2e::TempDir dir;
+  test_support::TempDir dir;
   testing::LogCapture log;
 };
 
