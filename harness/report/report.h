@@ -81,7 +81,7 @@ nlohmann::json ReportJson(const ReportMeta& meta, const std::vector<VariantSpec>
                           const std::vector<VariantSummary>& summaries, const std::vector<RunRecord>& runs);
 
 /// The spec as it appears in the report: {"name", "argv", "builtin_server", "gated", "baseline",
-/// "known_timeout_ms" (null when unknown)}.
+/// "known_timeout_ms" (null when unknown), "labels" (an object of strings, {} when none)}.
 nlohmann::json VariantSpecJson(const VariantSpec& spec);
 
 /// Writes `report` (indented, newline-terminated) atomically with coder::WriteFileAtomically, mode

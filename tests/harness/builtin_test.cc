@@ -1,18 +1,24 @@
 // The built-in server's knowledge: its matrix and labels, the pairing with baselines that reads them,
-// the parsing of its log lines.
+// the parsing of its log lines, and labels in the report (written, read back, absent in older reports).
 #include "harness/builtin/builtin_server.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/file_util.h"
 #include "harness/builtin/builtin_log.h"
 #include "harness/experiment/diag.h"
+#include "harness/experiment/diag_merge.h"
 #include "harness/experiment/diag_report.h"
+#include "harness/report/merge.h"
+#include "harness/report/report.h"
+#include "tests/harness/report_fixture.h"
 
 namespace coder::harness {
 namespace {
 
 using ::testing::ElementsAre;
+using nlohmann::json;
 using Labels = std::map<std::string, std::string>;
 
 TEST(HeldSlotsLineTest, QuotedHeldSlotsWithSpacesAreParsed) {
@@ -134,6 +140,64 @@ TEST(BaselinePairingTest, TheDefaultBaselineIsEveryUnpatchedVariantByItsLabel) {
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->plan.variants[0].labels, (Labels{{"target", "fixed"}}));
   EXPECT_TRUE(config->plan.variants[1].baseline);
+}
+
+TEST(ReportLabelsTest, LabelsRoundTripThroughTheReportJson) {
+  const VariantSpec matrix = Builtin("order=patched,gateway=off", "patched", "off", false);
+  const VariantSpec user{.name = "fixed", .argv = {"./server"}, .labels = {{kTargetLabel, "fixed"}}};
+  const json report = ReportJson({}, {matrix, user}, {}, {});
+  EXPECT_EQ(report["variants"][0]["spec"]["labels"], json({{"gateway", "off"}, {"order", "patched"}}));
+  EXPECT_EQ(VariantSpecJson(VariantSpec{.name = "bare"})["labels"], json::object());
+  // Through text, as a file is read back, and through a merge, as `coder diag merge` reads it.
+  const json text = json::parse(DumpJson(report, 2));
+  const auto merged = MergeReports({text});
+  ASSERT_TRUE(merged) << merged.error().message;
+  for (const json* doc : {&text, &*merged}) {
+    const auto first = VariantSpecFromJson((*doc)["variants"][0]["spec"]);
+    const auto second = VariantSpecFromJson((*doc)["variants"][1]["spec"]);
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first->labels, matrix.labels);
+    EXPECT_EQ(second->labels, user.labels);
+  }
+  // Labels of the wrong type make a spec that a merge cannot read.
+  json bad = text;
+  bad["variants"][1]["spec"]["labels"] = json::array({"target=fixed"});
+  EXPECT_FALSE(MergeReports({bad}));
+}
+
+/// The sample report as written before variants carried labels.
+json WithoutLabels(json report) {
+  for (json& v : report["variants"]) v["spec"].erase("labels");
+  return report;
+}
+
+TEST(ReportLabelsTest, AReportWithoutLabelsStillReadsAndMerges) {
+  const json with = testing::ReportOf(testing::MakeSampleExperiment());
+  const json without = WithoutLabels(with);
+  ASSERT_FALSE(without["variants"][0]["spec"].contains("labels"));
+  // A built-in variant gets the labels its argv states; a user's target its name.
+  const auto unpatched = VariantSpecFromJson(without["variants"][1]["spec"]);
+  ASSERT_TRUE(unpatched);
+  EXPECT_EQ(unpatched->labels, (Labels{{"order", "unpatched"}, {"gateway", "on"}}));
+  const auto user = VariantSpecFromJson(json{{"name", "fixed"}, {"argv", {"./server"}}});
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->labels, (Labels{{"target", "fixed"}}));
+
+  ASSERT_TRUE(MergeReports({without})) << MergeReports({without}).error().message;
+  // An older report and a newer one of the same variants are one experiment; the labels are kept.
+  const auto merged = MergeReports({without, with});
+  ASSERT_TRUE(merged) << merged.error().message;
+  EXPECT_EQ((*merged)["variants"][1]["spec"]["labels"], with["variants"][1]["spec"]["labels"]);
+  // The committed fixture predates labels.
+  auto fixture = ReadFile(std::filesystem::path(CODER_SOURCE_DIR) / "tests/fixtures/diag-report.json");
+  ASSERT_TRUE(fixture) << fixture.error().message;
+  const auto old = MergeReports({json::parse(*fixture)});
+  ASSERT_TRUE(old) << old.error().message;
+  std::vector<VariantSpec> specs;
+  for (const json& v : (*old)["variants"]) specs.push_back(*VariantSpecFromJson(v["spec"]));
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(BaselineFor(specs[0], specs), &specs[1]);
+  EXPECT_TRUE(builtin::DiffersOnlyInOrder(specs[0], specs[1]));
 }
 
 }  // namespace
