@@ -9,6 +9,7 @@
 #include "bench/bench_util.h"
 #include "bench/log_corpus.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_log.h"
 
 namespace coder::bench {
 namespace {
@@ -62,8 +63,8 @@ void BM_LogLinePipeline(benchmark::State& state) {
     std::vector<std::string> held;
     for (std::string_view line : corpus.lines) {
       (*set)->Scan(line, matched);
-      if (auto step = harness::ParseStepLine(line)) steps.push_back(std::move(*step));
-      if ((*set)->TimeoutSeconds(line)) held = harness::ParseHeldSlots(line);
+      if (auto step = harness::builtin::ParseStepLine(line)) steps.push_back(std::move(*step));
+      if ((*set)->TimeoutSeconds(line)) held = harness::builtin::ParseHeldSlots(line);
     }
     benchmark::DoNotOptimize(steps);
     benchmark::DoNotOptimize(held);

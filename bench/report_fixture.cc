@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "harness/builtin/builtin_server.h"
+
 namespace coder::bench {
 namespace {
 
@@ -33,6 +35,7 @@ std::vector<harness::VariantSpec> MatrixVariants() {
     for (const char* gateway : {"on", "off"}) {
       harness::VariantSpec v;
       v.name = std::string("order=") + order + ",gateway=" + gateway;
+      v.labels = {{harness::builtin::kOrderLabel, order}, {harness::builtin::kGatewayLabel, gateway}};
       v.argv = {"/usr/bin/coder", "server", "--http-address", "127.0.0.1:0", "--shutdown-order", order};
       v.builtin_server = true;
       v.gated = std::string(order) == "patched";

@@ -12,6 +12,7 @@
 #include "bench/server_process.h"
 #include "bench/ws_clients.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_log.h"
 
 namespace coder::bench {
 namespace {
@@ -55,7 +56,7 @@ void BM_ServerShutdownWithClients(benchmark::State& state) {
     // The server's own account of each shutdown step ("shutdown step done  step=NAME took=..."), so the
     // report says which step the clients cost.
     for (const auto& line : (*server)->LogLines())
-      if (auto step = harness::ParseStepLine(line)) step_ms[step->name] += step->ms;
+      if (auto step = harness::builtin::ParseStepLine(line)) step_ms[step->name] += step->ms;
     all_closed.push_back(std::chrono::duration<double, std::milli>(tally.last_end - signalled).count());
   }
   ReportLatencies(state, latencies);

@@ -12,6 +12,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_log.h"
 #include "harness/process/output_log.h"
 
 namespace {
@@ -96,7 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const Line& l : lines) {
     std::set<std::string> matched;
     (*fingerprints)->Scan(l.text, matched);
-    if (auto step = ParseStepLine(l.text)) {
+    if (auto step = builtin::ParseStepLine(l.text)) {
       FUZZ_CHECK(l.text.find("shutdown step done") != std::string::npos, Escape(l.text));
       FUZZ_CHECK(l.text.front() == '{' || (step->ms >= 0 && std::isfinite(step->ms)),
                  "a human step line gave " + std::to_string(step->ms) + " ms: " + Escape(l.text));
@@ -104,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto seconds = (*fingerprints)->TimeoutSeconds(l.text)) {
       FUZZ_CHECK(matched.count(kFpWebsocketTimeout) == 1, "a timeout line the fingerprint missed: " + Escape(l.text));
       FUZZ_CHECK(*seconds >= 0, Escape(l.text));
-      ParseHeldSlots(l.text);
+      builtin::ParseHeldSlots(l.text);
     } else {
       FUZZ_CHECK(matched.count(kFpWebsocketTimeout) == 0, "a fingerprint without its seconds: " + Escape(l.text));
     }

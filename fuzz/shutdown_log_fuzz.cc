@@ -12,6 +12,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_log.h"
 #include "harness/process/output_log.h"
 #include "harness/report/report_view.h"
 #include "server/shutdown_steps.h"
@@ -104,11 +105,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   coder::harness::LineSplitter splitter(64 << 10);
   splitter.Feed(text, [&](std::string&& line, bool) {
     ++lines;
-    if (auto step = coder::harness::ParseStepLine(line)) parsed_steps.push_back(std::move(*step));
+    if (auto step = coder::harness::builtin::ParseStepLine(line)) parsed_steps.push_back(std::move(*step));
     if (auto seconds = (*fingerprints)->TimeoutSeconds(line)) {
       FUZZ_CHECK(!timeout_seconds, "two timeout lines");
       timeout_seconds = seconds;
-      held = coder::harness::ParseHeldSlots(line);
+      held = coder::harness::builtin::ParseHeldSlots(line);
     }
   });
   FUZZ_CHECK(text.empty() || text.back() == '\n', "the log ends inside a line");

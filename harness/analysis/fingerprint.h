@@ -94,13 +94,6 @@ class FingerprintSet {
   std::vector<Pattern> user_;
 };
 
-/// Parses a shutdown-step line of the built-in server's log, human (`step=NAME took=1.20ms`) or JSON
-/// (`"step":"NAME","took_ms":1.2`).
-std::optional<StepTiming> ParseStepLine(std::string_view line);
-
-/// The wait-group slots a timeout line names (`held=a, b` or JSON `"held":"a, b"`); empty if none.
-std::vector<std::string> ParseHeldSlots(std::string_view line);
-
 /// Whether `latency_ms` sits at one of `timeouts_ms`: from just under it (1%) to 250 ms or 5% past it,
 /// which is where a wait that ran out its timer ends.
 bool LatencyAtKnownTimeout(double latency_ms, const std::vector<double>& timeouts_ms);

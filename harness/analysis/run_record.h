@@ -36,7 +36,7 @@ std::string_view ToString(Outcome outcome);
 std::optional<Outcome> OutcomeFromString(std::string_view text);
 
 /// One shutdown step as the target's own log reported it (the built-in server logs
-/// `shutdown step done  step=NAME took=DURATION`).
+/// `shutdown step done  step=NAME took=DURATION`, parsed by harness/builtin/builtin_log.h).
 struct StepTiming {
   std::string name;
   double ms = 0;
@@ -101,14 +101,21 @@ struct RunRecord {
   bool operator==(const RunRecord&) const = default;
 };
 
+/// The label of a user's target: `target=NAME`, NAME as given to --target (or the command's file name).
+inline constexpr const char* kTargetLabel = "target";
+
 /// One variant of the experiment: a command, how many runs, and whether its findings gate the exit code.
 struct VariantSpec {
-  std::string name;                    ///< "gateway=on order=patched", or the --target NAME
+  std::string name;                    ///< "order=patched,gateway=on", or the --target NAME
   std::vector<std::string> argv;       ///< as exec'd; for the built-in server, without the per-run config dir
   bool builtin_server = false;         ///< the harness adds --config-dir and knows the log format
   bool gated = true;                   ///< false for a baseline: reported, never gated
   bool baseline = false;
   std::optional<double> known_timeout_ms;  ///< e.g. the built-in server's --websocket-shutdown-timeout
+  /// What the variant is, as structured labels: `order` and `gateway` for the built-in server's matrix
+  /// (harness/builtin), `target` (kTargetLabel) for a user's target. Pairing with a baseline and
+  /// choosing one read these, never the name.
+  std::map<std::string, std::string> labels;
 };
 
 }  // namespace coder::harness

@@ -91,6 +91,9 @@ struct VariantSummary {
   std::string variant;
   bool gated = true;
   bool baseline = false;
+  /// As in the spec: the built-in server, whose timeout line names the slots it held. Not in ToJson
+  /// (the spec has it).
+  bool builtin_server = false;
   size_t runs = 0;
   std::map<Outcome, size_t> outcomes;  ///< only outcomes that occurred
   /// Over runs that have a latency (were signalled and exited); a run the watchdog killed is censored

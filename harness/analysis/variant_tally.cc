@@ -36,6 +36,7 @@ VariantSummary VariantTally::Summary() const {
   s.variant = spec_.name;
   s.gated = spec_.gated;
   s.baseline = spec_.baseline;
+  s.builtin_server = spec_.builtin_server;
   s.runs = runs_.size();
   std::vector<double> ready, kernel_rss;
   for (const Run& r : runs_) {

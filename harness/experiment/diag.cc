@@ -26,6 +26,7 @@
 #include "harness/process/command_line.h"
 #include "harness/experiment/diag_report.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_server.h"
 #include "harness/measure/http_probe.h"
 #include "harness/report/annotations.h"
 #include "harness/process/keeper.h"
@@ -125,32 +126,11 @@ Status CheckOutputPath(std::string_view flag, const std::string& path, bool atom
 }
 
 Result<std::vector<VariantSpec>> BuiltinVariants(const DiagFlags& f, std::optional<double> timeout_ms) {
-  std::vector<VariantSpec> variants;
-  const auto orders = SplitList(f.shutdown_order);
-  const auto gateways = SplitList(f.gateway);
-  if (orders.empty()) return Error{"--shutdown-order: want patched, unpatched or both"};
-  if (gateways.empty()) return Error{"--gateway: want on, off or both"};
-  for (const auto& order : orders) {
-    if (order != "patched" && order != "unpatched")
-      return Error{fmt::format("--shutdown-order: \"{}\" is not patched or unpatched", order)};
-    for (const auto& gateway : gateways) {
-      if (gateway != "on" && gateway != "off")
-        return Error{fmt::format("--gateway: \"{}\" is not on or off", gateway)};
-      VariantSpec v;
-      v.name = fmt::format("order={},gateway={}", order, gateway);
-      v.builtin_server = true;
-      v.argv = {f.self_executable, "server", "--http-address", "127.0.0.1:0",
-                fmt::format("--ai-gateway-enabled={}", gateway == "on" ? "true" : "false"), "--shutdown-order", order,
-                "--log-format", "human"};
-      if (!f.websocket_shutdown_timeout.empty()) {
-        v.argv.push_back("--websocket-shutdown-timeout");
-        v.argv.push_back(f.websocket_shutdown_timeout);
-      }
-      v.known_timeout_ms = timeout_ms.value_or(10'000);
-      variants.push_back(std::move(v));
-    }
-  }
-  return variants;
+  return builtin::Matrix({.executable = f.self_executable,
+                          .orders = SplitList(f.shutdown_order),
+                          .gateways = SplitList(f.gateway),
+                          .websocket_shutdown_timeout = f.websocket_shutdown_timeout,
+                          .websocket_shutdown_timeout_ms = timeout_ms});
 }
 
 Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
@@ -159,6 +139,7 @@ Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
     if (!f.targets.empty()) return Error{"give either --target NAME='CMD' or a command after --, not both"};
     VariantSpec v;
     v.name = std::filesystem::path(f.command.front()).filename().string();
+    v.labels = {{kTargetLabel, v.name}};
     v.argv = f.command;
     variants.push_back(std::move(v));
   }
@@ -170,6 +151,7 @@ Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
     if (words->empty()) return Error{fmt::format("--target {}: the command is empty", spec.substr(0, eq))};
     VariantSpec v;
     v.name = spec.substr(0, eq);
+    v.labels = {{kTargetLabel, v.name}};
     v.argv = std::move(*words);
     for (const auto& other : variants)
       if (other.name == v.name) return Error{fmt::format("--target {}: the name is used twice", v.name)};
@@ -186,15 +168,14 @@ Status CheckExecutables(const std::vector<VariantSpec>& variants, const RunOptio
   return Ok{};
 }
 
-Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& variants, bool builtin) {
+Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& variants, bool builtin_server) {
   if (baseline == "none") return Ok{};
-  // Unpatched is the built-in matrix's reference point: reported for comparison, never gated.
-  const std::string selector = baseline.empty() && builtin ? "unpatched" : baseline;
+  // The built-in matrix's reference point is reported for comparison, never gated.
+  const std::string selector = baseline.empty() && builtin_server ? builtin::kDefaultBaselineOrder : baseline;
   if (selector.empty()) return Ok{};
   bool any = false;
   for (auto& v : variants) {
-    const bool by_order = builtin && v.name.find("order=" + selector + ",") == 0;
-    if (v.name == selector || by_order) {
+    if (v.name == selector || (builtin_server && builtin::HasOrder(v, selector))) {
       v.baseline = true;
       v.gated = false;
       any = true;
@@ -218,11 +199,11 @@ std::string WithPlaceholderPort(std::string text) {
 
 /// Every --ready-* condition given must hold. With none, the built-in server is ready at its ready line
 /// and any other command once its process tree listens on TCP (on {port} when its arguments use it).
-Status ApplyReadiness(const DiagFlags& f, bool builtin, RunOptions& run) {
+Status ApplyReadiness(const DiagFlags& f, bool builtin_server, RunOptions& run) {
   const bool any = !f.ready_log.empty() || !f.ready_url.empty() || !f.ready_tcp.empty() || f.ready_listen ||
                    f.ready_notify;
-  run.ready_log_regex = any ? f.ready_log : builtin ? std::string(kBuiltinReadyLine) : std::string();
-  run.ready_listen = f.ready_listen || (!any && !builtin);
+  run.ready_log_regex = any ? f.ready_log : builtin_server ? std::string(builtin::kReadyLine) : std::string();
+  run.ready_listen = f.ready_listen || (!any && !builtin_server);
   run.ready_notify = f.ready_notify;
   if (!f.ready_url.empty()) {
     if (auto url = ParseHttpUrl(WithPlaceholderPort(f.ready_url)); !url)
@@ -376,8 +357,8 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     server_timeout_ms = static_cast<double>(parsed->count());
   }
 
-  const bool builtin = f.command.empty() && f.targets.empty();
-  if (!builtin) {
+  const bool builtin_server = f.command.empty() && f.targets.empty();
+  if (!builtin_server) {
     const std::pair<bool, const char*> builtin_only[] = {{f.gateway_given, "--gateway"},
                                                          {f.shutdown_order_given, "--shutdown-order"},
                                                          {f.websocket_shutdown_timeout_given, "--websocket-shutdown-timeout"}};
@@ -386,12 +367,12 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
         return Error{fmt::format("{} is an option of the built-in server; it does not apply to a target given {}",
                                  name, f.command.empty() ? "with --target" : "after --")};
   }
-  auto variants = builtin ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
+  auto variants = builtin_server ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
   if (!variants) return variants.error();
-  if (auto ok = ApplyBaseline(f.baseline, *variants, builtin); !ok) return ok.error();
+  if (auto ok = ApplyBaseline(f.baseline, *variants, builtin_server); !ok) return ok.error();
   c.plan.variants = std::move(*variants);
 
-  if (auto ok = ApplyReadiness(f, builtin, c.run); !ok) return ok.error();
+  if (auto ok = ApplyReadiness(f, builtin_server, c.run); !ok) return ok.error();
   if (auto ok = ApplySignalsAndExits(f, c.run); !ok) return ok.error();
   if (auto ok = ApplyRunSetup(f, c.run); !ok) return ok.error();
   if (auto ok = CheckExecutables(c.plan.variants, c.run); !ok) return ok.error();

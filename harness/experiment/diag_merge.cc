@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "harness/builtin/builtin_server.h"
 #include "harness/report/merge.h"
 
 namespace coder::harness {
@@ -43,6 +44,13 @@ std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
   v.baseline = j.value("baseline", false);
   if (j.contains("known_timeout_ms") && j["known_timeout_ms"].is_number())
     v.known_timeout_ms = j["known_timeout_ms"].get<double>();
+  if (const auto labels = j.find("labels"); labels != j.end() && labels->is_object()) {
+    for (const auto& [key, value] : labels->items())
+      if (value.is_string()) v.labels.emplace(key, value.get<std::string>());
+  } else {
+    v.labels = v.builtin_server ? builtin::LabelsFromArgv(v.argv)
+                                : std::map<std::string, std::string>{{kTargetLabel, v.name}};
+  }
   return v;
 }
 

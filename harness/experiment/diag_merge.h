@@ -19,7 +19,9 @@ struct MergeConfig {
 /// paths, or two files with the same meta.started_at and the same runs): its runs would count double.
 int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line);
 
-/// The inverse of VariantSpecJson.
+/// The inverse of VariantSpecJson; nullopt without a string `name`. A spec without `labels` (a report
+/// written before variants carried them) gets the labels its command states: a built-in server's from
+/// its argv (builtin::LabelsFromArgv), a user's target `target=NAME`.
 std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j);
 
 }  // namespace coder::harness

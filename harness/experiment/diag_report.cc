@@ -14,6 +14,7 @@
 #include "harness/report/annotations.h"
 #include "harness/analysis/budget.h"
 #include "harness/analysis/compare.h"
+#include "harness/builtin/builtin_server.h"
 #include "harness/report/junit.h"
 #include "harness/report/markdown.h"
 #include "harness/report/report_sections.h"
@@ -24,14 +25,6 @@
 
 namespace coder::harness {
 namespace {
-
-// The built-in matrix names variants "order=X,gateway=Y": two variants are a pair when they differ only
-// in the order.
-std::string WithoutOrder(const std::string& name) {
-  if (name.rfind("order=", 0) != 0) return name;
-  const auto comma = name.find(',');
-  return comma == std::string::npos ? "" : name.substr(comma);
-}
 
 std::string BudgetLine(std::string_view label, const BudgetAnalysis& a, std::optional<uint64_t> budget) {
   std::string line = fmt::format("    {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
@@ -51,7 +44,7 @@ const VariantSpec* BaselineFor(const VariantSpec& variant, const std::vector<Var
   for (const auto& v : variants) {
     if (!v.baseline || v.name == variant.name) continue;
     if (!first) first = &v;
-    if (variant.builtin_server && v.builtin_server && WithoutOrder(v.name) == WithoutOrder(variant.name)) return &v;
+    if (builtin::DiffersOnlyInOrder(variant, v)) return &v;
   }
   return first;
 }

@@ -49,8 +49,9 @@ struct ReportOptions {
 /// gated findings of a kind in fail_on, else 0.
 int ReportExperiment(Experiment experiment, const ReportOptions& options);
 
-/// The baseline `variant` is compared with: the baseline variant that differs from it only in its
-/// shutdown order (built-in matrix), else the first baseline. nullptr when none.
+/// The baseline `variant` is compared with: the baseline whose labels differ from the variant's only in
+/// the shutdown order (builtin::DiffersOnlyInOrder: the built-in matrix), else the first baseline other
+/// than `variant`. Names are never parsed. nullptr when none.
 const VariantSpec* BaselineFor(const VariantSpec& variant, const std::vector<VariantSpec>& variants);
 
 }  // namespace coder::harness

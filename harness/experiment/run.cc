@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "common/duration.h"
+#include "harness/builtin/builtin_log.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/notify_socket.h"
 #include "harness/process/port_reservation.h"
@@ -121,10 +122,10 @@ struct LineState {
     // Bounded whatever the target prints: a real plan has a handful of steps, a flood of step lines
     // would otherwise grow the harness (and the run's record) without limit.
     if (steps.size() < kMaxSteps)
-      if (auto step = ParseStepLine(line.text)) steps.push_back(std::move(*step));
+      if (auto step = builtin::ParseStepLine(line.text)) steps.push_back(std::move(*step));
     if (auto seconds = fingerprints.TimeoutSeconds(line.text)) {
       timeout_seconds = seconds;
-      held_slots = ParseHeldSlots(line.text);
+      held_slots = builtin::ParseHeldSlots(line.text);
     }
   }
 };
@@ -210,10 +211,8 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   const std::string dir = setup.dir->path().string();
   auto substitute = [&](const std::string& text) { return Substitute(Substitute(text, "{port}", port), "{dir}", dir); };
   for (const auto& arg : variant.argv) setup.spec.argv.push_back(substitute(arg));
-  if (variant.builtin_server) {
-    setup.spec.argv.push_back("--config-dir");
-    setup.spec.argv.push_back((setup.dir->path() / "config").string());
-  }
+  if (variant.builtin_server)
+    for (std::string& arg : builtin::RunArguments(setup.dir->path())) setup.spec.argv.push_back(std::move(arg));
   for (const auto& [name, value] : options.env) setup.spec.env.emplace_back(name, substitute(value));
   for (const auto& t : options.templates) {
     const auto dest = setup.dir->path() / t.dest;

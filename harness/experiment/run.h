@@ -16,15 +16,13 @@
 #include "harness/process/active_children.h"
 #include "harness/process/child_process.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/builtin/builtin_server.h"
 #include "harness/measure/rss_sampler.h"
 #include "harness/experiment/run_observer.h"
 #include "harness/analysis/run_record.h"
 #include "harness/measure/stack_capture.h"
 
 namespace coder::harness {
-
-/// The built-in server's ready line (it prints the real address after it).
-inline constexpr const char* kBuiltinReadyLine = "Started HTTP listener at ";
 
 /// How every run is driven and judged. Plain value type.
 struct RunOptions {
@@ -33,7 +31,7 @@ struct RunOptions {
   int signal = SIGTERM;                         ///< the stop signal
   std::chrono::milliseconds kill_after{30'000};  ///< watchdog: SIGKILL this long after the stop signal
   std::chrono::milliseconds slow_threshold{5'000};
-  std::string ready_log_regex = kBuiltinReadyLine;  ///< RE2: a line that means ready; empty: not used
+  std::string ready_log_regex = builtin::kReadyLine;  ///< RE2: a line that means ready; empty: not used
   /// ready_log_regex compiled once for every run (a long regex costs milliseconds to compile); when
   /// null, each run compiles it. Shared read-only across threads, which RE2 allows.
   std::shared_ptr<const RE2> ready_log;

@@ -31,8 +31,17 @@ std::optional<VariantSpec> ParseSpec(const json& spec) {
     if (!it->is_boolean()) return std::nullopt;
     v.*member = it->get<bool>();
   }
+  if (const auto labels = spec.find("labels"); labels != spec.end() && !labels->is_null()) {
+    if (!labels->is_object()) return std::nullopt;
+    for (const auto& [key, value] : labels->items()) {
+      if (!value.is_string()) return std::nullopt;
+      v.labels.emplace(key, value.get<std::string>());
+    }
+  }
   return v;
 }
+
+bool HasLabels(const json& spec) { return spec.contains("labels") && !spec["labels"].is_null(); }
 
 std::string DifferingKeys(const json& a, const json& b) {
   std::set<std::string> keys;
@@ -45,9 +54,12 @@ std::string DifferingKeys(const json& a, const json& b) {
 }
 
 // The built-in server's argv[0] is the coder binary that ran it, whose absolute path differs between
-// CI checkouts of one commit: for such a variant, the command is the rest of argv.
-json ComparableSpec(const json& spec) {
+// CI checkouts of one commit: for such a variant, the command is the rest of argv. A report written
+// before variants carried labels has none, and the labels follow from the command anyway: they are
+// compared only when both specs have them.
+json ComparableSpec(const json& spec, const json& other) {
   json out = spec;
+  if (!HasLabels(spec) || !HasLabels(other)) out.erase("labels");
   const auto builtin = out.find("builtin_server");
   const auto argv = out.find("argv");
   if (builtin != out.end() && builtin->is_boolean() && builtin->get<bool>() && argv != out.end() &&
@@ -88,12 +100,17 @@ struct Merger {
                                  Which(i, reports.size()), k)};
       listed.insert(parsed->name);
       if (MergedVariant* known = Find(parsed->name)) {
-        if (ComparableSpec(known->spec) != ComparableSpec(*spec))
+        const json a = ComparableSpec(known->spec, *spec), b = ComparableSpec(*spec, known->spec);
+        if (a != b)
           return Error{
               fmt::format("variant \"{}\" has different specs in {} and {} ({} differ): only runs of the same "
                           "command can be merged",
                           parsed->name, Which(known->first_input, reports.size()), Which(i, reports.size()),
-                          DifferingKeys(ComparableSpec(known->spec), ComparableSpec(*spec)))};
+                          DifferingKeys(a, b))};
+        if (!HasLabels(known->spec) && HasLabels(*spec)) {
+          known->spec["labels"] = (*spec)["labels"];
+          known->parsed.labels = parsed->labels;
+        }
         continue;
       }
       variants.push_back({.spec = *spec, .parsed = *parsed, .first_input = i});

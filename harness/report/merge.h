@@ -16,8 +16,9 @@ namespace coder::harness {
 /// - variants are the union by name, in order of first appearance; a variant in several inputs must
 ///   have the same spec in each (compared as JSON), otherwise an Error naming the variant, both
 ///   inputs and the keys that differ. For a `builtin_server` variant argv[0] (the coder binary, at
-///   another absolute path in each CI checkout) is left out of the comparison; the merged spec is the
-///   first input's, argv[0] included;
+///   another absolute path in each CI checkout) is left out of the comparison, and `labels` are
+///   compared only when both inputs have them (a report written before labels has none); the merged
+///   spec is the first input's, argv[0] included, with the labels of the first input that has them;
 /// - runs are concatenated in input order (each input's in its own order), every run's JSON kept as
 ///   is (unknown keys included) except: `index` is renumbered per variant, in input order and then
 ///   by original index, so indexes stay unique and 0-based; `source` (new) is the input's 0-based

@@ -51,7 +51,7 @@ using coder::DumpJson;  // a target's log lines can hold any bytes
 ///
 /// The dominant step column only when `sections.dominant_step`; then, when `sections.held_slots`, a
 /// block listing per variant with findings the wait-group slots its timeout lines named ("none named"
-/// if none). Every cell is TerminalSafe. Every line ends with '\n'; no trailing spaces.
+/// if none, for a `builtin_server` variant only: another target's variant without slots is left out). Every cell is TerminalSafe. Every line ends with '\n'; no trailing spaces.
 /// A ratio for humans: "12.3x", "0.98x", and "1/8337x" far below 1 (a decimal would be all zeros).
 std::string FormatRatio(double ratio);
 
@@ -81,7 +81,7 @@ nlohmann::json ReportJson(const ReportMeta& meta, const std::vector<VariantSpec>
                           const std::vector<VariantSummary>& summaries, const std::vector<RunRecord>& runs);
 
 /// The spec as it appears in the report: {"name", "argv", "builtin_server", "gated", "baseline",
-/// "known_timeout_ms" (null when unknown)}.
+/// "known_timeout_ms" (null when unknown), "labels" (an object of strings, {} when none)}.
 nlohmann::json VariantSpecJson(const VariantSpec& spec);
 
 /// Writes `report` (indented, newline-terminated) atomically with coder::WriteFileAtomically, mode

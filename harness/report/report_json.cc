@@ -19,6 +19,7 @@ json VariantSpecJson(const VariantSpec& spec) {
       {"gated", spec.gated},
       {"baseline", spec.baseline},
       {"known_timeout_ms", spec.known_timeout_ms ? json(*spec.known_timeout_ms) : json(nullptr)},
+      {"labels", spec.labels},
   };
 }
 

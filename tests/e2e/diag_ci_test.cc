@@ -112,10 +112,14 @@ TEST(DiagCompareTest, UnpatchedIsTheRegressionWhenItsTailIsReal) {
 // A target printing "::error ..." forged an annotation in the CI log through the harness's echo of its
 // output: workflow commands are stopped from before the first run until the harness's own annotations.
 TEST(DiagCiReportsTest, ATargetCannotForgeAGithubAnnotation) {
-  const auto r = Diag({"shutdown", "--runs", "1", "--show-output", "--ready-log", "Started", "--",
-                       CALIBRATED_TARGET_PATH, "--print-after-signal", "::error::forged by the target", "--exit-code",
-                       "3"},
-                      {{"GITHUB_ACTIONS", "true"}});
+  // Both streams on one pipe, as a CI runner's log has them: read from two pipes, their order would be
+  // the reader's, and a resume read before an earlier line of the other stream looked like a forgery.
+  harness::LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", CODER_BINARY_PATH, "diag", "shutdown", "--runs", "1",
+               "--show-output", "--ready-log", "Started", "--", CALIBRATED_TARGET_PATH, "--print-after-signal",
+               "::error::forged by the target", "--exit-code", "3"};
+  spec.env = {{"GITHUB_ACTIONS", "true"}};
+  const auto r = test_support::RunToEnd(spec, 60s);
   EXPECT_EQ(r.Exit(), "exit 1") << r.output;
   const auto stop = r.output.find("::stop-commands::");
   ASSERT_NE(stop, std::string::npos) << r.output;

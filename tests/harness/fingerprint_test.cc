@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "harness/builtin/builtin_log.h"
 #include "harness/process/command_line.h"
 #include "harness/process/spawn.h"
 
@@ -29,15 +30,9 @@ TEST(FingerprintTest, FindsTheWebsocketTimeoutLineInHumanAndJsonLogs) {
   EXPECT_THAT(ScanAll(**set, {json}), ElementsAre(kFpWebsocketTimeout));
   EXPECT_EQ((*set)->TimeoutSeconds(human), 10.0);
   EXPECT_EQ((*set)->TimeoutSeconds(json), 1.5);
-  EXPECT_THAT(ParseHeldSlots(human), ElementsAre("ai-gateway-rpc#1"));
-  EXPECT_THAT(ParseHeldSlots(json), ElementsAre("a", "b"));
+  EXPECT_THAT(builtin::ParseHeldSlots(human), ElementsAre("ai-gateway-rpc#1"));
+  EXPECT_THAT(builtin::ParseHeldSlots(json), ElementsAre("a", "b"));
   EXPECT_THAT(ScanAll(**set, {"Done waiting for WebSocket connections"}), IsEmpty());
-}
-
-TEST(FingerprintTest, QuotedHeldSlotsWithSpacesAreParsed) {
-  const std::string line =
-      R"(... [warn] websocket shutdown timed out after 10 seconds  held="websocket /w#2 from 127.0.0.1:5, ai-gateway-rpc#1" held_count=2)";
-  EXPECT_THAT(ParseHeldSlots(line), ElementsAre("websocket /w#2 from 127.0.0.1:5", "ai-gateway-rpc#1"));
 }
 
 TEST(FingerprintTest, UserFingerprintsMatchTheirRegex) {
@@ -173,21 +168,6 @@ TEST(GenericTimeoutFingerprintTest, AUserFingerprintCannotTakeABuiltInName) {
     ASSERT_FALSE(set.ok()) << name;
     EXPECT_THAT(set.error().message, HasSubstr("is a built-in fingerprint's name"));
   }
-}
-
-TEST(StepLineTest, ParsesHumanAndJsonStepLines) {
-  auto human = ParseStepLine("2026-11-24 04:05:23.822 [info] shutdown step done  step=websocket-wait took=10.001s took_ms=10000.9 completed=false");
-  ASSERT_TRUE(human);
-  EXPECT_EQ(human->name, "websocket-wait");
-  EXPECT_DOUBLE_EQ(human->ms, 10001);
-  auto micro = ParseStepLine("[info] shutdown step done  step=api-drain took=85.3\xC2\xB5s took_ms=0.085 completed=true");
-  ASSERT_TRUE(micro);
-  EXPECT_NEAR(micro->ms, 0.0853, 1e-9);
-  auto json = ParseStepLine(R"({"msg":"shutdown step done","step":"ai-gateway","took":"1ms","took_ms":1.25})");
-  ASSERT_TRUE(json);
-  EXPECT_EQ(json->name, "ai-gateway");
-  EXPECT_DOUBLE_EQ(json->ms, 1.25);
-  EXPECT_FALSE(ParseStepLine("Shutting down API server..."));
 }
 
 TEST(LatencyFingerprintTest, MatchesOnlyJustAtOrAfterAKnownTimeout) {

@@ -51,14 +51,21 @@ std::string KindOf(Outcome o) {
 SampleExperiment MakeSampleExperiment(const std::string& hostile_line) {
   SampleExperiment e;
   e.specs = {
-      {.name = kPatched, .argv = {"coder", "server"}, .builtin_server = true},
+      {.name = kPatched,
+       .argv = {"coder", "server"},
+       .builtin_server = true,
+       .labels = {{"order", "patched"}, {"gateway", "on"}}},
       {.name = kUnpatched,
        .argv = {"coder", "server", "--shutdown-order", "unpatched"},
        .builtin_server = true,
        .gated = false,
        .baseline = true,
-       .known_timeout_ms = 10'000},
-      {.name = kNoGateway, .argv = {"coder", "server", "--ai-gateway-enabled=false"}, .builtin_server = true},
+       .known_timeout_ms = 10'000,
+       .labels = {{"order", "unpatched"}, {"gateway", "on"}}},
+      {.name = kNoGateway,
+       .argv = {"coder", "server", "--ai-gateway-enabled=false"},
+       .builtin_server = true,
+       .labels = {{"order", "patched"}, {"gateway", "off"}}},
   };
   const double patched_ms[] = {1.25, 1.5, 2.0, 8.0};
   for (int i = 0; i < 4; ++i) {

@@ -107,6 +107,22 @@ TEST(ReportTest, SummaryTableOfCleanVariantsHasNoFindingsBlock) {
   EXPECT_NE(table.find("5 clean"), std::string::npos);
 }
 
+TEST(ReportTest, HeldSlotsBlockSaysNoneNamedOnlyOfTheBuiltinServer) {
+  Fixture f;
+  // Another target whose run failed, and whose log could never have named a slot.
+  f.summaries.push_back(
+      SummarizeVariant(VariantSpec{.name = "sh", .argv = {"sh"}}, {MakeRun("sh", 0, Outcome::kCrashed, 3.0, 10, 1 << 20)}));
+  const std::string table = RenderSummaryTable(f.summaries);
+  const size_t block = table.find("Held wait-group slots, per variant with findings:\n");
+  ASSERT_NE(block, std::string::npos) << table;
+  EXPECT_EQ(table.substr(block), R"(Held wait-group slots, per variant with findings:
+  gateway=on order=unpatched  5 of 5 runs with findings  ai-gateway-rpc#1 (5 runs)
+  gateway=off order=patched   2 of 5 runs with findings  none named
+)");
+  // Alone, it has no block at all.
+  EXPECT_EQ(RenderSummaryTable({f.summaries.back()}).find("Held wait-group slots"), std::string::npos);
+}
+
 TEST(ReportTest, JsonHasTheSchemaTheVariantsAndEveryRun) {
   const Fixture f;
   ReportMeta meta;
