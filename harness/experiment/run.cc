@@ -282,11 +282,7 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
   for (;;) {
     if (active.interrupted()) return false;
     if (setup.notify) setup.notify->Drain();
-    if (probes.any() && !probes_at) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (probes.PollOnce(std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(1000))))
-        probes_at = Clock::now();
-    }
+    if (probes.any() && !probes_at && probes.PollOnce(deadline)) probes_at = Clock::now();
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const auto notify_at = setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const bool probes_held = !probes.any() || probes_at;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -95,16 +96,29 @@ bool ReadinessProbes::TreeListensOn(uint16_t port, std::string& last_seen) const
   return false;
 }
 
-bool ReadinessProbes::PollOnce(std::chrono::milliseconds attempt_timeout) {
+bool ReadinessProbes::PollOnce(std::chrono::steady_clock::time_point deadline) {
+  using std::chrono::milliseconds;
+  constexpr milliseconds kFullAttempt{1000};
+  const auto start = std::chrono::steady_clock::now();
+  const auto attempt_timeout =
+      std::clamp(std::chrono::duration_cast<milliseconds>(deadline - start), milliseconds(1), kFullAttempt);
   if (listen_ && !listen_->held) listen_->held = TreeListensOn(listen_port_.value_or(0), listen_->last_seen);
   if (url_ && !url_->held) {
     if (!parsed_url_) {
       url_->last_seen = "not a valid http:// URL";
-    } else if (TreeListensOn(parsed_url_->port, url_->last_seen)) {
-      auto status = HttpGetStatus(*parsed_url_, attempt_timeout);
-      if (!status) url_->last_seen = status.error().message;
-      else if (*status >= 200 && *status < 300) url_->held = true;
-      else url_->last_seen = fmt::format("status {}", *status);
+    } else if (!TreeListensOn(parsed_url_->port, url_->last_seen)) {
+      url_->seen_by_attempt = false;
+    } else if (auto status = HttpGetStatus(*parsed_url_, attempt_timeout); status && *status >= 200 && *status < 300) {
+      url_->held = true;
+    } else {
+      // The last attempt before the deadline gets what time is left: its timeout says only that the
+      // time ran out, where the attempt before it saw what the target does (a header over the limit).
+      const bool cut_short =
+          attempt_timeout < kFullAttempt && std::chrono::steady_clock::now() - start >= attempt_timeout;
+      if (!cut_short || !url_->seen_by_attempt) {
+        url_->last_seen = status ? fmt::format("status {}", *status) : status.error().message;
+        url_->seen_by_attempt = true;
+      }
     }
   }
   if (tcp_ && !tcp_->held) {

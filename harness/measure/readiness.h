@@ -34,9 +34,10 @@ class ReadinessProbes {
   ReadinessProbes(pid_t root, bool listen, const std::string& url, const std::string& tcp,
                   std::optional<uint16_t> listen_port);
 
-  /// The conditions that need polling (listen, url, tcp): true once every one of them has held.
-  /// `attempt_timeout` bounds one HTTP or TCP attempt.
-  bool PollOnce(std::chrono::milliseconds attempt_timeout);
+  /// The conditions that need polling (listen, url, tcp): true once every one of them has held. One
+  /// HTTP or TCP attempt takes at most 1 s, and not past `deadline` (the ready timeout's). An HTTP
+  /// attempt that `deadline` cut short and that ran out of time keeps what the attempt before it saw.
+  bool PollOnce(std::chrono::steady_clock::time_point deadline);
   bool any() const { return listen_ || url_ || tcp_; }
 
   /// What the polled conditions waited for and what each last saw, e.g. "a TCP listener of the
@@ -47,6 +48,7 @@ class ReadinessProbes {
   struct Condition {
     std::string waited_for;
     std::string last_seen = "not probed yet";
+    bool seen_by_attempt = false;  // last_seen is what an HTTP attempt met, not the listener check's
     bool held = false;
   };
   /// Whether the tree listens on `port` (any port when 0); sets `last_seen` otherwise.

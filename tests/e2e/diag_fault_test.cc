@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "harness/process/proc_fs.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/fault_soak.h"
 #include "tests/e2e/process_scan.h"
@@ -50,6 +51,16 @@ soak::Timing TestTiming() {
 }
 
 std::string Target(const std::string& args) { return std::string(CALIBRATED_TARGET_PATH) + " " + args; }
+
+/// Whether a calibrated target whose command line holds `tag` is running (has exec'd: its argv[0] is the
+/// target's path).
+bool TargetRunning(const std::string& tag) {
+  for (pid_t pid : ProcessesWith(tag)) {
+    const auto cmdline = harness::ReadSmallFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmdline && cmdline->substr(0, cmdline->find('\0')) == CALIBRATED_TARGET_PATH) return true;
+  }
+  return false;
+}
 
 // ---- random mixes ----
 
@@ -126,11 +137,10 @@ TEST(DiagKilledAtAPointTest, AnInterruptWhileATargetIsNotReadyRecordsNoRunForIt)
   auto diag = LaunchCoder({"diag", "shutdown", "--runs", "1", "--ready-log", "Started HTTP listener at ", "--json",
                            report.string(), "--target", "t=" + Target("--close-stdout --tag " + tag)});
   ASSERT_TRUE(diag);
-  // The target itself, whose argv holds "--tag" and the tag as two words: coder's and its keeper's argv
-  // hold them in one (so counting processes with the tag saw those two before the target, and the
-  // interrupt could beat the harness's own signal handling). /proc notifies nobody, so look again.
-  const std::string target_words = std::string("--tag") + '\0' + tag;
-  (void)harness::testing::Eventually([&] { return !ProcessesWith(target_words).empty(); }, In(30s));
+  // The target itself, past its execve: coder's keeper (a fork that never execs), and under TSan a
+  // target between fork and execve, carry coder's argv with the tag too, and a signal as early as the
+  // keeper's arrives before coder handles it. /proc notifies nobody, so look again.
+  ASSERT_TRUE(harness::testing::Eventually([&] { return TargetRunning(tag); }, In(30s))) << diag->Output();
   ASSERT_TRUE(diag->Signal(SIGINT).ok());
   const auto exit = diag->WaitUntil(In(30s));
   ASSERT_TRUE(exit);

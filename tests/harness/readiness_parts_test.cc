@@ -9,9 +9,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "harness/measure/notify_socket.h"
@@ -164,6 +167,69 @@ TEST(ReadinessTest, ParsesHostAndPort) {
   EXPECT_EQ(v6->host, "::1");
   EXPECT_THAT(ParseTcpAddress("localhost").error().message, HasSubstr("want HOST:PORT"));
   EXPECT_THAT(ParseTcpAddress("h:0").error().message, HasSubstr("no valid port"));
+}
+
+/// A listener of this process on 127.0.0.1 that answers its first connection with a header over the
+/// probe's limit and then takes connections without ever answering them.
+class OverLimitThenSilentServer {
+ public:
+  OverLimitThenSilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OverLimitThenSilentServer() {
+    ::shutdown(fd_, SHUT_RDWR);  // wakes the accept
+    thread_.join();
+    for (int c : silent_) ::close(c);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void Serve() {
+    for (bool first = true;; first = false) {
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      char request[4096];
+      (void)::recv(c, request, sizeof request, 0);
+      if (!first) {
+        silent_.push_back(c);  // only this thread touches it until the join
+        continue;
+      }
+      const std::string head = "HTTP/1.1 200 OK\r\nX-Endless: " + std::string(64 << 10, 'a');
+      (void)::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> silent_;
+  std::thread thread_;
+};
+
+TEST(ReadinessTest, AnAttemptTheDeadlineCutShortKeepsWhatTheAttemptBeforeSaw) {
+  using Clock = std::chrono::steady_clock;
+  using namespace std::chrono_literals;
+  OverLimitThenSilentServer server;
+  ReadinessProbes probes(::getpid(), false, "http://127.0.0.1:" + std::to_string(server.port()) + "/", "", {});
+  auto last_seen = [&] { return probes.Describe().at(0); };
+  EXPECT_FALSE(probes.PollOnce(Clock::now() + 10s));
+  EXPECT_THAT(last_seen(), HasSubstr("header limit"));
+  // The silent answer outlasts the 50 ms left: that says nothing about the target.
+  EXPECT_FALSE(probes.PollOnce(Clock::now() + 50ms));
+  EXPECT_THAT(last_seen(), HasSubstr("header limit"));
+  // A whole attempt (1 s) that times out does say something: the target stopped answering.
+  EXPECT_FALSE(probes.PollOnce(Clock::now() + 10s));
+  EXPECT_THAT(last_seen(), HasSubstr("timeout"));
 }
 
 }  // namespace
