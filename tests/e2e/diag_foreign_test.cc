@@ -9,6 +9,7 @@
 
 #include "harness/process/port_reservation.h"
 #include "harness/measure/readiness.h"
+#include "tests/helpers/sanitizers.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/foreign_servers.h"
 #include "tests/e2e/process_scan.h"
@@ -190,8 +191,10 @@ TEST(DiagReadinessTest, AProbeReadsNoMoreThanABoundedHeaderWhateverTheServerSend
     ASSERT_EQ(d.report["runs"].size(), 1u) << d.run.output;
     EXPECT_EQ(d.report["runs"][0]["outcome"], c.outcome) << d.report["runs"][0]["detail"];
     EXPECT_THAT(d.report["runs"][0]["detail"].get<std::string>(), HasSubstr(c.detail));
-    // The harness's own high-water mark (wait4 folds in its children's, python's some 10 MiB).
-    EXPECT_LT(d.run.exit->max_rss_kib, 200 * 1024) << c.head;
+    // The harness's own high-water mark (wait4 folds in its children's, python's some 10 MiB). Under
+    // ASan freed memory stays resident in its quarantine (256 MiB by default): 360 MiB was seen there,
+    // against 1.5 GiB of the unbounded read this guards against.
+    EXPECT_LT(d.run.exit->max_rss_kib, (sanitizer::kAddress ? 640 : 200) * 1024) << c.head;
   }
 }
 
