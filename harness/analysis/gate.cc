@@ -1,5 +1,7 @@
 #include "harness/analysis/gate.h"
 
+#include "common/enum_names.h"
+
 #include <fmt/format.h>
 
 #include "harness/analysis/fingerprint.h"
@@ -40,12 +42,7 @@ std::optional<FindingKind> FindingKindOf(Outcome outcome) {
   return std::nullopt;
 }
 
-
-std::string_view ToString(FindingKind kind) {
-  for (const auto& [k, name] : kNames)
-    if (k == kind) return name;
-  return "unknown";
-}
+std::string_view ToString(FindingKind kind) { return NameIn(kNames, kind); }
 
 Result<std::set<FindingKind>> ParseFailOn(const std::string& text) {
   std::set<FindingKind> kinds;
@@ -58,15 +55,10 @@ Result<std::set<FindingKind>> ParseFailOn(const std::string& text) {
   while (start <= text.size()) {
     const size_t comma = text.find(',', start);
     const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    bool known = false;
-    for (const auto& [k, name] : kNames) {
-      if (item == name) {
-        kinds.insert(k);
-        known = true;
-      }
-    }
-    if (!known)
+    const auto kind = ValueNamed(kNames, item);
+    if (!kind)
       return Error{fmt::format("--fail-on: unknown kind \"{}\" (all, none, or a list of {})", item, KindNames())};
+    kinds.insert(*kind);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

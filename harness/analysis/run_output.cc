@@ -74,21 +74,29 @@ std::optional<std::string> FailedRunEcho::OnRunFinished(const RunRecord& r) {
   return out;
 }
 
-std::vector<const RunRecord*> FirstHangPerVariant(const std::vector<std::string>& variant_order,
-                                                  const std::vector<RunRecord>& runs) {
+void FirstHangPerVariant::Add(const RunRecord& run) {
+  if (!ShowsOutputBeforeAHang(run.outcome)) return;
+  auto [it, added] = first_.try_emplace(run.variant, run);
+  if (!added && run.index < it->second.index) it->second = run;
+}
+
+std::vector<const RunRecord*> FirstHangPerVariant::InOrder(const std::vector<std::string>& variant_order) const {
   std::vector<const RunRecord*> shown;
-  for (const std::string& variant : variant_order) {
-    const RunRecord* first = nullptr;
-    for (const RunRecord& r : runs)
-      if (r.variant == variant && ShowsOutputBeforeAHang(r.outcome) && (!first || r.index < first->index)) first = &r;
-    if (first) shown.push_back(first);
-  }
+  for (const std::string& variant : variant_order)
+    if (auto it = first_.find(variant); it != first_.end()) shown.push_back(&it->second);
   return shown;
 }
 
 std::string HangOutputNotes(const std::vector<std::string>& variant_order, const std::vector<RunRecord>& runs,
                             size_t max_lines) {
-  const auto shown = FirstHangPerVariant(variant_order, runs);
+  FirstHangPerVariant hangs;
+  for (const RunRecord& r : runs) hangs.Add(r);
+  return HangOutputNotes(variant_order, hangs, max_lines);
+}
+
+std::string HangOutputNotes(const std::vector<std::string>& variant_order, const FirstHangPerVariant& hangs,
+                            size_t max_lines) {
+  const auto shown = hangs.InOrder(variant_order);
   if (shown.empty()) return "";
   std::string out = "\nLast output before the stop went wrong, first such run per variant:\n";
   for (const RunRecord* r : shown) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -46,14 +47,25 @@ class FailedRunEcho {
   std::set<std::string> echoed_;  // variants; guarded by mu_
 };
 
-/// The summary table's notes on hangs: for each variant in `variant_order`, its first run (lowest
-/// index) whose outcome ShowsOutputBeforeAHang, with its last `max_lines` lines and their times. ""
-/// when there is none; else starts with a blank line. Pure function.
+/// The first run (lowest index) of each variant whose outcome ShowsOutputBeforeAHang, picked from runs
+/// seen one at a time in any order, so a report streams its runs by and keeps one a variant. Not
+/// thread-safe.
+class FirstHangPerVariant {
+ public:
+  void Add(const RunRecord& run);
+  /// The runs kept, in `variant_order` (variants without such a run left out).
+  std::vector<const RunRecord*> InOrder(const std::vector<std::string>& variant_order) const;
+
+ private:
+  std::map<std::string, RunRecord> first_;
+};
+
+/// The summary table's notes on hangs: for each variant in `variant_order`, its first hang (as
+/// FirstHangPerVariant picks it), with its last `max_lines` lines and their times. "" when there is
+/// none; else starts with a blank line. Pure function.
+std::string HangOutputNotes(const std::vector<std::string>& variant_order, const FirstHangPerVariant& hangs,
+                            size_t max_lines = 10);
 std::string HangOutputNotes(const std::vector<std::string>& variant_order, const std::vector<RunRecord>& runs,
                             size_t max_lines = 10);
-
-/// The runs HangOutputNotes shows, in that order.
-std::vector<const RunRecord*> FirstHangPerVariant(const std::vector<std::string>& variant_order,
-                                                  const std::vector<RunRecord>& runs);
 
 }  // namespace coder::harness

@@ -1,5 +1,7 @@
 #include "harness/analysis/run_record.h"
 
+#include "common/enum_names.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
@@ -119,17 +121,9 @@ class Reader {
 
 }  // namespace
 
-std::string_view ToString(Outcome outcome) {
-  for (const auto& [o, name] : kOutcomeNames)
-    if (o == outcome) return name;
-  return "unknown";
-}
+std::string_view ToString(Outcome outcome) { return NameIn(kOutcomeNames, outcome); }
 
-std::optional<Outcome> OutcomeFromString(std::string_view text) {
-  for (const auto& [o, name] : kOutcomeNames)
-    if (name == text) return o;
-  return std::nullopt;
-}
+std::optional<Outcome> OutcomeFromString(std::string_view text) { return ValueNamed(kOutcomeNames, text); }
 
 // The encoding is documented in docs/report-schema.md ("Run record"). Every key is always written;
 // an absent optional is written as null, so consumers see one fixed shape.

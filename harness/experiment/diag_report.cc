@@ -54,7 +54,7 @@ namespace {
 /// What one pass over the runs, in report order, gathers for the report.
 struct RunTallies {
   std::vector<VariantTally> variants;  ///< in the experiment's variant order
-  std::vector<RunRecord> first_hangs;  ///< per variant, its first run the hang notes show
+  FirstHangPerVariant first_hangs;  ///< what the hang notes show
   std::optional<std::string> read_error;
 };
 
@@ -72,12 +72,10 @@ RunTallies TallyRuns(const Experiment& e) {
   for (const VariantSpec& v : e.variants) t.variants.emplace_back(v, per_run);
   std::map<std::string, size_t> position;
   for (size_t i = 0; i < e.variants.size(); ++i) position.emplace(e.variants[i].name, i);
-  std::set<std::string> shown;
   const Status read = e.runs->ForEach([&](const RunRecord& r) -> Status {
     const auto it = position.find(r.variant);
     if (it != position.end()) t.variants[it->second].Add(r);
-    // Report order is index order within a variant: the first seen is the first run.
-    if (ShowsOutputBeforeAHang(r.outcome) && shown.insert(r.variant).second) t.first_hangs.push_back(r);
+    t.first_hangs.Add(r);
     return Ok{};
   });
   if (!read) t.read_error = read.error().message;

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/enum_names.h"
+
 namespace coder::harness {
 namespace {
 
@@ -10,16 +12,8 @@ constexpr std::pair<LogClock, std::string_view> kLogClockNames[] = {{LogClock::k
 
 }  // namespace
 
-std::string_view ToString(LogClock clock) {
-  for (const auto& [c, name] : kLogClockNames)
-    if (c == clock) return name;
-  return "unknown";
-}
+std::string_view ToString(LogClock clock) { return NameIn(kLogClockNames, clock); }
 
-std::optional<LogClock> LogClockFromString(std::string_view text) {
-  for (const auto& [c, name] : kLogClockNames)
-    if (name == text) return c;
-  return std::nullopt;
-}
+std::optional<LogClock> LogClockFromString(std::string_view text) { return ValueNamed(kLogClockNames, text); }
 
 }  // namespace coder::harness

@@ -298,19 +298,15 @@ std::string FenceFor(const std::vector<std::string>& lines) {
 }
 
 std::string HangOutputSection(const RunSource& runs, const std::vector<VariantView>& variants) {
-  // The first such run of each variant (the lowest index): only those are kept while the runs stream by.
-  std::map<std::string, RunRecord> first;
+  FirstHangPerVariant first;  // only those are kept while the runs stream by
   (void)runs.ForEach([&](const RunRecord& run) -> Status {
-    if (!ShowsOutputBeforeAHang(run.outcome)) return Ok{};
-    auto [it, added] = first.try_emplace(run.variant, run);
-    if (!added && run.index < it->second.index) it->second = run;
+    first.Add(run);
     return Ok{};
   });
+  std::vector<std::string> order;
+  for (const VariantView& v : variants) order.push_back(v.name);
   std::string out;
-  for (const VariantView& v : variants) {
-    const auto it = first.find(v.name);
-    if (it == first.end()) continue;
-    const RunRecord* record = &it->second;
+  for (const RunRecord* record : first.InOrder(order)) {
     const auto lines = LastOutputLines(*record, kHangLines, true);
     out += fmt::format("\n**{} #{}** {}{} (times {})\n\n", E(record->variant), record->index, ToString(record->outcome),
                        record->detail.empty() ? "" : ": " + E(record->detail), E(LogClockPhrase(*record)));
