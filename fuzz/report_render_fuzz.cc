@@ -63,11 +63,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (report.is_discarded()) return 0;
   WithRawBytes(report);
 
-  const std::string xml = coder::harness::RenderJunit(report);
+  // Reading is strict: what does not read is an error naming a key, and only a document is rendered.
+  auto read = coder::harness::ReadWholeReport(report);
+  if (!read) {
+    FUZZ_CHECK(!read.error().message.empty(), "a read error without a message");
+    return 0;
+  }
+  const coder::harness::ReportDocument& document = read->document;
+  const coder::harness::RunSource& runs = read->runs;
+
+  const std::string xml = coder::harness::RenderJunit(document, runs);
   std::string error;
   FUZZ_CHECK(coder::harness::testing::XmlCheck::Parse(xml, &error).has_value(), error + "\n" + Escape(xml));
 
-  const std::string md = coder::harness::RenderMarkdown(report);
+  const std::string md = coder::harness::RenderMarkdown(document, runs);
   FUZZ_CHECK(!md.empty() && md.back() == '\n', "Markdown does not end with a newline");
   FUZZ_CHECK(IsValidUtf8(md), "Markdown is not UTF-8: " + Escape(md));
   size_t columns = 0;
@@ -85,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     line_start = end + 1;
   }
 
-  const std::string annotations = coder::harness::RenderGithubAnnotations(report);
+  const std::string annotations = coder::harness::RenderGithubAnnotations(document, runs);
   FUZZ_CHECK(IsValidUtf8(annotations), Escape(annotations));
   line_start = 0;
   while (line_start < annotations.size()) {

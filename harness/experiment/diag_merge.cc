@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "common/file_util.h"
 #include "harness/builtin/builtin_server.h"
 #include "harness/report/merge.h"
+#include "harness/report/report_document.h"
 
 namespace coder::harness {
 namespace {
@@ -32,6 +34,11 @@ std::string SameReport(const std::filesystem::path& a_path, const nlohmann::json
 
 }  // namespace
 
+std::map<std::string, std::string> LabelsFromCommand(const VariantSpec& spec) {
+  return spec.builtin_server ? builtin::LabelsFromArgv(spec.argv)
+                             : std::map<std::string, std::string>{{kTargetLabel, spec.name}};
+}
+
 std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return std::nullopt;
   VariantSpec v;
@@ -48,8 +55,7 @@ std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
     for (const auto& [key, value] : labels->items())
       if (value.is_string()) v.labels.emplace(key, value.get<std::string>());
   } else {
-    v.labels = v.builtin_server ? builtin::LabelsFromArgv(v.argv)
-                                : std::map<std::string, std::string>{{kTargetLabel, v.name}};
+    v.labels = LabelsFromCommand(v);
   }
   return v;
 }
@@ -82,39 +88,30 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
     fmt::print(stderr, "coder diag merge: {}\n", merged.error().message);
     return 2;
   }
-  Experiment e;
-  for (const auto& v : (*merged)["variants"]) {
-    auto spec = VariantSpecFromJson(v.value("spec", nlohmann::json()));
-    if (!spec) {
-      fmt::print(stderr, "coder diag merge: a merged variant has no valid spec\n");
-      return 2;
-    }
-    e.variants.push_back(std::move(*spec));
+  // The merged report is read back as any report is, strictly: what MergeReports wrote must be a valid
+  // document (a failure here is the harness's own bug, exit 3).
+  auto document = ReadReportDocument(*merged);
+  auto runs = document ? ReadReportRuns(*merged) : Result<std::vector<RunRecord>>(document.error());
+  if (!document || !runs) {
+    fmt::print(stderr, "coder diag merge: the merged report: {}\n", (document ? runs.error() : document.error()).message);
+    return 3;
   }
-  std::vector<RunRecord> runs;
-  for (const auto& r : (*merged)["runs"]) {
-    auto run = RunRecord::FromJson(r);
-    if (!run) {
-      fmt::print(stderr, "coder diag merge: a merged run is not a valid run record\n");
-      return 2;
-    }
-    runs.push_back(std::move(*run));
+  Experiment e;
+  for (size_t i = 0; i < document->variants.size(); ++i) {
+    VariantSpec spec = document->variants[i].spec;
+    if (!(*merged)["variants"][i]["spec"].contains("labels")) spec.labels = LabelsFromCommand(spec);
+    e.variants.push_back(std::move(spec));
   }
   // A merge reads its inputs whole (MergeReports), so its runs are in memory already.
-  e.runs = std::make_shared<InMemoryRuns>(std::move(runs));
-  const auto& meta = (*merged)["meta"];
-  e.meta.coder_version = meta.value("coder_version", "");
-  e.meta.started_at = meta.value("started_at", "");
-  e.meta.wall_seconds = meta.value("wall_seconds", 0.0);
+  e.runs = std::make_shared<InMemoryRuns>(std::move(*runs));
+  e.meta = document->meta;
   e.meta.command_line = command_line;
-  e.meta.options = meta.value("options", nlohmann::json::object());
-  if (meta.contains("notes") && meta["notes"].is_array())
-    for (const auto& n : meta["notes"])
-      if (n.is_string()) e.meta.notes.push_back(n.get<std::string>());
+  e.meta.interrupted = false;
+  e.meta.exit_code = 0;
   ReportOptions options = config.report;
   options.analyse_budget = false;
   // A merge of partial reports is a complete verdict over what was measured; say that some were partial.
-  if (meta.value("interrupted", false)) e.meta.notes.push_back("some merged reports were interrupted (partial)");
+  if (document->meta.interrupted) e.meta.notes.push_back("some merged reports were interrupted (partial)");
   return ReportExperiment(std::move(e), options);
 }
 

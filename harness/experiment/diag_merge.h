@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct MergeConfig {
 /// 2 when an input cannot be read or does not merge, or when one report is given twice (one file by two
 /// paths, or two files with the same meta.started_at and the same runs): its runs would count double.
 int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line);
+
+/// The labels a variant's command states, for a spec read from a report written before variants carried
+/// labels: a built-in server's from its argv (builtin::LabelsFromArgv), a user's target `target=NAME`.
+std::map<std::string, std::string> LabelsFromCommand(const VariantSpec& spec);
 
 /// The inverse of VariantSpecJson; nullopt without a string `name`. A spec without `labels` (a report
 /// written before variants carried them) gets the labels its command states: a built-in server's from

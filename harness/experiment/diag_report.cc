@@ -17,6 +17,7 @@
 #include "harness/builtin/builtin_server.h"
 #include "harness/report/junit.h"
 #include "harness/report/markdown.h"
+#include "harness/report/report_document.h"
 #include "harness/report/report_sections.h"
 #include "harness/analysis/run_output.h"
 #include "common/terminal_text.h"
@@ -136,7 +137,7 @@ std::string ComparisonText(const std::vector<Comparison>& comparisons, int suite
 struct MemoryAnalysis {
   std::optional<BudgetAnalysis> measured;
   std::optional<BudgetAnalysis> projected;
-  nlohmann::json per_variant = nlohmann::json::array();
+  std::vector<VariantBudget> per_variant;
   std::string variant_lines;
 };
 
@@ -165,9 +166,7 @@ MemoryAnalysis AnalyseMemory(const RunTallies& t, const ReportOptions& o, Experi
     const BudgetAnalysis vm = AnalyzeBudget(timelines, o.memory_budget_bytes);
     std::optional<BudgetAnalysis> vp;
     if (o.assume_rss_bytes) vp = ProjectBudget(timelines, *o.assume_rss_bytes, o.memory_budget_bytes);
-    m.per_variant.push_back({{"variant", v.spec().name},
-                             {"measured", vm.ToJson()},
-                             {"projected", vp ? vp->ToJson() : nlohmann::json(nullptr)}});
+    m.per_variant.push_back({v.spec().name, vm, vp});
     m.variant_lines += fmt::format("  {}\n", v.spec().name);
     m.variant_lines += BudgetLine("measured", vm, o.memory_budget_bytes);
     if (vp) m.variant_lines += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *vp, o.memory_budget_bytes);
@@ -195,31 +194,33 @@ std::string MemoryText(const Experiment& e, const MemoryAnalysis& m, const Repor
   return text;
 }
 
-/// Everything the report files say but the runs: the document without `runs`, which the writers read
-/// from the experiment's run source as they go.
-nlohmann::json Outline(Experiment& e, const std::vector<VariantSummary>& summaries, const MemoryAnalysis& m,
-                       const ReportOptions& o, const std::vector<Comparison>& comparisons,
-                       const std::vector<Finding>& findings, int code) {
-  e.meta.exit_code = code;
-  nlohmann::json report = ReportJson(e.meta, e.variants, summaries, {});
-  report.erase("runs");
-  report["budget"] = m.measured ? BudgetJson(o.memory_budget_bytes, o.assume_rss_bytes, *m.measured, m.projected)
-                                : nlohmann::json(nullptr);
-  if (m.measured) report["budget"]["variants"] = m.per_variant;
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& c : comparisons) list.push_back(c.ToJson());
-  report["comparisons"] = comparisons.empty() ? nlohmann::json(nullptr) : list;
-  report["gate"] = GateJson(o.fail_on, findings, code);
-  return report;
+/// Everything the report files say but the runs, which the writers read from the experiment's run
+/// source as they go.
+ReportDocument Document(const Experiment& e, const std::vector<VariantSummary>& summaries, const MemoryAnalysis& m,
+                        const ReportOptions& o, const std::vector<Comparison>& comparisons,
+                        const std::vector<Finding>& findings, int code) {
+  ReportDocument d{.meta = e.meta};
+  d.meta.exit_code = code;
+  for (size_t i = 0; i < e.variants.size(); ++i)
+    d.variants.push_back({e.variants[i], i < summaries.size() ? std::optional(summaries[i]) : std::nullopt});
+  if (m.measured)
+    d.budget = ReportBudget{.budget_bytes = o.memory_budget_bytes,
+                            .assume_rss_bytes = o.assume_rss_bytes,
+                            .measured = *m.measured,
+                            .projected = m.projected,
+                            .variants = m.per_variant};
+  if (!comparisons.empty()) d.comparisons = comparisons;
+  d.gate = ReportGate{.fail_on = o.fail_on, .exit_code = code, .findings = findings};
+  return d;
 }
 
-std::vector<std::string> WriteReportFiles(const nlohmann::json& outline, const RunSource& runs, const ReportOptions& o) {
+std::vector<std::string> WriteReportFiles(const ReportDocument& document, const RunSource& runs, const ReportOptions& o) {
   std::vector<std::string> errors;
   if (o.json)
-    if (auto ok = WriteReportJson(*o.json, outline, runs); !ok) errors.push_back(ok.error().message);
+    if (auto ok = WriteReportJson(*o.json, ReportDocumentJson(document), runs); !ok) errors.push_back(ok.error().message);
   if (o.junit)
-    if (auto ok = WriteFileAtomically(*o.junit, RenderJunit(outline, runs)); !ok) errors.push_back(ok.error().message);
-  const std::string markdown = RenderMarkdown(outline, runs);
+    if (auto ok = WriteFileAtomically(*o.junit, RenderJunit(document, runs)); !ok) errors.push_back(ok.error().message);
+  const std::string markdown = RenderMarkdown(document, runs);
   if (o.markdown)
     if (auto ok = WriteFileAtomically(*o.markdown, markdown); !ok) errors.push_back(ok.error().message);
   if (auto ok = AppendGithubStepSummary(markdown); !ok) errors.push_back(ok.error().message);
@@ -255,11 +256,8 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   const std::vector<Comparison> comparisons = CompareWithBaselines(e, tallies, o, experiment_findings);
   const MemoryAnalysis memory = AnalyseMemory(tallies, o, experiment_findings);
 
-  // The sections every rendering shows, decided once on what the report will hold.
-  nlohmann::json outline = ReportJson(e.meta, e.variants, summaries, {});
-  outline["budget"] = {{"budget_bytes", o.memory_budget_bytes ? nlohmann::json(*o.memory_budget_bytes) : nullptr},
-                       {"assume_rss_bytes", o.assume_rss_bytes ? nlohmann::json(*o.assume_rss_bytes) : nullptr}};
-  const ReportSections sections = ChooseSections(outline);
+  // The sections every rendering shows, decided once on what the report holds.
+  const ReportSections sections = ChooseSections(Document(e, summaries, memory, o, comparisons, {}, 0));
   std::vector<std::string> order;
   for (const auto& v : e.variants) order.push_back(v.name);
   std::string text = RenderSummaryTable(summaries, sections) + HangOutputNotes(order, tallies.first_hangs) +
@@ -276,11 +274,11 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   const auto findings = CollectFindings(tallies.variants, experiment_findings);
   const bool fails = Fails(findings, o.fail_on);
   int exit_code = e.meta.interrupted ? 130 : !earlier_errors.empty() ? 3 : fails ? 1 : 0;
-  auto outline_for = [&](int code) { return Outline(e, summaries, memory, o, comparisons, findings, code); };
-  std::vector<std::string> errors = WriteReportFiles(outline_for(exit_code), *e.runs, o);
+  auto document_for = [&](int code) { return Document(e, summaries, memory, o, comparisons, findings, code); };
+  std::vector<std::string> errors = WriteReportFiles(document_for(exit_code), *e.runs, o);
   if (!errors.empty() && exit_code != 130) {
     exit_code = 3;
-    errors = WriteReportFiles(outline_for(exit_code), *e.runs, o);  // the files that can be written say how it ended
+    errors = WriteReportFiles(document_for(exit_code), *e.runs, o);  // the files that can be written say how it ended
   }
   if (GithubActions()) {
     std::fflush(stderr);
@@ -289,7 +287,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
       fmt::print("::{}::\n", o.resume_commands_token);
       std::fflush(stdout);
     }
-    fmt::print("{}", RenderGithubAnnotations(outline_for(exit_code), *e.runs));
+    fmt::print("{}", RenderGithubAnnotations(document_for(exit_code), *e.runs));
   }
   std::fflush(stdout);
   PrintVerdict(e, findings, o, earlier_errors, errors);

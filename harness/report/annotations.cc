@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -12,8 +13,6 @@
 
 namespace coder::harness {
 namespace {
-
-using nlohmann::json;
 
 constexpr size_t kMaxListedRuns = 10;
 
@@ -46,16 +45,16 @@ std::string GroupMessage(const Group& g) {
   return fmt::format("{} {} findings{}; first: {}", g.count, f.kind, where, f.message);
 }
 
-std::string BudgetNote(const json& budget) {
+std::string BudgetNote(const ReportBudget& budget) {
   std::string out;
-  for (const auto& [label, key] : {std::pair{"measured", "measured"}, std::pair{"projected", "projected"}}) {
-    const json* a = Member(budget, key);
-    if (!a || !BoolMember(*a, "over_budget")) continue;
+  const std::pair<const char*, const BudgetAnalysis*> analyses[] = {
+      {"measured", &budget.measured}, {"projected", budget.projected ? &*budget.projected : nullptr}};
+  for (const auto& [label, a] : analyses) {
+    if (!a || !a->over_budget) continue;
     out += fmt::format("{}{} peak {} is over the {} budget for {}", out.empty() ? "" : "; ", label,
-                       BytesMember(*a, "peak_total_bytes"), BytesMember(budget, "budget_bytes"),
-                       FormatMs(NumberMember(*a, "time_over_budget_ms").value_or(0)));
-    if (std::string_view(key) == "projected")
-      out += fmt::format(" (every target at {}; computed, not measured)", BytesMember(budget, "assume_rss_bytes"));
+                       FormatBytes(a->peak_total_bytes), BytesOrNone(budget.budget_bytes), FormatMs(a->time_over_budget_ms));
+    if (std::string_view(label) == "projected")
+      out += fmt::format(" (every target at {}; computed, not measured)", BytesOrNone(budget.assume_rss_bytes));
   }
   return out;
 }
@@ -83,12 +82,7 @@ bool GithubActions() {
   return v && std::strcmp(v, "true") == 0;
 }
 
-std::string RenderGithubAnnotations(const json& report) {
-  const SplitReport split = SplitRuns(report);
-  return RenderGithubAnnotations(split.outline, split.runs);
-}
-
-std::string RenderGithubAnnotations(const json& report, const RunSource& runs) {
+std::string RenderGithubAnnotations(const ReportDocument& report, const RunSource& runs) {
   const std::vector<ReportFinding> findings = ReportFindings(report, runs);
   std::vector<Group> groups;
   for (const ReportFinding& f : findings) {
@@ -116,24 +110,24 @@ std::string RenderGithubAnnotations(const json& report, const RunSource& runs) {
       return f.kind == kind && (variant.empty() || f.variant == variant);
     });
   };
-  if (const json* budget = Member(report, "budget"); budget && !reported("budget", "")) {
-    if (std::string note = BudgetNote(*budget); !note.empty())
+  if (report.budget && !reported("budget", "")) {
+    if (std::string note = BudgetNote(*report.budget); !note.empty())
       out += Command(false, "coder diag shutdown: memory budget", note);
   }
-  for (const json* c : ArrayMember(report, "comparisons")) {
-    const std::string variant = StringMember(*c, "variant");
-    if (!BoolMember(*c, "regression") || reported("regression", variant)) continue;
-    const json* p95 = Member(*c, "p95_ratio");
-    auto ratio = [&](std::string_view key) {
-      const auto v = p95 ? NumberMember(*p95, key) : std::nullopt;
-      return v ? FormatRatio(*v) : std::string("?");
-    };
-    const bool lower_bound = p95 && StringMember(*p95, "bound") == "lower_bound";
-    out += Command(false, Title(variant, "regression"),
-                   fmt::format("p95 shutdown latency is {}{} the baseline {}'s (95% interval {}-{})",
-                               lower_bound ? "at least " : "", ratio("ratio"), StringMember(*c, "baseline"),
-                               ratio("ci_low"), lower_bound ? std::string("inf") : ratio("ci_high")));
-  }
+  if (report.comparisons)
+    for (const Comparison& c : *report.comparisons) {
+      if (!c.regression || reported("regression", c.variant)) continue;
+      const std::optional<RatioEstimate>& p95 = c.p95_ratio;
+      auto ratio = [&](double RatioEstimate::*member) {
+        return p95 && std::isfinite((*p95).*member) ? FormatRatio((*p95).*member) : std::string("?");
+      };
+      const bool lower_bound = p95 && p95->bound == RatioEstimate::Bound::kLowerBound;
+      out += Command(false, Title(c.variant, "regression"),
+                     fmt::format("p95 shutdown latency is {}{} the baseline {}'s (95% interval {}-{})",
+                                 lower_bound ? "at least " : "", ratio(&RatioEstimate::ratio), c.baseline,
+                                 ratio(&RatioEstimate::ci_low),
+                                 lower_bound ? std::string("inf") : ratio(&RatioEstimate::ci_high)));
+    }
   return out;
 }
 

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 
+#include "harness/report/report_document.h"
 #include "harness/report/run_store.h"
 
 namespace coder::harness {
@@ -21,9 +20,7 @@ namespace coder::harness {
 /// the measured and projected peaks, and one per regressed comparison. Empty when there is nothing to
 /// say. Escaping as GitHub's toolkit does it: `%`, CR and LF in messages; also `:` and `,` in
 /// properties; other control characters become spaces, bytes that are not UTF-8 U+FFFD. Pure function; thread-safe.
-std::string RenderGithubAnnotations(const nlohmann::json& report, const RunSource& runs);
-/// The same for a whole report document, `runs` included (SplitRuns).
-std::string RenderGithubAnnotations(const nlohmann::json& report);
+std::string RenderGithubAnnotations(const ReportDocument& report, const RunSource& runs);
 
 /// True when the environment says this runs in GitHub Actions (GITHUB_ACTIONS=true).
 bool GithubActions();

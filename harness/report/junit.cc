@@ -16,8 +16,6 @@
 namespace coder::harness {
 namespace {
 
-using nlohmann::json;
-
 constexpr std::string_view kSuite = "coder diag shutdown";
 constexpr std::string_view kClass = "coder.diag.shutdown";
 constexpr size_t kMaxMessageBytes = 1000;
@@ -50,38 +48,35 @@ struct TestCase {
 
 std::string Number(double v) { return fmt::format("{}", v); }
 
-void AddNumber(std::vector<Property>& props, std::string name, const json& obj, std::string_view key) {
-  if (auto v = NumberMember(obj, key)) props.push_back({std::move(name), Number(*v)});
+void AddNumber(std::vector<Property>& props, std::string name, double value) {
+  // JSON has no infinity: a value the JSON report holds as null has no property either.
+  if (std::isfinite(value)) props.push_back({std::move(name), Number(value)});
 }
 
-void AddDistribution(std::vector<Property>& props, const json& summary, std::string_view distribution,
-                     std::string_view prefix, std::string_view unit, std::initializer_list<std::string_view> stats) {
-  const json* d = Member(summary, distribution);
-  if (!d) return;
-  for (std::string_view stat : stats) AddNumber(props, fmt::format("{}_{}_{}", prefix, stat, unit), *d, stat);
+void AddDistribution(std::vector<Property>& props, const Distribution& d, std::string_view prefix,
+                     std::string_view unit, std::initializer_list<std::string_view> stats) {
+  for (std::string_view stat : stats)
+    if (auto v = Statistic(d, stat)) AddNumber(props, fmt::format("{}_{}_{}", prefix, stat, unit), *v);
 }
 
-void AddCounts(std::vector<Property>& props, std::string_view prefix, const json* counts) {
-  if (!counts || !counts->is_object()) return;
-  for (const auto& [name, n] : counts->items())
-    if (n.is_number() && n.get<double>() > 0)
-      props.push_back({fmt::format("{}_{}", prefix, name), Number(n.get<double>())});
+void AddCounts(std::vector<Property>& props, std::string_view prefix, const std::map<std::string, size_t>& counts) {
+  for (const auto& [name, n] : counts)
+    if (n > 0) props.push_back({fmt::format("{}_{}", prefix, name), Number(static_cast<double>(n))});
 }
 
-void AddRatio(std::vector<Property>& props, std::string_view name, const json& comparison) {
-  const json* r = Member(comparison, name);
+// By name, as the JSON report's `outcomes` object lists them.
+std::map<std::string, size_t> OutcomesByName(const VariantSummary& s) {
+  std::map<std::string, size_t> out;
+  for (const auto& [outcome, n] : s.outcomes) out.emplace(ToString(outcome), n);
+  return out;
+}
+
+void AddRatio(std::vector<Property>& props, std::string_view name, const std::optional<RatioEstimate>& r) {
   if (!r) return;
-  AddNumber(props, std::string(name), *r, "ratio");
-  AddNumber(props, fmt::format("{}_ci_low", name), *r, "ci_low");
-  AddNumber(props, fmt::format("{}_ci_high", name), *r, "ci_high");
-  if (const std::string bound = StringMember(*r, "bound"); !bound.empty())
-    props.push_back({fmt::format("{}_bound", name), bound});
-}
-
-const json* ComparisonOf(const json& report, const std::string& variant) {
-  for (const json* c : ArrayMember(report, "comparisons"))
-    if (StringMember(*c, "variant") == variant) return c;
-  return nullptr;
+  AddNumber(props, std::string(name), r->ratio);
+  AddNumber(props, fmt::format("{}_ci_low", name), r->ci_low);
+  AddNumber(props, fmt::format("{}_ci_high", name), r->ci_high);
+  props.push_back({fmt::format("{}_bound", name), std::string(ToString(r->bound))});
 }
 
 std::string Kinds(const std::vector<const ReportFinding*>& findings) {
@@ -110,103 +105,104 @@ std::string FindingLines(const std::vector<const ReportFinding*>& findings) {
   return out;
 }
 
-std::string SummaryText(const VariantView& v) {
-  const json* s = v.summary;
+std::string SummaryText(const VariantSummary* s) {
   if (!s) return "no summary recorded for this variant\n";
-  std::string out =
-      fmt::format("runs: {}, outcomes: {}\n", NumberMember(*s, "runs").value_or(0), OutcomeCountsText(*s));
-  out += fmt::format("shutdown latency min {} p50 {} p95 {} p99 {} max {}\n", DistributionMs(s, "latency_ms", "min"),
-                     DistributionMs(s, "latency_ms", "p50"), DistributionMs(s, "latency_ms", "p95"),
-                     DistributionMs(s, "latency_ms", "p99"), DistributionMs(s, "latency_ms", "max"));
-  if (const size_t censored = CensoredCount(s, "latency_ms"); censored > 0)
+  std::string out = fmt::format("runs: {}, outcomes: {}\n", s->runs, OutcomeCountsText(*s));
+  constexpr auto latency = &VariantSummary::latency_ms;
+  out += fmt::format("shutdown latency min {} p50 {} p95 {} p99 {} max {}\n", DistributionMs(s, latency, "min"),
+                     DistributionMs(s, latency, "p50"), DistributionMs(s, latency, "p95"),
+                     DistributionMs(s, latency, "p99"), DistributionMs(s, latency, "max"));
+  if (const size_t censored = s->latency_ms.censored; censored > 0)
     out += fmt::format("(>= marks a lower bound: {} run{} killed by the watchdog would have stopped no sooner, if at all)\n",
                        censored, censored == 1 ? "" : "s");
   if (const std::string tail = FixedTailText(s); !tail.empty()) out += "fixed tail: " + tail + "\n";
-  out += fmt::format("ready p50 {}, tree peak RSS p50 {} max {}\n", DistributionMs(s, "ready_ms", "p50"),
-                     DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
-                     DistributionBytes(s, "tree_peak_rss_bytes", "max"));
-  if (const json* step = Member(*s, "dominant_step"))
-    if (auto ms = NumberMember(*step, "ms"))
-      out += fmt::format("dominant shutdown step: {} ({} mean)\n", StringMember(*step, "name"), FormatMs(*ms));
-  out += fmt::format("fingerprints: {}\n", CountsText(Member(*s, "fingerprints")));
-  if (const json* slots = Member(*s, "held_slots"); slots && slots->is_object() && !slots->empty())
-    out += fmt::format("held wait-group slots: {}\n", CountsText(slots));
+  out += fmt::format("ready p50 {}, tree peak RSS p50 {} max {}\n", DistributionMs(s, &VariantSummary::ready_ms, "p50"),
+                     DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "p50"),
+                     DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "max"));
+  if (s->dominant_step)
+    out += fmt::format("dominant shutdown step: {} ({} mean)\n", s->dominant_step->name, FormatMs(s->dominant_step->ms));
+  out += fmt::format("fingerprints: {}\n", CountsText(s->fingerprints));
+  if (!s->held_slots.empty()) out += fmt::format("held wait-group slots: {}\n", CountsText(s->held_slots));
   return out;
 }
 
-TestCase VariantCase(const json& report, const VariantView& v, const std::vector<ReportFinding>& findings,
-                     double latency_seconds) {
-  TestCase tc{.name = v.name, .seconds = latency_seconds};
+void AddSummary(std::vector<Property>& props, const VariantSummary& s) {
+  AddNumber(props, "runs", static_cast<double>(s.runs));
+  AddNumber(props, "findings", static_cast<double>(s.findings));
+  AddDistribution(props, s.latency_ms, "latency", "ms", {"min", "p50", "p95", "p99", "max", "mean"});
+  // A censored latency's statistics are lower bounds: say which, so a numeric property is never read as exact.
+  if (s.latency_ms.censored > 0) {
+    props.push_back({"latency_censored", std::to_string(s.latency_ms.censored)});
+    std::string bounds;
+    for (const std::string& b : s.latency_ms.lower_bounds) bounds += (bounds.empty() ? "" : ",") + b;
+    props.push_back({"latency_lower_bounds", bounds});
+  }
+  if (s.fixed_tail) AddNumber(props, "fixed_tail_ms", s.fixed_tail->ms);
+  AddDistribution(props, s.ready_ms, "ready", "ms", {"p50", "max"});
+  AddDistribution(props, s.tree_peak_rss_bytes, "tree_peak_rss", "bytes", {"p50", "max"});
+  AddDistribution(props, s.kernel_peak_rss_bytes, "kernel_peak_rss", "bytes", {"p50", "max"});
+  if (s.dominant_step) {
+    props.push_back({"dominant_step", s.dominant_step->name});
+    AddNumber(props, "dominant_step_ms", s.dominant_step->ms);
+  }
+  AddCounts(props, "outcome", OutcomesByName(s));
+  AddCounts(props, "fingerprint", s.fingerprints);
+  AddCounts(props, "held_slot", s.held_slots);
+}
 
-  tc.properties.push_back({"gated", v.gated ? "true" : "false"});
-  tc.properties.push_back({"baseline", v.baseline ? "true" : "false"});
-  if (const json* s = v.summary) {
-    AddNumber(tc.properties, "runs", *s, "runs");
-    AddNumber(tc.properties, "findings", *s, "findings");
-    AddDistribution(tc.properties, *s, "latency_ms", "latency", "ms", {"min", "p50", "p95", "p99", "max", "mean"});
-    // A censored latency's statistics are lower bounds: say which, so a numeric property is never read as exact.
-    if (const size_t censored = CensoredCount(s, "latency_ms"); censored > 0) {
-      tc.properties.push_back({"latency_censored", std::to_string(censored)});
-      std::string bounds;
-      if (const json* d = Member(*s, "latency_ms"))
-        for (const json* b : ArrayMember(*d, "lower_bounds"))
-          if (b->is_string()) bounds += (bounds.empty() ? "" : ",") + b->get<std::string>();
-      tc.properties.push_back({"latency_lower_bounds", bounds});
-    }
-    if (const json* tail = Member(*s, "fixed_tail")) AddNumber(tc.properties, "fixed_tail_ms", *tail, "ms");
-    AddDistribution(tc.properties, *s, "ready_ms", "ready", "ms", {"p50", "max"});
-    AddDistribution(tc.properties, *s, "tree_peak_rss_bytes", "tree_peak_rss", "bytes", {"p50", "max"});
-    AddDistribution(tc.properties, *s, "kernel_peak_rss_bytes", "kernel_peak_rss", "bytes", {"p50", "max"});
-    if (const json* step = Member(*s, "dominant_step")) {
-      tc.properties.push_back({"dominant_step", StringMember(*step, "name")});
-      AddNumber(tc.properties, "dominant_step_ms", *step, "ms");
-    }
-    AddCounts(tc.properties, "outcome", Member(*s, "outcomes"));
-    AddCounts(tc.properties, "fingerprint", Member(*s, "fingerprints"));
-    AddCounts(tc.properties, "held_slot", Member(*s, "held_slots"));
-  }
-  if (const json* c = ComparisonOf(report, v.name)) {
-    tc.properties.push_back({"compared_with", StringMember(*c, "baseline")});
-    AddRatio(tc.properties, "p50_ratio", *c);
-    AddRatio(tc.properties, "p95_ratio", *c);
-    AddNumber(tc.properties, "timeout_rate", *c, "timeout_rate");
-    AddNumber(tc.properties, "baseline_timeout_rate", *c, "baseline_timeout_rate");
-    AddNumber(tc.properties, "peak_rss_ratio", *c, "peak_rss_ratio");
-    AddNumber(tc.properties, "suite_stops", *c, "suite_stops");
-    AddNumber(tc.properties, "suite_shutdown_seconds", *c, "suite_shutdown_seconds");
-    AddNumber(tc.properties, "baseline_suite_shutdown_seconds", *c, "baseline_suite_shutdown_seconds");
-    for (std::string_view key : {"suite_shutdown_lower_bound", "baseline_suite_shutdown_lower_bound"})
-      if (BoolMember(*c, key)) tc.properties.push_back({std::string(key), "true"});
-    tc.properties.push_back({"regression", BoolMember(*c, "regression") ? "true" : "false"});
-  }
+void AddComparison(std::vector<Property>& props, const Comparison& c) {
+  props.push_back({"compared_with", c.baseline});
+  AddRatio(props, "p50_ratio", c.p50_ratio);
+  AddRatio(props, "p95_ratio", c.p95_ratio);
+  AddNumber(props, "timeout_rate", c.timeout_rate);
+  AddNumber(props, "baseline_timeout_rate", c.baseline_timeout_rate);
+  if (c.peak_rss_ratio) AddNumber(props, "peak_rss_ratio", *c.peak_rss_ratio);
+  AddNumber(props, "suite_stops", c.suite_stops);
+  AddNumber(props, "suite_shutdown_seconds", c.suite_shutdown_seconds);
+  AddNumber(props, "baseline_suite_shutdown_seconds", c.baseline_suite_shutdown_seconds);
+  if (c.suite_shutdown_lower_bound) props.push_back({"suite_shutdown_lower_bound", "true"});
+  if (c.baseline_suite_shutdown_lower_bound) props.push_back({"baseline_suite_shutdown_lower_bound", "true"});
+  props.push_back({"regression", c.regression ? "true" : "false"});
+}
+
+TestCase VariantCase(const ReportDocument& report, const ReportVariant& v, const std::vector<ReportFinding>& findings,
+                     double latency_seconds) {
+  const std::string& name = v.spec.name;
+  const VariantSummary* summary = v.summary ? &*v.summary : nullptr;
+  TestCase tc{.name = name, .seconds = latency_seconds};
+
+  tc.properties.push_back({"gated", v.spec.gated ? "true" : "false"});
+  tc.properties.push_back({"baseline", v.spec.baseline ? "true" : "false"});
+  if (summary) AddSummary(tc.properties, *summary);
+  if (const Comparison* c = ComparisonOf(report, name)) AddComparison(tc.properties, *c);
 
   std::vector<const ReportFinding*> failing, reported;
   std::set<int> failing_runs;
   for (const ReportFinding& f : findings) {
     // Budget findings, a variant's own included, all go to the budget case: one place for memory.
-    if (f.variant != v.name || f.kind == "budget") continue;
+    if (f.variant != name || f.kind == "budget") continue;
     (f.fails ? failing : reported).push_back(&f);
     if (f.fails && f.run) failing_runs.insert(*f.run);
   }
   if (!failing.empty()) {
     tc.failed = true;
     tc.failure_type = Kinds(failing);
-    const double runs = v.summary ? NumberMember(*v.summary, "runs").value_or(0) : 0;
+    const size_t runs = summary ? summary->runs : 0;
     std::string message = fmt::format("{} gated finding{}", failing.size(), failing.size() == 1 ? "" : "s");
     if (!failing_runs.empty()) message += fmt::format(" in {} of {} runs", failing_runs.size(), runs);
-    if (v.summary)
-      message += fmt::format(" (outcomes: {}; fingerprints: {})", OutcomeCountsText(*v.summary),
-                             CountsText(Member(*v.summary, "fingerprints")));
+    if (summary)
+      message += fmt::format(" (outcomes: {}; fingerprints: {})", OutcomeCountsText(*summary),
+                             CountsText(summary->fingerprints));
     for (const ReportFinding* f : failing)
       if (!f->run) message += "; " + f->message;
     tc.failure_message = message;
     tc.failure_body = FindingLines(failing);
   }
-  if (v.baseline || !v.gated) {
+  if (v.spec.baseline || !v.spec.gated) {
     tc.system_out = fmt::format("{} variant: reported, never gated ({} finding{}).\n",
-                                v.baseline ? "baseline" : "ungated", reported.size(), reported.size() == 1 ? "" : "s");
+                                v.spec.baseline ? "baseline" : "ungated", reported.size(), reported.size() == 1 ? "" : "s");
   }
-  tc.system_out += SummaryText(v);
+  tc.system_out += SummaryText(summary);
   if (!reported.empty()) tc.system_out += "findings that do not fail the gate:\n" + FindingLines(reported);
   return tc;
 }
@@ -245,58 +241,68 @@ TestCase RunCase(const RunSource& runs, const std::string& variant, int index,
   return tc;
 }
 
-std::string BudgetFigures(const json& analysis) {
-  return fmt::format("peak {} at {:.2f}s (held by shutdown tails: {})", BytesMember(analysis, "peak_total_bytes"),
-                     NumberMember(analysis, "peak_total_at_ms").value_or(0) / 1000,
-                     BytesMember(analysis, "peak_tail_bytes"));
+std::string BudgetFigures(const BudgetAnalysis& a) {
+  return fmt::format("peak {} at {:.2f}s (held by shutdown tails: {})", FormatBytes(a.peak_total_bytes),
+                     a.peak_total_at_ms / 1000, FormatBytes(a.peak_tail_bytes));
 }
 
-TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findings) {
+void AddBudgetAnalysis(std::vector<Property>& props, std::string_view prefix, const BudgetAnalysis& a) {
+  const std::pair<std::string_view, double> figures[] = {
+      {"peak_total_bytes", static_cast<double>(a.peak_total_bytes)},
+      {"peak_total_at_ms", a.peak_total_at_ms},
+      {"peak_tail_bytes", static_cast<double>(a.peak_tail_bytes)},
+      {"time_over_budget_ms", a.time_over_budget_ms},
+      {"mean_live", a.mean_live},
+      {"arrival_rate_per_s", a.arrival_rate_per_s},
+      {"mean_lifetime_ms", a.mean_lifetime_ms},
+      {"mean_tail_ms", a.mean_tail_ms},
+      {"tail_share", a.tail_share},
+      {"window_ms", a.window_ms}};
+  for (const auto& [key, value] : figures) AddNumber(props, fmt::format("{}_{}", prefix, key), value);
+  props.push_back({fmt::format("{}_over_budget", prefix), a.over_budget ? "true" : "false"});
+}
+
+// Without a `budget` (a budget finding in a hand-edited gate), the case has the findings and no figures.
+TestCase BudgetCase(const ReportDocument& report, const std::vector<ReportFinding>& findings) {
   TestCase tc{.name = "budget"};
-  const json empty = json::object();
-  const json* budget = Member(report, "budget");
-  if (!budget || !budget->is_object()) budget = &empty;
-  const json* measured = Member(*budget, "measured");
-  const json* projected = Member(*budget, "projected");
-  const std::string limit = BytesMember(*budget, "budget_bytes");
+  const ReportBudget* budget = report.budget ? &*report.budget : nullptr;
+  const BudgetAnalysis* measured = budget ? &budget->measured : nullptr;
+  const BudgetAnalysis* projected = budget && budget->projected ? &*budget->projected : nullptr;
+  const std::string limit = BytesOrNone(budget ? budget->budget_bytes : std::nullopt);
+  const std::string assume = BytesOrNone(budget ? budget->assume_rss_bytes : std::nullopt);
 
-  AddNumber(tc.properties, "budget_bytes", *budget, "budget_bytes");
-  AddNumber(tc.properties, "assume_rss_bytes", *budget, "assume_rss_bytes");
-  for (const auto& [prefix, a] : {std::pair{"measured", measured}, std::pair{"projected", projected}}) {
-    if (!a) continue;
-    for (std::string_view key :
-         {"peak_total_bytes", "peak_total_at_ms", "peak_tail_bytes", "time_over_budget_ms", "mean_live",
-          "arrival_rate_per_s", "mean_lifetime_ms", "mean_tail_ms", "tail_share", "window_ms"})
-      AddNumber(tc.properties, fmt::format("{}_{}", prefix, key), *a, key);
-    tc.properties.push_back({fmt::format("{}_over_budget", prefix), BoolMember(*a, "over_budget") ? "true" : "false"});
-  }
-  if (measured) tc.seconds = NumberMember(*measured, "window_ms").value_or(0) / 1000;
+  if (budget && budget->budget_bytes) AddNumber(tc.properties, "budget_bytes", static_cast<double>(*budget->budget_bytes));
+  if (budget && budget->assume_rss_bytes)
+    AddNumber(tc.properties, "assume_rss_bytes", static_cast<double>(*budget->assume_rss_bytes));
+  const std::pair<const char*, const BudgetAnalysis*> analyses[] = {{"measured", measured}, {"projected", projected}};
+  for (const auto& [prefix, a] : analyses)
+    if (a) AddBudgetAnalysis(tc.properties, prefix, *a);
+  if (measured) tc.seconds = measured->window_ms / 1000;
 
-  std::string figures = Member(*budget, "variants") ? "all variants together: " : "";
+  std::string figures = budget && !budget->variants.empty() ? "all variants together: " : "";
   if (measured) figures += "measured " + BudgetFigures(*measured);
   if (projected)
-    figures += fmt::format("{}projected with every target at {}: {}", figures.empty() ? "" : "; ",
-                           BytesMember(*budget, "assume_rss_bytes"), BudgetFigures(*projected));
+    figures += fmt::format("{}projected with every target at {}: {}", figures.empty() ? "" : "; ", assume,
+                           BudgetFigures(*projected));
   figures += fmt::format("; budget {}", limit);
 
   std::vector<const ReportFinding*> failing, reported;
   for (const ReportFinding& f : findings)
     if (f.kind == "budget") (f.fails ? failing : reported).push_back(&f);
-  auto over = [](const json* a) { return a && BoolMember(*a, "over_budget"); };
+  auto over = [](const BudgetAnalysis* a) { return a && a->over_budget; };
   // Each variant's runs as a schedule of their own, when the harness analysed them so.
   std::string per_variant;
   bool any_over = over(measured) || over(projected);
-  for (const json* v : ArrayMember(*budget, "variants")) {
-    const json* vm = Member(*v, "measured");
-    const json* vp = Member(*v, "projected");
-    any_over = any_over || over(vm) || over(vp);
-    per_variant += StringMember(*v, "variant", "?") + ":";
-    if (vm) per_variant += fmt::format(" measured {}{}", BudgetFigures(*vm), over(vm) ? ", OVER budget" : "");
-    if (vp) per_variant += fmt::format("; projected {}{}", BudgetFigures(*vp), over(vp) ? ", OVER budget" : "");
-    per_variant += "\n";
-  }
-  const bool has_gate = Member(report, "gate") != nullptr;
-  if (has_gate ? !failing.empty() : any_over) {
+  if (budget)
+    for (const VariantBudget& v : budget->variants) {
+      const BudgetAnalysis* vp = v.projected ? &*v.projected : nullptr;
+      any_over = any_over || over(&v.measured) || over(vp);
+      per_variant += v.variant + ":";
+      per_variant += fmt::format(" measured {}{}", BudgetFigures(v.measured), over(&v.measured) ? ", OVER budget" : "");
+      if (vp) per_variant += fmt::format("; projected {}{}", BudgetFigures(*vp), over(vp) ? ", OVER budget" : "");
+      per_variant += "\n";
+    }
+  if (report.gate ? !failing.empty() : any_over) {
     tc.failed = true;
     tc.failure_type = "budget";
     std::string why;
@@ -309,15 +315,13 @@ TestCase BudgetCase(const json& report, const std::vector<ReportFinding>& findin
   tc.system_out +=
       "measured: the summed sampled RSS of the real targets; projected: the same launch schedule with every target "
       "at --assume-rss for its whole life (not measured).\n";
-  for (const auto& [label, a] : {std::pair{"measured", measured}, std::pair{"projected", projected}}) {
+  for (const auto& [label, a] : analyses) {
     if (!a) continue;
     tc.system_out += fmt::format(
         "{}: mean live targets {:.2f} = {:.2f} launches/s x {} mean lifetime (Little's law); mean tail {} ({:.0f}% of "
         "a lifetime); over budget for {}\n",
-        label, NumberMember(*a, "mean_live").value_or(0), NumberMember(*a, "arrival_rate_per_s").value_or(0),
-        FormatMs(NumberMember(*a, "mean_lifetime_ms").value_or(0)),
-        FormatMs(NumberMember(*a, "mean_tail_ms").value_or(0)), NumberMember(*a, "tail_share").value_or(0) * 100,
-        FormatMs(NumberMember(*a, "time_over_budget_ms").value_or(0)));
+        label, a->mean_live, a->arrival_rate_per_s, FormatMs(a->mean_lifetime_ms), FormatMs(a->mean_tail_ms),
+        a->tail_share * 100, FormatMs(a->time_over_budget_ms));
   }
   if (!reported.empty()) tc.system_out += FindingLines(reported);
   return tc;
@@ -388,12 +392,7 @@ std::string XmlEscape(std::string_view text, bool attribute) {
   return out;
 }
 
-std::string RenderJunit(const json& report) {
-  const SplitReport split = SplitRuns(report);
-  return RenderJunit(split.outline, split.runs);
-}
-
-std::string RenderJunit(const json& report, const RunSource& runs) {
+std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
   const std::vector<ReportFinding> findings = ReportFindings(report, runs);
   std::map<std::string, double> latency_seconds;
   (void)runs.ForEach([&](const RunRecord& r) -> Status {
@@ -402,18 +401,19 @@ std::string RenderJunit(const json& report, const RunSource& runs) {
   });
   std::vector<TestCase> cases;
   std::set<std::string> variant_names;
-  for (const VariantView& v : ReportVariants(report)) {
-    variant_names.insert(v.name);
+  for (const ReportVariant& v : report.variants) {
+    const std::string& name = v.spec.name;
+    variant_names.insert(name);
     const size_t variant_case = cases.size();
-    cases.push_back(VariantCase(report, v, findings, latency_seconds[v.name]));
+    cases.push_back(VariantCase(report, v, findings, latency_seconds[name]));
     // One case per failing run, in run-index order, up to kMaxRunCases.
     std::map<int, std::vector<const ReportFinding*>> by_run;
     for (const ReportFinding& f : findings)
-      if (f.fails && f.run && f.variant == v.name) by_run[*f.run].push_back(&f);
+      if (f.fails && f.run && f.variant == name) by_run[*f.run].push_back(&f);
     size_t listed = 0;
     for (const auto& [index, failing] : by_run) {
       if (listed++ == kMaxRunCases) break;
-      cases.push_back(RunCase(runs, v.name, index, failing));
+      cases.push_back(RunCase(runs, name, index, failing));
     }
     if (by_run.size() > kMaxRunCases)
       cases[variant_case].system_out +=
@@ -422,7 +422,7 @@ std::string RenderJunit(const json& report, const RunSource& runs) {
   }
   const bool any_budget_finding =
       std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.kind == "budget"; });
-  if ((Member(report, "budget") && ChooseSections(report).memory) || any_budget_finding)
+  if ((report.budget && ChooseSections(report).memory) || any_budget_finding)
     cases.push_back(BudgetCase(report, findings));
 
   // Findings about neither a listed variant nor the budget (a hand-edited gate): still shown, never lost.
@@ -443,12 +443,13 @@ std::string RenderJunit(const json& report, const RunSource& runs) {
     cases.push_back(std::move(tc));
   }
 
-  const int exit_code = ReportExitCode(report);
-  if (ReportInterrupted(report) || exit_code == 3) {
+  const ReportMeta& meta = report.meta;
+  const int exit_code = meta.exit_code;
+  if (meta.interrupted || exit_code == 3) {
     TestCase tc{.name = "harness", .errored = true};
-    tc.failure_type = ReportInterrupted(report) ? "interrupted" : "harness-failure";
+    tc.failure_type = meta.interrupted ? "interrupted" : "harness-failure";
     tc.failure_message =
-        ReportInterrupted(report)
+        meta.interrupted
             ? fmt::format("interrupted: the report is partial ({} runs recorded)", runs.size())
             : "the harness itself failed (exit 3); its stderr says why";
     tc.failure_body = tc.failure_message + "\n";
@@ -460,25 +461,21 @@ std::string RenderJunit(const json& report, const RunSource& runs) {
     failures += tc.failed && !tc.errored;
     errors += tc.errored;
   }
-  const json empty = json::object();
-  const json* meta = Member(report, "meta");
-  if (!meta) meta = &empty;
-  const std::string time = Seconds(NumberMember(*meta, "wall_seconds").value_or(0));
+  const std::string time = Seconds(meta.wall_seconds);
   const std::string counts = fmt::format("tests=\"{}\" failures=\"{}\" errors=\"{}\"", cases.size(), failures, errors);
 
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format("<testsuites name=\"{}\" {} time=\"{}\">\n", kSuite, counts, time);
-  std::string timestamp = JunitTimestamp(StringMember(*meta, "started_at"));
+  std::string timestamp = JunitTimestamp(meta.started_at);
   out += fmt::format("  <testsuite name=\"{}\" {} skipped=\"0\" time=\"{}\"{}>\n", kSuite, counts, time,
                      timestamp.empty() ? "" : fmt::format(" timestamp=\"{}\"", XmlEscape(timestamp, true)));
-  std::vector<Property> suite_props{{"schema", StringMember(report, "schema")},
-                                    {"coder_version", StringMember(*meta, "coder_version")},
-                                    {"started_at", StringMember(*meta, "started_at")},
+  std::vector<Property> suite_props{{"schema", meta.schema},
+                                    {"coder_version", meta.coder_version},
+                                    {"started_at", meta.started_at},
                                     {"exit_code", std::to_string(exit_code)},
-                                    {"interrupted", ReportInterrupted(report) ? "true" : "false"},
+                                    {"interrupted", meta.interrupted ? "true" : "false"},
                                     {"verdict", ReportVerdict(report, runs)}};
-  for (const json* note : ArrayMember(*meta, "notes"))
-    if (note->is_string()) suite_props.push_back({"note", note->get<std::string>()});
+  for (const std::string& note : meta.notes) suite_props.push_back({"note", note});
   WriteProperties(out, suite_props, "    ");
   for (const TestCase& tc : cases) WriteCase(out, tc);
   out += "  </testsuite>\n</testsuites>\n";

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 
+#include "harness/report/report_document.h"
 #include "harness/report/run_store.h"
 
 namespace coder::harness {
@@ -34,15 +33,12 @@ namespace coder::harness {
 /// Always well-formed XML 1.0 whatever the report holds: text and attributes are escaped, bytes that
 /// are not UTF-8 and characters XML 1.0 forbids (control characters other than tab, LF, CR; U+FFFE,
 /// U+FFFF) become U+FFFD; no CDATA is used, so a log line holding "]]>" is plain escaped text. Message
-/// attributes are cut to 1000 bytes (the element body has the whole text). Tolerant of missing keys.
-/// Pure function; thread-safe.
+/// attributes are cut to 1000 bytes (the element body has the whole text). Pure function; thread-safe.
 ///
 /// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed: at most
 /// kMaxRunCases failing runs of a variant get a case of their own (the variant's case says how many
 /// more the JSON report holds), so the XML stays readable and bounded whatever the run count.
-std::string RenderJunit(const nlohmann::json& report, const RunSource& runs);
-/// The same for a whole report document, `runs` included (SplitRuns).
-std::string RenderJunit(const nlohmann::json& report);
+std::string RenderJunit(const ReportDocument& report, const RunSource& runs);
 inline constexpr size_t kMaxRunCases = 100;
 
 /// `text` escaped for XML 1.0 character data (`attribute` false) or a double-quoted attribute value

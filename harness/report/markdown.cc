@@ -20,8 +20,6 @@
 namespace coder::harness {
 namespace {
 
-using nlohmann::json;
-
 constexpr size_t kMaxFindingRows = 50;
 constexpr std::string_view kAtLeast = "≥ ";
 constexpr size_t kHangLines = 10;
@@ -46,44 +44,44 @@ std::string E(std::string_view text) { return MarkdownEscape(text); }
 
 std::string Percent(std::optional<double> share) { return share ? fmt::format("{:.0f}%", *share * 100) : "-"; }
 
-std::string Verdict(const json& report, const RunSource& runs, const std::vector<ReportFinding>& findings) {
+std::string Verdict(const ReportDocument& report, const RunSource& runs, const std::vector<ReportFinding>& findings) {
   const bool fails = std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.fails; });
-  const int exit_code = ReportExitCode(report);
-  const char* icon = ReportInterrupted(report) || exit_code == 3 ? "⚠️" : fails || exit_code == 1 ? "❌" : "✅";
+  const int exit_code = report.meta.exit_code;
+  const char* icon = report.meta.interrupted || exit_code == 3 ? "⚠️" : fails || exit_code == 1 ? "❌" : "✅";
   return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report, runs)));
 }
 
-std::string MetaLine(const json& report, size_t runs) {
-  const json* meta = Member(report, "meta");
-  if (!meta) return "";
+std::string MetaLine(const ReportMeta& meta, size_t runs) {
   std::vector<std::string> parts;
-  if (auto v = StringMember(*meta, "coder_version"); !v.empty()) parts.push_back("coder " + E(v));
-  if (auto v = StringMember(*meta, "started_at"); !v.empty()) parts.push_back("started " + E(v));
-  if (auto v = NumberMember(*meta, "wall_seconds")) parts.push_back("wall time " + FormatMs(*v * 1000));
+  if (!meta.coder_version.empty()) parts.push_back("coder " + E(meta.coder_version));
+  if (!meta.started_at.empty()) parts.push_back("started " + E(meta.started_at));
+  parts.push_back("wall time " + FormatMs(meta.wall_seconds * 1000));
   parts.push_back(fmt::format("{} runs", runs));
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : " · ") + p;
   return out + "\n";
 }
 
-std::string SummarySection(const std::vector<VariantView>& variants, const ReportSections& sections) {
+const VariantSummary* SummaryOf(const ReportVariant& v) { return v.summary ? &*v.summary : nullptr; }
+
+std::string SummarySection(const std::vector<ReportVariant>& variants, const ReportSections& sections) {
+  constexpr auto latency = &VariantSummary::latency_ms;
   std::vector<Row> rows;
-  for (const VariantView& v : variants) {
-    const json* s = v.summary;
+  for (const ReportVariant& v : variants) {
+    const VariantSummary* s = SummaryOf(v);
     std::string step = "-";
-    if (const json* d = s ? Member(*s, "dominant_step") : nullptr)
-      if (auto ms = NumberMember(*d, "ms")) step = E(StringMember(*d, "name")) + " " + FormatMs(*ms);
-    rows.push_back({E(v.name),
-                    v.baseline ? "baseline"
-                    : v.gated  ? "gated"
-                               : "-",
-                    s ? fmt::format("{}", NumberMember(*s, "runs").value_or(0)) : "-",
-                    s ? E(OutcomeCountsText(*s)) : "-", DistributionMs(s, "latency_ms", "min", kAtLeast),
-                    DistributionMs(s, "latency_ms", "p50", kAtLeast), DistributionMs(s, "latency_ms", "p95", kAtLeast),
-                    DistributionMs(s, "latency_ms", "p99", kAtLeast), DistributionMs(s, "latency_ms", "max", kAtLeast),
-                    DistributionMs(s, "ready_ms", "p50"), DistributionBytes(s, "tree_peak_rss_bytes", "p50"),
-                    DistributionBytes(s, "tree_peak_rss_bytes", "max"), step,
-                    s ? E(CountsText(Member(*s, "fingerprints"))) : "-"});
+    if (s && s->dominant_step) step = E(s->dominant_step->name) + " " + FormatMs(s->dominant_step->ms);
+    rows.push_back({E(v.spec.name),
+                    v.spec.baseline ? "baseline"
+                    : v.spec.gated  ? "gated"
+                                    : "-",
+                    s ? fmt::format("{}", s->runs) : "-", s ? E(OutcomeCountsText(*s)) : "-",
+                    DistributionMs(s, latency, "min", kAtLeast), DistributionMs(s, latency, "p50", kAtLeast),
+                    DistributionMs(s, latency, "p95", kAtLeast), DistributionMs(s, latency, "p99", kAtLeast),
+                    DistributionMs(s, latency, "max", kAtLeast), DistributionMs(s, &VariantSummary::ready_ms, "p50"),
+                    DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "p50"),
+                    DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "max"), step,
+                    s ? E(CountsText(s->fingerprints)) : "-"});
     if (!sections.dominant_step) rows.back().erase(rows.back().end() - 2);
   }
   Row header{"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
@@ -94,7 +92,7 @@ std::string SummarySection(const std::vector<VariantView>& variants, const Repor
     align.erase(align.size() - 2, 1);
   }
   size_t censored = 0;
-  for (const VariantView& v : variants) censored += CensoredCount(v.summary, "latency_ms");
+  for (const ReportVariant& v : variants) censored += v.summary ? v.summary->latency_ms.censored : 0;
   std::string note;
   if (censored > 0)
     note = fmt::format("\n≥ marks a latency that is a lower bound: {} run{} killed by the watchdog would have stopped "
@@ -103,26 +101,25 @@ std::string SummarySection(const std::vector<VariantView>& variants, const Repor
   return "\n### Shutdown per variant\n\n" + Table(header, align, rows) + note;
 }
 
-std::string FixedTailSection(const std::vector<VariantView>& variants) {
+std::string FixedTailSection(const std::vector<ReportVariant>& variants) {
   std::vector<Row> rows;
-  for (const VariantView& v : variants)
-    if (std::string tail = FixedTailText(v.summary); !tail.empty()) rows.push_back({E(v.name), E(tail)});
+  for (const ReportVariant& v : variants)
+    if (std::string tail = FixedTailText(SummaryOf(v)); !tail.empty()) rows.push_back({E(v.spec.name), E(tail)});
   if (rows.empty()) return "";
   return "\n### Fixed tails\n\nStops that cluster at one latency of 1 s or more are the signature of a timeout: "
          "something waited until its timer ran out.\n\n" +
          Table({"variant", "fixed tail"}, "ll", rows);
 }
 
-std::string HeldSlotsSection(const std::vector<VariantView>& variants, const ReportSections& sections) {
+std::string HeldSlotsSection(const std::vector<ReportVariant>& variants, const ReportSections& sections) {
   if (!sections.held_slots) return "";
   std::vector<Row> rows;
-  for (const VariantView& v : variants) {
-    const json* slots = v.summary ? Member(*v.summary, "held_slots") : nullptr;
-    if (!slots || !slots->is_object() || slots->empty()) continue;
+  for (const ReportVariant& v : variants) {
+    if (!v.summary || v.summary->held_slots.empty()) continue;
     std::string named;
-    for (const auto& [slot, n] : slots->items())
-      named += fmt::format("{}{} ({} runs)", named.empty() ? "" : ", ", E(slot), n.is_number() ? n.dump() : "?");
-    rows.push_back({E(v.name), fmt::format("{}", NumberMember(*v.summary, "findings").value_or(0)), named});
+    for (const auto& [slot, n] : v.summary->held_slots)
+      named += fmt::format("{}{} ({} runs)", named.empty() ? "" : ", ", E(slot), n);
+    rows.push_back({E(v.spec.name), fmt::format("{}", v.summary->findings), named});
   }
   if (rows.empty()) return "";
   return "\n### Held wait-group slots\n\nSlots a shutdown timeout line named as still held: what the tail waited "
@@ -130,25 +127,21 @@ std::string HeldSlotsSection(const std::vector<VariantView>& variants, const Rep
          Table({"variant", "runs with findings", "slots still held"}, "lrl", rows);
 }
 
-std::string ComparisonSection(const json& report) {
-  const auto comparisons = ArrayMember(report, "comparisons");
-  if (comparisons.empty()) return "";
-  const auto stops = NumberMember(*comparisons.front(), "suite_stops");
-  const std::string suite = stops ? fmt::format("suite of {} stops", *stops) : "suite";
+std::string ComparisonSection(const ReportDocument& report) {
+  if (!report.comparisons || report.comparisons->empty()) return "";
+  const std::vector<Comparison>& comparisons = *report.comparisons;
+  const std::string suite = fmt::format("suite of {} stops", comparisons.front().suite_stops);
   std::vector<Row> rows;
-  for (const json* c : comparisons) {
-    auto seconds = [&](std::string_view key, std::string_view lower_bound_key) {
-      const auto v = NumberMember(*c, key);
-      if (!v) return std::string("-");
-      return (BoolMember(*c, lower_bound_key) ? std::string(kAtLeast) : std::string()) + FormatMs(*v * 1000);
+  for (const Comparison& c : comparisons) {
+    auto seconds = [&](double value, bool lower_bound) {
+      return (lower_bound ? std::string(kAtLeast) : std::string()) + FormatMs(value * 1000);
     };
-    const auto rss = NumberMember(*c, "peak_rss_ratio");
-    rows.push_back({E(StringMember(*c, "variant")), E(StringMember(*c, "baseline")),
-                    FormatRatioEstimate(Member(*c, "p50_ratio"), kAtLeast, "≤ "),
-                    FormatRatioEstimate(Member(*c, "p95_ratio"), kAtLeast, "≤ "),
-                    Percent(NumberMember(*c, "timeout_rate")), Percent(NumberMember(*c, "baseline_timeout_rate")),
-                    rss ? FormatRatio(*rss) : "-", seconds("suite_shutdown_seconds", "suite_shutdown_lower_bound"),
-                    seconds("baseline_suite_shutdown_seconds", "baseline_suite_shutdown_lower_bound"), BoolMember(*c, "regression") ? "**yes**" : "no"});
+    rows.push_back({E(c.variant), E(c.baseline), FormatRatioEstimate(c.p50_ratio, kAtLeast, "≤ "),
+                    FormatRatioEstimate(c.p95_ratio, kAtLeast, "≤ "), Percent(c.timeout_rate),
+                    Percent(c.baseline_timeout_rate), c.peak_rss_ratio ? FormatRatio(*c.peak_rss_ratio) : "-",
+                    seconds(c.suite_shutdown_seconds, c.suite_shutdown_lower_bound),
+                    seconds(c.baseline_suite_shutdown_seconds, c.baseline_suite_shutdown_lower_bound),
+                    c.regression ? "**yes**" : "no"});
   }
   return "\n### Against the baseline\n\nLatency ratios are variant / baseline with a 95% bootstrap interval; the " +
          suite + " spends that long in shutdown (stops × median latency).\n\n" +
@@ -158,30 +151,21 @@ std::string ComparisonSection(const json& report) {
 }
 
 // Each variant's runs as a schedule of their own (`budget.variants`, when the harness analysed them so).
-std::string PerVariantBudget(const json& budget, bool has_budget) {
+std::string PerVariantBudget(const ReportBudget& budget, bool has_budget) {
   std::vector<Row> rows;
-  for (const json* v : ArrayMember(budget, "variants")) {
-    const json* m = Member(*v, "measured");
-    const json* p = Member(*v, "projected");
-    auto peak = [](const json* a) {
-      return a ? fmt::format("{} (tails {})", BytesMember(*a, "peak_total_bytes"), BytesMember(*a, "peak_tail_bytes"))
+  for (const VariantBudget& v : budget.variants) {
+    const BudgetAnalysis& m = v.measured;
+    const BudgetAnalysis* p = v.projected ? &*v.projected : nullptr;
+    auto peak = [](const BudgetAnalysis* a) {
+      return a ? fmt::format("{} (tails {})", FormatBytes(a->peak_total_bytes), FormatBytes(a->peak_tail_bytes))
                : std::string("-");
     };
     std::string over = "- (no budget)";
-    if (has_budget) {
-      const bool m_over = m && BoolMember(*m, "over_budget");
-      const bool p_over = p && BoolMember(*p, "over_budget");
-      over = m_over ? "**yes, measured**" : p_over ? "**yes, projected**" : "no";
-    }
-    std::string live = "-", tail = "-";
-    if (m) {
-      const double rate = NumberMember(*m, "arrival_rate_per_s").value_or(0);
-      const double life = NumberMember(*m, "mean_lifetime_ms").value_or(0);
-      live = fmt::format("{:.2f} = {:.2f}/s × {}", NumberMember(*m, "mean_live").value_or(0), rate, FormatMs(life));
-      tail = fmt::format("{} ({})", FormatMs(NumberMember(*m, "mean_tail_ms").value_or(0)),
-                         Percent(NumberMember(*m, "tail_share")));
-    }
-    rows.push_back({E(StringMember(*v, "variant", "?")), peak(m), peak(p), over, live, tail});
+    if (has_budget) over = m.over_budget ? "**yes, measured**" : p && p->over_budget ? "**yes, projected**" : "no";
+    const std::string live = fmt::format("{:.2f} = {:.2f}/s × {}", m.mean_live, m.arrival_rate_per_s,
+                                         FormatMs(m.mean_lifetime_ms));
+    const std::string tail = fmt::format("{} ({})", FormatMs(m.mean_tail_ms), Percent(m.tail_share));
+    rows.push_back({E(v.variant), peak(&m), peak(p), over, live, tail});
   }
   if (rows.empty()) return "";
   return "\nEach variant's runs as a schedule of their own (mean live targets from measured lifetimes):\n\n" +
@@ -190,72 +174,57 @@ std::string PerVariantBudget(const json& budget, bool has_budget) {
                "lrrlrr", rows);
 }
 
-std::string BudgetSection(const json& report, const ReportSections& sections) {
-  if (!sections.memory) return "";
-  const json* budget = Member(report, "budget");
-  if (!budget || !budget->is_object()) return "";
-  const json* measured = Member(*budget, "measured");
-  const json* projected = Member(*budget, "projected");
-  if (!measured && !projected) return "";
-  const bool has_budget = NumberMember(*budget, "budget_bytes").has_value();
-  const std::string assume = BytesMember(*budget, "assume_rss_bytes");
+std::string BudgetSection(const ReportDocument& report, const ReportSections& sections) {
+  if (!sections.memory || !report.budget) return "";
+  const ReportBudget& budget = *report.budget;
+  const bool has_budget = budget.budget_bytes.has_value();
+  const std::string assume = BytesOrNone(budget.assume_rss_bytes);
 
-  std::vector<const json*> columns;
-  Row header{"figure"};
-  if (measured) {
-    columns.push_back(measured);
-    header.push_back("measured");
-  }
-  if (projected) {
-    columns.push_back(projected);
+  std::vector<const BudgetAnalysis*> columns{&budget.measured};
+  Row header{"figure", "measured"};
+  if (budget.projected) {
+    columns.push_back(&*budget.projected);
     header.push_back(fmt::format("projected (every target at {})", assume));
   }
   auto row = [&](std::string label, auto cell) {
     Row r{std::move(label)};
-    for (const json* a : columns) r.push_back(cell(*a));
+    for (const BudgetAnalysis* a : columns) r.push_back(cell(*a));
     return r;
   };
-  auto ms = [](const json& a, std::string_view key) {
-    const auto v = NumberMember(a, key);
-    return v ? FormatMs(*v) : std::string("-");
-  };
   std::vector<Row> rows;
-  rows.push_back(row("peak total RSS", [&](const json& a) {
-    return fmt::format("{} at {}", BytesMember(a, "peak_total_bytes"), ms(a, "peak_total_at_ms"));
+  rows.push_back(row("peak total RSS", [&](const BudgetAnalysis& a) {
+    return fmt::format("{} at {}", FormatBytes(a.peak_total_bytes), FormatMs(a.peak_total_at_ms));
   }));
-  rows.push_back(row("peak held by shutdown tails", [&](const json& a) { return BytesMember(a, "peak_tail_bytes"); }));
-  rows.push_back(row("over budget", [&](const json& a) {
+  rows.push_back(row("peak held by shutdown tails", [&](const BudgetAnalysis& a) { return FormatBytes(a.peak_tail_bytes); }));
+  rows.push_back(row("over budget", [&](const BudgetAnalysis& a) {
     if (!has_budget) return std::string("- (no budget)");
-    return BoolMember(a, "over_budget") ? fmt::format("**yes**, for {}", ms(a, "time_over_budget_ms"))
-                                        : std::string("no");
+    return a.over_budget ? fmt::format("**yes**, for {}", FormatMs(a.time_over_budget_ms)) : std::string("no");
   }));
-  rows.push_back(row("mean live targets",
-                     [&](const json& a) { return fmt::format("{:.2f}", NumberMember(a, "mean_live").value_or(0)); }));
-  rows.push_back(row("arrival rate × mean lifetime", [&](const json& a) {
-    const double rate = NumberMember(a, "arrival_rate_per_s").value_or(0);
-    const double life = NumberMember(a, "mean_lifetime_ms").value_or(0);
-    return fmt::format("{:.2f}/s × {} = {:.2f}", rate, FormatMs(life), rate * life / 1000);
+  rows.push_back(row("mean live targets", [&](const BudgetAnalysis& a) { return fmt::format("{:.2f}", a.mean_live); }));
+  rows.push_back(row("arrival rate × mean lifetime", [&](const BudgetAnalysis& a) {
+    return fmt::format("{:.2f}/s × {} = {:.2f}", a.arrival_rate_per_s, FormatMs(a.mean_lifetime_ms),
+                       a.arrival_rate_per_s * a.mean_lifetime_ms / 1000);
   }));
-  rows.push_back(row("mean shutdown tail (share of lifetime)", [&](const json& a) {
-    return fmt::format("{} ({})", ms(a, "mean_tail_ms"), Percent(NumberMember(a, "tail_share")));
+  rows.push_back(row("mean shutdown tail (share of lifetime)", [&](const BudgetAnalysis& a) {
+    return fmt::format("{} ({})", FormatMs(a.mean_tail_ms), Percent(a.tail_share));
   }));
-  rows.push_back(row("window (first launch to last exit)", [&](const json& a) { return ms(a, "window_ms"); }));
+  rows.push_back(row("window (first launch to last exit)", [&](const BudgetAnalysis& a) { return FormatMs(a.window_ms); }));
 
   std::string out = "\n### Memory held by overlapping targets\n\n";
-  out += has_budget ? fmt::format("Budget: **{}** (`--memory-budget`).", BytesMember(*budget, "budget_bytes"))
+  out += has_budget ? fmt::format("Budget: **{}** (`--memory-budget`).", FormatBytes(*budget.budget_bytes))
                     : std::string("No memory budget was set (`--memory-budget`).");
   out += " **Measured** figures are the summed sampled RSS of the real targets.";
-  if (projected)
+  if (budget.projected)
     out += fmt::format(
         " **Projected** figures are computed, not measured: the same launch schedule with every target "
         "resident at {} (`--assume-rss`) from launch to exit.",
         assume);
   out += " Mean live targets and arrival rate × lifetime are the two sides of Little's law.\n\n";
   out += Table(header, "lrr", rows);
-  return out + PerVariantBudget(*budget, has_budget);
+  return out + PerVariantBudget(budget, has_budget);
 }
 
-std::string FindingsSection(const json& report, const std::vector<ReportFinding>& findings) {
+std::string FindingsSection(const ReportDocument& report, const std::vector<ReportFinding>& findings) {
   if (findings.empty()) return "";
   std::vector<const ReportFinding*> ordered;
   for (const ReportFinding& f : findings) ordered.push_back(&f);
@@ -270,10 +239,9 @@ std::string FindingsSection(const json& report, const std::vector<ReportFinding>
                     E(f.kind), E(f.message)});
   }
   std::string out = "\n### Findings\n\n";
-  if (const json* gate = Member(report, "gate")) {
+  if (report.gate) {
     std::string kinds;
-    for (const json* k : ArrayMember(*gate, "fail_on"))
-      if (k->is_string()) kinds += (kinds.empty() ? "" : ", ") + E(k->get<std::string>());
+    for (FindingKind k : report.gate->fail_on) kinds += (kinds.empty() ? "" : ", ") + E(ToString(k));
     out += fmt::format("Failing kinds (`--fail-on`): {}.\n\n", kinds.empty() ? "none" : kinds);
   } else {
     out += "No gate in this report: findings are derived from the runs, every kind failing in gated variants.\n\n";
@@ -297,14 +265,14 @@ std::string FenceFor(const std::vector<std::string>& lines) {
   return std::string(std::max<size_t>(3, longest + 1), '`');
 }
 
-std::string HangOutputSection(const RunSource& runs, const std::vector<VariantView>& variants) {
+std::string HangOutputSection(const RunSource& runs, const std::vector<ReportVariant>& variants) {
   FirstHangPerVariant first;  // only those are kept while the runs stream by
   (void)runs.ForEach([&](const RunRecord& run) -> Status {
     first.Add(run);
     return Ok{};
   });
   std::vector<std::string> order;
-  for (const VariantView& v : variants) order.push_back(v.name);
+  for (const ReportVariant& v : variants) order.push_back(v.spec.name);
   std::string out;
   for (const RunRecord* record : first.InOrder(order)) {
     const auto lines = LastOutputLines(*record, kHangLines, true);
@@ -326,12 +294,9 @@ std::string HangOutputSection(const RunSource& runs, const std::vector<VariantVi
          out;
 }
 
-std::string NotesSection(const json& report) {
-  const json* meta = Member(report, "meta");
-  if (!meta) return "";
+std::string NotesSection(const ReportMeta& meta) {
   std::string out;
-  for (const json* note : ArrayMember(*meta, "notes"))
-    if (note->is_string()) out += "- " + E(note->get<std::string>()) + "\n";
+  for (const std::string& note : meta.notes) out += "- " + E(note) + "\n";
   return out.empty() ? "" : "\n### Notes\n\n" + out;
 }
 
@@ -354,26 +319,20 @@ std::string MarkdownEscape(std::string_view text) {
   return out;
 }
 
-std::string RenderMarkdown(const json& report) {
-  const SplitReport split = SplitRuns(report);
-  return RenderMarkdown(split.outline, split.runs);
-}
-
-std::string RenderMarkdown(const json& report, const RunSource& runs) {
+std::string RenderMarkdown(const ReportDocument& report, const RunSource& runs) {
   const std::vector<ReportFinding> findings = ReportFindings(report, runs);
-  const std::vector<VariantView> variants = ReportVariants(report);
   std::string out = "## coder diag shutdown\n\n";
   out += Verdict(report, runs, findings);
-  if (std::string meta = MetaLine(report, runs.size()); !meta.empty()) out += "\n" + meta;
+  out += "\n" + MetaLine(report.meta, runs.size());
   const ReportSections sections = ChooseSections(report);
-  out += SummarySection(variants, sections);
-  out += FixedTailSection(variants);
-  out += HeldSlotsSection(variants, sections);
+  out += SummarySection(report.variants, sections);
+  out += FixedTailSection(report.variants);
+  out += HeldSlotsSection(report.variants, sections);
   out += ComparisonSection(report);
   out += BudgetSection(report, sections);
   out += FindingsSection(report, findings);
-  out += HangOutputSection(runs, variants);
-  out += NotesSection(report);
+  out += HangOutputSection(runs, report.variants);
+  out += NotesSection(report.meta);
   return out;
 }
 

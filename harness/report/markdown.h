@@ -1,10 +1,9 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 
+#include "harness/report/report_document.h"
 #include "harness/report/run_store.h"
 
 #include "common/result.h"
@@ -31,9 +30,7 @@ namespace coder::harness {
 /// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Tolerant of
 /// missing keys. Ends with a newline. Pure function; thread-safe.
 /// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed.
-std::string RenderMarkdown(const nlohmann::json& report, const RunSource& runs);
-/// The same for a whole report document, `runs` included (SplitRuns).
-std::string RenderMarkdown(const nlohmann::json& report);
+std::string RenderMarkdown(const ReportDocument& report, const RunSource& runs);
 
 /// `text` safe inside Markdown prose and table cells (see RenderMarkdown).
 std::string MarkdownEscape(std::string_view text);

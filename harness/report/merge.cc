@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "harness/analysis/run_record.h"
+#include "harness/report/report_document.h"
 #include "harness/analysis/stats.h"
 
 namespace coder::harness {
@@ -16,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kSchema = "coder.diag.shutdown/v1";
+constexpr std::string_view kSchema = kReportSchemaV1;
 
 std::string Which(size_t i, size_t n) { return fmt::format("report {} of {}", i + 1, n); }
 
@@ -246,6 +247,9 @@ Result<json> MergeReports(const std::vector<json>& reports) {
   std::vector<size_t> run_counts;
   for (size_t i = 0; i < reports.size(); ++i) {
     if (auto ok = CheckSchema(reports[i], i, reports.size()); !ok) return ok.error();
+    // Strict, as every reader of a report is: a bad key is named, never read as absent.
+    if (auto document = ReadReportDocument(reports[i]); !document)
+      return Error{fmt::format("{}: {}", Which(i, reports.size()), document.error().message)};
     std::set<std::string> listed;
     if (auto ok = merger.AddVariants(i, listed); !ok) return ok.error();
     auto added = merger.AddRuns(i, listed);

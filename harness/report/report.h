@@ -15,6 +15,7 @@
 
 #include "common/json_dump.h"
 #include "common/result.h"
+#include "harness/report/report_document.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/run_store.h"
 #include "harness/analysis/run_record.h"
@@ -61,17 +62,6 @@ std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----
 
-struct ReportMeta {
-  std::string schema = "coder.diag.shutdown/v1";
-  std::string coder_version;
-  std::string started_at;  ///< RFC 3339 UTC, e.g. "2026-11-24T04:19:37.265Z"
-  double wall_seconds = 0;
-  std::vector<std::string> command_line;
-  nlohmann::json options;  ///< the effective options, as the CLI chooses to record them
-  bool interrupted = false;
-  int exit_code = 0;
-  std::vector<std::string> notes;
-};
 
 /// The whole report as JSON, schema `meta.schema` (documented in docs/report-schema.md):
 /// {"schema", "meta", "variants": [{"spec", "summary"}...], "runs": [...]}. Variants keep the order

@@ -1,10 +1,9 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <vector>
 
 #include "harness/analysis/stats.h"
+#include "harness/report/report_document.h"
 
 namespace coder::harness {
 
@@ -25,12 +24,11 @@ struct ReportSections {
   bool operator==(const ReportSections&) const = default;
 };
 
-/// The rule, over a report document (docs/report-schema.md); tolerant of missing or mistyped keys,
-/// which count as absent. Pure function.
-ReportSections ChooseSections(const nlohmann::json& report);
+/// The rule, over a report document. Pure function.
+ReportSections ChooseSections(const ReportDocument& report);
 
-/// A report document holding only `summaries` (as `variants[].summary`), for the table, which is
+/// A report document holding only `summaries` (as its variants' summaries), for the table, which is
 /// rendered from summaries. Pure function.
-nlohmann::json SummariesDocument(const std::vector<VariantSummary>& summaries);
+ReportDocument SummariesDocument(const std::vector<VariantSummary>& summaries);
 
 }  // namespace coder::harness

@@ -20,8 +20,8 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 TEST(AnnotationTest, GatedFindingsAreErrorsAndBaselineFindingsWarnings) {
-  const auto lines = Lines(RenderGithubAnnotations(testing::FullSampleReport()));
-  ASSERT_EQ(lines.size(), 3u) << RenderGithubAnnotations(testing::FullSampleReport());
+  const auto lines = Lines(testing::AnnotationsOf(testing::FullSampleReport()));
+  ASSERT_EQ(lines.size(), 3u) << testing::AnnotationsOf(testing::FullSampleReport());
   EXPECT_EQ(lines[0],
             "::error title=coder diag shutdown%3A order=patched%2Cgateway=off::#2 slow: stopped in 6.000s, over the 5s "
             "slow threshold");
@@ -40,9 +40,9 @@ TEST(AnnotationTest, FindingsOfKindsNotInFailOnAreWarnings) {
   const auto e = testing::MakeSampleExperiment();
   json report = testing::ReportOf(e);
   report["gate"] = testing::GateOf(e, {"fingerprint"}, false);
-  for (const std::string& line : Lines(RenderGithubAnnotations(report)))
+  for (const std::string& line : Lines(testing::AnnotationsOf(report)))
     EXPECT_TRUE(line.starts_with("::warning ")) << line;
-  EXPECT_NE(RenderGithubAnnotations(report).find("order=patched%2Cgateway=off (not gated)::"), std::string::npos);
+  EXPECT_NE(testing::AnnotationsOf(report).find("order=patched%2Cgateway=off (not gated)::"), std::string::npos);
 }
 
 TEST(AnnotationTest, EscapesMessagesAndPropertiesAsGithubDoes) {
@@ -55,7 +55,7 @@ TEST(AnnotationTest, EscapesMessagesAndPropertiesAsGithubDoes) {
   report["gate"] = testing::GateOf(e, {"slow"}, false);
   report["gate"]["findings"].back()["message"] = "line one\nline two: 50%";
   report["gate"]["findings"].back()["variant"] = "x,y:z";
-  const auto lines = Lines(RenderGithubAnnotations(report));
+  const auto lines = Lines(testing::AnnotationsOf(report));
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines[0], "::error title=coder diag shutdown%3A x%2Cy%3Az::#2 line one%0Aline two: 50%25");
 }
@@ -64,7 +64,7 @@ TEST(AnnotationTest, BudgetAndRegressionNotesWithoutFindingsAreWarnings) {
   json report = testing::ReportOf(testing::MakeSampleExperiment());
   report["budget"] = testing::SampleBudget();
   report["comparisons"] = testing::SampleComparisons(/*regression=*/true);
-  const std::string out = RenderGithubAnnotations(report);
+  const std::string out = testing::AnnotationsOf(report);
   EXPECT_NE(out.find("::warning title=coder diag shutdown%3A memory budget::projected peak 30.4GiB is over the "
                      "17.0GiB budget for 9.000s (every target at 7.60GiB; computed, not measured)\n"),
             std::string::npos)
@@ -79,7 +79,7 @@ TEST(AnnotationTest, EveryLineIsOneWorkflowCommand) {
   const std::string hostile = "evil\n::error::injected\r";
   json report = testing::FullSampleReport(hostile);
   report["gate"]["findings"][0]["message"] = hostile;
-  const std::string out = RenderGithubAnnotations(report);
+  const std::string out = testing::AnnotationsOf(report);
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.back(), '\n');
   for (const std::string& line : Lines(out))
@@ -89,8 +89,8 @@ TEST(AnnotationTest, EveryLineIsOneWorkflowCommand) {
 TEST(AnnotationTest, NothingToSayIsEmpty) {
   json report = testing::ReportOf(testing::MakeSampleExperiment());
   report["gate"] = json{{"fail_on", json::array()}, {"exit_code", 0}, {"findings", json::array()}};
-  EXPECT_EQ(RenderGithubAnnotations(report), "");
-  EXPECT_EQ(RenderGithubAnnotations(json::object()), "");
+  EXPECT_EQ(testing::AnnotationsOf(report), "");
+  EXPECT_EQ(RenderGithubAnnotations(ReportDocument{}, InMemoryRuns({})), "") << "an empty document";
 }
 
 TEST(AnnotationTest, GithubActionsReadsTheEnvironment) {

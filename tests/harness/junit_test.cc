@@ -1,4 +1,5 @@
 #include "harness/report/junit.h"
+#include "harness/report/report_view.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ std::string Property(const XmlElement& element, const std::string& name) {
 }
 
 TEST(JunitTest, OneSuiteWithACasePerVariantThatJunitReadersAccept) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   EXPECT_EQ(root.name, "testsuites");
   ASSERT_EQ(root.Children("testsuite").size(), 1u);
   const XmlElement& suite = *root.Child("testsuite");
@@ -64,7 +65,7 @@ TEST(JunitTest, OneSuiteWithACasePerVariantThatJunitReadersAccept) {
 }
 
 TEST(JunitTest, GatedVariantWithFindingsFailsNamingTheCounts) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   const XmlElement* tc = Case(root, "order=patched,gateway=off");
   ASSERT_NE(tc, nullptr);
   const XmlElement* failure = tc->Child("failure");
@@ -78,7 +79,7 @@ TEST(JunitTest, GatedVariantWithFindingsFailsNamingTheCounts) {
 }
 
 TEST(JunitTest, BaselineNeverFailsAndSaysSo) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   const XmlElement* tc = Case(root, "order=unpatched,gateway=on");
   ASSERT_NE(tc, nullptr);
   EXPECT_EQ(tc->Child("failure"), nullptr);
@@ -92,7 +93,7 @@ TEST(JunitTest, BaselineNeverFailsAndSaysSo) {
 }
 
 TEST(JunitTest, FailingRunHasItsOwnCaseWithDetailAndLogTail) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   const XmlElement* tc = Case(root, "order=patched,gateway=off #2");
   ASSERT_NE(tc, nullptr);
   ASSERT_NE(tc->Child("failure"), nullptr);
@@ -104,7 +105,7 @@ TEST(JunitTest, FailingRunHasItsOwnCaseWithDetailAndLogTail) {
 }
 
 TEST(JunitTest, MetricsAreProperties) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   const XmlElement* tc = Case(root, "order=patched,gateway=on");
   ASSERT_NE(tc, nullptr);
   EXPECT_EQ(Property(*tc, "latency_p50_ms"), "1.5");
@@ -120,7 +121,7 @@ TEST(JunitTest, MetricsAreProperties) {
 }
 
 TEST(JunitTest, BudgetCaseFailsWithMeasuredAndProjectedPeaksAgainstTheBudget) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::FullSampleReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::FullSampleReport()));
   const XmlElement* tc = Case(root, "budget");
   ASSERT_NE(tc, nullptr);
   ASSERT_NE(tc->Child("failure"), nullptr);
@@ -137,7 +138,7 @@ TEST(JunitTest, BudgetCasePassesWhenTheGateDoesNotFailOnBudget) {
   json report = testing::ReportOf(e);
   report["budget"] = testing::SampleBudget();
   report["gate"] = testing::GateOf(e, {"slow"}, true);
-  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement root = ParseOrFail(testing::JunitOf(report));
   const XmlElement* tc = Case(root, "budget");
   ASSERT_NE(tc, nullptr);
   EXPECT_EQ(tc->Child("failure"), nullptr);
@@ -157,7 +158,7 @@ TEST(JunitTest, AVariantsOwnBudgetFindingFailsTheBudgetCaseNamingTheVariant) {
                                         {"kind", "budget"},
                                         {"message", "projected peak 30.4GiB exceeds the 17.0GiB budget"},
                                         {"gated", true}});
-  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement root = ParseOrFail(testing::JunitOf(report));
   EXPECT_EQ(Case(root, "order=patched,gateway=on")->Child("failure"), nullptr);
   const XmlElement* tc = Case(root, "budget");
   ASSERT_NE(tc, nullptr);
@@ -175,7 +176,7 @@ TEST(JunitTest, AVariantsOwnBudgetFindingFailsTheBudgetCaseNamingTheVariant) {
 
 TEST(JunitTest, WithoutAGateFindingsComeFromTheRuns) {
   const json report = testing::ReportOf(testing::MakeSampleExperiment());
-  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement root = ParseOrFail(testing::JunitOf(report));
   EXPECT_NE(Case(root, "order=patched,gateway=off")->Child("failure"), nullptr);
   EXPECT_NE(Case(root, "order=patched,gateway=off #2"), nullptr);
   EXPECT_EQ(Case(root, "order=unpatched,gateway=on")->Child("failure"), nullptr);
@@ -188,7 +189,7 @@ TEST(JunitTest, HostileLogLinesAndNamesStayWellFormed) {
   json report = testing::FullSampleReport(hostile);
   report["meta"]["notes"] = json::array({"note with \"quotes\" and\nnewline\t<tab>"});
   report["variants"][0]["spec"]["name"] = "a\"b'<c>&d\x02";
-  const std::string xml = RenderJunit(report);
+  const std::string xml = testing::JunitOf(report);
   const XmlElement root = ParseOrFail(xml);
   const XmlElement* tc = Case(root, "order=patched,gateway=off #2");
   ASSERT_NE(tc, nullptr);
@@ -206,7 +207,7 @@ TEST(JunitTest, ParsesWithPythonsXmlParser) {
   const std::string hostile = std::string("<&]]>\x01\x0b\x1b") + '\0' + "\xff\xef\xbf\xbe";
   const test_support::TempDir dir("junit-test");
   const auto path = dir.path() / "report.xml";
-  std::ofstream(path) << RenderJunit(testing::FullSampleReport(hostile));
+  std::ofstream(path) << testing::JunitOf(testing::FullSampleReport(hostile));
   const std::string command =
       "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); "
       "assert r.tag == \"testsuites\" and len(r.findall(\"testsuite/testcase\")) == 5' " +
@@ -218,7 +219,7 @@ TEST(JunitTest, InterruptedReportHasAnErrorCase) {
   json report = testing::FullSampleReport();
   report["meta"]["interrupted"] = true;
   report["meta"]["exit_code"] = 130;
-  const XmlElement root = ParseOrFail(RenderJunit(report));
+  const XmlElement root = ParseOrFail(testing::JunitOf(report));
   const XmlElement* tc = Case(root, "harness");
   ASSERT_NE(tc, nullptr);
   ASSERT_NE(tc->Child("error"), nullptr);
@@ -226,15 +227,22 @@ TEST(JunitTest, InterruptedReportHasAnErrorCase) {
   EXPECT_EQ(root.Child("testsuite")->Attribute("errors"), "1");
 }
 
-TEST(JunitTest, ToleratesReportsMissingOrMistypingKeys) {
-  for (const json& report :
-       {json::object(), json::array(), json{{"variants", 5}, {"runs", "x"}, {"gate", 1}},
-        json{{"variants", json::array({json{{"spec", {{"name", 3}}}}, json{{"spec", {{"name", "v"}}}}})},
-             {"budget", {{"measured", {{"over_budget", true}}}}}}}) {
-    const std::string xml = RenderJunit(report);
-    std::string error;
-    EXPECT_TRUE(XmlCheck::Parse(xml, &error)) << error << "\n" << xml;
+// Reading a report is strict (report_document.h): what used to be rendered around a missing or mistyped
+// key is refused with the key named, and only a document reaches the renderer.
+TEST(JunitTest, AReportMissingOrMistypingKeysIsRefusedNotRendered) {
+  const std::pair<json, std::string> cases[] = {
+      {json::object(), "schema: a string, missing"},
+      {json::array(), "the report: an object, found an array"},
+      {json{{"schema", "coder.diag.shutdown/v1"}, {"variants", 5}}, "meta: an object, missing"},
+  };
+  for (const auto& [report, error] : cases) {
+    const auto read = ReadWholeReport(report);
+    ASSERT_FALSE(read) << report.dump();
+    EXPECT_EQ(read.error().message, error);
   }
+  const std::string xml = RenderJunit(ReportDocument{}, InMemoryRuns({}));
+  std::string error;
+  EXPECT_TRUE(XmlCheck::Parse(xml, &error)) << error << "\n" << xml;
 }
 
 TEST(JunitTest, XmlEscapeOfAttributesKeepsWhitespaceAsReferences) {
@@ -258,7 +266,7 @@ TEST(JunitXmlCheckTest, RejectsMalformedDocuments) {
 }
 
 TEST(JunitTest, CensoredLatenciesAreBoundsAndAFixedTailFailsItsVariant) {
-  const XmlElement root = ParseOrFail(RenderJunit(testing::TimeoutsReport()));
+  const XmlElement root = ParseOrFail(testing::JunitOf(testing::TimeoutsReport()));
   const XmlElement* hangs = Case(root, "hangs");
   ASSERT_NE(hangs, nullptr);
   EXPECT_EQ(Property(*hangs, "latency_censored"), "3");

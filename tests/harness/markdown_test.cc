@@ -36,7 +36,7 @@ size_t CellCount(const std::string& row) {
 }
 
 TEST(MarkdownTest, StartsWithAOneLineVerdict) {
-  const std::vector<std::string> failing = Lines(RenderMarkdown(testing::FullSampleReport()));
+  const std::vector<std::string> failing = Lines(testing::MarkdownOf(testing::FullSampleReport()));
   ASSERT_GE(failing.size(), 3u);
   EXPECT_EQ(failing[0], "## coder diag shutdown");
   EXPECT_EQ(failing[2],
@@ -47,17 +47,17 @@ TEST(MarkdownTest, StartsWithAOneLineVerdict) {
   json report = testing::ReportOf(testing::MakeSampleExperiment());
   report["variants"][2]["spec"]["gated"] = false;
   report["meta"]["exit_code"] = 0;
-  EXPECT_EQ(Lines(RenderMarkdown(report))[2],
+  EXPECT_EQ(Lines(testing::MarkdownOf(report))[2],
             "✅ **no findings in gated variants; 6 findings reported, not gated (exit 0)**");
 
   report["meta"]["interrupted"] = true;
   report["meta"]["exit_code"] = 130;
   EXPECT_TRUE(
-      Lines(RenderMarkdown(report))[2].starts_with("⚠️ **interrupted, partial report (12 runs recorded): "));
+      Lines(testing::MarkdownOf(report))[2].starts_with("⚠️ **interrupted, partial report (12 runs recorded): "));
 }
 
 TEST(MarkdownTest, SummaryTableHasARowPerVariant) {
-  const std::string md = RenderMarkdown(testing::FullSampleReport());
+  const std::string md = testing::MarkdownOf(testing::FullSampleReport());
   EXPECT_TRUE(Contains(md,
                        "| variant | gate | runs | outcomes | latency min | p50 | p95 | p99 | max | ready p50 | "
                        "peak RSS p50 | peak RSS max | dominant step | fingerprints |\n"
@@ -73,7 +73,7 @@ TEST(MarkdownTest, SummaryTableHasARowPerVariant) {
 }
 
 TEST(MarkdownTest, HeldSlotsComparisonBudgetAndFindingsSections) {
-  const std::string md = RenderMarkdown(testing::FullSampleReport());
+  const std::string md = testing::MarkdownOf(testing::FullSampleReport());
   EXPECT_TRUE(Contains(md, "### Held wait-group slots")) << md;
   EXPECT_TRUE(Contains(md, "| order=unpatched,gateway=on | 4 | ai-gateway-rpc#1 (4 runs) |")) << md;
 
@@ -110,7 +110,7 @@ TEST(MarkdownTest, BudgetOfEachVariantIsATableOfItsOwn) {
                                               {{"variant", "order=unpatched,gateway=on"},
                                                {"measured", report["budget"]["measured"]},
                                                {"projected", nullptr}}});
-  const std::string md = RenderMarkdown(report);
+  const std::string md = testing::MarkdownOf(report);
   EXPECT_TRUE(Contains(md,
                        "| variant | measured peak | projected peak | over budget | mean live = rate × lifetime | "
                        "mean tail (share) |"))
@@ -123,17 +123,17 @@ TEST(MarkdownTest, BudgetOfEachVariantIsATableOfItsOwn) {
 }
 
 TEST(MarkdownTest, SectionsWithoutDataAreLeftOut) {
-  const std::string md = RenderMarkdown(testing::ReportOf(testing::MakeSampleExperiment()));
+  const std::string md = testing::MarkdownOf(testing::ReportOf(testing::MakeSampleExperiment()));
   EXPECT_FALSE(Contains(md, "### Against the baseline"));
   EXPECT_FALSE(Contains(md, "### Memory held"));
   EXPECT_TRUE(Contains(md, "No gate in this report")) << md;
-  EXPECT_FALSE(Contains(RenderMarkdown(json::object()), "### Findings"));
+  EXPECT_FALSE(Contains(RenderMarkdown(ReportDocument{}, InMemoryRuns({})), "### Findings")) << "an empty document";
 }
 
 TEST(MarkdownTest, TextFromTheReportCannotBreakTablesOrInjectMarkup) {
   json report = testing::FullSampleReport();
   report["variants"][0]["spec"]["name"] = "a|b <script>*x*`\n";
-  const std::string md = RenderMarkdown(report);
+  const std::string md = testing::MarkdownOf(report);
   EXPECT_FALSE(Contains(md, "<script>"));
   int rows = 0;
   for (const std::string& line : Lines(md)) {
@@ -189,7 +189,7 @@ TEST_F(MarkdownStepSummaryTest, ErrorNamesTheFile) {
 }
 
 TEST(MarkdownTest, CensoredLatenciesAndRatiosAreShownAsBoundsAndFixedTailsHaveASection) {
-  const std::string md = RenderMarkdown(testing::TimeoutsReport());
+  const std::string md = testing::MarkdownOf(testing::TimeoutsReport());
   // hangs: min is the clean 12 ms stop, everything above it reaches the watchdog's kills.
   EXPECT_TRUE(Contains(md, "| hangs | gated | 4 | 3 killed-by-watchdog, 1 clean | 12.0ms | ≥ 8.004s | ≥ 8.006s | "
                            "≥ 8.006s | ≥ 8.006s |"))

@@ -248,3 +248,29 @@ TEST(MergeTest, UnionsVariantsInOrderOfFirstAppearance) {
 
 }  // namespace
 }  // namespace coder::harness
+
+namespace coder::harness {
+namespace {
+
+TEST(MergeTest, AnInputWithABadKeyIsRefusedNamingTheInputAndTheKey) {
+  const json good = testing::ReportOf(testing::MakeSampleExperiment());
+  json bad = good;
+  bad["variants"][2]["summary"]["latency_ms"]["p99"] = "fast";
+  const auto merged = MergeReports({good, bad});
+  ASSERT_FALSE(merged);
+  EXPECT_EQ(merged.error().message, "report 2 of 2: variants[2].summary.latency_ms.p99: a number or null, found a string");
+}
+
+TEST(MergeTest, WhatItWritesIsAValidReport) {
+  const json good = testing::ReportOf(testing::MakeSampleExperiment());
+  const auto merged = MergeReports({good, good});
+  ASSERT_TRUE(merged) << merged.error().message;
+  const auto document = ReadReportDocument(*merged);
+  EXPECT_TRUE(document) << document.error().message;
+  const auto runs = ReadReportRuns(*merged);
+  ASSERT_TRUE(runs) << runs.error().message;
+  EXPECT_EQ(runs->size(), 2 * good["runs"].size());
+}
+
+}  // namespace
+}  // namespace coder::harness

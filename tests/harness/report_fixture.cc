@@ -1,6 +1,12 @@
 #include "tests/harness/report_fixture.h"
 
+#include <gtest/gtest.h>
+
 #include "harness/analysis/stats.h"
+#include "harness/report/annotations.h"
+#include "harness/report/junit.h"
+#include "harness/report/markdown.h"
+#include "harness/report/report_view.h"
 
 namespace coder::harness::testing {
 
@@ -227,6 +233,33 @@ json TimeoutsReport() {
                                         {"baseline_suite_shutdown_lower_bound", false},
                                         {"regression", true}}});
   return report;
+}
+
+namespace {
+
+template <class Render>
+auto Rendered(const json& report, Render render) -> decltype(render(std::declval<const ReadReport&>())) {
+  auto read = ReadWholeReport(report);
+  if (!read) {
+    ADD_FAILURE() << "the report does not read: " << read.error().message;
+    return {};
+  }
+  return render(*read);
+}
+
+}  // namespace
+
+std::string JunitOf(const json& report) {
+  return Rendered(report, [](const ReadReport& r) { return RenderJunit(r.document, r.runs); });
+}
+std::string MarkdownOf(const json& report) {
+  return Rendered(report, [](const ReadReport& r) { return RenderMarkdown(r.document, r.runs); });
+}
+std::string AnnotationsOf(const json& report) {
+  return Rendered(report, [](const ReadReport& r) { return RenderGithubAnnotations(r.document, r.runs); });
+}
+ReportSections SectionsOf(const json& report) {
+  return Rendered(report, [](const ReadReport& r) { return ChooseSections(r.document); });
 }
 
 }  // namespace coder::harness::testing

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/report/report.h"
+#include "harness/report/report_sections.h"
 #include "harness/analysis/run_record.h"
 
 namespace coder::harness::testing {
@@ -38,5 +39,13 @@ nlohmann::json FullSampleReport(const std::string& hostile_line = "plain line");
 /// "go" (3 clean stops at ~3 s: a fixed tail) and the "quick" baseline; a comparison of hangs against
 /// quick whose p95 ratio is a lower bound. No gate, so findings are derived from the runs.
 nlohmann::json TimeoutsReport();
+
+/// A whole report document read as every reader reads one (ReadWholeReport, strict), then rendered. A
+/// read error fails the calling test and renders "".
+std::string JunitOf(const nlohmann::json& report);
+std::string MarkdownOf(const nlohmann::json& report);
+std::string AnnotationsOf(const nlohmann::json& report);
+/// ChooseSections of the document read strictly; a read error fails the calling test.
+ReportSections SectionsOf(const nlohmann::json& report);
 
 }  // namespace coder::harness::testing

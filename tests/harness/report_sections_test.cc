@@ -28,26 +28,25 @@ json ForeignReport() {
 }
 
 TEST(ReportSectionsTest, SlotsAndStepsOnlyWhenSomeRunsLogHadThem) {
-  EXPECT_EQ(ChooseSections(ForeignReport()), ReportSections{});
+  EXPECT_EQ(testing::SectionsOf(ForeignReport()), ReportSections{});
   const json sample = testing::ReportOf(testing::MakeSampleExperiment());
-  const ReportSections s = ChooseSections(sample);
+  const ReportSections s = testing::SectionsOf(sample);
   EXPECT_TRUE(s.held_slots);
   EXPECT_TRUE(s.dominant_step);
   EXPECT_FALSE(s.memory);  // closed loop, no budget
-  EXPECT_EQ(ChooseSections(json::object()), ReportSections{});
-  EXPECT_EQ(ChooseSections(json::array()), ReportSections{});
+  EXPECT_EQ(ChooseSections(ReportDocument{}), ReportSections{}) << "an empty document";
 }
 
 TEST(ReportSectionsTest, MemoryOnlyForAnOpenLoopOrABudgetOrAnAssumedRss) {
   json report = ForeignReport();
   report["budget"] = testing::SampleBudget();
-  EXPECT_TRUE(ChooseSections(report).memory);  // it has a 17 GiB budget
+  EXPECT_TRUE(testing::SectionsOf(report).memory);  // it has a 17 GiB budget
   report["budget"]["budget_bytes"] = nullptr;
-  EXPECT_TRUE(ChooseSections(report).memory);  // and an assumed RSS
+  EXPECT_TRUE(testing::SectionsOf(report).memory);  // and an assumed RSS
   report["budget"]["assume_rss_bytes"] = nullptr;
-  EXPECT_FALSE(ChooseSections(report).memory);
+  EXPECT_FALSE(testing::SectionsOf(report).memory);
   report["meta"]["options"]["arrival_interval_ms"] = 200.0;
-  EXPECT_TRUE(ChooseSections(report).memory);
+  EXPECT_TRUE(testing::SectionsOf(report).memory);
 }
 
 TEST(ReportSectionsTest, EveryRendererLeavesOutWhatTheRuleLeavesOut) {
@@ -55,14 +54,14 @@ TEST(ReportSectionsTest, EveryRendererLeavesOutWhatTheRuleLeavesOut) {
   report["budget"] = testing::SampleBudget();
   report["budget"]["budget_bytes"] = nullptr;
   report["budget"]["assume_rss_bytes"] = nullptr;
-  const std::string md = RenderMarkdown(report);
+  const std::string md = testing::MarkdownOf(report);
   EXPECT_FALSE(Contains(md, "dominant step")) << md;
   EXPECT_FALSE(Contains(md, "### Held wait-group slots"));
   EXPECT_FALSE(Contains(md, "### Memory held"));
   EXPECT_TRUE(Contains(md, "| peak RSS max | fingerprints |\n| --- | --- | --: | --- | --: | --: | --: | --: | --: | --: "
                            "| --: | --: | --- |\n"))
       << md;
-  EXPECT_FALSE(Contains(RenderJunit(report), "name=\"budget\""));
+  EXPECT_FALSE(Contains(testing::JunitOf(report), "name=\"budget\""));
 
   const auto e = testing::MakeSampleExperiment();
   std::vector<VariantSummary> summaries;

@@ -159,11 +159,11 @@ TEST(JunitRunCasesTest, AtMostAHundredFailingRunsOfAVariantGetACaseOfTheirOwn) {
   for (int i = 0; i < 130; ++i) runs.push_back(MakeRun("a", i, Outcome::kCrashed));
   VariantTally tally(VariantSpec{.name = "a"});
   for (const RunRecord& r : runs) tally.Add(r);
-  ReportMeta meta;
-  nlohmann::json outline = ReportJson(meta, {tally.spec()}, {tally.Summary()}, {});
-  outline.erase("runs");
-  outline["gate"] = GateJson(*ParseFailOn("all"), CollectFindings({tally}, {}), 1);
-  const std::string xml = RenderJunit(outline, InMemoryRuns(runs));
+  ReportDocument document{.variants = {{tally.spec(), tally.Summary()}},
+                          .gate = ReportGate{.fail_on = *ParseFailOn("all"),
+                                             .exit_code = 1,
+                                             .findings = CollectFindings({tally}, {})}};
+  const std::string xml = RenderJunit(document, InMemoryRuns(runs));
   EXPECT_THAT(xml, HasSubstr("name=\"a #99\""));
   EXPECT_THAT(xml, ::testing::Not(HasSubstr("name=\"a #100\"")));
   EXPECT_THAT(xml, HasSubstr("30 more failing runs have no case of their own"));

@@ -1,0 +1,1 @@
+// The holder translation unit of a precompiled-header group (cmake/precompiled_headers.cmake).
