@@ -4,6 +4,8 @@
 
 #include "cli/diag_command.h"
 #include "cli/server_command.h"
+#include "harness/analysis/exit_codes.h"
+#include "server/server.h"
 
 #include <unistd.h>
 
@@ -13,7 +15,9 @@
 
 namespace {
 
-constexpr int kExitUsage = 2;
+// A usage error exits 2 whichever subcommand the arguments were for, so the two tables must agree.
+constexpr int kExitUsage = coder::server::kExitUsage;
+static_assert(kExitUsage == coder::harness::kDiagUsage);
 
 /// This binary's own path, so `coder diag shutdown` can launch it as the built-in server.
 std::string SelfExecutable(const char* argv0) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/analysis/exit_codes.h"
 #include "common/result.h"
 #include "harness/experiment/run.h"
 #include "harness/experiment/diag_report.h"
@@ -14,13 +15,6 @@
 #include "harness/experiment/runner.h"
 
 namespace coder::harness {
-
-/// Exit codes of `coder diag shutdown`.
-inline constexpr int kDiagNoFindings = 0;
-inline constexpr int kDiagFindings = 1;        // findings in a gated (non-baseline) variant
-inline constexpr int kDiagUsage = 2;
-inline constexpr int kDiagHarnessFailed = 3;
-inline constexpr int kDiagInterrupted = 130;
 
 /// `coder diag shutdown` flags as given (durations and lists as text, checked by ParseDiagFlags).
 struct DiagFlags {

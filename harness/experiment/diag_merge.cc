@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "harness/analysis/exit_codes.h"
 #include "common/file_util.h"
 #include "harness/builtin/builtin_server.h"
 #include "harness/report/merge.h"
@@ -66,12 +67,12 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
     auto text = ReadFile(path);
     if (!text) {
       fmt::print(stderr, "coder diag merge: {}\n", text.error().message);
-      return 2;
+      return kDiagUsage;
     }
     auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
       fmt::print(stderr, "coder diag merge: {} is not JSON\n", path.string());
-      return 2;
+      return kDiagUsage;
     }
     reports.push_back(std::move(j));
   }
@@ -79,14 +80,14 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
     for (size_t k = i + 1; k < reports.size(); ++k) {
       if (const std::string same = SameReport(config.inputs[i], reports[i], config.inputs[k], reports[k]); !same.empty()) {
         fmt::print(stderr, "coder diag merge: {}\n", same);
-        return 2;
+        return kDiagUsage;
       }
     }
   }
   auto merged = MergeReports(reports);
   if (!merged) {
     fmt::print(stderr, "coder diag merge: {}\n", merged.error().message);
-    return 2;
+    return kDiagUsage;
   }
   // The merged report is read back as any report is, strictly: what MergeReports wrote must be a valid
   // document (a failure here is the harness's own bug, exit 3).
@@ -94,7 +95,7 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   auto runs = document ? ReadReportRuns(*merged) : Result<std::vector<RunRecord>>(document.error());
   if (!document || !runs) {
     fmt::print(stderr, "coder diag merge: the merged report: {}\n", (document ? runs.error() : document.error()).message);
-    return 3;
+    return kDiagHarnessFailed;
   }
   Experiment e;
   for (size_t i = 0; i < document->variants.size(); ++i) {

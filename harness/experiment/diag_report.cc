@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "harness/analysis/exit_codes.h"
 #include "common/file_util.h"
 #include "harness/report/annotations.h"
 #include "harness/analysis/budget.h"
@@ -273,11 +274,14 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
 
   const auto findings = CollectFindings(tallies.variants, experiment_findings);
   const bool fails = Fails(findings, o.fail_on);
-  int exit_code = e.meta.interrupted ? 130 : !earlier_errors.empty() ? 3 : fails ? 1 : 0;
+  int exit_code = e.meta.interrupted         ? kDiagInterrupted
+                  : !earlier_errors.empty() ? kDiagHarnessFailed
+                  : fails                   ? kDiagFindings
+                                            : kDiagNoFindings;
   auto document_for = [&](int code) { return Document(e, summaries, memory, o, comparisons, findings, code); };
   std::vector<std::string> errors = WriteReportFiles(document_for(exit_code), *e.runs, o);
-  if (!errors.empty() && exit_code != 130) {
-    exit_code = 3;
+  if (!errors.empty() && exit_code != kDiagInterrupted) {
+    exit_code = kDiagHarnessFailed;
     errors = WriteReportFiles(document_for(exit_code), *e.runs, o);  // the files that can be written say how it ended
   }
   if (GithubActions()) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/analysis/exit_codes.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
@@ -445,7 +446,7 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
 
   const ReportMeta& meta = report.meta;
   const int exit_code = meta.exit_code;
-  if (meta.interrupted || exit_code == 3) {
+  if (meta.interrupted || exit_code == kDiagHarnessFailed) {
     TestCase tc{.name = "harness", .errored = true};
     tc.failure_type = meta.interrupted ? "interrupted" : "harness-failure";
     tc.failure_message =

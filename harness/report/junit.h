@@ -35,7 +35,7 @@ namespace coder::harness {
 /// U+FFFF) become U+FFFD; no CDATA is used, so a log line holding "]]>" is plain escaped text. Message
 /// attributes are cut to 1000 bytes (the element body has the whole text). Pure function; thread-safe.
 ///
-/// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed: at most
+/// `runs` are the document's runs, read as needed: at most
 /// kMaxRunCases failing runs of a variant get a case of their own (the variant's case says how many
 /// more the JSON report holds), so the XML stays readable and bounded whatever the run count.
 std::string RenderJunit(const ReportDocument& report, const RunSource& runs);

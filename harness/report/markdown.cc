@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/analysis/exit_codes.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
@@ -47,7 +48,9 @@ std::string Percent(std::optional<double> share) { return share ? fmt::format("{
 std::string Verdict(const ReportDocument& report, const RunSource& runs, const std::vector<ReportFinding>& findings) {
   const bool fails = std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.fails; });
   const int exit_code = report.meta.exit_code;
-  const char* icon = report.meta.interrupted || exit_code == 3 ? "⚠️" : fails || exit_code == 1 ? "❌" : "✅";
+  const char* icon = report.meta.interrupted || exit_code == kDiagHarnessFailed ? "⚠️"
+                     : fails || exit_code == kDiagFindings                     ? "❌"
+                                                                               : "✅";
   return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report, runs)));
 }
 

@@ -27,9 +27,8 @@ namespace coder::harness {
 ///   its last 10 output lines with stream and time (run_output.h), in a fenced block no line can close;
 /// - the notes.
 /// Text from the report is escaped so it cannot break a table or inject markup (pipes, backticks,
-/// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Tolerant of
-/// missing keys. Ends with a newline. Pure function; thread-safe.
-/// `report` is the outline (the document without `runs`) and `runs` its runs, read as needed.
+/// HTML, emphasis); control characters become spaces, bytes that are not UTF-8 U+FFFD. Ends with a
+/// newline. Pure function; thread-safe. `runs` are the document's runs, read as needed.
 std::string RenderMarkdown(const ReportDocument& report, const RunSource& runs);
 
 /// `text` safe inside Markdown prose and table cells (see RenderMarkdown).

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "harness/analysis/exit_codes.h"
 #include "harness/analysis/gate.h"
 #include "harness/report/report.h"
 #include "harness/analysis/run_record.h"
@@ -100,8 +101,8 @@ std::string ReportVerdict(const ReportDocument& report, const RunSource& runs) {
   const int exit_code = report.meta.exit_code;
   if (report.meta.interrupted) {
     verdict = fmt::format("interrupted, partial report ({} recorded): {}", Plural(runs.size(), "run"), verdict);
-  } else if (exit_code == 3) {
-    verdict = "the harness failed (exit 3): " + verdict;
+  } else if (exit_code == kDiagHarnessFailed) {
+    verdict = fmt::format("the harness failed (exit {}): {}", kDiagHarnessFailed, verdict);
   }
   return verdict + fmt::format(" (exit {})", exit_code);
 }
