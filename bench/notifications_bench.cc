@@ -104,7 +104,12 @@ void BM_NotificationPostDurable(benchmark::State& state) {
   state.counters["accepted_per_s"] = static_cast<double>(accepted_total) / seconds_total;
   state.counters["clients"] = clients;
 }
-BENCHMARK(BM_NotificationPostDurable)->ArgName("clients")->Arg(1)->Arg(16)->Arg(64)->UseManualTime()
+BENCHMARK(BM_NotificationPostDurable)
+    ->ArgName("clients")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(64)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -17,8 +17,8 @@
 
 #include "bench/bench_util.h"
 #include "bench/report_fixture.h"
-#include "harness/report/report.h"
 #include "harness/analysis/stats.h"
+#include "harness/report/report.h"
 #include "tests/support/temp_dir.h"
 
 namespace coder::bench {
@@ -35,8 +35,8 @@ Experiment BuildExperiment(int total_runs) {
   Experiment e;
   e.meta.coder_version = "0.1.0";
   e.meta.started_at = "2026-11-24T04:19:37.265Z";
-  e.meta.command_line = {"coder", "diag", "shutdown", "--runs", std::to_string(total_runs / 4), "--shutdown-order",
-                         "patched,unpatched"};
+  e.meta.command_line = {
+      "coder", "diag", "shutdown", "--runs", std::to_string(total_runs / 4), "--shutdown-order", "patched,unpatched"};
   e.variants = MatrixVariants();
   for (int i = 0; i < total_runs; ++i) e.runs.push_back(SyntheticRun(i, e.variants));
   for (const auto& spec : e.variants) {
@@ -92,7 +92,6 @@ void BM_RunRecordJsonLine(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
 }
 BENCHMARK(BM_RunRecordJsonLine)->ArgName("runs")->Arg(1000)->Unit(benchmark::kMillisecond);
-
 
 // The whole report path of `coder diag shutdown` for an experiment of N runs (a RunStore, then
 // ReportExperiment writing the table, JSON, JUnit and Markdown), in a process of its own so that the

@@ -14,16 +14,21 @@ std::vector<std::string> ShutdownLog(bool timed_out) {
       "2026-11-24 05:07:45.961 [info] Shutting down API server...",
       "2026-11-24 05:07:45.961 [info] Gracefully shut down API server",
       "2026-11-24 05:07:45.961 [info] shutdown step done  step=api-drain took=74.7µs took_ms=0.075 completed=true",
-      "2026-11-24 05:07:45.961 [info] shutdown step done  step=cancel-requests took=10.8µs took_ms=0.011 completed=true",
+      "2026-11-24 05:07:45.961 [info] shutdown step done  step=cancel-requests took=10.8µs took_ms=0.011 "
+      "completed=true",
       "2026-11-24 05:07:45.961 [info] Closed notifications manager  kept_for_next_start=0",
       "2026-11-24 05:07:45.961 [info] shutdown step done  step=notifications took=12.6µs took_ms=0.013 completed=true",
       "2026-11-24 05:07:45.961 [info] Waiting for WebSocket connections to close...",
   };
   if (timed_out)
-    log.push_back("2026-11-24 05:07:55.962 [warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 held_count=1");
+    log.push_back(
+        "2026-11-24 05:07:55.962 [warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 "
+        "held_count=1");
   log.push_back("2026-11-24 05:07:55.962 [info] AI gateway RPC session closed  session=ai-gateway-rpc#1");
   log.push_back("2026-11-24 05:07:55.962 [info] Closed AI gateway daemon");
-  log.push_back("2026-11-24 05:07:55.963 [info] Shutdown complete in 10.001s: api-drain 68.3µs (0.0%), websocket-wait 10.000s (100.0%)");
+  log.push_back(
+      "2026-11-24 05:07:55.963 [info] Shutdown complete in 10.001s: api-drain 68.3µs (0.0%), websocket-wait 10.000s "
+      "(100.0%)");
   return log;
 }
 
@@ -70,8 +75,11 @@ harness::RunRecord SyntheticRun(int i, const std::vector<harness::VariantSpec>& 
     r.fingerprints = {"latency-at-known-timeout", "websocket-shutdown-timeout"};
     r.held_slots = {"ai-gateway-rpc#1"};
   }
-  r.steps = {{"api-drain", 0.075}, {"cancel-requests", 0.011}, {"notifications", 0.013},
-             {"ai-gateway", 0.047}, {"websocket-wait", tail ? 10000.4 : 0.014}};
+  r.steps = {{"api-drain", 0.075},
+             {"cancel-requests", 0.011},
+             {"notifications", 0.013},
+             {"ai-gateway", 0.047},
+             {"websocket-wait", tail ? 10000.4 : 0.014}};
   r.log_tail = ShutdownLog(tail);
   r.log_lines = r.log_tail.size();
   // A run that was not clean keeps its whole log, as the runner keeps it.

@@ -71,8 +71,9 @@ int main(int argc, char** argv) {
   ::getrusage(RUSAGE_SELF, &usage);
   std::error_code ec;
   const auto json_bytes = std::filesystem::file_size(dir / "report.json", ec);
-  fmt::print(stderr, "{{\"runs\": {}, \"peak_rss_bytes\": {}, \"seconds\": {:.3f}, \"json_bytes\": {}, \"exit\": {}}}\n",
-             total, static_cast<uint64_t>(usage.ru_maxrss) * 1024,
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), ec ? 0 : json_bytes, code);
+  fmt::print(
+      stderr, "{{\"runs\": {}, \"peak_rss_bytes\": {}, \"seconds\": {:.3f}, \"json_bytes\": {}, \"exit\": {}}}\n",
+      total, static_cast<uint64_t>(usage.ru_maxrss) * 1024,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), ec ? 0 : json_bytes, code);
   return code == 1 || code == 0 ? 0 : 3;
 }

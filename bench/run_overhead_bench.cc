@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "bench/bench_util.h"
-#include "harness/process/child_process.h"
 #include "harness/analysis/fingerprint.h"
-#include "harness/process/proc_fs.h"
-#include "harness/measure/rss_sampler.h"
 #include "harness/experiment/run.h"
+#include "harness/measure/rss_sampler.h"
+#include "harness/process/child_process.h"
+#include "harness/process/proc_fs.h"
 #include "harness/process/subreaper.h"
 
 extern char** environ;
@@ -94,7 +94,12 @@ void BM_ChildProcessLifecycle(benchmark::State& state) {
   state.counters["wait_exit_us"] = us(wait);
   state.counters["stop_us"] = us(stop);
 }
-BENCHMARK(BM_ChildProcessLifecycle)->ArgName("harness_mib")->Arg(0)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ChildProcessLifecycle)
+    ->ArgName("harness_mib")
+    ->Arg(0)
+    ->Arg(256)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // One LiveDescendants call (ChildProcess::Stop makes at least one per run): it reads /proc/<pid>/stat
 // of every process on the machine, so it grows with the machine's process count (counter `processes`).

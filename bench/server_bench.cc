@@ -69,7 +69,8 @@ void BM_ServerStartToReady(benchmark::State& state) {
       Fail(state, server.error().message);
       break;
     }
-    const double ms = std::chrono::duration<double, std::milli>((*server)->ready_at() - (*server)->launched_at()).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>((*server)->ready_at() - (*server)->launched_at()).count();
     state.SetIterationTime(ms / 1e3);
     ready.push_back(ms);
     rss_sum += static_cast<double>(ProcessRssBytes((*server)->pid()));

@@ -19,10 +19,15 @@ Result<std::unique_ptr<BenchServer>> BenchServer::Start(const ServerConfig& conf
   auto server = std::unique_ptr<BenchServer>(new BenchServer(std::move(*dir)));
 
   harness::LaunchSpec spec;
-  spec.argv = {CODER_BINARY_PATH, "server", "--http-address", "127.0.0.1:0", "--config-dir",
+  spec.argv = {CODER_BINARY_PATH,
+               "server",
+               "--http-address",
+               "127.0.0.1:0",
+               "--config-dir",
                (server->dir_.path() / "config").string(),
                config.gateway ? "--ai-gateway-enabled=true" : "--ai-gateway-enabled=false",
-               "--shutdown-order", config.unpatched ? "unpatched" : "patched"};
+               "--shutdown-order",
+               config.unpatched ? "unpatched" : "patched"};
   if (!config.websocket_timeout.empty()) {
     spec.argv.push_back("--websocket-shutdown-timeout");
     spec.argv.push_back(config.websocket_timeout);

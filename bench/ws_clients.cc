@@ -51,8 +51,8 @@ struct WatchClients::Impl {
 
 WatchClients::WatchClients(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-std::unique_ptr<WatchClients> WatchClients::Connect(const std::string& host, uint16_t port,
-                                                    const std::string& token, int count, std::string* error) {
+std::unique_ptr<WatchClients> WatchClients::Connect(const std::string& host, uint16_t port, const std::string& token,
+                                                    int count, std::string* error) {
   auto impl = std::make_unique<Impl>();
   const tcp::endpoint endpoint(net::ip::make_address(host), port);
   const std::string authority = host + ":" + std::to_string(port);

@@ -10,8 +10,8 @@ namespace coder::bench {
 
 /// How the sessions of a WatchClients ended.
 struct CloseTally {
-  int ended = 0;                     ///< sessions whose read loop finished
-  std::map<uint16_t, int> by_code;   ///< close code the server sent (0: none, e.g. a reset) → sessions
+  int ended = 0;                                   ///< sessions whose read loop finished
+  std::map<uint16_t, int> by_code;                 ///< close code the server sent (0: none, e.g. a reset) → sessions
   std::chrono::steady_clock::time_point last_end;  ///< when the last session to end did
 };
 

@@ -38,7 +38,8 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--signal", f.signal, "Stop signal: TERM or INT (also HUP, QUIT, USR1, USR2; any case, SIG optional)")
       ->capture_default_str();
   s->add_option("--ready-timeout", f.ready_timeout, "A target not ready by then is never-ready")->capture_default_str();
-  s->add_option("--kill-after", f.kill_after, "Watchdog: SIGKILL this long after the stop signal")->capture_default_str();
+  s->add_option("--kill-after", f.kill_after, "Watchdog: SIGKILL this long after the stop signal")
+      ->capture_default_str();
   s->add_option("--stack-after", f.stack_after,
                 "Take every thread's stack of a target still running this long after the stop signal (before "
                 "--kill-after), or when it is never ready");
@@ -98,16 +99,16 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
                 fmt::format("Open loop: at most this many targets alive at once (1 to {})", harness::kMaxLive))
       ->capture_default_str();
   s->add_option("--memory-budget", f.memory_budget, "Flag a peak of live targets' summed RSS over this (e.g. 17GiB)");
-  s->add_option("--assume-rss", f.assume_rss,
-                "Project the same schedule with every target this heavy (e.g. 7.6GiB)");
+  s->add_option("--assume-rss", f.assume_rss, "Project the same schedule with every target this heavy (e.g. 7.6GiB)");
   s->add_option("--suite-stops", f.suite_stops, "Stops in a test suite, for the projected shutdown wall time")
       ->capture_default_str();
   s->add_option("--regression-ratio", f.regression_ratio,
                 "A p95 latency ratio against the baseline whose 95% interval lies above this is a regression")
       ->capture_default_str();
-  s->add_option("--fail-on", f.fail_on,
-                "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression,"
-                "fixed-tail")
+  s->add_option(
+       "--fail-on", f.fail_on,
+       "What gates: all, none, or fingerprint,slow,watchdog,crash,never-ready,failed-to-start,budget,regression,"
+       "fixed-tail")
       ->capture_default_str();
   s->add_option("--log-bytes", f.log_bytes,
                 "Bound on each run's kept output (its whole log, in the reports of runs that were not clean)")
@@ -166,7 +167,8 @@ namespace {
 // A word as a POSIX shell would need it to pass it through unchanged.
 std::string ShellWord(const std::string& word) {
   const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_./:=@%+,-{}").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_./:=@%+,-{}").find(c) != std::string_view::npos;
   });
   if (plain) return word;
   std::string quoted = "'";

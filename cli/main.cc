@@ -1,6 +1,6 @@
 // The `coder` binary: CLI11 wiring only. Each subcommand lives in its own file.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/diag_command.h"
 #include "cli/server_command.h"

@@ -18,9 +18,8 @@ struct Unit {
 
 // Longest suffixes first so "ms" is not read as "m" followed by garbage.
 constexpr Unit kUnits[] = {
-    {"ns", 1.0},           {"us", 1e3},  {"\xC2\xB5s", 1e3},  // µs in UTF-8
-    {"ms", 1e6},           {"s", 1e9},   {"m", 60e9},
-    {"h", 3600e9},
+    {"ns", 1.0}, {"us", 1e3}, {"\xC2\xB5s", 1e3},  // µs in UTF-8
+    {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9},
 };
 
 }  // namespace
@@ -41,7 +40,8 @@ Result<Duration> ParseDuration(std::string_view text) {
     size_t i = 0;
     bool digits = false, dot = false;
     while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || (text[i] == '.' && !dot))) {
-      if (text[i] == '.') dot = true; else digits = true;
+      if (text[i] == '.') dot = true;
+      else digits = true;
       ++i;
     }
     if (!digits) return bad("expected a number");
@@ -59,7 +59,10 @@ Result<Duration> ParseDuration(std::string_view text) {
     text.remove_prefix(i);
     const Unit* unit = nullptr;
     for (const Unit& u : kUnits) {
-      if (text.substr(0, u.suffix.size()) == u.suffix) { unit = &u; break; }
+      if (text.substr(0, u.suffix.size()) == u.suffix) {
+        unit = &u;
+        break;
+      }
     }
     if (unit == nullptr) return bad(text.empty() ? "missing unit" : "unknown unit");
     text.remove_prefix(unit->suffix.size());

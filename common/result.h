@@ -18,7 +18,7 @@ class [[nodiscard]] Result {
  public:
   // The alternative is named, not left to std::variant's converting constructor, whose choice among
   // aggregate types went wrong under g++ 12 with sanitizers (an Error stored as a garbage T).
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit, like std::expected
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit, like std::expected
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }

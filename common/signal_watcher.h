@@ -30,7 +30,7 @@ class SignalWatcher {
   /// never acted on; SIGUSR2 sent from outside is swallowed even when not listed (it is also the
   /// watcher's own wake-up signal, so it is blocked either way).
   struct Signals {
-    std::vector<int> stop;     // empty: SIGINT and SIGTERM
+    std::vector<int> stop;  // empty: SIGINT and SIGTERM
     std::vector<int> ignored;
   };
 

@@ -16,10 +16,17 @@ struct Unit {
 constexpr uint64_t kKi = 1024;
 constexpr Unit kUnits[] = {
     {"B", 1},
-    {"kB", 1'000},          {"KB", 1'000},           {"MB", 1'000'000},
-    {"GB", 1'000'000'000},  {"TB", 1'000'000'000'000}, {"PB", 1'000'000'000'000'000},
-    {"KiB", kKi},           {"MiB", kKi * kKi},      {"GiB", kKi * kKi * kKi},
-    {"TiB", kKi * kKi * kKi * kKi},                  {"PiB", kKi * kKi * kKi * kKi * kKi},
+    {"kB", 1'000},
+    {"KB", 1'000},
+    {"MB", 1'000'000},
+    {"GB", 1'000'000'000},
+    {"TB", 1'000'000'000'000},
+    {"PB", 1'000'000'000'000'000},
+    {"KiB", kKi},
+    {"MiB", kKi* kKi},
+    {"GiB", kKi* kKi* kKi},
+    {"TiB", kKi* kKi* kKi* kKi},
+    {"PiB", kKi* kKi* kKi* kKi* kKi},
 };
 
 // Fraction digits past this many are dropped: 10^-18 of a PiB is far below one byte, and the product
@@ -69,7 +76,8 @@ Result<uint64_t> ParseSize(std::string_view text) {
     const Unit* found = nullptr;
     for (const Unit& u : kUnits)
       if (u.suffix == suffix) found = &u;
-    if (found == nullptr) return bad(fmt::format("unknown unit \"{}\" (want B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB)", suffix));
+    if (found == nullptr)
+      return bad(fmt::format("unknown unit \"{}\" (want B, kB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB)", suffix));
     unit = found->bytes;
   }
   if (nonzero_fraction && unit == 1) return bad("a number of bytes must be whole");

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-
 namespace coder {
 
 std::string TerminalSafe(std::string_view text, bool keep_newlines) {

@@ -21,7 +21,8 @@ std::string JoinQuoted(const std::vector<std::string>& words) {
     if (!out.empty()) out += ' ';
     out += '\'';
     for (char c : w) {
-      if (c == '\'') out += "'\\''"; else out += c;
+      if (c == '\'') out += "'\\''";
+      else out += c;
     }
     out += '\'';
   }

@@ -23,9 +23,12 @@ long double Reference(std::string_view text) {
   if (text == "0") return 0;
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   if (text.empty()) return -1;
-  struct U { std::string_view name; long double ns; };
-  static constexpr U kUnits[] = {{"ns", 1},    {"us", 1e3L}, {"\xC2\xB5s", 1e3L}, {"ms", 1e6L},
-                                 {"s", 1e9L},  {"m", 60e9L}, {"h", 3600e9L}};
+  struct U {
+    std::string_view name;
+    long double ns;
+  };
+  static constexpr U kUnits[] = {{"ns", 1},   {"us", 1e3L}, {"\xC2\xB5s", 1e3L}, {"ms", 1e6L},
+                                 {"s", 1e9L}, {"m", 60e9L}, {"h", 3600e9L}};
   long double total = 0;
   while (!text.empty()) {
     long double number = 0, scale = 1;
@@ -35,7 +38,8 @@ long double Reference(std::string_view text) {
       const char c = text[i];
       if (c >= '0' && c <= '9') {
         digits = true;
-        if (dot) number += (scale /= 10) * (c - '0'); else number = number * 10 + (c - '0');
+        if (dot) number += (scale /= 10) * (c - '0');
+        else number = number * 10 + (c - '0');
       } else if (c == '.' && !dot) {
         dot = true;
       } else {
@@ -98,11 +102,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto back = coder::ParseDuration(shown);
     const long double tolerance = FormatTolerance(shown) + DoubleSlack(d.count());
     if (back.ok()) {
-      FUZZ_CHECK(std::fabs(static_cast<long double>(back->count()) - static_cast<long double>(d.count())) <= tolerance,
-                 std::to_string(d.count()) + "ns shown as " + shown + " parsed back as " + std::to_string(back->count()));
+      FUZZ_CHECK(
+          std::fabs(static_cast<long double>(back->count()) - static_cast<long double>(d.count())) <= tolerance,
+          std::to_string(d.count()) + "ns shown as " + shown + " parsed back as " + std::to_string(back->count()));
     } else {
       // Only a duration that rounds past what int64 nanoseconds hold may be refused, as too large.
-      FUZZ_CHECK(static_cast<long double>(d.count()) + tolerance >= kMaxNs && back.error().message.find("too large") != std::string::npos,
+      FUZZ_CHECK(static_cast<long double>(d.count()) + tolerance >= kMaxNs &&
+                     back.error().message.find("too large") != std::string::npos,
                  std::to_string(d.count()) + "ns shown as " + shown + ": " + back.error().message);
     }
   }

@@ -7,8 +7,8 @@
 
 // Invariant checks for fuzz targets: a failed check prints what broke and aborts, which libFuzzer
 // reports as a crash and saves the input as an artifact.
-#define FUZZ_CHECK(cond, ...)                                                                   \
-  do {                                                                                          \
+#define FUZZ_CHECK(cond, ...)                                                                          \
+  do {                                                                                                 \
     if (!(cond)) ::coder::fuzz::Fail(__FILE__, __LINE__, #cond, ::coder::fuzz::Describe(__VA_ARGS__)); \
   } while (0)
 

@@ -114,7 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (ec == http::error::need_more || (!ec && !reference.is_done())) {
     ec = {};
-    if (reference.got_some()) reference.put_eof(ec); else ec = http::error::end_of_stream;
+    if (reference.got_some()) reference.put_eof(ec);
+    else ec = http::error::end_of_stream;
   }
 
   const std::string reply = Exchange(server, request);
@@ -123,8 +124,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(reply.empty(), "an unfinished request was answered: " + Escape(reply));
     return 0;
   }
-  FUZZ_CHECK(!reply.empty(), "no answer to " + (ec ? "a bad request (" + ec.message() + ")" : std::string("a request")) +
-                                 ": " + Escape(request));
+  FUZZ_CHECK(!reply.empty(), "no answer to " +
+                                 (ec ? "a bad request (" + ec.message() + ")" : std::string("a request")) + ": " +
+                                 Escape(request));
   http::response_parser<http::string_body> response;
   response.body_limit(boost::none);
   boost::system::error_code rec;

@@ -30,7 +30,9 @@ std::vector<Line> SplitAll(std::string_view stream, size_t max_line_bytes, const
                            uint64_t* truncated_bytes) {
   LineSplitter splitter(max_line_bytes);
   std::vector<Line> lines;
-  const LineSplitter::Emit emit = [&](std::string&& text, bool truncated) { lines.push_back({std::move(text), truncated}); };
+  const LineSplitter::Emit emit = [&](std::string&& text, bool truncated) {
+    lines.push_back({std::move(text), truncated});
+  };
   size_t at = 0;
   for (size_t n : reads) {
     if (at >= stream.size()) break;
@@ -50,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider provider(data, size);
   const size_t max_line_bytes = provider.ConsumeIntegralInRange<size_t>(1, 512);
   std::vector<size_t> reads;
-  for (int i = provider.ConsumeIntegralInRange(0, 8); i > 0; --i) reads.push_back(provider.ConsumeIntegralInRange<size_t>(1, 300));
+  for (int i = provider.ConsumeIntegralInRange(0, 8); i > 0; --i)
+    reads.push_back(provider.ConsumeIntegralInRange<size_t>(1, 300));
   const std::string user_fingerprint = provider.ConsumeBool() ? provider.ConsumeRandomLengthString(40) : "";
   const std::string stream = provider.ConsumeRemainingBytesAsString();
 
@@ -74,9 +77,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ++newlines;
       if (i > 0 && stream[i - 1] == '\r') ++crlf;
     }
-  FUZZ_CHECK(kept + newlines + truncated_whole <= stream.size() && stream.size() <= kept + newlines + truncated_whole + crlf,
-             "bytes lost or invented: " + std::to_string(stream.size()) + " in, " + std::to_string(kept) + " kept, " +
-                 std::to_string(truncated_whole) + " truncated");
+  FUZZ_CHECK(
+      kept + newlines + truncated_whole <= stream.size() && stream.size() <= kept + newlines + truncated_whole + crlf,
+      "bytes lost or invented: " + std::to_string(stream.size()) + " in, " + std::to_string(kept) + " kept, " +
+          std::to_string(truncated_whole) + " truncated");
 
   // The tail the report keeps stays within its bound.
   LineRing ring(1024);

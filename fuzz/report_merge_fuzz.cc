@@ -12,14 +12,14 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_check.h"
+#include "harness/analysis/run_record.h"
 #include "harness/experiment/diag_merge.h"
 #include "harness/report/merge.h"
-#include "harness/analysis/run_record.h"
 
 namespace {
 
-using nlohmann::json;
 using coder::harness::RunRecord;
+using nlohmann::json;
 
 size_t RunsOf(const json& report) {
   const auto it = report.find("runs");

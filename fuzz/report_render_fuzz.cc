@@ -84,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (line_start < md.size()) {
     const size_t end = md.find('\n', line_start);
     const std::string_view line(md.data() + line_start, end - line_start);
-    for (unsigned char c : line) FUZZ_CHECK((c >= 0x20 && c != 0x7f) || c == '\t', "control character in: " + Escape(line));
+    for (unsigned char c : line)
+      FUZZ_CHECK((c >= 0x20 && c != 0x7f) || c == '\t', "control character in: " + Escape(line));
     if (line.starts_with("|")) {
       if (columns == 0) columns = Pipes(line);
       FUZZ_CHECK(Pipes(line) == columns, "a table row with another column count: " + Escape(line));
@@ -101,7 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t end = annotations.find('\n', line_start);
     FUZZ_CHECK(end != std::string::npos, "the last annotation lacks its newline");
     const std::string_view line(annotations.data() + line_start, end - line_start);
-    FUZZ_CHECK(line.starts_with("::error ") || line.starts_with("::warning "), "not a workflow command: " + Escape(line));
+    FUZZ_CHECK(line.starts_with("::error ") || line.starts_with("::warning "),
+               "not a workflow command: " + Escape(line));
     FUZZ_CHECK(line.find('\r') == std::string_view::npos, Escape(line));
     line_start = end + 1;
   }

@@ -76,7 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   coder::server::ServerOptions options;
   const bool json = p.ConsumeBool();
   options.ai_gateway_enabled = p.ConsumeBool();
-  options.shutdown_order = p.ConsumeBool() ? coder::server::ShutdownOrder::kPatched : coder::server::ShutdownOrder::kUnpatched;
+  options.shutdown_order =
+      p.ConsumeBool() ? coder::server::ShutdownOrder::kPatched : coder::server::ShutdownOrder::kUnpatched;
   options.websocket_shutdown_timeout = std::chrono::milliseconds(p.ConsumeIntegralInRange<int64_t>(1, 3'600'000));
   FakeClock clock;
   FuzzTargets targets(p, clock);
@@ -88,10 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto took = std::chrono::nanoseconds(p.ConsumeIntegralInRange<int64_t>(0, 100'000'000'000));
     const bool completed = p.ConsumeBool();
     std::string detail = p.ConsumeRandomLengthString(32);
-    steps.push_back({p.ConsumeRandomLengthString(32), std::chrono::seconds(1), [&clock, took, completed, detail](Clock::TimePoint) {
-                       clock.Advance(took);
-                       return coder::server::StepResult{completed, detail};
-                     }});
+    steps.push_back(
+        {p.ConsumeRandomLengthString(32), std::chrono::seconds(1), [&clock, took, completed, detail](Clock::TimePoint) {
+           clock.Advance(took);
+           return coder::server::StepResult{completed, detail};
+         }});
   }
   coder::server::ShutdownPlan plan(std::move(steps), log.logger(), clock);
   const auto& report = plan.Run();
@@ -116,8 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Every step, each on its own line, whatever the other fields held.
   FUZZ_CHECK(parsed_steps.size() == report.steps.size(),
-             std::to_string(report.steps.size()) + " steps ran, the harness read " + std::to_string(parsed_steps.size()) +
-                 " from:\n" + Escape(text));
+             std::to_string(report.steps.size()) + " steps ran, the harness read " +
+                 std::to_string(parsed_steps.size()) + " from:\n" + Escape(text));
   for (size_t i = 0; i < report.steps.size(); ++i) {
     const auto& ran = report.steps[i];
     const auto& read = parsed_steps[i];
@@ -132,16 +134,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The timeout line: its seconds, and every slot still held, in order.
   const bool waited_out = !targets.held.empty();
-  FUZZ_CHECK(timeout_seconds.has_value() == waited_out, "timeout line " + std::string(timeout_seconds ? "without" : "missing") +
-                                                            " held slots:\n" + Escape(text));
+  FUZZ_CHECK(timeout_seconds.has_value() == waited_out,
+             "timeout line " + std::string(timeout_seconds ? "without" : "missing") + " held slots:\n" + Escape(text));
   if (waited_out) {
     const std::string stated = coder::server::SecondsText(options.websocket_shutdown_timeout);
     if (stated.find('e') == std::string::npos)  // {:g} goes exponential only for timeouts no one sets
-      FUZZ_CHECK(std::fabs(*timeout_seconds - coder::ToSeconds(options.websocket_shutdown_timeout)) < 1e-3 *
-                     coder::ToSeconds(options.websocket_shutdown_timeout), stated);
+      FUZZ_CHECK(std::fabs(*timeout_seconds - coder::ToSeconds(options.websocket_shutdown_timeout)) <
+                     1e-3 * coder::ToSeconds(options.websocket_shutdown_timeout),
+                 stated);
     bool comparable = true;
     for (const auto& s : targets.held)
-      comparable &= !s.empty() && s.find(", ") == std::string::npos && ValidUtf8(s) && s.find_first_of("\r\n") == std::string::npos;
+      comparable &= !s.empty() && s.find(", ") == std::string::npos && ValidUtf8(s) &&
+                    s.find_first_of("\r\n") == std::string::npos;
     if (comparable) {
       std::string want, got;
       for (const auto& s : targets.held) want += "\"" + Escape(s) + "\" ";

@@ -38,9 +38,12 @@ long double Reference(std::string_view text) {
     if (i == start) return -1;
   }
   const std::string_view unit = text.substr(i);
-  struct U { std::string_view name; long double bytes; };
-  static constexpr U kUnits[] = {{"", 1},       {"B", 1},       {"kB", 1e3L},   {"KB", 1e3L},
-                                 {"MB", 1e6L},  {"GB", 1e9L},   {"TB", 1e12L},  {"PB", 1e15L},
+  struct U {
+    std::string_view name;
+    long double bytes;
+  };
+  static constexpr U kUnits[] = {{"", 1},          {"B", 1},         {"kB", 1e3L},     {"KB", 1e3L},
+                                 {"MB", 1e6L},     {"GB", 1e9L},     {"TB", 1e12L},    {"PB", 1e15L},
                                  {"KiB", 0x1p10L}, {"MiB", 0x1p20L}, {"GiB", 0x1p30L}, {"TiB", 0x1p40L},
                                  {"PiB", 0x1p50L}};
   for (const U& u : kUnits) {
@@ -104,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  std::to_string(bytes) + " shown as " + shown + " parsed back as " + std::to_string(*back));
     } else {
       // Only a size that rounds past 2^64 - 1 may be refused, as too large.
-      FUZZ_CHECK(static_cast<long double>(bytes) + tolerance > kMax && back.error().message.find("too large") != std::string::npos,
+      FUZZ_CHECK(static_cast<long double>(bytes) + tolerance > kMax &&
+                     back.error().message.find("too large") != std::string::npos,
                  std::to_string(bytes) + " shown as " + shown + ": " + back.error().message);
     }
   }

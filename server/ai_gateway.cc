@@ -1,5 +1,6 @@
 #include "server/ai_gateway.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -252,7 +252,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     } unregister{upstream_streams, &stream};
     stream.expires_after(kUpstreamTimeout);
     auto [cec, ep] = co_await stream.async_connect(endpoints, net::as_tuple(net::use_awaitable));
-    if (cec) co_return UpstreamReply{0, "", "", fmt::format("connecting to {}:{}: {}", upstream->host, upstream->port, cec.message())};
+    if (cec)
+      co_return UpstreamReply{0, "", "",
+                              fmt::format("connecting to {}:{}: {}", upstream->host, upstream->port, cec.message())};
     http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, fmt::format("{}:{}", upstream->host, upstream->port));
     req.set(http::field::user_agent, "coder-ai-gateway");
@@ -324,8 +326,7 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto [ec, reply] = co_await Call(
         InterceptionCall(request, provider, upstream_path, response, error, started, started_wall), kRecordTimeout);
     if (ec) co_return ec.message();
-    if (!reply.is_object() || !reply.value("ok", false))
-      co_return DumpJson(reply);
+    if (!reply.is_object() || !reply.value("ok", false)) co_return DumpJson(reply);
     co_return std::string();
   }
 
@@ -341,8 +342,9 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
       co_return ApiResponse::Error(503, "AI Gateway has no upstream configured (set --ai-gateway-upstream-url)");
     const std::string upstream_path = slash == std::string::npos ? "/" : rest.substr(slash);
     if (HasDotSegment(upstream_path))
-      co_return ApiResponse::Error(400, "the path has a \".\" or \"..\" segment (also percent-encoded); "
-                                        "the AI Gateway forwards only paths inside the provider's root");
+      co_return ApiResponse::Error(400,
+                                   "the path has a \".\" or \"..\" segment (also percent-encoded); "
+                                   "the AI Gateway forwards only paths inside the provider's root");
     const auto query_at = request.target.find('?');
     const std::string query = query_at == std::string::npos ? "" : request.target.substr(query_at);
 
@@ -353,18 +355,17 @@ struct AiGatewayDaemon::Impl : std::enable_shared_from_this<Impl> {
                                         request.content_type);
     --in_flight;
     ++requests_proxied;
-    ApiResponse response = up.error.empty() ? ApiResponse{up.status, up.content_type, std::move(up.body)}
-                                            : ApiResponse::Error(502, "AI Gateway upstream request failed: " + up.error);
-    if (auto failure = co_await Record(request, provider, upstream_path, response, up.error, started,
-                                       started_wall);
+    ApiResponse response = up.error.empty()
+                               ? ApiResponse{up.status, up.content_type, std::move(up.body)}
+                               : ApiResponse::Error(502, "AI Gateway upstream request failed: " + up.error);
+    if (auto failure = co_await Record(request, provider, upstream_path, response, up.error, started, started_wall);
         !failure.empty())
       LogRecordFailure(failure);
     co_return response;
   }
 };
 
-AiGatewayDaemon::AiGatewayDaemon(net::io_context& ioc, Dialer dialer, std::optional<UpstreamUrl> upstream,
-                                 Logger& log)
+AiGatewayDaemon::AiGatewayDaemon(net::io_context& ioc, Dialer dialer, std::optional<UpstreamUrl> upstream, Logger& log)
     : impl_(std::make_shared<Impl>(ioc, std::move(dialer), std::move(upstream), log)) {}
 
 AiGatewayDaemon::~AiGatewayDaemon() { Close(); }
@@ -398,9 +399,7 @@ void AiGatewayDaemon::Close() {
   });
 }
 
-net::awaitable<ApiResponse> AiGatewayDaemon::Handle(ApiRequest request) {
-  return impl_->Handle(std::move(request));
-}
+net::awaitable<ApiResponse> AiGatewayDaemon::Handle(ApiRequest request) { return impl_->Handle(std::move(request)); }
 
 std::string AiGatewayDaemon::DumpState() const {
   bool connected = false;

@@ -11,12 +11,12 @@ namespace coder::server {
 /// What a handler sees of an HTTP request: enough to route and answer without Beast types, so
 /// handlers outside the HTTP translation unit stay cheap to compile.
 struct ApiRequest {
-  std::string method;        // "GET", "POST", ...
-  std::string target;        // path and query as sent
-  std::string path;          // target without the query
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query as sent
+  std::string path;    // target without the query
   std::string content_type;
   std::string body;
-  std::string remote;        // "127.0.0.1:51234"
+  std::string remote;  // "127.0.0.1:51234"
 };
 
 struct ApiResponse {
@@ -29,10 +29,10 @@ struct ApiResponse {
     return {status, "application/json", DumpJson(j)};
   }
   /// Errors always carry a JSON body {"message": ...} so clients can show it as is.
-  static ApiResponse Error(unsigned status, std::string_view message) {
-    return Json(status, {{"message", message}});
+  static ApiResponse Error(unsigned status, std::string_view message) { return Json(status, {{"message", message}}); }
+  static ApiResponse Text(unsigned status, std::string text) {
+    return {status, "text/plain; charset=utf-8", std::move(text)};
   }
-  static ApiResponse Text(unsigned status, std::string text) { return {status, "text/plain; charset=utf-8", std::move(text)}; }
 };
 
 }  // namespace coder::server

@@ -55,21 +55,23 @@ Result<ConfigDir> ConfigDir::Open(const std::filesystem::path& path) {
     if (errno == ELOOP || errno == ENOTDIR) {
       struct stat l {};
       const std::string kind = ::lstat(path.c_str(), &l) == 0 ? KindOf(l.st_mode) : "not a directory";
-      return Error{fmt::format("config dir {} is {}; refusing it (give a real directory owned by you)",
-                               path.string(), kind)};
+      return Error{
+          fmt::format("config dir {} is {}; refusing it (give a real directory owned by you)", path.string(), kind)};
     }
     return Error{fmt::format("opening config dir {}: {}", path.string(), Errno())};
   }
   ConfigDir dir(path, fd);
   if (::fstat(fd, &st) != 0) return Error{fmt::format("config dir {}: {}", path.string(), Errno())};
   if (st.st_uid != ::geteuid())
-    return Error{fmt::format("config dir {} is owned by uid {}, not by uid {} running the server; refusing "
-                             "to trust it (its session token and state could be another user's)",
-                             path.string(), st.st_uid, ::geteuid())};
+    return Error{
+        fmt::format("config dir {} is owned by uid {}, not by uid {} running the server; refusing "
+                    "to trust it (its session token and state could be another user's)",
+                    path.string(), st.st_uid, ::geteuid())};
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-    return Error{fmt::format("config dir {} has mode {:04o}, writable by group or others; refusing it, as ssh "
-                             "refuses such a directory (chmod go-w it, or give a private directory)",
-                             path.string(), st.st_mode & 07777)};
+    return Error{
+        fmt::format("config dir {} has mode {:04o}, writable by group or others; refusing it, as ssh "
+                    "refuses such a directory (chmod go-w it, or give a private directory)",
+                    path.string(), st.st_mode & 07777)};
   return dir;
 }
 

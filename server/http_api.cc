@@ -1,5 +1,6 @@
 #include "server/http_api.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -15,7 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <fmt/format.h>
 
 #include <malloc.h>
 
@@ -175,8 +175,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
              {{"max_connections", config.max_connections}, {"connections", Count()}});
   }
   static ApiResponse ReserveRefusal() {
-    return ApiResponse::Error(503, "the server is at its connection limit; only /healthz is served until "
-                                   "connections end");
+    return ApiResponse::Error(503,
+                              "the server is at its connection limit; only /healthz is served until "
+                              "connections end");
   }
   size_t Count() const { return live_connections + live_sessions; }
   /// Closes the oldest HTTP connection that waits for a request that has not begun to arrive.
@@ -354,7 +355,8 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
         in_flight = PendingRequestSlot(*conn);
       }
       conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.idle_timeout);
-      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
+      auto [ec, n] =
+          co_await conn->stream.async_read_some(buffer.prepare(kReadChunk), net::as_tuple(net::use_awaitable));
       if (ec) break;  // the idle timeout, the peer left, or the drain ended an idle connection
       buffer.commit(n);
     }
@@ -376,16 +378,19 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     if (ec) {
       std::optional<ApiResponse> reply;
       if (ec == http::error::header_limit) {
-        reply = ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
+        reply =
+            ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
       } else if (ec == http::error::bad_chunk_extension) {
         reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
-                                                    "bytes or malformed", kMaxChunkExtensionBytes));
+                                                    "bytes or malformed",
+                                                    kMaxChunkExtensionBytes));
       } else if (ec == http::error::bad_transfer_encoding) {
-        reply = ApiResponse::Error(400, "malformed HTTP request: Transfer-Encoding must end with chunked, come "
-                                        "without Content-Length, and only from HTTP/1.1 clients");
+        reply = ApiResponse::Error(400,
+                                   "malformed HTTP request: Transfer-Encoding must end with chunked, come "
+                                   "without Content-Length, and only from HTTP/1.1 clients");
       } else if (ec == http::error::buffer_overflow) {
-        reply = ApiResponse::Error(431, fmt::format("a chunk line or the trailer is larger than {} bytes",
-                                                    config.max_header_bytes));
+        reply = ApiResponse::Error(
+            431, fmt::format("a chunk line or the trailer is larger than {} bytes", config.max_header_bytes));
       } else if (ec == http::error::body_limit) {
         reply = ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
       } else if (IsMalformedRequest(ec)) {
@@ -418,9 +423,9 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
       // From here the connection is a WebSocket: the HTTP drain no longer owns it.
       in_flight.Release();
       if (connections.erase(conn->id) > 0) --live_connections;
-      auto session = std::make_shared<WatchSession>(std::move(conn->stream), notifications, websockets, self,
-                                                    fmt::format("websocket {}#{} from {}", path, conn->id, conn->remote),
-                                                    log);
+      auto session =
+          std::make_shared<WatchSession>(std::move(conn->stream), notifications, websockets, self,
+                                         fmt::format("websocket {}#{} from {}", path, conn->id, conn->remote), log);
       sessions.emplace(conn->id, session);
       ++live_sessions;
       co_await session->Run(parser.release());
@@ -431,10 +436,15 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     }
 
     // The new slot is taken before the old one goes, so the drain never sees this request at zero.
-    in_flight = WaitGroupSlot(requests, fmt::format("{} {} from {}", std::string(req.method_string()), target, conn->remote));
+    in_flight =
+        WaitGroupSlot(requests, fmt::format("{} {} from {}", std::string(req.method_string()), target, conn->remote));
     conn->phase = HttpConnection::Phase::kHandling;
-    ApiRequest api_req{std::string(req.method_string()), target, path, std::string(req[http::field::content_type]),
-                       std::move(req.body()), conn->remote};
+    ApiRequest api_req{std::string(req.method_string()),
+                       target,
+                       path,
+                       std::string(req[http::field::content_type]),
+                       std::move(req.body()),
+                       conn->remote};
     // Not a conditional expression around co_await: g++ 12 destroys its temporaries twice.
     ApiResponse res;
     if (conn->reserve && path != "/healthz") res = ReserveRefusal();

@@ -38,7 +38,7 @@ class HttpApi {
  public:
   struct Config {
     std::string session_token;
-    size_t max_body_bytes = 1 << 20;    // larger: 413
+    size_t max_body_bytes = 1 << 20;     // larger: 413
     size_t max_header_bytes = 16 << 10;  // larger: 431
     /// A request's headers and body must arrive within this from its first byte, and a response must be
     /// taken within it; otherwise the connection is closed (a dribbling client cannot hold it).

@@ -26,8 +26,7 @@ std::string_view LevelName(LogLevel level) {
 std::string Timestamp() {
   const auto now = std::chrono::system_clock::now();
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  return fmt::format("{:%Y-%m-%d %H:%M:%S}.{:03d}", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
-                     ms.count());
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}.{:03d}", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms.count());
 }
 
 std::string HumanValue(const nlohmann::json& v) {

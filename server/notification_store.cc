@@ -41,11 +41,11 @@ Result<std::unique_ptr<NotificationStore>> NotificationStore::Open(const ConfigD
   if (auto created = dir.CreateIfMissing(name, 0600); !created) return created.error();
   const std::string path = dir.PathOf(name).string();
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    std::string message = fmt::format("opening the notifications database {}: {}", path,
-                                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    std::string message =
+        fmt::format("opening the notifications database {}: {}", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
     return Error{std::move(message)};
   }
@@ -177,18 +177,18 @@ Status NotificationStore::Flush() {
   work_.notify_one();
   flushed_.wait(lock, [&] { return flushes_done_ >= ticket; });
   if (failed_deletes_.empty()) return Ok{};
-  return Error{fmt::format("{} delivered notifications could not be marked delivered in {} (they will be "
-                           "delivered again after the next start)",
-                           failed_deletes_.size(), path_)};
+  return Error{
+      fmt::format("{} delivered notifications could not be marked delivered in {} (they will be "
+                  "delivered again after the next start)",
+                  failed_deletes_.size(), path_)};
 }
 
 void NotificationStore::WriterLoop() {
   std::unique_lock lock(mu_);
   bool retried_at_stop = false;
   for (;;) {
-    work_.wait(lock, [&] {
-      return stop_ || !inserts_.empty() || !deletes_.empty() || flush_requests_ > flushes_done_;
-    });
+    work_.wait(lock,
+               [&] { return stop_ || !inserts_.empty() || !deletes_.empty() || flush_requests_ > flushes_done_; });
     if (stop_ && inserts_.empty() && deletes_.empty()) {
       // Failed deletions get one last try at the end, then are left for the next start to deliver again.
       if (failed_deletes_.empty() || retried_at_stop) break;
@@ -235,8 +235,7 @@ std::optional<NotificationStore::WriteError> NotificationStore::CommitInserts(
   }
   for (const auto& i : inserts) {
     sqlite3_bind_int64(insert.get(), 1, static_cast<sqlite3_int64>(i.seq));
-    sqlite3_bind_text(insert.get(), 2, i.notification.data(), static_cast<int>(i.notification.size()),
-                      SQLITE_STATIC);
+    sqlite3_bind_text(insert.get(), 2, i.notification.data(), static_cast<int>(i.notification.size()), SQLITE_STATIC);
     rc = sqlite3_step(insert.get());
     sqlite3_reset(insert.get());
     if (rc != SQLITE_DONE) {

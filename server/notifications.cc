@@ -95,8 +95,7 @@ Status NotificationsManager::ImportLegacy(const ConfigDir& dir, const std::strin
   if (!good.empty())
     log_.Info("imported the old pending-notifications file into the database",
               {{"count", good.size()}, {"path", dir.PathOf(name).string()}});
-  if (bad > 0)
-    return quarantine(fmt::format("{} bad entries, the first: {}", bad, first_error));
+  if (bad > 0) return quarantine(fmt::format("{} bad entries, the first: {}", bad, first_error));
   dir.Remove(name);
   return Ok{};
 }
@@ -149,8 +148,8 @@ void NotificationsManager::EnqueueAsync(const nlohmann::json& request, EnqueueDo
   if (!store_) return Accepted(seq, std::move(n), std::nullopt, done);
   std::string json = n.ToJson().dump();
   store_->Insert(seq, std::move(json),
-                 [this, seq, n = std::move(n), done = std::move(done)](
-                     std::optional<NotificationStore::WriteError> error) mutable {
+                 [this, seq, n = std::move(n),
+                  done = std::move(done)](std::optional<NotificationStore::WriteError> error) mutable {
                    Accepted(seq, std::move(n), std::move(error), done);
                  });
 }
@@ -211,8 +210,8 @@ void NotificationsManager::RemoveWatcher(const NotificationWatcher* watcher) {
 void NotificationsManager::MarkDelivered(uint64_t seq) {
   {
     std::lock_guard lock(mu_);
-    auto it = std::lower_bound(pending_.begin(), pending_.end(), seq,
-                               [](const Entry& e, uint64_t s) { return e.seq < s; });
+    auto it =
+        std::lower_bound(pending_.begin(), pending_.end(), seq, [](const Entry& e, uint64_t s) { return e.seq < s; });
     if (it == pending_.end() || it->seq != seq) return;
     pending_.erase(it);
     if (pending_.empty()) drained_.notify_all();

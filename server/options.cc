@@ -22,9 +22,7 @@ Result<uint64_t> ParseUnsigned(std::string_view text) {
 
 }  // namespace
 
-std::string_view ToString(ShutdownOrder order) {
-  return order == ShutdownOrder::kPatched ? "patched" : "unpatched";
-}
+std::string_view ToString(ShutdownOrder order) { return order == ShutdownOrder::kPatched ? "patched" : "unpatched"; }
 
 Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
   std::string host;
@@ -49,8 +47,10 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
 }
 
 Result<bool> ParseBool(std::string_view text) {
-  for (std::string_view t : {"true", "1", "yes", "on"}) if (text == t) return true;
-  for (std::string_view f : {"false", "0", "no", "off"}) if (text == f) return false;
+  for (std::string_view t : {"true", "1", "yes", "on"})
+    if (text == t) return true;
+  for (std::string_view f : {"false", "0", "no", "off"})
+    if (text == f) return false;
   return Error{"want true or false"};
 }
 
@@ -121,10 +121,10 @@ Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
                         o.http_drain_timeout},
            DurationFlag{"notifications-drain-timeout", "CODER_NOTIFICATIONS_DRAIN_TIMEOUT",
                         flags.notifications_drain_timeout, o.notifications_drain_timeout},
-           DurationFlag{"http-read-timeout", "CODER_HTTP_READ_TIMEOUT", flags.http_read_timeout,
-                        o.http_read_timeout, true},
-           DurationFlag{"http-idle-timeout", "CODER_HTTP_IDLE_TIMEOUT", flags.http_idle_timeout,
-                        o.http_idle_timeout, true},
+           DurationFlag{"http-read-timeout", "CODER_HTTP_READ_TIMEOUT", flags.http_read_timeout, o.http_read_timeout,
+                        true},
+           DurationFlag{"http-idle-timeout", "CODER_HTTP_IDLE_TIMEOUT", flags.http_idle_timeout, o.http_idle_timeout,
+                        true},
        }) {
     auto parsed = ParseDuration(d.value);
     if (!parsed) return FlagError(d.flag, d.env, d.value, parsed.error().message);

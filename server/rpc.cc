@@ -20,15 +20,14 @@ net::awaitable<std::pair<error_code, nlohmann::json>> ReadFrame(Socket& socket) 
   std::array<uint8_t, 4> header{};
   auto [ec, n] = co_await net::async_read(socket, net::buffer(header), net::as_tuple(net::use_awaitable));
   if (ec) co_return std::pair{ec, nlohmann::json()};
-  const uint32_t size = (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) | (uint32_t{header[2]} << 8) |
-                        uint32_t{header[3]};
+  const uint32_t size =
+      (uint32_t{header[0]} << 24) | (uint32_t{header[1]} << 16) | (uint32_t{header[2]} << 8) | uint32_t{header[3]};
   if (size > kMaxFrameBytes) co_return std::pair{make_error_code(boost::system::errc::bad_message), nlohmann::json()};
   std::string payload(size, '\0');
   auto [ec2, n2] = co_await net::async_read(socket, net::buffer(payload), net::as_tuple(net::use_awaitable));
   if (ec2) co_return std::pair{ec2, nlohmann::json()};
   auto message = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (message.is_discarded())
-    co_return std::pair{make_error_code(boost::system::errc::bad_message), nlohmann::json()};
+  if (message.is_discarded()) co_return std::pair{make_error_code(boost::system::errc::bad_message), nlohmann::json()};
   co_return std::pair{error_code(), std::move(message)};
 }
 

@@ -1,28 +1,28 @@
 #include "server/server.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
-#include <atomic>
-#include <optional>
 #include <sys/stat.h>
+#include <atomic>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "common/signal_name.h"
+#include "common/signal_watcher.h"
 #include "server/ai_gateway.h"
 #include "server/config_dir.h"
 #include "server/http_api.h"
 #include "server/notifications.h"
 #include "server/random.h"
 #include "server/shutdown_steps.h"
-#include "common/signal_name.h"
-#include "common/signal_watcher.h"
 
 namespace coder::server {
 namespace {
@@ -204,13 +204,14 @@ Result<std::string> Server::Start() {
   notifications_ = std::make_unique<NotificationsManager>(std::move(*store), options_.notifications_queue_size, log_);
   if (auto loaded = notifications_->LoadPending(&*config_dir_, kLegacyStateFile); !loaded) return loaded.error();
 
-  api_ = std::make_unique<HttpApi>(ioc_, HttpApi::Config{.session_token = *token,
-                                                        .read_timeout = options_.http_read_timeout,
-                                                        .idle_timeout = options_.http_idle_timeout,
-                                                        .max_connections = options_.max_connections != 0
-                                                                               ? options_.max_connections
-                                                                               : DefaultMaxConnections()},
-                               *notifications_, log_);
+  api_ = std::make_unique<HttpApi>(
+      ioc_,
+      HttpApi::Config{
+          .session_token = *token,
+          .read_timeout = options_.http_read_timeout,
+          .idle_timeout = options_.http_idle_timeout,
+          .max_connections = options_.max_connections != 0 ? options_.max_connections : DefaultMaxConnections()},
+      *notifications_, log_);
   auto port = api_->Listen(options_.host, options_.port);
   if (!port) return port.error();
   const std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
@@ -256,7 +257,8 @@ void Server::DumpStateAndQuit() {
   if (serving_) {
     out += api_->DumpState();
     out += gateway_ ? gateway_->DumpState() : std::string("ai gateway: disabled\n");
-    out += fmt::format("notifications: pending={} watchers={}\n", notifications_->pending(), notifications_->watchers());
+    out +=
+        fmt::format("notifications: pending={} watchers={}\n", notifications_->pending(), notifications_->watchers());
   }
   out += "=== end of state ===\n";
   log_.WriteRaw(out);

@@ -8,9 +8,9 @@ namespace coder::server {
 
 /// Exit codes of `coder server`.
 inline constexpr int kExitClean = 0;
-inline constexpr int kExitFailed = 1;    // could not start or serve: port in use, unwritable config dir
-inline constexpr int kExitUsage = 2;     // bad flag or environment value
-inline constexpr int kExitForceQuit = 3; // SIGQUIT: state dumped, no graceful shutdown
+inline constexpr int kExitFailed = 1;     // could not start or serve: port in use, unwritable config dir
+inline constexpr int kExitUsage = 2;      // bad flag or environment value
+inline constexpr int kExitForceQuit = 3;  // SIGQUIT: state dumped, no graceful shutdown
 
 /// The signals the server acts on. A stop signal starts the graceful shutdown (a later one is logged and
 /// ignored); an ignored one is logged; SIGQUIT dumps the state and exits 3. SIGPIPE is ignored outright.

@@ -23,9 +23,8 @@ const SteadyClock& SteadyClock::Instance() {
 std::string ShutdownReport::Summary() const {
   std::string out;
   for (const auto& step : steps) {
-    const double share = total.count() > 0 ? 100.0 * static_cast<double>(step.took.count()) /
-                                                 static_cast<double>(total.count())
-                                           : 0.0;
+    const double share =
+        total.count() > 0 ? 100.0 * static_cast<double>(step.took.count()) / static_cast<double>(total.count()) : 0.0;
     if (!out.empty()) out += ", ";
     out += fmt::format("{} {} ({:.1f}%)", step.name, FormatDuration(step.took), share);
   }
@@ -55,8 +54,7 @@ const ShutdownReport& ShutdownPlan::Run() {
       if (!result.detail.empty()) fields.push_back({"detail", result.detail});
       log_.Info("shutdown step done", fields);
       if (timing.overran) {
-        log_.Warn("shutdown step overran its deadline",
-                  {{"step", step.name}, {"budget", FormatDuration(step.budget)}});
+        log_.Warn("shutdown step overran its deadline", {{"step", step.name}, {"budget", FormatDuration(step.budget)}});
       }
       report_.steps.push_back(std::move(timing));
     }

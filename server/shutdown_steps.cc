@@ -31,16 +31,16 @@ std::vector<ShutdownStep> BuildShutdownSteps(const ServerOptions& options, Shutd
                    }});
 
   // Before the WebSockets close: watchers are still connected to take what is pending.
-  steps.push_back({kStepNotifications, options.notifications_drain_timeout,
-                   [&targets, &log](Clock::TimePoint deadline) {
-                     auto kept = targets.CloseNotifications(deadline);
-                     if (!kept) {
-                       log.Error("closing the notifications manager failed", {{"error", kept.error().message}});
-                       return StepResult{false, kept.error().message};
-                     }
-                     log.Info("Closed notifications manager", {{"kept_for_next_start", *kept}});
-                     return StepResult{};
-                   }});
+  steps.push_back(
+      {kStepNotifications, options.notifications_drain_timeout, [&targets, &log](Clock::TimePoint deadline) {
+         auto kept = targets.CloseNotifications(deadline);
+         if (!kept) {
+           log.Error("closing the notifications manager failed", {{"error", kept.error().message}});
+           return StepResult{false, kept.error().message};
+         }
+         log.Info("Closed notifications manager", {{"kept_for_next_start", *kept}});
+         return StepResult{};
+       }});
 
   ShutdownStep close_gateway{kStepAiGateway, std::chrono::seconds(5), [&targets, &log](Clock::TimePoint) {
                                targets.CloseAiGateway();
@@ -49,20 +49,20 @@ std::vector<ShutdownStep> BuildShutdownSteps(const ServerOptions& options, Shutd
                              }};
 
   const std::string timeout_text = SecondsText(options.websocket_shutdown_timeout);
-  ShutdownStep wait_websockets{
-      kStepWebSocketWait, options.websocket_shutdown_timeout,
-      [&targets, &log, timeout_text](Clock::TimePoint deadline) {
-        log.Info("Waiting for WebSocket connections to close...");
-        targets.CloseWebSockets();
-        const auto held = targets.WaitWebSockets(deadline);
-        if (held.empty()) {
-          log.Info("Done waiting for WebSocket connections");
-          return StepResult{};
-        }
-        log.Warn(fmt::format("websocket shutdown timed out after {}", timeout_text),
-                 {{"held", fmt::format("{}", fmt::join(held, ", "))}, {"held_count", held.size()}});
-        return StepResult{false, fmt::format("{} wait-group slots still held", held.size())};
-      }};
+  ShutdownStep wait_websockets{kStepWebSocketWait, options.websocket_shutdown_timeout,
+                               [&targets, &log, timeout_text](Clock::TimePoint deadline) {
+                                 log.Info("Waiting for WebSocket connections to close...");
+                                 targets.CloseWebSockets();
+                                 const auto held = targets.WaitWebSockets(deadline);
+                                 if (held.empty()) {
+                                   log.Info("Done waiting for WebSocket connections");
+                                   return StepResult{};
+                                 }
+                                 log.Warn(
+                                     fmt::format("websocket shutdown timed out after {}", timeout_text),
+                                     {{"held", fmt::format("{}", fmt::join(held, ", "))}, {"held_count", held.size()}});
+                                 return StepResult{false, fmt::format("{} wait-group slots still held", held.size())};
+                               }};
 
   if (!options.ai_gateway_enabled) {
     steps.push_back(std::move(wait_websockets));

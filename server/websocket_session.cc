@@ -34,8 +34,13 @@ constexpr auto kCloseCut = std::chrono::seconds(2);
 
 WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& notifications, WaitGroup& websockets,
                            std::shared_ptr<const void> group_owner, std::string name, Logger& log)
-    : ws_(std::move(stream)), notifications_(notifications), websockets_(websockets), name_(std::move(name)),
-      log_(log), group_owner_(std::move(group_owner)), stall_timer_(ws_.get_executor()),
+    : ws_(std::move(stream)),
+      notifications_(notifications),
+      websockets_(websockets),
+      name_(std::move(name)),
+      log_(log),
+      group_owner_(std::move(group_owner)),
+      stall_timer_(ws_.get_executor()),
       close_deadline_(ws_.get_executor()) {}
 
 net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {

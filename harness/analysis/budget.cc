@@ -114,7 +114,7 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
 }
 
 BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
-                             size_t max_points) {
+                               size_t max_points) {
   BudgetAnalysis a;
   std::vector<const TargetTimeline*> targets;
   // A non-finite time cannot be placed on the axis; such a run (or sample) is left out.
@@ -180,8 +180,14 @@ BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, s
       switch (e.kind) {
         case Kind::kSample: s.bytes = targets[e.target]->samples[e.sample].bytes; break;
         case Kind::kSignal: s.tail = true; break;
-        case Kind::kLaunch: s.live = true; ++live; break;
-        case Kind::kExit: s.live = false; --live; break;
+        case Kind::kLaunch:
+          s.live = true;
+          ++live;
+          break;
+        case Kind::kExit:
+          s.live = false;
+          --live;
+          break;
         case Kind::kMark: break;
       }
       total += s.Total();
@@ -212,7 +218,7 @@ BudgetAnalysis ProjectBudget(const std::vector<TargetTimeline>& runs, uint64_t a
 }
 
 BudgetAnalysis ProjectBudgetOf(const std::vector<const TargetTimeline*>& runs, uint64_t assume_rss_bytes,
-                             std::optional<uint64_t> budget_bytes, size_t max_points) {
+                               std::optional<uint64_t> budget_bytes, size_t max_points) {
   std::vector<TargetTimeline> heavy;
   heavy.reserve(runs.size());
   for (const TargetTimeline* t : runs)

@@ -28,17 +28,17 @@ std::optional<TargetTimeline> TimelineOf(const RunRecord& run);
 
 /// The memory a concurrent schedule of targets held over time (docs/report-schema.md, "budget").
 struct BudgetAnalysis {
-  uint64_t peak_total_bytes = 0;  ///< max of the summed RSS of live targets
-  double peak_total_at_ms = 0;    ///< the first time that peak was reached
-  uint64_t peak_tail_bytes = 0;   ///< max of the part held by targets already signalled
-  double time_over_budget_ms = 0; ///< total time the sum was strictly above the budget (0 without one)
-  bool over_budget = false;       ///< peak_total_bytes > budget
-  double mean_live = 0;           ///< time-average number of live targets over the window
-  double arrival_rate_per_s = 0;  ///< launches per second over the window
-  double mean_lifetime_ms = 0;    ///< mean exit - launch
-  double mean_tail_ms = 0;        ///< mean exit - signal, an unsignalled target counting 0
-  double tail_share = 0;          ///< mean_tail_ms / mean_lifetime_ms (0 when lifetimes are 0)
-  double window_ms = 0;           ///< first launch to last exit
+  uint64_t peak_total_bytes = 0;   ///< max of the summed RSS of live targets
+  double peak_total_at_ms = 0;     ///< the first time that peak was reached
+  uint64_t peak_tail_bytes = 0;    ///< max of the part held by targets already signalled
+  double time_over_budget_ms = 0;  ///< total time the sum was strictly above the budget (0 without one)
+  bool over_budget = false;        ///< peak_total_bytes > budget
+  double mean_live = 0;            ///< time-average number of live targets over the window
+  double arrival_rate_per_s = 0;   ///< launches per second over the window
+  double mean_lifetime_ms = 0;     ///< mean exit - launch
+  double mean_tail_ms = 0;         ///< mean exit - signal, an unsignalled target counting 0
+  double tail_share = 0;           ///< mean_tail_ms / mean_lifetime_ms (0 when lifetimes are 0)
+  double window_ms = 0;            ///< first launch to last exit
 
   /// The state from t_ms until the next point's t_ms (the last point is the end of the window).
   struct Point {
@@ -74,7 +74,7 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
 
 /// The same over timelines held elsewhere (no copy of their samples is made).
 BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
-                             size_t max_points = 2000);
+                               size_t max_points = 2000);
 
 /// Keeps at most `max_samples` (at least 3) of `samples`, in order: the first, the last, the largest, and
 /// the largest of each of the other slots' equal slices of the rest. Unchanged when there are no more.
@@ -87,7 +87,7 @@ BudgetAnalysis ProjectBudget(const std::vector<TargetTimeline>& runs, uint64_t a
                              std::optional<uint64_t> budget_bytes, size_t max_points = 2000);
 
 BudgetAnalysis ProjectBudgetOf(const std::vector<const TargetTimeline*>& runs, uint64_t assume_rss_bytes,
-                             std::optional<uint64_t> budget_bytes, size_t max_points = 2000);
+                               std::optional<uint64_t> budget_bytes, size_t max_points = 2000);
 
 /// The report's `budget` object: {"budget_bytes", "assume_rss_bytes", "measured", "projected"}, an
 /// absent value as null.

@@ -154,17 +154,16 @@ json RatioEstimate::ToJson() const {
               {"bound", std::string(ToString(bound))}};
 }
 
-Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs,
-                   const std::string& baseline, const std::vector<RunRecord>& baseline_runs, int suite_stops,
-                   double regression_ratio, uint64_t seed) {
-  return CompareSamples(variant, {Latencies(variant_runs), TimeoutRate(variant_runs), PeakRss(variant_runs)},
-                        baseline, {Latencies(baseline_runs), TimeoutRate(baseline_runs), PeakRss(baseline_runs)},
-                        suite_stops, regression_ratio, seed);
+Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs, const std::string& baseline,
+                   const std::vector<RunRecord>& baseline_runs, int suite_stops, double regression_ratio,
+                   uint64_t seed) {
+  return CompareSamples(variant, {Latencies(variant_runs), TimeoutRate(variant_runs), PeakRss(variant_runs)}, baseline,
+                        {Latencies(baseline_runs), TimeoutRate(baseline_runs), PeakRss(baseline_runs)}, suite_stops,
+                        regression_ratio, seed);
 }
 
 Comparison CompareSamples(const std::string& variant, const ComparedRuns& variant_runs, const std::string& baseline,
-                          const ComparedRuns& baseline_runs, int suite_stops, double regression_ratio,
-                          uint64_t seed) {
+                          const ComparedRuns& baseline_runs, int suite_stops, double regression_ratio, uint64_t seed) {
   Comparison c;
   c.variant = variant;
   c.baseline = baseline;

@@ -76,9 +76,9 @@ struct Comparison {
 /// (0 without latencies), flagged when that median is a lower bound. regression = p95_ratio is an
 /// estimate or a lower bound and its ci_low > regression_ratio (a lower bound over the threshold is a
 /// regression; an upper or indeterminate one never is). Pure; thread-safe.
-Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs,
-                   const std::string& baseline, const std::vector<RunRecord>& baseline_runs, int suite_stops,
-                   double regression_ratio, uint64_t seed = 1);
+Comparison Compare(const std::string& variant, const std::vector<RunRecord>& variant_runs, const std::string& baseline,
+                   const std::vector<RunRecord>& baseline_runs, int suite_stops, double regression_ratio,
+                   uint64_t seed = 1);
 
 /// What Compare reads of one side's runs.
 struct ComparedRuns {

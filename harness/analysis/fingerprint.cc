@@ -18,8 +18,9 @@ const std::vector<GenericTimeoutLine>& GenericTimeoutLines() {
       {"deadline-exceeded", R"(\bdeadline[ _-]?exceeded\b)", nullptr,
        "server shutdown failed: context deadline exceeded"},
       {"took-longer-than", R"(\btook longer than\b)", nullptr, "graceful shutdown took longer than 5s, forcing exit"},
-      {"timeout-exceeded", R"(\btimeout(\s+[a-z]+){0,3}\s+exceeded\b|\bexceeded\s+(the\s+|its\s+|a\s+)?([a-z]+\s+)?timeout\b)",
-       nullptr, "Cancel 2 running task(s), timeout graceful shutdown exceeded"},
+      {"timeout-exceeded",
+       R"(\btimeout(\s+[a-z]+){0,3}\s+exceeded\b|\bexceeded\s+(the\s+|its\s+|a\s+)?([a-z]+\s+)?timeout\b)", nullptr,
+       "Cancel 2 running task(s), timeout graceful shutdown exceeded"},
       {"shutdown-timeout", R"(\bshutdown[ _-]?timeout\b)",
        R"(shutdown[ _-]?timeout\s*(=|:\s*[0-9]|\(|[0-9]|of\s+[0-9]|is\b|set\b))", "shutdown timeout, forcing exit"},
       {"timeout-expired", R"(\b(timeout|deadline|grace period)\s+(has\s+|was\s+)?(reached|expired|elapsed)\b)", nullptr,
@@ -75,7 +76,8 @@ Result<std::shared_ptr<const FingerprintSet>> FingerprintSet::Create(const std::
     if (!enabled(g.name)) continue;
     std::string error;
     // The patterns are ours: one that does not compile is a bug that every test run shows.
-    if (generic_set->Add(g.pattern, &error) < 0) return Error{fmt::format("built-in fingerprint {}: {}", g.name, error)};
+    if (generic_set->Add(g.pattern, &error) < 0)
+      return Error{fmt::format("built-in fingerprint {}: {}", g.name, error)};
     Generic entry{g.name, std::make_unique<RE2>(g.pattern, generic_options), nullptr};
     if (g.unless) entry.unless = std::make_unique<RE2>(g.unless, generic_options);
     set->generic_.push_back(std::move(entry));
@@ -90,8 +92,8 @@ Result<std::shared_ptr<const FingerprintSet>> FingerprintSet::Create(const std::
     if (eq == std::string::npos || eq == 0)
       return Error{fmt::format("invalid --fingerprint \"{}\": want NAME=REGEX", spec)};
     if (IsBuiltinFingerprint(spec.substr(0, eq)))
-      return Error{fmt::format("invalid --fingerprint \"{}\": {} is a built-in fingerprint's name", spec,
-                               spec.substr(0, eq))};
+      return Error{
+          fmt::format("invalid --fingerprint \"{}\": {} is a built-in fingerprint's name", spec, spec.substr(0, eq))};
     RE2::Options user_options = options;
     user_options.set_max_mem(kUserFingerprintMaxMem);
     auto regex = std::make_unique<RE2>(spec.substr(eq + 1), user_options);

@@ -12,10 +12,14 @@ namespace coder::harness {
 namespace {
 
 constexpr std::pair<FindingKind, std::string_view> kNames[] = {
-    {FindingKind::kFingerprint, "fingerprint"}, {FindingKind::kSlow, "slow"},
-    {FindingKind::kWatchdog, "watchdog"},       {FindingKind::kCrash, "crash"},
-    {FindingKind::kNeverReady, "never-ready"},  {FindingKind::kFailedToStart, "failed-to-start"},
-    {FindingKind::kBudget, "budget"},           {FindingKind::kRegression, "regression"},
+    {FindingKind::kFingerprint, "fingerprint"},
+    {FindingKind::kSlow, "slow"},
+    {FindingKind::kWatchdog, "watchdog"},
+    {FindingKind::kCrash, "crash"},
+    {FindingKind::kNeverReady, "never-ready"},
+    {FindingKind::kFailedToStart, "failed-to-start"},
+    {FindingKind::kBudget, "budget"},
+    {FindingKind::kRegression, "regression"},
     {FindingKind::kLeftProcesses, "left-processes"},
     {FindingKind::kFixedTail, "fixed-tail"},
 };
@@ -80,8 +84,8 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
     for (const auto& r : runs)
       if (r.variant == v.name) mine.push_back(r);
     if (auto tail = FindFixedTailInRuns(mine))
-      findings.push_back({v.name, std::nullopt, FindingKind::kFixedTail,
-                          tail->Describe() + ": the signature of a timeout", v.gated});
+      findings.push_back(
+          {v.name, std::nullopt, FindingKind::kFixedTail, tail->Describe() + ": the signature of a timeout", v.gated});
   }
   AppendExperimentFindings(gated, experiment, findings);
   return findings;

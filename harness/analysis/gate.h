@@ -25,7 +25,7 @@ enum class FindingKind {
   kBudget,
   kRegression,
   kLeftProcesses,  ///< the leader exited while its tree still ran
-  kFixedTail,  ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
+  kFixedTail,      ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
 };
 std::string_view ToString(FindingKind kind);
 
@@ -38,7 +38,7 @@ struct Finding {
   std::optional<int> run;  ///< the run index within its variant, if the finding is about one run
   FindingKind kind;
   std::string message;
-  bool gated = true;       ///< false for baseline variants: reported, never failing
+  bool gated = true;  ///< false for baseline variants: reported, never failing
 };
 
 /// Findings that are not about one run.

@@ -46,7 +46,8 @@ std::vector<std::string> LastOutputLines(const RunRecord& r, size_t max_lines, b
   const size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
   for (size_t i = first; i < lines.size(); ++i) {
     const LogLine& l = lines[i];
-    const std::string tagged = fmt::format("{}| {}", l.stream == 2 ? "stderr" : "stdout", TerminalSafe(CutLine(l.text)));
+    const std::string tagged =
+        fmt::format("{}| {}", l.stream == 2 ? "stderr" : "stdout", TerminalSafe(CutLine(l.text)));
     out.push_back(with_times ? fmt::format("{:+.3f}s {}", l.t_ms / 1e3, tagged) : tagged);
   }
   return out;
@@ -68,8 +69,9 @@ std::optional<std::string> FailedRunEcho::OnRunFinished(const RunRecord& r) {
   std::string head = fmt::format("coder diag shutdown: {} {}", RunName(r), ToString(r.outcome));
   if (!r.detail.empty()) head += fmt::format(" ({})", TerminalSafe(r.detail));
   if (lines.empty()) return head + "; it printed nothing\n";
-  std::string out = head + (lines.size() < total ? fmt::format("; its last {} of {} lines of output:\n", lines.size(), total)
-                                                 : fmt::format("; its output:\n"));
+  std::string out =
+      head + (lines.size() < total ? fmt::format("; its last {} of {} lines of output:\n", lines.size(), total)
+                                   : fmt::format("; its output:\n"));
   for (const std::string& line : lines) out += "  " + line + "\n";
   return out;
 }

@@ -23,8 +23,6 @@ constexpr std::pair<Outcome, std::string_view> kOutcomeNames[] = {
     {Outcome::kFailedToStart, "failed-to-start"},
 };
 
-
-
 std::string_view StreamName(int stream) { return stream == 2 ? "stderr" : "stdout"; }
 
 json LogJson(const std::optional<RunLog>& log) {

@@ -26,10 +26,14 @@ enum class Outcome {
   kSlow,                ///< exited cleanly, but slower than --slow-threshold
   kClean,
 };
-inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,          Outcome::kSlow,
-                                           Outcome::kTimeoutFingerprint, Outcome::kLeftProcesses,
-                                           Outcome::kKilledByWatchdog, Outcome::kCrashed,
-                                           Outcome::kNeverReady,     Outcome::kFailedToStart};
+inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,
+                                           Outcome::kSlow,
+                                           Outcome::kTimeoutFingerprint,
+                                           Outcome::kLeftProcesses,
+                                           Outcome::kKilledByWatchdog,
+                                           Outcome::kCrashed,
+                                           Outcome::kNeverReady,
+                                           Outcome::kFailedToStart};
 /// "clean", "slow", "timeout-fingerprint", "left-processes", "killed-by-watchdog", "crashed",
 /// "never-ready", "failed-to-start".
 std::string_view ToString(Outcome outcome);
@@ -64,7 +68,7 @@ struct RunRecord {
   std::string exit;                  ///< "exit 0", "killed by SIGKILL", "" if never launched
   std::optional<int> exit_code;
   std::optional<int> exit_signal;
-  bool watchdog_fired = false;       ///< the harness sent SIGKILL after --kill-after
+  bool watchdog_fired = false;  ///< the harness sent SIGKILL after --kill-after
   /// Stop signal → STOPPING=1 on the run's notify socket (--ready-notify): when the target said it
   /// had begun to stop.
   std::optional<double> stop_acknowledged_ms;
@@ -85,13 +89,13 @@ struct RunRecord {
   std::optional<RunLog> log;
   uint64_t log_lines = 0;
   uint64_t log_dropped_bytes = 0;
-  std::vector<ProcessStacks> stacks;      ///< taken when the run hung past --stack-after
+  std::vector<ProcessStacks> stacks;  ///< taken when the run hung past --stack-after
 
   /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
   /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are
-  /// [{"name", "ms"}, ...]; stacks are [{"pid", "tool", "at_ms", "text", "error"}, ...]; log is null or {"clock", "lines": [[t_ms, "stdout"|"stderr",
-  /// text], ...], "dropped_lines", "dropped_bytes"}. FromJson(ToJson()) == *this for any record whose strings are valid UTF-8,
-  /// also through text (doubles are printed round-trippable).
+  /// [{"name", "ms"}, ...]; stacks are [{"pid", "tool", "at_ms", "text", "error"}, ...]; log is null or {"clock",
+  /// "lines": [[t_ms, "stdout"|"stderr", text], ...], "dropped_lines", "dropped_bytes"}. FromJson(ToJson()) == *this
+  /// for any record whose strings are valid UTF-8, also through text (doubles are printed round-trippable).
   nlohmann::json ToJson() const;
   /// The inverse of ToJson. A missing key or null keeps the member's default; nullopt when `j` is not
   /// an object, lacks a string `variant` or a known `outcome`, or has a value of the wrong type
@@ -106,10 +110,10 @@ inline constexpr const char* kTargetLabel = "target";
 
 /// One variant of the experiment: a command, how many runs, and whether its findings gate the exit code.
 struct VariantSpec {
-  std::string name;                    ///< "order=patched,gateway=on", or the --target NAME
-  std::vector<std::string> argv;       ///< as exec'd; for the built-in server, without the per-run config dir
-  bool builtin_server = false;         ///< the harness adds --config-dir and knows the log format
-  bool gated = true;                   ///< false for a baseline: reported, never gated
+  std::string name;               ///< "order=patched,gateway=on", or the --target NAME
+  std::vector<std::string> argv;  ///< as exec'd; for the built-in server, without the per-run config dir
+  bool builtin_server = false;    ///< the harness adds --config-dir and knows the log format
+  bool gated = true;              ///< false for a baseline: reported, never gated
   bool baseline = false;
   std::optional<double> known_timeout_ms;  ///< e.g. the built-in server's --websocket-shutdown-timeout
   /// What the variant is, as structured labels: `order` and `gateway` for the built-in server's matrix

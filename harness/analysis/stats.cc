@@ -47,8 +47,8 @@ bool RankIsLowerBound(const std::vector<Sample>& samples, size_t rank) {
   auto nth = values.begin() + static_cast<std::ptrdiff_t>(rank - 1);
   std::nth_element(values.begin(), nth, values.end());
   const double at = *nth;
-  const auto known = std::count_if(samples.begin(), samples.end(),
-                                   [at](const Sample& s) { return !s.censored && s.value <= at; });
+  const auto known =
+      std::count_if(samples.begin(), samples.end(), [at](const Sample& s) { return !s.censored && s.value <= at; });
   return static_cast<size_t>(known) < rank;
 }
 
@@ -86,8 +86,14 @@ bool Distribution::IsLowerBound(std::string_view stat) const {
 
 json Distribution::ToJson() const {
   auto stat = [this](double v) { return n == 0 ? json(nullptr) : json(v); };
-  return json{{"n", n},           {"min", stat(min)}, {"p50", stat(p50)},       {"p95", stat(p95)},
-              {"p99", stat(p99)}, {"max", stat(max)}, {"mean", stat(mean)},     {"censored", censored},
+  return json{{"n", n},
+              {"min", stat(min)},
+              {"p50", stat(p50)},
+              {"p95", stat(p95)},
+              {"p99", stat(p99)},
+              {"max", stat(max)},
+              {"mean", stat(mean)},
+              {"censored", censored},
               {"lower_bounds", lower_bounds}};
 }
 

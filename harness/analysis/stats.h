@@ -99,9 +99,9 @@ struct VariantSummary {
   /// Over runs that have a latency (were signalled and exited); a run the watchdog killed is censored
   /// (it would have stopped no sooner than its recorded latency, if at all).
   Distribution latency_ms;
-  Distribution ready_ms;               ///< over runs that became ready
-  Distribution tree_peak_rss_bytes;    ///< over runs with a non-zero value (zero means "not measured")
-  Distribution kernel_peak_rss_bytes;  ///< likewise
+  Distribution ready_ms;                       ///< over runs that became ready
+  Distribution tree_peak_rss_bytes;            ///< over runs with a non-zero value (zero means "not measured")
+  Distribution kernel_peak_rss_bytes;          ///< likewise
   std::map<std::string, size_t> fingerprints;  ///< fingerprint name -> runs it matched in
   /// The step with the largest mean duration over the runs that reported steps (a step missing from
   /// such a run counts as 0 ms there, so the mean is the step's contribution per run); ms = that mean.

@@ -93,7 +93,8 @@ void AppendRunFindings(const RunRecord& run, bool gated, std::vector<Finding>& o
     out.push_back({run.variant, run.index, *kind, fmt::format("{}: {}", ToString(run.outcome), run.detail), gated});
   for (const auto& f : run.fingerprints)
     if (!IsBuiltinFingerprint(f))
-      out.push_back({run.variant, run.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f), gated});
+      out.push_back(
+          {run.variant, run.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f), gated});
 }
 
 std::vector<Finding> CollectFindings(const std::vector<VariantTally>& variants, const ExperimentFindings& experiment) {
@@ -114,8 +115,8 @@ std::vector<Finding> CollectFindings(const std::vector<VariantTally>& variants, 
   return findings;
 }
 
-Comparison Compare(const VariantTally& variant, const VariantTally& baseline, int suite_stops,
-                   double regression_ratio, uint64_t seed) {
+Comparison Compare(const VariantTally& variant, const VariantTally& baseline, int suite_stops, double regression_ratio,
+                   uint64_t seed) {
   return CompareSamples(variant.spec().name, {variant.Latencies(), variant.TimeoutRate(), variant.TreePeakRss()},
                         baseline.spec().name, {baseline.Latencies(), baseline.TimeoutRate(), baseline.TreePeakRss()},
                         suite_stops, regression_ratio, seed);

@@ -75,7 +75,7 @@ void AppendRunFindings(const RunRecord& run, bool gated, std::vector<Finding>& o
 std::vector<Finding> CollectFindings(const std::vector<VariantTally>& variants, const ExperimentFindings& experiment);
 
 /// Compare over tallies (harness/analysis/compare.h).
-Comparison Compare(const VariantTally& variant, const VariantTally& baseline, int suite_stops,
-                   double regression_ratio, uint64_t seed = 1);
+Comparison Compare(const VariantTally& variant, const VariantTally& baseline, int suite_stops, double regression_ratio,
+                   uint64_t seed = 1);
 
 }  // namespace coder::harness

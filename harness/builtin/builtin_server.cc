@@ -15,9 +15,15 @@ VariantSpec MatrixVariant(const MatrixOptions& o, const std::string& order, cons
   v.name = fmt::format("order={},gateway={}", order, gateway);
   v.labels = {{kOrderLabel, order}, {kGatewayLabel, gateway}};
   v.builtin_server = true;
-  v.argv = {o.executable, "server", "--http-address", "127.0.0.1:0",
-            fmt::format("{}={}", kGatewayFlag, gateway == "on" ? "true" : "false"), std::string(kOrderFlag), order,
-            "--log-format", "human"};
+  v.argv = {o.executable,
+            "server",
+            "--http-address",
+            "127.0.0.1:0",
+            fmt::format("{}={}", kGatewayFlag, gateway == "on" ? "true" : "false"),
+            std::string(kOrderFlag),
+            order,
+            "--log-format",
+            "human"};
   if (!o.websocket_shutdown_timeout.empty()) {
     v.argv.push_back("--websocket-shutdown-timeout");
     v.argv.push_back(o.websocket_shutdown_timeout);

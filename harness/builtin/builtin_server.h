@@ -28,10 +28,10 @@ inline constexpr double kDefaultWebsocketShutdownTimeoutMs = 10'000;
 
 /// The matrix as `coder diag shutdown` was asked for it.
 struct MatrixOptions {
-  std::string executable;                ///< the coder binary, launched as `coder server`
-  std::vector<std::string> orders;       ///< --shutdown-order, split at commas: patched, unpatched
-  std::vector<std::string> gateways;     ///< --gateway, split at commas: on, off
-  std::string websocket_shutdown_timeout;  ///< passed to the server as given; empty: its default
+  std::string executable;                               ///< the coder binary, launched as `coder server`
+  std::vector<std::string> orders;                      ///< --shutdown-order, split at commas: patched, unpatched
+  std::vector<std::string> gateways;                    ///< --gateway, split at commas: on, off
+  std::string websocket_shutdown_timeout;               ///< passed to the server as given; empty: its default
   std::optional<double> websocket_shutdown_timeout_ms;  ///< that value; the variants' known timeout
 };
 

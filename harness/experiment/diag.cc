@@ -5,40 +5,40 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
-#include <fstream>
-#include <iterator>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
-#include <utility>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "common/duration.h"
-#include "common/size.h"
 #include "common/signal_watcher.h"
+#include "common/size.h"
+#include "common/terminal_text.h"
 #include "common/time_format.h"
-#include "harness/process/command_line.h"
-#include "harness/experiment/diag_report.h"
 #include "harness/analysis/fingerprint.h"
+#include "harness/analysis/run_output.h"
+#include "harness/analysis/stats.h"
 #include "harness/builtin/builtin_server.h"
+#include "harness/experiment/diag_report.h"
+#include "harness/experiment/progress_line.h"
 #include "harness/measure/http_probe.h"
-#include "harness/report/annotations.h"
-#include "harness/process/keeper.h"
 #include "harness/measure/readiness.h"
+#include "harness/process/command_line.h"
+#include "harness/process/keeper.h"
+#include "harness/process/spawn.h"
+#include "harness/process/subreaper.h"
+#include "harness/report/annotations.h"
 #include "harness/report/report.h"
 #include "harness/report/run_store.h"
-#include "harness/experiment/progress_line.h"
-#include "harness/process/spawn.h"
-#include "harness/analysis/run_output.h"
-#include "common/terminal_text.h"
-#include "harness/analysis/stats.h"
-#include "harness/process/subreaper.h"
 
 namespace coder::harness {
 namespace {
@@ -66,7 +66,8 @@ Result<std::chrono::milliseconds> Millis(std::string_view flag, const std::strin
 /// allocation it sizes. `what` names the unit and why there is a bound, for the error.
 Result<int> ParseCount(std::string_view flag, const std::string& text, int max, std::string_view what) {
   double value = 0;
-  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (digits) {
     // A long run of digits is simply too many: no need to parse it exactly.
     value = text.size() > 12 ? 1e13 : std::stod(text);
@@ -86,7 +87,7 @@ Result<int> ParseSignal(const std::string& given) {
   std::string text = given;
   for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (text.rfind("SIG", 0) == 0) text = text.substr(3);
-  static const std::pair<const char*, int> kSignals[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"HUP", SIGHUP},
+  static const std::pair<const char*, int> kSignals[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},
                                                          {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
   for (const auto& [name, sig] : kSignals)
     if (text == name) return sig;
@@ -110,11 +111,13 @@ Status CheckOutputPath(std::string_view flag, const std::string& path, bool atom
     return Error{fmt::format("--{} {}: is a directory, want a file", flag, path)};
   const bool special = std::filesystem::exists(status) && !std::filesystem::is_regular_file(status);
   if (special && atomic)
-    return Error{fmt::format("--{} {}: not a regular file (the report is written beside it and renamed over it)",
-                             flag, path)};
+    return Error{
+        fmt::format("--{} {}: not a regular file (the report is written beside it and renamed over it)", flag, path)};
   if (!atomic && std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)) && !IsOwnDescriptorPath(path))
-    return Error{fmt::format("--{} {}: is a symbolic link, which the harness never writes through (give the file "
-                             "itself)", flag, path)};
+    return Error{
+        fmt::format("--{} {}: is a symbolic link, which the harness never writes through (give the file "
+                    "itself)",
+                    flag, path)};
   if (special) return Ok{};  // a device or a FIFO for the JSON lines: opened as it is
   std::string probe = (parent / ".coder-diag-probe-XXXXXX").string();
   const int fd = ::mkstemp(probe.data());
@@ -145,7 +148,8 @@ Result<std::vector<VariantSpec>> ExternalVariants(const DiagFlags& f) {
   }
   for (const auto& spec : f.targets) {
     const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) return Error{fmt::format("--target \"{}\": want NAME='COMMAND ARGS'", spec)};
+    if (eq == std::string::npos || eq == 0)
+      return Error{fmt::format("--target \"{}\": want NAME='COMMAND ARGS'", spec)};
     auto words = SplitCommandLine(spec.substr(eq + 1));
     if (!words) return Error{fmt::format("--target {}: {}", spec.substr(0, eq), words.error().message)};
     if (words->empty()) return Error{fmt::format("--target {}: the command is empty", spec.substr(0, eq))};
@@ -189,8 +193,6 @@ Status ApplyBaseline(const std::string& baseline, std::vector<VariantSpec>& vari
   return Ok{};
 }
 
-
-
 std::string WithPlaceholderPort(std::string text) {
   // Any valid port stands in for {port} while the shape is checked; each run substitutes its own.
   for (size_t at = text.find("{port}"); at != std::string::npos; at = text.find("{port}", at)) text.replace(at, 6, "1");
@@ -200,8 +202,8 @@ std::string WithPlaceholderPort(std::string text) {
 /// Every --ready-* condition given must hold. With none, the built-in server is ready at its ready line
 /// and any other command once its process tree listens on TCP (on {port} when its arguments use it).
 Status ApplyReadiness(const DiagFlags& f, bool builtin_server, RunOptions& run) {
-  const bool any = !f.ready_log.empty() || !f.ready_url.empty() || !f.ready_tcp.empty() || f.ready_listen ||
-                   f.ready_notify;
+  const bool any =
+      !f.ready_log.empty() || !f.ready_url.empty() || !f.ready_tcp.empty() || f.ready_listen || f.ready_notify;
   run.ready_log_regex = any ? f.ready_log : builtin_server ? std::string(builtin::kReadyLine) : std::string();
   run.ready_listen = f.ready_listen || (!any && !builtin_server);
   run.ready_notify = f.ready_notify;
@@ -252,8 +254,10 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
     RunOptions::FileTemplate t{spec.substr(0, colon), "", spec.substr(colon + 1)};
     const std::filesystem::path dest(t.dest);
     if (dest.is_absolute() || std::any_of(dest.begin(), dest.end(), [](const auto& part) { return part == ".."; }))
-      return Error{fmt::format("--template {}: DEST \"{}\" must be a relative path inside the run's directory, "
-                               "without ..", spec, t.dest)};
+      return Error{
+          fmt::format("--template {}: DEST \"{}\" must be a relative path inside the run's directory, "
+                      "without ..",
+                      spec, t.dest)};
     std::error_code ec;
     if (!std::filesystem::is_regular_file(t.source, ec))
       return Error{fmt::format("--template {}: {} is not a readable regular file", spec, t.source)};
@@ -271,7 +275,8 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
       return Error{fmt::format("--dir-mode: \"{}\" is not an octal mode such as 0755", f.dir_mode)};
     // Anyone who may write into it could plant files or links where the target reads its config.
     if ((mode & 0022) != 0)
-      return Error{fmt::format("--dir-mode {}: the run's directory must not be writable by group or others", f.dir_mode)};
+      return Error{
+          fmt::format("--dir-mode {}: the run's directory must not be writable by group or others", f.dir_mode)};
     if ((mode & 0700) != 0700) return Error{fmt::format("--dir-mode {}: the owner needs rwx (07xx)", f.dir_mode)};
     run.dir_mode = mode;
   }
@@ -282,9 +287,12 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
 
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
-  auto runs = ParseCount("runs", f.runs, kMaxRuns, "runs per variant (each run's record goes to a temporary file as it ends, so memory stays bounded)");
+  auto runs =
+      ParseCount("runs", f.runs, kMaxRuns,
+                 "runs per variant (each run's record goes to a temporary file as it ends, so memory stays bounded)");
   if (!runs) return runs.error();
-  auto parallel = ParseCount("parallel", f.parallel, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  auto parallel = ParseCount("parallel", f.parallel, kMaxLive,
+                             "targets at once (each costs the harness two threads and four descriptors)");
   if (!parallel) return parallel.error();
   c.plan.runs = *runs;
   c.plan.parallel = *parallel;
@@ -295,11 +303,11 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     std::chrono::milliseconds& out;
   };
   std::chrono::milliseconds sample_interval{};
-  for (const DurationFlag& d : {DurationFlag{"hold", f.hold, c.run.hold},
-                                DurationFlag{"ready-timeout", f.ready_timeout, c.run.ready_timeout},
-                                DurationFlag{"kill-after", f.kill_after, c.run.kill_after},
-                                DurationFlag{"slow-threshold", f.slow_threshold, c.run.slow_threshold},
-                                DurationFlag{"sample-interval", f.sample_interval, sample_interval}}) {
+  for (const DurationFlag& d :
+       {DurationFlag{"hold", f.hold, c.run.hold}, DurationFlag{"ready-timeout", f.ready_timeout, c.run.ready_timeout},
+        DurationFlag{"kill-after", f.kill_after, c.run.kill_after},
+        DurationFlag{"slow-threshold", f.slow_threshold, c.run.slow_threshold},
+        DurationFlag{"sample-interval", f.sample_interval, sample_interval}}) {
     auto parsed = Millis(d.name, d.text);
     if (!parsed) return parsed.error();
     d.out = *parsed;
@@ -315,8 +323,10 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (after->count() <= 0) return Error{"--stack-after: want a positive duration"};
     // Past the watchdog there is nothing left to look at.
     if (*after >= c.run.kill_after) {
-      return Error{fmt::format("--stack-after {} is not shorter than --kill-after {}: the watchdog would kill the "
-                               "target first", f.stack_after, f.kill_after)};
+      return Error{
+          fmt::format("--stack-after {} is not shorter than --kill-after {}: the watchdog would kill the "
+                      "target first",
+                      f.stack_after, f.kill_after)};
     }
     auto tool = FindStackTool(f.stack_tool, ChildPath({}));
     if (!tool) return Error{"--stack-after: " + tool.error().message};
@@ -359,13 +369,14 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
 
   const bool builtin_server = f.command.empty() && f.targets.empty();
   if (!builtin_server) {
-    const std::pair<bool, const char*> builtin_only[] = {{f.gateway_given, "--gateway"},
-                                                         {f.shutdown_order_given, "--shutdown-order"},
-                                                         {f.websocket_shutdown_timeout_given, "--websocket-shutdown-timeout"}};
+    const std::pair<bool, const char*> builtin_only[] = {
+        {f.gateway_given, "--gateway"},
+        {f.shutdown_order_given, "--shutdown-order"},
+        {f.websocket_shutdown_timeout_given, "--websocket-shutdown-timeout"}};
     for (const auto& [given, name] : builtin_only)
       if (given)
-        return Error{fmt::format("{} is an option of the built-in server; it does not apply to a target given {}",
-                                 name, f.command.empty() ? "with --target" : "after --")};
+        return Error{fmt::format("{} is an option of the built-in server; it does not apply to a target given {}", name,
+                                 f.command.empty() ? "with --target" : "after --")};
   }
   auto variants = builtin_server ? BuiltinVariants(f, server_timeout_ms) : ExternalVariants(f);
   if (!variants) return variants.error();
@@ -386,10 +397,10 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     std::optional<std::filesystem::path>& out;
     bool atomic;
   };
-  for (const OutputFlag& o : {OutputFlag{"json", f.json, c.report.json, true},
-                              OutputFlag{"jsonl", f.jsonl, c.jsonl, false},
-                              OutputFlag{"junit", f.junit, c.report.junit, true},
-                              OutputFlag{"markdown", f.markdown, c.report.markdown, true}}) {
+  for (const OutputFlag& o :
+       {OutputFlag{"json", f.json, c.report.json, true}, OutputFlag{"jsonl", f.jsonl, c.jsonl, false},
+        OutputFlag{"junit", f.junit, c.report.junit, true},
+        OutputFlag{"markdown", f.markdown, c.report.markdown, true}}) {
     if (o.path.empty()) continue;
     if (auto ok = CheckOutputPath(o.name, o.path, o.atomic); !ok) return ok.error();
     o.out = o.path;
@@ -407,7 +418,8 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (interval->count() <= 0) return Error{"--arrival-interval: want a positive duration"};
     c.plan.arrival_interval = std::chrono::duration_cast<std::chrono::microseconds>(*interval);
   }
-  auto max_live = ParseCount("max-live", f.max_live, kMaxLive, "targets at once (each costs the harness two threads and four descriptors)");
+  auto max_live = ParseCount("max-live", f.max_live, kMaxLive,
+                             "targets at once (each costs the harness two threads and four descriptors)");
   if (!max_live) return max_live.error();
   c.plan.max_live = *max_live;
   struct SizeFlag {
@@ -524,15 +536,18 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   Runner* live_runner = nullptr;
   bool interrupt_early = false;
   auto interrupt = [&](int sig) {
-    fmt::print(stderr, "\ncoder diag shutdown: {} received: killing the targets of the runs in progress, "
-                       "writing what was measured\n", sig == SIGINT ? "interrupt" : "stop signal");
+    fmt::print(stderr,
+               "\ncoder diag shutdown: {} received: killing the targets of the runs in progress, "
+               "writing what was measured\n",
+               sig == SIGINT ? "interrupt" : "stop signal");
     std::lock_guard lock(runner_mu);
     if (live_runner) live_runner->Interrupt();
     else interrupt_early = true;
   };
-  auto watcher = SignalWatcher::Start({.on_stop = interrupt,
-                                       .on_repeat = [](int) { fmt::print(stderr, "coder diag shutdown: already stopping\n"); },
-                                       .on_quit = [&] { interrupt(SIGQUIT); }});
+  auto watcher =
+      SignalWatcher::Start({.on_stop = interrupt,
+                            .on_repeat = [](int) { fmt::print(stderr, "coder diag shutdown: already stopping\n"); },
+                            .on_quit = [&] { interrupt(SIGQUIT); }});
   if (!watcher) {
     fmt::print(stderr, "coder diag shutdown: {}\n", watcher.error().message);
     return kDiagHarnessFailed;
@@ -614,39 +629,40 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   meta.command_line = command_line;
   meta.interrupted = runner.interrupted();
-  meta.options = {{"runs", config.plan.runs},
-                  {"parallel", config.plan.parallel},
-                  {"arrival_interval_ms", config.plan.arrival_interval
-                                              ? nlohmann::json(config.plan.arrival_interval->count() / 1e3)
-                                              : nlohmann::json(nullptr)},
-                  {"max_live", config.plan.max_live},
-                  {"signal", config.run.signal},
-                  {"signal_to", config.run.signal_to == RunOptions::SignalTarget::kGroup ? "group" : "leader"},
-                  {"clean_exit_codes", config.run.clean_exit_codes},
-                  {"ready", {{"log", config.run.ready_log_regex},
-                             {"url", config.run.ready_url},
-                             {"tcp", config.run.ready_tcp},
-                             {"listen", config.run.ready_listen},
-                             {"notify", config.run.ready_notify}}},
-                  {"hold_ms", config.run.hold.count()},
-                  {"ready_timeout_ms", config.run.ready_timeout.count()},
-                  {"kill_after_ms", config.run.kill_after.count()},
-                  {"stack_after_ms", config.run.stack_after ? nlohmann::json(config.run.stack_after->count())
-                                                            : nlohmann::json(nullptr)},
-                  {"stack_tool", config.run.stack_after ? nlohmann::json(config.run.stack_tool.path)
-                                                        : nlohmann::json(nullptr)},
-                  {"slow_threshold_ms", config.run.slow_threshold.count()},
-                  {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
-                  {"known_timeouts_ms", config.run.known_timeouts_ms},
-                  {"log_bytes", config.run.log_capacity_bytes},
-                  {"keep_logs", config.run.keep_logs},
-                  {"suite_stops", config.report.suite_stops},
-                  {"regression_ratio", config.report.regression_ratio}};
+  meta.options = {
+      {"runs", config.plan.runs},
+      {"parallel", config.plan.parallel},
+      {"arrival_interval_ms", config.plan.arrival_interval ? nlohmann::json(config.plan.arrival_interval->count() / 1e3)
+                                                           : nlohmann::json(nullptr)},
+      {"max_live", config.plan.max_live},
+      {"signal", config.run.signal},
+      {"signal_to", config.run.signal_to == RunOptions::SignalTarget::kGroup ? "group" : "leader"},
+      {"clean_exit_codes", config.run.clean_exit_codes},
+      {"ready",
+       {{"log", config.run.ready_log_regex},
+        {"url", config.run.ready_url},
+        {"tcp", config.run.ready_tcp},
+        {"listen", config.run.ready_listen},
+        {"notify", config.run.ready_notify}}},
+      {"hold_ms", config.run.hold.count()},
+      {"ready_timeout_ms", config.run.ready_timeout.count()},
+      {"kill_after_ms", config.run.kill_after.count()},
+      {"stack_after_ms",
+       config.run.stack_after ? nlohmann::json(config.run.stack_after->count()) : nlohmann::json(nullptr)},
+      {"stack_tool", config.run.stack_after ? nlohmann::json(config.run.stack_tool.path) : nlohmann::json(nullptr)},
+      {"slow_threshold_ms", config.run.slow_threshold.count()},
+      {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
+      {"known_timeouts_ms", config.run.known_timeouts_ms},
+      {"log_bytes", config.run.log_capacity_bytes},
+      {"keep_logs", config.run.keep_logs},
+      {"suite_stops", config.report.suite_stops},
+      {"regression_ratio", config.report.regression_ratio}};
   if (meta.interrupted)
     meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
   meta.notes.push_back(
       "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
-      "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable figure "
+      "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable "
+      "figure "
       "for targets smaller than the harness");
   ReportOptions report = config.report;
   // From here the report resumes them, right before its annotations.

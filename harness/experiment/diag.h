@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "harness/analysis/exit_codes.h"
 #include "common/result.h"
-#include "harness/experiment/run.h"
-#include "harness/experiment/diag_report.h"
+#include "harness/analysis/exit_codes.h"
 #include "harness/analysis/fingerprint.h"
 #include "harness/analysis/gate.h"
+#include "harness/experiment/diag_report.h"
+#include "harness/experiment/run.h"
 #include "harness/experiment/runner.h"
 
 namespace coder::harness {
@@ -28,40 +28,40 @@ struct DiagFlags {
   std::string signal = "TERM";
   std::string ready_timeout = "30s";
   std::string kill_after = "30s";
-  std::string stack_after;            ///< empty: no stacks are taken
-  std::string stack_tool = "auto";    ///< auto, eu-stack or gdb, looked up in PATH
+  std::string stack_after;          ///< empty: no stacks are taken
+  std::string stack_tool = "auto";  ///< auto, eu-stack or gdb, looked up in PATH
   std::string slow_threshold = "5s";
   std::string sample_interval = "10ms";
   std::string known_timeouts = "1s,2s,3s,5s,10s,15s,30s,60s";
   std::string ready_log;
   std::string ready_url;
-  std::string ready_tcp;                  ///< HOST:PORT
-  bool ready_listen = false;              ///< also the default for a foreign target given no --ready-*
+  std::string ready_tcp;      ///< HOST:PORT
+  bool ready_listen = false;  ///< also the default for a foreign target given no --ready-*
   bool ready_notify = false;
-  std::string signal_to = "leader";       ///< leader or group
-  std::string clean_exit_codes;           ///< comma-separated; empty: 0 and 128 + signal
-  std::vector<std::string> env;           ///< NAME=VALUE, {port} and {dir} substituted per run
-  std::vector<std::string> templates;     ///< SRC:DEST, rendered into each run's directory
-  std::string dir_mode;                   ///< octal, e.g. 0755
-  std::vector<std::string> fingerprints;  ///< NAME=REGEX
+  std::string signal_to = "leader";          ///< leader or group
+  std::string clean_exit_codes;              ///< comma-separated; empty: 0 and 128 + signal
+  std::vector<std::string> env;              ///< NAME=VALUE, {port} and {dir} substituted per run
+  std::vector<std::string> templates;        ///< SRC:DEST, rendered into each run's directory
+  std::string dir_mode;                      ///< octal, e.g. 0755
+  std::vector<std::string> fingerprints;     ///< NAME=REGEX
   std::vector<std::string> no_fingerprints;  ///< built-in line fingerprints switched off
-  std::vector<std::string> targets;       ///< NAME=COMMAND ARGS
-  std::string baseline;                   ///< a variant name, an order (patched/unpatched), or "none"
+  std::vector<std::string> targets;          ///< NAME=COMMAND ARGS
+  std::string baseline;                      ///< a variant name, an order (patched/unpatched), or "none"
   std::string json;
   std::string jsonl;
   std::string junit;
   std::string markdown;
-  std::string arrival_interval;           ///< open loop when set
-  std::string max_live = "64";            ///< a count, checked against kMaxLive
-  std::string memory_budget;              ///< e.g. 17GiB
-  std::string assume_rss;                 ///< e.g. 7.6GiB
+  std::string arrival_interval;  ///< open loop when set
+  std::string max_live = "64";   ///< a count, checked against kMaxLive
+  std::string memory_budget;     ///< e.g. 17GiB
+  std::string assume_rss;        ///< e.g. 7.6GiB
   int suite_stops = 10;
   double regression_ratio = 2.0;
   std::string fail_on = "all";
-  std::vector<std::string> command;       ///< the target after --
-  std::string log_bytes = "1MiB";         ///< each run's log is bounded to this
-  bool keep_logs = false;                 ///< keep the whole log of clean runs too
-  bool show_output = false;               ///< stream every target's output to stderr
+  std::vector<std::string> command;  ///< the target after --
+  std::string log_bytes = "1MiB";    ///< each run's log is bounded to this
+  bool keep_logs = false;            ///< keep the whole log of clean runs too
+  bool show_output = false;          ///< stream every target's output to stderr
   // Whether the built-in server's options were given on the command line (their defaults cannot tell).
   bool gateway_given = false;
   bool shutdown_order_given = false;
@@ -70,8 +70,8 @@ struct DiagFlags {
 
 /// Bounds on the counts. Every run's record goes to a temporary file (a few KiB, a whole log for one
 /// that was not clean) and the harness keeps about 100 bytes a run for exact statistics, so past a
-/// million runs a variant would fill the disk and take days. Each live target costs the harness two threads and four descriptors, and
-/// past a thousand servers alive at once the machine, not the servers, is what gets measured.
+/// million runs a variant would fill the disk and take days. Each live target costs the harness two threads and four
+/// descriptors, and past a thousand servers alive at once the machine, not the servers, is what gets measured.
 inline constexpr int kMaxRuns = 1'000'000;
 inline constexpr int kMaxLive = 1024;
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "harness/analysis/exit_codes.h"
 #include "common/file_util.h"
+#include "harness/analysis/exit_codes.h"
 #include "harness/builtin/builtin_server.h"
 #include "harness/report/merge.h"
 #include "harness/report/report_document.h"
@@ -17,8 +17,8 @@ namespace coder::harness {
 namespace {
 
 // One report given twice, as one file or as two copies, would count its runs twice: the reason, or empty.
-std::string SameReport(const std::filesystem::path& a_path, const nlohmann::json& a, const std::filesystem::path& b_path,
-                       const nlohmann::json& b) {
+std::string SameReport(const std::filesystem::path& a_path, const nlohmann::json& a,
+                       const std::filesystem::path& b_path, const nlohmann::json& b) {
   std::error_code ec;
   if (std::filesystem::equivalent(a_path, b_path, ec) && !ec)
     return fmt::format("{} and {} are the same file: a report can be merged once", a_path.string(), b_path.string());
@@ -78,7 +78,8 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   }
   for (size_t i = 0; i < reports.size(); ++i) {
     for (size_t k = i + 1; k < reports.size(); ++k) {
-      if (const std::string same = SameReport(config.inputs[i], reports[i], config.inputs[k], reports[k]); !same.empty()) {
+      if (const std::string same = SameReport(config.inputs[i], reports[i], config.inputs[k], reports[k]);
+          !same.empty()) {
         fmt::print(stderr, "coder diag merge: {}\n", same);
         return kDiagUsage;
       }
@@ -94,7 +95,8 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   auto document = ReadReportDocument(*merged);
   auto runs = document ? ReadReportRuns(*merged) : Result<std::vector<RunRecord>>(document.error());
   if (!document || !runs) {
-    fmt::print(stderr, "coder diag merge: the merged report: {}\n", (document ? runs.error() : document.error()).message);
+    fmt::print(stderr, "coder diag merge: the merged report: {}\n",
+               (document ? runs.error() : document.error()).message);
     return kDiagHarnessFailed;
   }
   Experiment e;

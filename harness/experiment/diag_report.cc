@@ -10,32 +10,33 @@
 #include <map>
 #include <set>
 
-#include "harness/analysis/exit_codes.h"
 #include "common/file_util.h"
-#include "harness/report/annotations.h"
+#include "common/terminal_text.h"
 #include "harness/analysis/budget.h"
 #include "harness/analysis/compare.h"
+#include "harness/analysis/exit_codes.h"
+#include "harness/analysis/run_output.h"
+#include "harness/analysis/stats.h"
+#include "harness/analysis/variant_tally.h"
 #include "harness/builtin/builtin_server.h"
+#include "harness/report/annotations.h"
 #include "harness/report/junit.h"
 #include "harness/report/markdown.h"
 #include "harness/report/report_document.h"
 #include "harness/report/report_sections.h"
-#include "harness/analysis/run_output.h"
-#include "common/terminal_text.h"
-#include "harness/analysis/stats.h"
-#include "harness/analysis/variant_tally.h"
 
 namespace coder::harness {
 namespace {
 
 std::string BudgetLine(std::string_view label, const BudgetAnalysis& a, std::optional<uint64_t> budget) {
-  std::string line = fmt::format("    {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
-                                 label, FormatBytes(a.peak_total_bytes), a.peak_total_at_ms / 1e3,
-                                 FormatBytes(a.peak_tail_bytes), a.mean_live, a.arrival_rate_per_s,
-                                 FormatMs(a.mean_lifetime_ms), a.tail_share * 100);
+  std::string line =
+      fmt::format("    {:<10} peak {} at {:.1f}s (tails {}), mean live {:.2f} = {:.2f}/s x {} (tail share {:.0f}%)",
+                  label, FormatBytes(a.peak_total_bytes), a.peak_total_at_ms / 1e3, FormatBytes(a.peak_tail_bytes),
+                  a.mean_live, a.arrival_rate_per_s, FormatMs(a.mean_lifetime_ms), a.tail_share * 100);
   if (budget)
-    line += a.over_budget ? fmt::format("  OVER the {} budget for {:.2f}s", FormatBytes(*budget), a.time_over_budget_ms / 1e3)
-                          : fmt::format("  within the {} budget", FormatBytes(*budget));
+    line += a.over_budget
+                ? fmt::format("  OVER the {} budget for {:.2f}s", FormatBytes(*budget), a.time_over_budget_ms / 1e3)
+                : fmt::format("  within the {} budget", FormatBytes(*budget));
   return line + "\n";
 }
 
@@ -56,21 +57,21 @@ namespace {
 /// What one pass over the runs, in report order, gathers for the report.
 struct RunTallies {
   std::vector<VariantTally> variants;  ///< in the experiment's variant order
-  FirstHangPerVariant first_hangs;  ///< what the hang notes show
+  FirstHangPerVariant first_hangs;     ///< what the hang notes show
   std::optional<std::string> read_error;
 };
 
 /// The RSS samples the memory budget may keep over the whole experiment (16 bytes each, and as much
 /// again while it is analysed): an experiment of up to 2048 full 512-sample timelines is analysed on
-/// every sample; beyond that each run keeps an equal share of this (at least its first, last and peak samples), so the budget's
-/// memory stays bounded whatever the run count.
+/// every sample; beyond that each run keeps an equal share of this (at least its first, last and peak samples), so the
+/// budget's memory stays bounded whatever the run count.
 constexpr size_t kBudgetSamples = size_t{1} << 20;
 constexpr size_t kMinBudgetSamplesPerRun = 4;
 
 RunTallies TallyRuns(const Experiment& e) {
   RunTallies t;
-  const size_t per_run = std::clamp(kBudgetSamples / std::max<size_t>(1, e.runs->size()), kMinBudgetSamplesPerRun,
-                                    kRssTimelineMaxPoints);
+  const size_t per_run =
+      std::clamp(kBudgetSamples / std::max<size_t>(1, e.runs->size()), kMinBudgetSamplesPerRun, kRssTimelineMaxPoints);
   for (const VariantSpec& v : e.variants) t.variants.emplace_back(v, per_run);
   std::map<std::string, size_t> position;
   for (size_t i = 0; i < e.variants.size(); ++i) position.emplace(e.variants[i].name, i);
@@ -86,9 +87,10 @@ RunTallies TallyRuns(const Experiment& e) {
 
 std::string RegressionMessage(const Comparison& c, double regression_ratio) {
   if (c.p95_ratio->bound == RatioEstimate::Bound::kLowerBound)
-    return fmt::format("p95 shutdown latency at least {:.2f}x the baseline {} (95% interval from {:.2f}x; "
-                       "runs killed by the watchdog make the variant's p95 a lower bound), over {}x",
-                       c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, regression_ratio);
+    return fmt::format(
+        "p95 shutdown latency at least {:.2f}x the baseline {} (95% interval from {:.2f}x; "
+        "runs killed by the watchdog make the variant's p95 a lower bound), over {}x",
+        c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, regression_ratio);
   return fmt::format("p95 shutdown latency {:.2f}x the baseline {} (95% interval {:.2f}-{:.2f}x), over {}x",
                      c.p95_ratio->ratio, c.baseline, c.p95_ratio->ci_low, c.p95_ratio->ci_high, regression_ratio);
 }
@@ -120,9 +122,12 @@ std::string ComparisonText(const std::vector<Comparison>& comparisons, int suite
     const char* prefix = r->bound == Bound::kLowerBound ? ">= " : r->bound == Bound::kUpperBound ? "<= " : "";
     return fmt::format("{}{} [{}, {}]", prefix, FormatRatio(r->ratio), end(r->ci_low), end(r->ci_high));
   };
-  auto suite = [](double seconds, bool lower_bound) { return fmt::format("{}{:.2f}s", lower_bound ? ">= " : "", seconds); };
-  std::string text = fmt::format(
-      "\nCompared with the baseline (latency ratios with 95% bootstrap intervals; a suite of {} stops):\n", suite_stops);
+  auto suite = [](double seconds, bool lower_bound) {
+    return fmt::format("{}{:.2f}s", lower_bound ? ">= " : "", seconds);
+  };
+  std::string text =
+      fmt::format("\nCompared with the baseline (latency ratios with 95% bootstrap intervals; a suite of {} stops):\n",
+                  suite_stops);
   for (const auto& c : comparisons) {
     text += fmt::format("  {} vs {}{}\n", c.variant, c.baseline, c.regression ? "  REGRESSION" : "");
     text += fmt::format("    p50 {}   p95 {}   timeouts {:.0f}% vs {:.0f}%   suite shutdown {} vs {}\n",
@@ -146,12 +151,14 @@ std::optional<std::string> OverBudget(const ReportOptions& o, const BudgetAnalys
                                       const std::optional<BudgetAnalysis>& p) {
   if (!o.memory_budget_bytes) return std::nullopt;
   if (m.over_budget)
-    return fmt::format("measured peak {} of live targets exceeds the {} budget for {:.2f}s", FormatBytes(m.peak_total_bytes),
-                       FormatBytes(*o.memory_budget_bytes), m.time_over_budget_ms / 1e3);
+    return fmt::format("measured peak {} of live targets exceeds the {} budget for {:.2f}s",
+                       FormatBytes(m.peak_total_bytes), FormatBytes(*o.memory_budget_bytes),
+                       m.time_over_budget_ms / 1e3);
   if (p && p->over_budget)
     return fmt::format("projected peak {} (every target at {}) exceeds the {} budget for {:.2f}s; measured peak {}",
-                       FormatBytes(p->peak_total_bytes), FormatBytes(*o.assume_rss_bytes), FormatBytes(*o.memory_budget_bytes),
-                       p->time_over_budget_ms / 1e3, FormatBytes(m.peak_total_bytes));
+                       FormatBytes(p->peak_total_bytes), FormatBytes(*o.assume_rss_bytes),
+                       FormatBytes(*o.memory_budget_bytes), p->time_over_budget_ms / 1e3,
+                       FormatBytes(m.peak_total_bytes));
   return std::nullopt;
 }
 
@@ -170,7 +177,8 @@ MemoryAnalysis AnalyseMemory(const RunTallies& t, const ReportOptions& o, Experi
     m.per_variant.push_back({v.spec().name, vm, vp});
     m.variant_lines += fmt::format("  {}\n", v.spec().name);
     m.variant_lines += BudgetLine("measured", vm, o.memory_budget_bytes);
-    if (vp) m.variant_lines += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *vp, o.memory_budget_bytes);
+    if (vp)
+      m.variant_lines += BudgetLine(fmt::format("at {}", FormatBytes(*o.assume_rss_bytes)), *vp, o.memory_budget_bytes);
     if (auto why = OverBudget(o, vm, vp)) {
       findings.budgets.push_back({v.spec().name, *why});
       any_variant_over = true;
@@ -181,7 +189,8 @@ MemoryAnalysis AnalyseMemory(const RunTallies& t, const ReportOptions& o, Experi
   if (o.assume_rss_bytes) m.projected = ProjectBudgetOf(all, *o.assume_rss_bytes, o.memory_budget_bytes);
   // Together only adds a finding when no variant alone explains it (closed loop mixes variants).
   if (!any_variant_over)
-    if (auto why = OverBudget(o, *m.measured, m.projected)) findings.budgets.push_back({"", *why + " (all variants as run)"});
+    if (auto why = OverBudget(o, *m.measured, m.projected))
+      findings.budgets.push_back({"", *why + " (all variants as run)"});
   return m;
 }
 
@@ -215,10 +224,12 @@ ReportDocument Document(const Experiment& e, const std::vector<VariantSummary>& 
   return d;
 }
 
-std::vector<std::string> WriteReportFiles(const ReportDocument& document, const RunSource& runs, const ReportOptions& o) {
+std::vector<std::string> WriteReportFiles(const ReportDocument& document, const RunSource& runs,
+                                          const ReportOptions& o) {
   std::vector<std::string> errors;
   if (o.json)
-    if (auto ok = WriteReportJson(*o.json, ReportDocumentJson(document), runs); !ok) errors.push_back(ok.error().message);
+    if (auto ok = WriteReportJson(*o.json, ReportDocumentJson(document), runs); !ok)
+      errors.push_back(ok.error().message);
   if (o.junit)
     if (auto ok = WriteFileAtomically(*o.junit, RenderJunit(document, runs)); !ok) errors.push_back(ok.error().message);
   const std::string markdown = RenderMarkdown(document, runs);
@@ -274,7 +285,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
 
   const auto findings = CollectFindings(tallies.variants, experiment_findings);
   const bool fails = Fails(findings, o.fail_on);
-  int exit_code = e.meta.interrupted         ? kDiagInterrupted
+  int exit_code = e.meta.interrupted        ? kDiagInterrupted
                   : !earlier_errors.empty() ? kDiagHarnessFailed
                   : fails                   ? kDiagFindings
                                             : kDiagNoFindings;

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "harness/analysis/gate.h"
+#include "harness/analysis/run_record.h"
 #include "harness/report/report.h"
 #include "harness/report/run_store.h"
-#include "harness/analysis/run_record.h"
 
 namespace coder::harness {
 

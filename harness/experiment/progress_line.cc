@@ -9,8 +9,8 @@
 #include <cmath>
 #include <tuple>
 
-#include "harness/report/report.h"
 #include "common/terminal_text.h"
+#include "harness/report/report.h"
 
 namespace coder::harness {
 namespace {

@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "harness/experiment/run_observer.h"
 #include "harness/analysis/run_record.h"
+#include "harness/experiment/run_observer.h"
 
 namespace coder::harness {
 
@@ -34,7 +34,7 @@ struct ProgressSnapshot {
   double elapsed_s = 0;
   std::optional<double> left_s;        ///< estimate; none before a run has finished
   std::vector<InFlightRun> in_flight;  ///< any order
-  std::string last;                    ///< the last finished run, "python3 #2: clean in 1.20ms"; shown when none is in flight
+  std::string last;  ///< the last finished run, "python3 #2: clean in 1.20ms"; shown when none is in flight
 };
 
 /// The terminal status line, uncut:
@@ -56,9 +56,9 @@ std::optional<double> EstimateSecondsLeft(std::optional<double> mean_run_s, size
                                           std::optional<double> arrival_interval_s);
 
 struct ProgressOptions {
-  int parallel = 1;                            ///< runs in flight at once (closed loop), for the estimate
-  std::optional<double> arrival_interval_s;    ///< open loop: launches this far apart
-  bool show_output = false;                    ///< OnOutput prints every line (--show-output)
+  int parallel = 1;                          ///< runs in flight at once (closed loop), for the estimate
+  std::optional<double> arrival_interval_s;  ///< open loop: launches this far apart
+  bool show_output = false;                  ///< OnOutput prints every line (--show-output)
   /// On a terminal the status line is redrawn this often while runs are in flight; zero: only when a
   /// run finishes.
   std::chrono::milliseconds redraw_interval{250};
@@ -118,14 +118,14 @@ class ProgressLine : public RunObserver {
   const ProgressOptions options_;
   const Clock::time_point start_;
   mutable std::mutex mu_;
-  size_t done_ = 0;                     // guarded by mu_
-  std::map<Outcome, size_t> outcomes_;  // guarded by mu_
-  std::string last_;                    // guarded by mu_
-  bool line_open_ = false;              // guarded by mu_: a status line is drawn and not ended
+  size_t done_ = 0;                                          // guarded by mu_
+  std::map<Outcome, size_t> outcomes_;                       // guarded by mu_
+  std::string last_;                                         // guarded by mu_
+  bool line_open_ = false;                                   // guarded by mu_: a status line is drawn and not ended
   std::map<std::pair<std::string, int>, Flight> in_flight_;  // guarded by mu_
-  double finished_seconds_ = 0;         // guarded by mu_: launch-to-finish times of runs seen whole
-  size_t finished_count_ = 0;           // guarded by mu_
-  bool stop_timer_ = false;             // guarded by mu_
+  double finished_seconds_ = 0;  // guarded by mu_: launch-to-finish times of runs seen whole
+  size_t finished_count_ = 0;    // guarded by mu_
+  bool stop_timer_ = false;      // guarded by mu_
   std::condition_variable timer_cv_;
   std::thread timer_;
 };

@@ -11,20 +11,20 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <thread>
-#include <utility>
 #include <atomic>
 #include <cerrno>
+#include <fstream>
 #include <limits>
+#include <thread>
+#include <utility>
 
 #include "common/duration.h"
 #include "harness/builtin/builtin_log.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/notify_socket.h"
+#include "harness/measure/readiness.h"
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
-#include "harness/measure/readiness.h"
 #include "harness/process/subreaper.h"
 
 namespace coder::harness {
@@ -35,7 +35,6 @@ using Clock = std::chrono::steady_clock;
 double MsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
-
 
 /// A private directory for one run (the built-in server's --config-dir, or {dir}), removed afterwards.
 class RunDir {
@@ -188,11 +187,11 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
     for (const auto& t : options.templates) used = used || Mentions(t.text, key);
     return used;
   };
-  const bool argv_uses_port = std::any_of(variant.argv.begin(), variant.argv.end(),
-                                          [](const auto& a) { return Mentions(a, "{port}"); });
-  setup.dir = std::make_unique<RunDir>(variant.builtin_server || any_uses("{dir}") || !options.templates.empty() ||
-                                           options.ready_notify,
-                                       options.dir_mode);
+  const bool argv_uses_port =
+      std::any_of(variant.argv.begin(), variant.argv.end(), [](const auto& a) { return Mentions(a, "{port}"); });
+  setup.dir = std::make_unique<RunDir>(
+      variant.builtin_server || any_uses("{dir}") || !options.templates.empty() || options.ready_notify,
+      options.dir_mode);
   if (!setup.dir->error().empty()) {
     setup.error = setup.dir->error();
     return setup;
@@ -265,18 +264,18 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
     waited->clear();
     if (want_log) {
       waited->push_back(fmt::format("a line matching '{}' ({})", options.ready_log_regex,
-                                    state.ready_line_at() ? "seen"
+                                    state.ready_line_at()  ? "seen"
                                     : child.output_ended() ? "not printed before the target closed its output"
                                                            : "not seen"));
     }
     for (auto& d : probes.Describe()) waited->push_back(std::move(d));
     if (setup.notify) {
-      waited->push_back(fmt::format("READY=1 on NOTIFY_SOCKET ({})",
-                                    setup.notify->ready_at() ? "received"
-                                    : setup.notify->datagrams() == 0
-                                        ? "no notification received"
-                                        : fmt::format("{} notifications, last STATUS: '{}'", setup.notify->datagrams(),
-                                                      setup.notify->status())));
+      waited->push_back(fmt::format(
+          "READY=1 on NOTIFY_SOCKET ({})",
+          setup.notify->ready_at() ? "received"
+          : setup.notify->datagrams() == 0
+              ? "no notification received"
+              : fmt::format("{} notifications, last STATUS: '{}'", setup.notify->datagrams(), setup.notify->status())));
     }
   };
   for (;;) {
@@ -284,7 +283,8 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
     if (setup.notify) setup.notify->Drain();
     if (probes.any() && !probes_at && probes.PollOnce(deadline)) probes_at = Clock::now();
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
-    const auto notify_at = setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());
+    const auto notify_at =
+        setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const bool probes_held = !probes.any() || probes_at;
     if (log_at && notify_at && probes_held) {
       *ready_at = std::max({*log_at, *notify_at, probes_at.value_or(Clock::time_point::min())});
@@ -578,7 +578,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   state->signal_at = signal_at.time_since_epoch().count();
   // If it just exited, the wait below tells how, and the exit's time says it came first.
   (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child->SignalGroup(options.signal)
-                                                                : child->Signal(options.signal));
+                                                               : child->Signal(options.signal));
   phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(t0, signal_at);
   StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at, setup.sweep.marker);
@@ -599,7 +599,8 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   FillFromChild(rec, *child, *state, sampler, stop.exit, options);
   if (setup.notify) {
     setup.notify->Drain();
-    if (auto at = setup.notify->stopping_at(); at && *at >= signal_at) rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
+    if (auto at = setup.notify->stopping_at(); at && *at >= signal_at)
+      rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
   }
   if (stop.exit && (stop.exit->at < signal_at || signal_unhandled)) {
     rec.outcome = Outcome::kCrashed;
@@ -656,9 +657,8 @@ void Classify(RunRecord& rec, const RunOptions& options) {
   } else {
     rec.outcome = Outcome::kClean;
     rec.detail = stopped_by_our_signal ? fmt::format("stopped by the default action of {}", SignalName(options.signal))
-                                       : rec.exit_code && *rec.exit_code != 0
-                                             ? fmt::format("exited {} (a clean exit code)", *rec.exit_code)
-                                             : "exited 0";
+                 : rec.exit_code && *rec.exit_code != 0 ? fmt::format("exited {} (a clean exit code)", *rec.exit_code)
+                                                        : "exited 0";
   }
 }
 

@@ -13,30 +13,30 @@
 
 #include <re2/re2.h>
 
+#include "harness/analysis/fingerprint.h"
+#include "harness/analysis/run_record.h"
+#include "harness/builtin/builtin_server.h"
+#include "harness/experiment/run_observer.h"
+#include "harness/measure/rss_sampler.h"
+#include "harness/measure/stack_capture.h"
 #include "harness/process/active_children.h"
 #include "harness/process/child_process.h"
-#include "harness/analysis/fingerprint.h"
-#include "harness/builtin/builtin_server.h"
-#include "harness/measure/rss_sampler.h"
-#include "harness/experiment/run_observer.h"
-#include "harness/analysis/run_record.h"
-#include "harness/measure/stack_capture.h"
 
 namespace coder::harness {
 
 /// How every run is driven and judged. Plain value type.
 struct RunOptions {
   std::chrono::milliseconds ready_timeout{30'000};
-  std::chrono::milliseconds hold{0};            ///< between ready and the stop signal
-  int signal = SIGTERM;                         ///< the stop signal
+  std::chrono::milliseconds hold{0};             ///< between ready and the stop signal
+  int signal = SIGTERM;                          ///< the stop signal
   std::chrono::milliseconds kill_after{30'000};  ///< watchdog: SIGKILL this long after the stop signal
   std::chrono::milliseconds slow_threshold{5'000};
   std::string ready_log_regex = builtin::kReadyLine;  ///< RE2: a line that means ready; empty: not used
   /// ready_log_regex compiled once for every run (a long regex costs milliseconds to compile); when
   /// null, each run compiles it. Shared read-only across threads, which RE2 allows.
   std::shared_ptr<const RE2> ready_log;
-  std::string ready_url;                        ///< http:// URL answering 2xx once ready; may contain {port}
-  std::string ready_tcp;                        ///< HOST:PORT accepting connections once ready; may contain {port}
+  std::string ready_url;  ///< http:// URL answering 2xx once ready; may contain {port}
+  std::string ready_tcp;  ///< HOST:PORT accepting connections once ready; may contain {port}
   /// Ready once a process of the target's tree listens on TCP (on {port} when its arguments use it).
   /// ready_url and ready_tcp also require the listener to be the tree's, so another server on the
   /// port never passes for the target. Every readiness condition that is set must hold.
@@ -61,7 +61,7 @@ struct RunOptions {
   struct FileTemplate {
     std::string source;  ///< where the text came from, for messages
     std::string text;
-    std::string dest;    ///< relative to the run's directory, no ".."
+    std::string dest;  ///< relative to the run's directory, no ".."
   };
   std::vector<FileTemplate> templates;
   /// The experiment's marker prefix (NewExperimentMarker): each run's targets get kOwnerVariable set to
@@ -73,7 +73,7 @@ struct RunOptions {
   /// The common timeouts (Go's drains, nginx and Node header timeouts, Kubernetes' 30 s grace).
   std::vector<double> known_timeouts_ms{1'000, 2'000, 3'000, 5'000, 10'000, 15'000, 30'000, 60'000};
   size_t log_tail_lines = 40;
-  size_t log_capacity_bytes = 1 << 20;          ///< per run (--log-bytes): a chatty target cannot grow the harness
+  size_t log_capacity_bytes = 1 << 20;  ///< per run (--log-bytes): a chatty target cannot grow the harness
   /// --keep-logs: the Runner keeps the whole log (RunRecord::log) of clean runs too; without it only
   /// runs that were not clean keep theirs (ExecuteRun itself always fills it).
   bool keep_logs = false;

@@ -10,7 +10,9 @@ namespace coder::harness {
 
 Runner::Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints,
                OnRunFinished on_finished)
-    : plan_(std::move(plan)), options_(std::move(options)), fingerprints_(std::move(fingerprints)),
+    : plan_(std::move(plan)),
+      options_(std::move(options)),
+      fingerprints_(std::move(fingerprints)),
       on_finished_(std::move(on_finished)) {}
 
 void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point epoch, RssSampler& sampler,
@@ -57,10 +59,8 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
       }
       ++finished_;
       // A caller that streams the records keeps them itself: holding them here too would grow with the run count.
-      if (on_finished_)
-        on_finished_(*record);
-      else
-        records.push_back(std::move(*record));
+      if (on_finished_) on_finished_(*record);
+      else records.push_back(std::move(*record));
     }
   };
   {

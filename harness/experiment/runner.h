@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "harness/analysis/fingerprint.h"
-#include "harness/measure/rss_sampler.h"
-#include "harness/experiment/run.h"
 #include "harness/analysis/run_record.h"
+#include "harness/experiment/run.h"
+#include "harness/measure/rss_sampler.h"
 
 namespace coder::harness {
 

@@ -1,5 +1,6 @@
 #include "harness/measure/http_probe.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,7 +9,6 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include <charconv>
 
@@ -53,8 +53,8 @@ struct ProbeResult {
 net::awaitable<ProbeResult> Get(HttpUrl url, std::chrono::milliseconds timeout) {
   auto executor = co_await net::this_coro::executor;
   tcp::resolver resolver(executor);
-  auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                          net::as_tuple(net::use_awaitable));
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(url.host, std::to_string(url.port), net::as_tuple(net::use_awaitable));
   if (rec) co_return ProbeResult{0, "resolve: " + rec.message()};
   beast::tcp_stream stream(executor);
   stream.expires_after(timeout);

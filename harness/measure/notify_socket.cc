@@ -21,7 +21,8 @@ Clock::time_point SteadyFromRealtime(const timespec& ts) {
   timespec now_real{};
   clock_gettime(CLOCK_REALTIME, &now_real);
   const auto steady_now = Clock::now();
-  const auto age = std::chrono::seconds(now_real.tv_sec - ts.tv_sec) + std::chrono::nanoseconds(now_real.tv_nsec - ts.tv_nsec);
+  const auto age =
+      std::chrono::seconds(now_real.tv_sec - ts.tv_sec) + std::chrono::nanoseconds(now_real.tv_nsec - ts.tv_nsec);
   return steady_now - std::chrono::duration_cast<Clock::duration>(age);
 }
 
@@ -46,7 +47,8 @@ Result<std::unique_ptr<NotifySocket>> NotifySocket::Open(const std::filesystem::
     address = path;
     file = path;
   } else {
-    const std::string name = fmt::format("coder-diag-notify-{:016x}", std::random_device{}() * 0x100000000ull ^ std::random_device{}());
+    const std::string name =
+        fmt::format("coder-diag-notify-{:016x}", std::random_device{}() * 0x100000000ull ^ std::random_device{}());
     addr.sun_path[0] = '\0';
     std::memcpy(addr.sun_path + 1, name.data(), name.size());
     len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());

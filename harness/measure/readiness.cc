@@ -21,7 +21,8 @@ Result<TcpAddress> ParseTcpAddress(const std::string& text) {
   if (colon == std::string::npos || colon == 0) return Error{fmt::format("\"{}\": want HOST:PORT", text)};
   TcpAddress out;
   out.host = text.substr(0, colon);
-  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
   const std::string_view port_text = std::string_view(text).substr(colon + 1);
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -60,8 +61,9 @@ ReadinessProbes::ReadinessProbes(pid_t root, bool listen, const std::string& url
                                  std::optional<uint16_t> listen_port)
     : root_(root), listen_port_(listen_port) {
   if (listen) {
-    listen_ = Condition{listen_port ? fmt::format("a TCP listener of the target's process tree on port {}", *listen_port)
-                                    : std::string("a TCP listener of the target's process tree")};
+    listen_ =
+        Condition{listen_port ? fmt::format("a TCP listener of the target's process tree on port {}", *listen_port)
+                              : std::string("a TCP listener of the target's process tree")};
   }
   if (!url.empty()) {
     if (auto parsed = ParseHttpUrl(url)) parsed_url_ = *parsed;

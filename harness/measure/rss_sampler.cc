@@ -99,8 +99,7 @@ struct RssSampler::Target {
     merged.reserve(samples.size() / 2 + 1);
     for (size_t i = 0; i < samples.size(); i += 2) {
       bool pair = i + 1 < samples.size();
-      merged.push_back(pair && samples[i + 1].tree_rss_bytes > samples[i].tree_rss_bytes ? samples[i + 1]
-                                                                                         : samples[i]);
+      merged.push_back(pair && samples[i + 1].tree_rss_bytes > samples[i].tree_rss_bytes ? samples[i + 1] : samples[i]);
     }
     samples = std::move(merged);
     stride *= 2;

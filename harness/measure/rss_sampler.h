@@ -97,8 +97,8 @@ class RssSampler {
   const RssSamplerOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_requested_ = false;                      // guarded by mu_
-  std::map<pid_t, std::unique_ptr<Target>> targets_;  // guarded by mu_
+  bool stop_requested_ = false;                            // guarded by mu_
+  std::map<pid_t, std::unique_ptr<Target>> targets_;       // guarded by mu_
   std::chrono::steady_clock::time_point last_group_scan_;  // sampling thread only
   std::atomic<int64_t> cpu_ns_{0};
   std::mutex lifecycle_mu_;  // serialises Start and Stop

@@ -24,8 +24,8 @@ Result<StackTool> FindStackTool(std::string_view choice, const std::optional<std
   if (choice == "auto") {
     return Error{"neither eu-stack nor gdb is in PATH: install one (Debian: apt-get install elfutils, or gdb)"};
   }
-  return Error{fmt::format("{} is not in PATH (Debian: apt-get install {})", choice,
-                           choice == "gdb" ? "gdb" : "elfutils")};
+  return Error{
+      fmt::format("{} is not in PATH (Debian: apt-get install {})", choice, choice == "gdb" ? "gdb" : "elfutils")};
 }
 
 std::vector<std::string> StackToolArgv(const StackTool& tool, pid_t pid) {
@@ -71,8 +71,8 @@ size_t ThreadCount(pid_t pid) {
   return n;
 }
 
-ProcessStacks CaptureOne(const StackTool& tool, pid_t pid, Clock::time_point launched,
-                         const StackCaptureLimits& limits, ActiveChildren& active) {
+ProcessStacks CaptureOne(const StackTool& tool, pid_t pid, Clock::time_point launched, const StackCaptureLimits& limits,
+                         ActiveChildren& active) {
   ProcessStacks out;
   out.pid = pid;
   out.tool = tool.name;

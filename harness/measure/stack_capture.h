@@ -38,8 +38,8 @@ bool StacksAreComplete(std::string_view text, std::string_view tool, size_t thre
 /// How a capture is bounded.
 struct StackCaptureLimits {
   std::chrono::milliseconds timeout{10'000};  ///< per process; the tool is killed after it
-  size_t max_bytes = 256 << 10;                ///< of text kept per process (the tail is cut)
-  size_t max_processes = 8;                    ///< of the target's tree
+  size_t max_bytes = 256 << 10;               ///< of text kept per process (the tail is cut)
+  size_t max_processes = 8;                   ///< of the target's tree
 };
 
 /// Runs `tool` against each of `pids` in turn (its own process group, killed at the timeout), and

@@ -23,9 +23,7 @@ namespace coder::harness {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::vector<StopStep> DefaultStopPlan() {
-  return {{StopAction::kTerminate, 2s}, {StopAction::kKill, 5s}};
-}
+std::vector<StopStep> DefaultStopPlan() { return {{StopAction::kTerminate, 2s}, {StopAction::kKill, 5s}}; }
 
 std::string ExitStatus::Describe() const {
   return signaled ? "killed by " + SignalName(signal) : "exit " + std::to_string(code);
@@ -221,8 +219,7 @@ Status ChildProcess::Signal(int sig) {
   }
   if (syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0) != 0) {
     if (errno == ESRCH) return Error{"process " + std::to_string(pid_) + " already exited"};
-    return Error{"signal " + std::to_string(sig) + " to process " + std::to_string(pid_) + ": " +
-                 std::strerror(errno)};
+    return Error{"signal " + std::to_string(sig) + " to process " + std::to_string(pid_) + ": " + std::strerror(errno)};
   }
   return Ok{};
 }

@@ -91,8 +91,7 @@ class ChildProcess {
   /// internal lock, for new ones: it must not call this ChildProcess. Lines read while no WaitForLine is
   /// active and already evicted from the ring are not seen. The pipes usually reach end of file a moment
   /// before the exit is seen: after a false return, WaitUntil tells whether and how the child ended.
-  bool WaitForLine(const std::function<bool(const OutputLine&)>& match,
-                   std::chrono::steady_clock::time_point deadline);
+  bool WaitForLine(const std::function<bool(const OutputLine&)>& match, std::chrono::steady_clock::time_point deadline);
 
   /// A copy of the retained lines, oldest first.
   std::vector<OutputLine> Lines() const;
@@ -118,8 +117,7 @@ class ChildProcess {
   ChildProcess(LaunchSpec spec, LineCallback on_line);
   void ReaderLoop();
   ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read
-  void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts,
-               std::chrono::steady_clock::time_point at);
+  void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, std::chrono::steady_clock::time_point at);
   void OnExited();
   void EndStream(int index);
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
@@ -128,8 +126,8 @@ class ChildProcess {
   const LaunchSpec spec_;
   const LineCallback on_line_;
   pid_t pid_ = -1;
-  int pidfd_ = -1;  // kept open until destruction so Signal() can never hit a recycled pid
-  int wake_fd_ = -1;  // eventfd that interrupts the reader's poll
+  int pidfd_ = -1;                // kept open until destruction so Signal() can never hit a recycled pid
+  int wake_fd_ = -1;              // eventfd that interrupts the reader's poll
   int stream_fds_[2] = {-1, -1};  // stdout, stderr read ends; owned by the reader thread
   std::chrono::steady_clock::time_point started_at_;
   long spawn_rss_kib_ = 0;
@@ -137,12 +135,12 @@ class ChildProcess {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  LineRing ring_;                      // guarded by mu_
-  uint64_t truncated_bytes_ = 0;       // guarded by mu_
+  LineRing ring_;                        // guarded by mu_
+  uint64_t truncated_bytes_ = 0;         // guarded by mu_
   bool streams_open_[2] = {true, true};  // guarded by mu_
-  std::optional<ExitStatus> exit_;     // guarded by mu_
-  bool reaped_ = false;                // guarded by mu_
-  std::vector<Waiter*> waiters_;       // guarded by mu_
+  std::optional<ExitStatus> exit_;       // guarded by mu_
+  bool reaped_ = false;                  // guarded by mu_
+  std::vector<Waiter*> waiters_;         // guarded by mu_
   std::atomic<bool> quit_{false};
 
   std::mutex stop_mu_;

@@ -48,8 +48,7 @@ std::optional<std::string> ReadSmallFile(const std::string& path) {
 std::optional<ProcStat> ParseProcStat(std::string_view text) {
   size_t open_paren = text.find('(');
   size_t close_paren = text.rfind(')');
-  if (open_paren == std::string_view::npos || close_paren == std::string_view::npos ||
-      close_paren < open_paren) {
+  if (open_paren == std::string_view::npos || close_paren == std::string_view::npos || close_paren < open_paren) {
     return std::nullopt;
   }
   ProcStat st;

@@ -72,9 +72,9 @@ std::string TcpSocketEntry::LocalEndpoint() const { return Endpoint(local_addres
 std::string TcpSocketEntry::RemoteEndpoint() const { return Endpoint(remote_address, remote_port, ipv6); }
 
 std::string TcpStateName(int state) {
-  static const char* const kNames[] = {"",          "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",
-                                       "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
-                                       "NEW_SYN_RECV"};
+  static const char* const kNames[] = {"",          "ESTABLISHED", "SYN_SENT",    "SYN_RECV",   "FIN_WAIT1",
+                                       "FIN_WAIT2", "TIME_WAIT",   "CLOSE",       "CLOSE_WAIT", "LAST_ACK",
+                                       "LISTEN",    "CLOSING",     "NEW_SYN_RECV"};
   if (state > 0 && state < static_cast<int>(std::size(kNames))) return kNames[state];
   return fmt::format("state 0x{:02X}", state);
 }

@@ -13,14 +13,14 @@ namespace coder::harness {
 
 /// One row of /proc/net/tcp or /proc/net/tcp6: a TCP socket of the network namespace.
 struct TcpSocketEntry {
-  std::string local_address;   ///< "127.0.0.1", "::", "::ffff:127.0.0.1"
+  std::string local_address;  ///< "127.0.0.1", "::", "::ffff:127.0.0.1"
   uint16_t local_port = 0;
   std::string remote_address;
   uint16_t remote_port = 0;
-  int state = 0;               ///< the kernel's TCP state number (kTcpListen, kTcpEstablished, ...)
-  uint64_t tx_queue = 0;       ///< bytes queued to send (for a listener: 0)
-  uint64_t rx_queue = 0;       ///< bytes received and unread (for a listener: connections awaiting accept)
-  uint64_t inode = 0;          ///< the socket's inode, as in /proc/PID/fd's "socket:[INODE]"
+  int state = 0;          ///< the kernel's TCP state number (kTcpListen, kTcpEstablished, ...)
+  uint64_t tx_queue = 0;  ///< bytes queued to send (for a listener: 0)
+  uint64_t rx_queue = 0;  ///< bytes received and unread (for a listener: connections awaiting accept)
+  uint64_t inode = 0;     ///< the socket's inode, as in /proc/PID/fd's "socket:[INODE]"
   bool ipv6 = false;
 
   bool listening() const;

@@ -66,12 +66,12 @@ Status CheckExecutable(const std::string& path) {
 // write to its own descriptors; it must not allocate, nor write anything the harness reads afterwards
 // (it does write the calling thread's errno, which the parent reads only when vfork failed).
 struct ChildPlan {
-  const char* path;          // resolved by ResolveExecutable
+  const char* path;  // resolved by ResolveExecutable
   char* const* argv;
   char* const* envp;
-  const char* working_dir;   // nullptr: inherit
-  int stdio[3];              // become 0, 1, 2; each above 2, so no dup2 clobbers another
-  int report_fd;             // the error pipe's write end, above 2, O_CLOEXEC: execve closes it
+  const char* working_dir;  // nullptr: inherit
+  int stdio[3];             // become 0, 1, 2; each above 2, so no dup2 clobbers another
+  int report_fd;            // the error pipe's write end, above 2, O_CLOEXEC: execve closes it
   pid_t parent_pid;
   bool allow_ptrace_by_harness;
 };
@@ -169,14 +169,12 @@ void Reap(pid_t pid) {
 
 std::string Describe(const ChildFailure& failure, const ChildPlan& plan) {
   switch (failure.step) {
-    case ChildStep::kStdio:
-      return std::string("cannot execute ") + plan.path + ": dup2: " + Errno(failure.err);
+    case ChildStep::kStdio: return std::string("cannot execute ") + plan.path + ": dup2: " + Errno(failure.err);
     case ChildStep::kProcessGroup:
       return std::string("cannot execute ") + plan.path + ": setpgid: " + Errno(failure.err);
     case ChildStep::kWorkingDir:
       return std::string("cannot use working directory ") + plan.working_dir + ": " + Errno(failure.err);
-    case ChildStep::kExec:
-      break;
+    case ChildStep::kExec: break;
   }
   return std::string("cannot execute ") + plan.path + ": " + Errno(failure.err);
 }

@@ -17,9 +17,9 @@ namespace coder::harness {
 /// A launched child as plain descriptors, before a ChildProcess takes ownership of them.
 struct SpawnedChild {
   pid_t pid = -1;
-  int pidfd = -1;      ///< pidfd_open(pid): readable once the child has exited; O_CLOEXEC
-  int stdout_fd = -1;  ///< read end of the child's stdout pipe; O_CLOEXEC, blocking
-  int stderr_fd = -1;  ///< read end of the child's stderr pipe; O_CLOEXEC, blocking
+  int pidfd = -1;                                    ///< pidfd_open(pid): readable once the child has exited; O_CLOEXEC
+  int stdout_fd = -1;                                ///< read end of the child's stdout pipe; O_CLOEXEC, blocking
+  int stderr_fd = -1;                                ///< read end of the child's stderr pipe; O_CLOEXEC, blocking
   std::chrono::steady_clock::time_point started_at;  ///< when execve had succeeded
 };
 

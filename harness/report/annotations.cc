@@ -52,7 +52,8 @@ std::string BudgetNote(const ReportBudget& budget) {
   for (const auto& [label, a] : analyses) {
     if (!a || !a->over_budget) continue;
     out += fmt::format("{}{} peak {} is over the {} budget for {}", out.empty() ? "" : "; ", label,
-                       FormatBytes(a->peak_total_bytes), BytesOrNone(budget.budget_bytes), FormatMs(a->time_over_budget_ms));
+                       FormatBytes(a->peak_total_bytes), BytesOrNone(budget.budget_bytes),
+                       FormatMs(a->time_over_budget_ms));
     if (std::string_view(label) == "projected")
       out += fmt::format(" (every target at {}; computed, not measured)", BytesOrNone(budget.assume_rss_bytes));
   }

@@ -25,8 +25,10 @@ Result<std::unique_ptr<JsonlWriter>> JsonlWriter::Open(const std::filesystem::pa
     // The harness's own stdout or stderr: appended to as it is, never created or truncated.
     fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
   } else if (fd < 0 && errno == ELOOP) {
-    return Error{fmt::format("cannot open JSON lines file {}: it is a symbolic link, which the harness never "
-                             "writes through (give the file itself)", path.string())};
+    return Error{
+        fmt::format("cannot open JSON lines file {}: it is a symbolic link, which the harness never "
+                    "writes through (give the file itself)",
+                    path.string())};
   }
   if (fd < 0) {
     const int err = errno;

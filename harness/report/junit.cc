@@ -114,14 +114,16 @@ std::string SummaryText(const VariantSummary* s) {
                      DistributionMs(s, latency, "p50"), DistributionMs(s, latency, "p95"),
                      DistributionMs(s, latency, "p99"), DistributionMs(s, latency, "max"));
   if (const size_t censored = s->latency_ms.censored; censored > 0)
-    out += fmt::format("(>= marks a lower bound: {} run{} killed by the watchdog would have stopped no sooner, if at all)\n",
-                       censored, censored == 1 ? "" : "s");
+    out += fmt::format(
+        "(>= marks a lower bound: {} run{} killed by the watchdog would have stopped no sooner, if at all)\n", censored,
+        censored == 1 ? "" : "s");
   if (const std::string tail = FixedTailText(s); !tail.empty()) out += "fixed tail: " + tail + "\n";
   out += fmt::format("ready p50 {}, tree peak RSS p50 {} max {}\n", DistributionMs(s, &VariantSummary::ready_ms, "p50"),
                      DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "p50"),
                      DistributionBytes(s, &VariantSummary::tree_peak_rss_bytes, "max"));
   if (s->dominant_step)
-    out += fmt::format("dominant shutdown step: {} ({} mean)\n", s->dominant_step->name, FormatMs(s->dominant_step->ms));
+    out +=
+        fmt::format("dominant shutdown step: {} ({} mean)\n", s->dominant_step->name, FormatMs(s->dominant_step->ms));
   out += fmt::format("fingerprints: {}\n", CountsText(s->fingerprints));
   if (!s->held_slots.empty()) out += fmt::format("held wait-group slots: {}\n", CountsText(s->held_slots));
   return out;
@@ -200,8 +202,9 @@ TestCase VariantCase(const ReportDocument& report, const ReportVariant& v, const
     tc.failure_body = FindingLines(failing);
   }
   if (v.spec.baseline || !v.spec.gated) {
-    tc.system_out = fmt::format("{} variant: reported, never gated ({} finding{}).\n",
-                                v.spec.baseline ? "baseline" : "ungated", reported.size(), reported.size() == 1 ? "" : "s");
+    tc.system_out =
+        fmt::format("{} variant: reported, never gated ({} finding{}).\n", v.spec.baseline ? "baseline" : "ungated",
+                    reported.size(), reported.size() == 1 ? "" : "s");
   }
   tc.system_out += SummaryText(summary);
   if (!reported.empty()) tc.system_out += "findings that do not fail the gate:\n" + FindingLines(reported);
@@ -248,17 +251,16 @@ std::string BudgetFigures(const BudgetAnalysis& a) {
 }
 
 void AddBudgetAnalysis(std::vector<Property>& props, std::string_view prefix, const BudgetAnalysis& a) {
-  const std::pair<std::string_view, double> figures[] = {
-      {"peak_total_bytes", static_cast<double>(a.peak_total_bytes)},
-      {"peak_total_at_ms", a.peak_total_at_ms},
-      {"peak_tail_bytes", static_cast<double>(a.peak_tail_bytes)},
-      {"time_over_budget_ms", a.time_over_budget_ms},
-      {"mean_live", a.mean_live},
-      {"arrival_rate_per_s", a.arrival_rate_per_s},
-      {"mean_lifetime_ms", a.mean_lifetime_ms},
-      {"mean_tail_ms", a.mean_tail_ms},
-      {"tail_share", a.tail_share},
-      {"window_ms", a.window_ms}};
+  const std::pair<std::string_view, double> figures[] = {{"peak_total_bytes", static_cast<double>(a.peak_total_bytes)},
+                                                         {"peak_total_at_ms", a.peak_total_at_ms},
+                                                         {"peak_tail_bytes", static_cast<double>(a.peak_tail_bytes)},
+                                                         {"time_over_budget_ms", a.time_over_budget_ms},
+                                                         {"mean_live", a.mean_live},
+                                                         {"arrival_rate_per_s", a.arrival_rate_per_s},
+                                                         {"mean_lifetime_ms", a.mean_lifetime_ms},
+                                                         {"mean_tail_ms", a.mean_tail_ms},
+                                                         {"tail_share", a.tail_share},
+                                                         {"window_ms", a.window_ms}};
   for (const auto& [key, value] : figures) AddNumber(props, fmt::format("{}_{}", prefix, key), value);
   props.push_back({fmt::format("{}_over_budget", prefix), a.over_budget ? "true" : "false"});
 }
@@ -272,7 +274,8 @@ TestCase BudgetCase(const ReportDocument& report, const std::vector<ReportFindin
   const std::string limit = BytesOrNone(budget ? budget->budget_bytes : std::nullopt);
   const std::string assume = BytesOrNone(budget ? budget->assume_rss_bytes : std::nullopt);
 
-  if (budget && budget->budget_bytes) AddNumber(tc.properties, "budget_bytes", static_cast<double>(*budget->budget_bytes));
+  if (budget && budget->budget_bytes)
+    AddNumber(tc.properties, "budget_bytes", static_cast<double>(*budget->budget_bytes));
   if (budget && budget->assume_rss_bytes)
     AddNumber(tc.properties, "assume_rss_bytes", static_cast<double>(*budget->assume_rss_bytes));
   const std::pair<const char*, const BudgetAnalysis*> analyses[] = {{"measured", measured}, {"projected", projected}};
@@ -449,10 +452,9 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
   if (meta.interrupted || exit_code == kDiagHarnessFailed) {
     TestCase tc{.name = "harness", .errored = true};
     tc.failure_type = meta.interrupted ? "interrupted" : "harness-failure";
-    tc.failure_message =
-        meta.interrupted
-            ? fmt::format("interrupted: the report is partial ({} runs recorded)", runs.size())
-            : "the harness itself failed (exit 3); its stderr says why";
+    tc.failure_message = meta.interrupted
+                             ? fmt::format("interrupted: the report is partial ({} runs recorded)", runs.size())
+                             : "the harness itself failed (exit 3); its stderr says why";
     tc.failure_body = tc.failure_message + "\n";
     cases.push_back(std::move(tc));
   }

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "harness/analysis/exit_codes.h"
+#include "harness/analysis/run_output.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
-#include "harness/analysis/run_output.h"
 
 namespace coder::harness {
 namespace {
@@ -49,8 +49,8 @@ std::string Verdict(const ReportDocument& report, const RunSource& runs, const s
   const bool fails = std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.fails; });
   const int exit_code = report.meta.exit_code;
   const char* icon = report.meta.interrupted || exit_code == kDiagHarnessFailed ? "⚠️"
-                     : fails || exit_code == kDiagFindings                     ? "❌"
-                                                                               : "✅";
+                     : fails || exit_code == kDiagFindings                      ? "❌"
+                                                                                : "✅";
   return fmt::format("{} **{}**\n", icon, E(ReportVerdict(report, runs)));
 }
 
@@ -87,8 +87,8 @@ std::string SummarySection(const std::vector<ReportVariant>& variants, const Rep
                     s ? E(CountsText(s->fingerprints)) : "-"});
     if (!sections.dominant_step) rows.back().erase(rows.back().end() - 2);
   }
-  Row header{"variant", "gate", "runs", "outcomes", "latency min", "p50", "p95", "p99", "max", "ready p50",
-             "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"};
+  Row header{"variant", "gate", "runs",      "outcomes",     "latency min",  "p50",           "p95",
+             "p99",     "max",  "ready p50", "peak RSS p50", "peak RSS max", "dominant step", "fingerprints"};
   std::string align = "llrlrrrrrrrrll";
   if (!sections.dominant_step) {
     header.erase(header.end() - 2);
@@ -98,9 +98,10 @@ std::string SummarySection(const std::vector<ReportVariant>& variants, const Rep
   for (const ReportVariant& v : variants) censored += v.summary ? v.summary->latency_ms.censored : 0;
   std::string note;
   if (censored > 0)
-    note = fmt::format("\n≥ marks a latency that is a lower bound: {} run{} killed by the watchdog would have stopped "
-                       "no sooner, if at all.\n",
-                       censored, censored == 1 ? "" : "s");
+    note = fmt::format(
+        "\n≥ marks a latency that is a lower bound: {} run{} killed by the watchdog would have stopped "
+        "no sooner, if at all.\n",
+        censored, censored == 1 ? "" : "s");
   return "\n### Shutdown per variant\n\n" + Table(header, align, rows) + note;
 }
 
@@ -165,8 +166,8 @@ std::string PerVariantBudget(const ReportBudget& budget, bool has_budget) {
     };
     std::string over = "- (no budget)";
     if (has_budget) over = m.over_budget ? "**yes, measured**" : p && p->over_budget ? "**yes, projected**" : "no";
-    const std::string live = fmt::format("{:.2f} = {:.2f}/s × {}", m.mean_live, m.arrival_rate_per_s,
-                                         FormatMs(m.mean_lifetime_ms));
+    const std::string live =
+        fmt::format("{:.2f} = {:.2f}/s × {}", m.mean_live, m.arrival_rate_per_s, FormatMs(m.mean_lifetime_ms));
     const std::string tail = fmt::format("{} ({})", FormatMs(m.mean_tail_ms), Percent(m.tail_share));
     rows.push_back({E(v.variant), peak(&m), peak(p), over, live, tail});
   }
@@ -198,7 +199,8 @@ std::string BudgetSection(const ReportDocument& report, const ReportSections& se
   rows.push_back(row("peak total RSS", [&](const BudgetAnalysis& a) {
     return fmt::format("{} at {}", FormatBytes(a.peak_total_bytes), FormatMs(a.peak_total_at_ms));
   }));
-  rows.push_back(row("peak held by shutdown tails", [&](const BudgetAnalysis& a) { return FormatBytes(a.peak_tail_bytes); }));
+  rows.push_back(
+      row("peak held by shutdown tails", [&](const BudgetAnalysis& a) { return FormatBytes(a.peak_tail_bytes); }));
   rows.push_back(row("over budget", [&](const BudgetAnalysis& a) {
     if (!has_budget) return std::string("- (no budget)");
     return a.over_budget ? fmt::format("**yes**, for {}", FormatMs(a.time_over_budget_ms)) : std::string("no");
@@ -211,7 +213,8 @@ std::string BudgetSection(const ReportDocument& report, const ReportSections& se
   rows.push_back(row("mean shutdown tail (share of lifetime)", [&](const BudgetAnalysis& a) {
     return fmt::format("{} ({})", FormatMs(a.mean_tail_ms), Percent(a.tail_share));
   }));
-  rows.push_back(row("window (first launch to last exit)", [&](const BudgetAnalysis& a) { return FormatMs(a.window_ms); }));
+  rows.push_back(
+      row("window (first launch to last exit)", [&](const BudgetAnalysis& a) { return FormatMs(a.window_ms); }));
 
   std::string out = "\n### Memory held by overlapping targets\n\n";
   out += has_budget ? fmt::format("Budget: **{}** (`--memory-budget`).", FormatBytes(*budget.budget_bytes))
@@ -291,9 +294,10 @@ std::string HangOutputSection(const RunSource& runs, const std::vector<ReportVar
     out += fence + "\n";
   }
   if (out.empty()) return "";
-  return fmt::format("\n### Last output before the stop went wrong\n\nThe last {} lines of the first run of each "
-                     "variant that was killed by the watchdog, timed out, was slow or crashed.\n",
-                     kHangLines) +
+  return fmt::format(
+             "\n### Last output before the stop went wrong\n\nThe last {} lines of the first run of each "
+             "variant that was killed by the watchdog, timed out, was slow or crashed.\n",
+             kHangLines) +
          out;
 }
 

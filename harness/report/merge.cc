@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "harness/analysis/run_record.h"
-#include "harness/report/report_document.h"
 #include "harness/analysis/stats.h"
+#include "harness/report/report_document.h"
 
 namespace coder::harness {
 namespace {
@@ -20,27 +20,6 @@ using nlohmann::json;
 constexpr std::string_view kSchema = kReportSchemaV1;
 
 std::string Which(size_t i, size_t n) { return fmt::format("report {} of {}", i + 1, n); }
-
-/// The parts of a spec SummarizeVariant needs; nullopt on a wrong type.
-std::optional<VariantSpec> ParseSpec(const json& spec) {
-  if (!spec.is_object() || !spec.contains("name") || !spec["name"].is_string()) return std::nullopt;
-  VariantSpec v{.name = spec["name"].get<std::string>()};
-  for (auto [key, member] : {std::pair{"gated", &VariantSpec::gated}, std::pair{"baseline", &VariantSpec::baseline},
-                             std::pair{"builtin_server", &VariantSpec::builtin_server}}) {
-    const auto it = spec.find(key);
-    if (it == spec.end() || it->is_null()) continue;
-    if (!it->is_boolean()) return std::nullopt;
-    v.*member = it->get<bool>();
-  }
-  if (const auto labels = spec.find("labels"); labels != spec.end() && !labels->is_null()) {
-    if (!labels->is_object()) return std::nullopt;
-    for (const auto& [key, value] : labels->items()) {
-      if (!value.is_string()) return std::nullopt;
-      v.labels.emplace(key, value.get<std::string>());
-    }
-  }
-  return v;
-}
 
 bool HasLabels(const json& spec) { return spec.contains("labels") && !spec["labels"].is_null(); }
 
@@ -63,8 +42,8 @@ json ComparableSpec(const json& spec, const json& other) {
   if (!HasLabels(spec) || !HasLabels(other)) out.erase("labels");
   const auto builtin = out.find("builtin_server");
   const auto argv = out.find("argv");
-  if (builtin != out.end() && builtin->is_boolean() && builtin->get<bool>() && argv != out.end() &&
-      argv->is_array() && !argv->empty())
+  if (builtin != out.end() && builtin->is_boolean() && builtin->get<bool>() && argv != out.end() && argv->is_array() &&
+      !argv->empty())
     argv->erase(argv->begin());
   return out;
 }
@@ -87,27 +66,20 @@ struct Merger {
     return nullptr;
   }
 
-  Status AddVariants(size_t i, std::set<std::string>& listed) {
-    const json& report = reports[i];
-    const auto it = report.find("variants");
-    if (it == report.end() || !it->is_array())
-      return Error{Which(i, reports.size()) + ": \"variants\" is not an array"};
-    for (size_t k = 0; k < it->size(); ++k) {
-      const json& entry = (*it)[k];
-      const json* spec = entry.is_object() && entry.contains("spec") ? &entry["spec"] : nullptr;
-      const auto parsed = spec ? ParseSpec(*spec) : std::nullopt;
-      if (!parsed)
-        return Error{fmt::format("{}: variants[{}] has no valid spec (a string \"name\", boolean flags)",
-                                 Which(i, reports.size()), k)};
+  // `document` is reports[i] as ReadReportDocument read it: its specs are valid.
+  Status AddVariants(size_t i, const ReportDocument& document, std::set<std::string>& listed) {
+    const json& entries = reports[i]["variants"];
+    for (size_t k = 0; k < document.variants.size(); ++k) {
+      const json* spec = &entries[k]["spec"];
+      const VariantSpec* parsed = &document.variants[k].spec;
       listed.insert(parsed->name);
       if (MergedVariant* known = Find(parsed->name)) {
         const json a = ComparableSpec(known->spec, *spec), b = ComparableSpec(*spec, known->spec);
         if (a != b)
-          return Error{
-              fmt::format("variant \"{}\" has different specs in {} and {} ({} differ): only runs of the same "
-                          "command can be merged",
-                          parsed->name, Which(known->first_input, reports.size()), Which(i, reports.size()),
-                          DifferingKeys(a, b))};
+          return Error{fmt::format(
+              "variant \"{}\" has different specs in {} and {} ({} differ): only runs of the same "
+              "command can be merged",
+              parsed->name, Which(known->first_input, reports.size()), Which(i, reports.size()), DifferingKeys(a, b))};
         if (!HasLabels(known->spec) && HasLabels(*spec)) {
           known->spec["labels"] = (*spec)["labels"];
           known->parsed.labels = parsed->labels;
@@ -248,10 +220,10 @@ Result<json> MergeReports(const std::vector<json>& reports) {
   for (size_t i = 0; i < reports.size(); ++i) {
     if (auto ok = CheckSchema(reports[i], i, reports.size()); !ok) return ok.error();
     // Strict, as every reader of a report is: a bad key is named, never read as absent.
-    if (auto document = ReadReportDocument(reports[i]); !document)
-      return Error{fmt::format("{}: {}", Which(i, reports.size()), document.error().message)};
+    const auto document = ReadReportDocument(reports[i]);
+    if (!document) return Error{fmt::format("{}: {}", Which(i, reports.size()), document.error().message)};
     std::set<std::string> listed;
-    if (auto ok = merger.AddVariants(i, listed); !ok) return ok.error();
+    if (auto ok = merger.AddVariants(i, *document, listed); !ok) return ok.error();
     auto added = merger.AddRuns(i, listed);
     if (!added) return added.error();
     run_counts.push_back(*added);

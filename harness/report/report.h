@@ -15,11 +15,11 @@
 
 #include "common/json_dump.h"
 #include "common/result.h"
+#include "harness/analysis/run_record.h"
+#include "harness/analysis/stats.h"
 #include "harness/report/report_document.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/run_store.h"
-#include "harness/analysis/run_record.h"
-#include "harness/analysis/stats.h"
 
 namespace coder::harness {
 
@@ -52,8 +52,9 @@ using coder::DumpJson;  // a target's log lines can hold any bytes
 ///
 /// The dominant step column only when `sections.dominant_step`; then, when `sections.held_slots`, a
 /// block listing per variant with findings the wait-group slots its timeout lines named ("none named"
-/// if none, for a `builtin_server` variant only: another target's variant without slots is left out). Every cell is TerminalSafe. Every line ends with '\n'; no trailing spaces.
-/// A ratio for humans: "12.3x", "0.98x", and "1/8337x" far below 1 (a decimal would be all zeros).
+/// if none, for a `builtin_server` variant only: another target's variant without slots is left out). Every cell is
+/// TerminalSafe. Every line ends with '\n'; no trailing spaces. A ratio for humans: "12.3x", "0.98x", and "1/8337x" far
+/// below 1 (a decimal would be all zeros).
 std::string FormatRatio(double ratio);
 
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections);
@@ -61,7 +62,6 @@ std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, con
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries);
 
 // ---- JSON report ----
-
 
 /// The whole report as JSON, schema `meta.schema` (documented in docs/report-schema.md):
 /// {"schema", "meta", "variants": [{"spec", "summary"}...], "runs": [...]}. Variants keep the order

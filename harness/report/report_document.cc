@@ -224,7 +224,8 @@ VariantSummary ReadSummary(const Node& n, const VariantSpec& spec) {
   s.tree_peak_rss_bytes = ReadDistribution(n.Object("tree_peak_rss_bytes"));
   s.kernel_peak_rss_bytes = ReadDistribution(n.Object("kernel_peak_rss_bytes"));
   s.fingerprints = n.Counts("fingerprints");
-  if (auto step = n.ObjectOrNull("dominant_step")) s.dominant_step = StepTiming{step->String("name"), step->Number("ms")};
+  if (auto step = n.ObjectOrNull("dominant_step"))
+    s.dominant_step = StepTiming{step->String("name"), step->Number("ms")};
   s.held_slots = n.Counts("held_slots");
   if (const json* tail = n.Added("fixed_tail")) s.fixed_tail = ReadFixedTail(Node(*tail, n.PathOf("fixed_tail")));
   return s;
@@ -246,7 +247,8 @@ BudgetAnalysis ReadBudgetAnalysis(const Node& n) {
   for (const auto& [point, path] : n.Array("timeline")) {
     if (!point->is_array() || point->size() != 4) Fail(path, "an array [t_ms, total_bytes, tail_bytes, live]", *point);
     const uint64_t live = Node::CountAt((*point)[3], Index(path, 3));
-    if (live > static_cast<uint64_t>(std::numeric_limits<int>::max())) Fail(Index(path, 3), "a live count", (*point)[3]);
+    if (live > static_cast<uint64_t>(std::numeric_limits<int>::max()))
+      Fail(Index(path, 3), "a live count", (*point)[3]);
     b.timeline.push_back({Node::NumberAt((*point)[0], Index(path, 0)), Node::CountAt((*point)[1], Index(path, 1)),
                           Node::CountAt((*point)[2], Index(path, 2)), static_cast<int>(live)});
   }
@@ -267,8 +269,8 @@ ReportBudget ReadBudget(const Node& n) {
   if (n.Added("variants"))
     for (const auto& [v, path] : n.Array("variants")) {
       const Node vn(*v, path);
-      b.variants.push_back({vn.String("variant"), ReadBudgetAnalysis(vn.Object("measured")),
-                            ReadBudgetAnalysisOrNull(vn, "projected")});
+      b.variants.push_back(
+          {vn.String("variant"), ReadBudgetAnalysis(vn.Object("measured")), ReadBudgetAnalysisOrNull(vn, "projected")});
     }
   return b;
 }

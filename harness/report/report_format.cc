@@ -30,9 +30,7 @@ std::string FormatBytes(uint64_t bytes) {
   return fmt::format("{:.{}f}{}", v, decimals, kUnits[unit]);
 }
 
-std::string FormatMs(double ms) {
-  return FormatDuration(std::chrono::nanoseconds(std::llround(ms * 1e6)));
-}
+std::string FormatMs(double ms) { return FormatDuration(std::chrono::nanoseconds(std::llround(ms * 1e6))); }
 
 size_t DisplayWidth(std::string_view utf8) {
   size_t width = 0;

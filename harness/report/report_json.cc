@@ -64,13 +64,15 @@ Status WriteReportJson(const std::filesystem::path& path, const json& outline, c
   // The outline is dumped with a marker where `runs` goes (keys keep their sorted order), and the runs
   // are written in its place one by one, indented as the whole document's dump would indent them. The
   // marker holds a random nonce, so no string of the outline (a target's argv) can be taken for it.
-  const std::string marker = fmt::format("\x01coder-runs-{:08x}{:08x}\x01", std::random_device{}(), std::random_device{}());
+  const std::string marker =
+      fmt::format("\x01coder-runs-{:08x}{:08x}\x01", std::random_device{}(), std::random_device{}());
   const std::string dumped_marker = DumpJson(json(marker));
   json with_marker = outline;
   with_marker["runs"] = marker;
   const std::string text = DumpJson(with_marker, 2);
   const size_t at = text.find(dumped_marker);
-  if (at == std::string::npos) return Error{fmt::format("writing {}: the report outline lost its runs marker", path.string())};
+  if (at == std::string::npos)
+    return Error{fmt::format("writing {}: the report outline lost its runs marker", path.string())};
   auto file = AtomicFileWriter::Open(path, 0644);
   if (!file) return file.error();
   if (auto ok = file->Write(std::string_view(text).substr(0, at)); !ok) return ok;

@@ -10,8 +10,8 @@ ReportSections ChooseSections(const ReportDocument& report) {
     if (v.summary->dominant_step) s.dominant_step = true;
   }
   const nlohmann::json& options = report.meta.options;
-  const bool open_loop = options.is_object() && options.contains("arrival_interval_ms") &&
-                         options["arrival_interval_ms"].is_number();
+  const bool open_loop =
+      options.is_object() && options.contains("arrival_interval_ms") && options["arrival_interval_ms"].is_number();
   const bool asked = report.budget && (report.budget->budget_bytes || report.budget->assume_rss_bytes);
   s.memory = open_loop || asked;
   return s;

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <utility>
 
-#include "harness/report/report_sections.h"
 #include "common/terminal_text.h"
+#include "harness/report/report_sections.h"
 
 namespace coder::harness {
 namespace {
@@ -154,27 +154,35 @@ std::string Gate(const VariantSummary& s) { return s.baseline ? "baseline" : s.g
 
 std::string MainTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
   std::vector<Column> columns{{"variant"},
-                   {"gate"},
-                   {"runs", true},
-                   {"outcomes"},
-                   {"min", true, "latency"},
-                   {"p50", true, "latency"},
-                   {"p95", true, "latency"},
-                   {"p99", true, "latency"},
-                   {"max", true, "latency"},
-                   {"p50", true, "ready"},
-                   {"p50", true, "peak RSS"},
-                   {"max", true, "peak RSS"}};
+                              {"gate"},
+                              {"runs", true},
+                              {"outcomes"},
+                              {"min", true, "latency"},
+                              {"p50", true, "latency"},
+                              {"p95", true, "latency"},
+                              {"p99", true, "latency"},
+                              {"max", true, "latency"},
+                              {"p50", true, "ready"},
+                              {"p50", true, "peak RSS"},
+                              {"max", true, "peak RSS"}};
   if (sections.dominant_step) columns.push_back({"dominant step"});
   columns.push_back({"fingerprints"});
   TextTable table(std::move(columns));
   for (const VariantSummary& s : summaries) {
     const Distribution& lat = s.latency_ms;
     const Distribution& rss = s.tree_peak_rss_bytes;
-    std::vector<std::string> row{s.variant, Gate(s), std::to_string(s.runs), OutcomeCounts(s.outcomes),
-                                 Ms(lat, "min"), Ms(lat, "p50"), Ms(lat, "p95"), Ms(lat, "p99"), Ms(lat, "max"),
+    std::vector<std::string> row{s.variant,
+                                 Gate(s),
+                                 std::to_string(s.runs),
+                                 OutcomeCounts(s.outcomes),
+                                 Ms(lat, "min"),
+                                 Ms(lat, "p50"),
+                                 Ms(lat, "p95"),
+                                 Ms(lat, "p99"),
+                                 Ms(lat, "max"),
                                  Ms(s.ready_ms, "p50"),
-                                 Bytes(rss, &Distribution::p50), Bytes(rss, &Distribution::max)};
+                                 Bytes(rss, &Distribution::p50),
+                                 Bytes(rss, &Distribution::max)};
     if (sections.dominant_step)
       row.push_back(s.dominant_step ? fmt::format("{} {}", s.dominant_step->name, FormatMs(s.dominant_step->ms))
                                     : std::string(kNone));
@@ -206,7 +214,8 @@ std::string FixedTails(const std::vector<VariantSummary>& summaries) {
   TextTable table({{"variant"}, {"fixed tail"}});
   for (const VariantSummary& s : summaries)
     if (s.fixed_tail) table.AddRow({s.variant, s.fixed_tail->Describe()});
-  if (std::none_of(summaries.begin(), summaries.end(), [](const VariantSummary& s) { return s.fixed_tail.has_value(); }))
+  if (std::none_of(summaries.begin(), summaries.end(),
+                   [](const VariantSummary& s) { return s.fixed_tail.has_value(); }))
     return "";
   return "\nFixed tails (stops clustered at one latency: the signature of a timeout):\n" + table.Render("  ", false);
 }
@@ -216,9 +225,10 @@ std::string CensoredNote(const std::vector<VariantSummary>& summaries) {
   size_t censored = 0;
   for (const VariantSummary& s : summaries) censored += s.latency_ms.censored;
   if (censored == 0) return "";
-  return fmt::format("\n>= marks a latency that is a lower bound: {} run{} killed by the watchdog would have "
-                     "stopped no sooner, if at all.\n",
-                     censored, censored == 1 ? "" : "s");
+  return fmt::format(
+      "\n>= marks a latency that is a lower bound: {} run{} killed by the watchdog would have "
+      "stopped no sooner, if at all.\n",
+      censored, censored == 1 ? "" : "s");
 }
 
 }  // namespace

@@ -10,9 +10,9 @@
 
 #include "harness/analysis/exit_codes.h"
 #include "harness/analysis/gate.h"
-#include "harness/report/report.h"
 #include "harness/analysis/run_record.h"
 #include "harness/analysis/stats.h"
+#include "harness/report/report.h"
 
 namespace coder::harness {
 namespace {
@@ -82,10 +82,8 @@ std::string ReportVerdict(const ReportDocument& report, const RunSource& runs) {
     }
     ++failing_total;
     auto it = std::find_if(failing.begin(), failing.end(), [&](const auto& p) { return p.first == f.variant; });
-    if (it == failing.end())
-      failing.emplace_back(f.variant, 1);
-    else
-      ++it->second;
+    if (it == failing.end()) failing.emplace_back(f.variant, 1);
+    else ++it->second;
   }
   std::string verdict;
   if (failing_total == 0) {
@@ -169,7 +167,8 @@ std::string FormatRatioEstimate(const std::optional<RatioEstimate>& estimate, st
   const std::string prefix(estimate->bound == Bound::kLowerBound   ? at_least
                            : estimate->bound == Bound::kUpperBound ? at_most
                                                                    : "");
-  return fmt::format("{}{} ({}-{})", prefix, FormatRatio(estimate->ratio), end(estimate->ci_low), end(estimate->ci_high));
+  return fmt::format("{}{} ({}-{})", prefix, FormatRatio(estimate->ratio), end(estimate->ci_low),
+                     end(estimate->ci_high));
 }
 
 const Comparison* ComparisonOf(const ReportDocument& report, std::string_view variant) {

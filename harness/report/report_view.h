@@ -24,7 +24,8 @@ namespace coder::harness {
 struct ReportFinding {
   std::string variant;     ///< "" for all variants together (the memory budget)
   std::optional<int> run;  ///< the run index within its variant, if the finding is about one run
-  std::string kind;  ///< fingerprint, slow, watchdog, crash, never-ready, failed-to-start, budget, regression, fixed-tail
+  std::string
+      kind;  ///< fingerprint, slow, watchdog, crash, never-ready, failed-to-start, budget, regression, fixed-tail
   std::string message;
   bool gated = true;  ///< false for a baseline variant: reported, never failing
   bool fails = true;  ///< gated and of a kind in the gate's `fail_on`: it decides the exit code
@@ -75,8 +76,8 @@ std::string BytesOrNone(std::optional<uint64_t> bytes);
 /// end is "inf"; a lower bound prefixes the ratio with `at_least` (">= 3.10x (3.00x-inf)"), an upper one
 /// with `at_most`, and an indeterminate one is "? (both censored)"; "-" when there is none or its ratio
 /// is infinite.
-std::string FormatRatioEstimate(const std::optional<RatioEstimate>& estimate, std::string_view at_least = ">= ",
-                                std::string_view at_most = "<= ");
+std::string FormatRatioEstimate(const std::optional<RatioEstimate>& estimate,
+                                std::string_view at_least = ">= ", std::string_view at_most = "<= ");
 
 /// The comparison of `variant` with its baseline, or nullptr.
 const Comparison* ComparisonOf(const ReportDocument& report, std::string_view variant);

@@ -1,8 +1,8 @@
 #include "harness/report/run_store.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <fmt/format.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,8 +35,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& di
     fd = ::mkostemp(name.data(), O_CLOEXEC);
     if (fd >= 0) ::unlink(name.c_str());
   }
-  if (fd < 0)
-    return Error{fmt::format("cannot keep the run records in {}: {}", dir.string(), std::strerror(errno))};
+  if (fd < 0) return Error{fmt::format("cannot keep the run records in {}: {}", dir.string(), std::strerror(errno))};
   return std::unique_ptr<RunStore>(new RunStore(fd, std::move(variant_order)));
 }
 
@@ -98,7 +97,8 @@ Result<RunRecord> RunStore::Read(const Entry& e) const {
   while (done < text.size()) {
     const ssize_t n = ::pread(fd_, text.data() + done, text.size() - done, static_cast<off_t>(e.offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Error{fmt::format("reading a kept run record back: {}", n < 0 ? std::strerror(errno) : "cut short")};
+    if (n <= 0)
+      return Error{fmt::format("reading a kept run record back: {}", n < 0 ? std::strerror(errno) : "cut short")};
     done += static_cast<size_t>(n);
   }
   const auto json = nlohmann::json::parse(text, nullptr, false);

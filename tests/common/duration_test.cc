@@ -31,7 +31,7 @@ TEST(ParseDurationTest, RejectsMalformedInputWithAClearMessage) {
 // 2^63 ns passed the range check and came back negative.
 TEST(ParseDurationTest, RejectsWhatFuzzingFoundWithoutThrowing) {
   for (const std::string& bad : {std::string("+"), std::string(400, '9') + "s", std::string("9223372036854775808ns"),
-                                std::string("9223372036.854775808s")}) {
+                                 std::string("9223372036.854775808s")}) {
     bool threw = false;
     auto r = [&]() -> Result<Duration> {
       try {

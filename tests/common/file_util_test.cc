@@ -55,8 +55,8 @@ TEST_F(WriteFileAtomicallyTest, WritesTheContentWithTheModeNarrowedByTheUmaskLik
     ASSERT_TRUE(WriteFileAtomically(path, "first\n", 0644).ok());
   }
   EXPECT_EQ(Read(path), "first\n");
-  EXPECT_EQ(PermsOf(path), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-                               fs::perms::others_read);
+  EXPECT_EQ(PermsOf(path),
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
   {
     // A user who keeps their files private gets a private report.
     ScopedUmask umask(077);

@@ -41,8 +41,8 @@ TEST(ParseSizeTest, AcceptsDecimalUnits) {
 TEST(ParseSizeTest, FractionsAreExactAndRoundToTheNearestByte) {
   EXPECT_EQ(Parse("7.6GiB"), 8'160'437'862u);  // 8160437862.4, the schema's example
   EXPECT_EQ(Parse("0.5KiB"), 512u);
-  EXPECT_EQ(Parse("1.0005kB"), 1'001u);  // 1000.5 rounds half up
-  EXPECT_EQ(Parse("0.1MiB"), 104'858u);  // 104857.6
+  EXPECT_EQ(Parse("1.0005kB"), 1'001u);                        // 1000.5 rounds half up
+  EXPECT_EQ(Parse("0.1MiB"), 104'858u);                        // 104857.6
   EXPECT_EQ(Parse("1.000000000000000000001TiB"), 1ull << 40);  // digits past 18 are below a byte
 }
 

@@ -38,8 +38,8 @@ CoderRun RunDiag(std::vector<std::string> args, std::vector<std::pair<std::strin
 class CoderServer {
  public:
   struct Options {
-    std::vector<std::string> args;                              // after `coder server`
-    std::filesystem::path config_dir;                           // empty: a fresh temporary one
+    std::vector<std::string> args;     // after `coder server`
+    std::filesystem::path config_dir;  // empty: a fresh temporary one
     std::vector<std::pair<std::string, std::string>> env;
     std::chrono::milliseconds ready_timeout{10000};
   };
@@ -50,7 +50,7 @@ class CoderServer {
 
   /// Launches without waiting, for tests of start-up failures.
   static std::unique_ptr<harness::ChildProcess> Launch(const std::vector<std::string>& args,
-                                                        std::vector<std::pair<std::string, std::string>> env = {});
+                                                       std::vector<std::pair<std::string, std::string>> env = {});
 
   const std::string& host() const { return host_; }
   uint16_t port() const { return port_; }

@@ -16,9 +16,9 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using nlohmann::json;
 
 CoderRun Diag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
   args.insert(args.begin(), "diag");
@@ -47,8 +47,9 @@ double ImpliedPeak(const json& report, const char* from_key) {
 }
 
 std::vector<std::string> OpenLoop(const std::filesystem::path& json_path) {
-  return {"shutdown", "--runs", "6", "--arrival-interval", "100ms", "--json", json_path.string(), "--",
-          CALIBRATED_TARGET_PATH, "--hold-mib", "48", "--exit-after-ms", "400"};
+  return {"shutdown", "--runs",           "6",  "--arrival-interval",   "100ms",
+          "--json",   json_path.string(), "--", CALIBRATED_TARGET_PATH, "--hold-mib",
+          "48",       "--exit-after-ms",  "400"};
 }
 
 TEST(DiagBudgetTest, MeasuredPeakMatchesTheScheduleAndTheBudgetFiresOnlyBelowIt) {
@@ -115,9 +116,23 @@ TEST(DiagCiReportsTest, ATargetCannotForgeAGithubAnnotation) {
   // Both streams on one pipe, as a CI runner's log has them: read from two pipes, their order would be
   // the reader's, and a resume read before an earlier line of the other stream looked like a forgery.
   harness::LaunchSpec spec;
-  spec.argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", CODER_BINARY_PATH, "diag", "shutdown", "--runs", "1",
-               "--show-output", "--ready-log", "Started", "--", CALIBRATED_TARGET_PATH, "--print-after-signal",
-               "::error::forged by the target", "--exit-code", "3"};
+  spec.argv = {"/bin/sh",
+               "-c",
+               "exec \"$0\" \"$@\" 2>&1",
+               CODER_BINARY_PATH,
+               "diag",
+               "shutdown",
+               "--runs",
+               "1",
+               "--show-output",
+               "--ready-log",
+               "Started",
+               "--",
+               CALIBRATED_TARGET_PATH,
+               "--print-after-signal",
+               "::error::forged by the target",
+               "--exit-code",
+               "3"};
   spec.env = {{"GITHUB_ACTIONS", "true"}};
   const auto r = test_support::RunToEnd(spec, 60s);
   EXPECT_EQ(r.Exit(), "exit 1") << r.output;
@@ -143,9 +158,21 @@ TEST(DiagCiReportsTest, JunitMarkdownStepSummaryAndAnnotations) {
   const auto junit = dir.path() / "j.xml";
   const auto markdown = dir.path() / "m.md";
   const auto summary = dir.path() / "step-summary.md";
-  const std::vector<std::string> args = {"shutdown", "--runs", "1", "--gateway", "on", "--shutdown-order", "unpatched",
-                                         "--websocket-shutdown-timeout", "200ms", "--baseline", "none",
-                                         "--junit", junit.string(), "--markdown", markdown.string()};
+  const std::vector<std::string> args = {"shutdown",
+                                         "--runs",
+                                         "1",
+                                         "--gateway",
+                                         "on",
+                                         "--shutdown-order",
+                                         "unpatched",
+                                         "--websocket-shutdown-timeout",
+                                         "200ms",
+                                         "--baseline",
+                                         "none",
+                                         "--junit",
+                                         junit.string(),
+                                         "--markdown",
+                                         markdown.string()};
   const auto r = Diag(args, {{"GITHUB_ACTIONS", "true"}, {"GITHUB_STEP_SUMMARY", summary.string()}});
   EXPECT_EQ(r.Exit(), "exit 1") << r.output;
   const std::string xml = ReadText(junit);
@@ -167,7 +194,8 @@ TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
   const auto b = dir.path() / "b.json";
   const auto merged = dir.path() / "merged.json";
   for (const auto& p : {a, b}) {
-    const auto r = Diag({"shutdown", "--runs", "2", "--gateway", "on", "--shutdown-order", "patched", "--json", p.string()});
+    const auto r =
+        Diag({"shutdown", "--runs", "2", "--gateway", "on", "--shutdown-order", "patched", "--json", p.string()});
     ASSERT_EQ(r.Exit(), "exit 0") << r.output;
   }
   const auto r = Diag({"merge", a.string(), b.string(), "--json", merged.string()});
@@ -181,8 +209,8 @@ TEST(DiagMergeTest, MergingShardsReportsEveryRunOnce) {
 
 /// A one-run report of the built-in server (patched, gateway on) at `path`.
 void WriteBuiltinShard(const std::filesystem::path& path) {
-  const auto r = Diag({"shutdown", "--runs", "1", "--gateway", "on", "--shutdown-order", "patched", "--json",
-                       path.string()});
+  const auto r =
+      Diag({"shutdown", "--runs", "1", "--gateway", "on", "--shutdown-order", "patched", "--json", path.string()});
   ASSERT_EQ(r.Exit(), "exit 0") << r.output;
 }
 

@@ -3,11 +3,11 @@
 // The long soak of the same driver is scripts/soak.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -27,8 +27,8 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -81,12 +81,12 @@ TEST(FaultSoakTest, RandomMixesAreClassifiedRightLeaveNothingBehindAndKeepEveryR
 TEST(FaultSoakTest, HarnessMemoryStaysBoundedWhileTargetsFloodHundredsOfMegabytes) {
   TempDir dir;
   // 300 MB of plain lines, and 100 MB of lines the harness parses as shutdown steps.
-  const auto r = RunDiag({"--runs", "1", "--parallel", "2", "--ready-timeout", "60s", "--jsonl",
-                          (dir.path() / "runs.jsonl").string(), "--target",
-                          "flood=" + Target("--flood-bytes 300000000"), "--target",
-                          "steps=" + Target("--flood-bytes 100000000 --flood-line "
-                                            "'[info] shutdown step done  step=flood took=1ms took_ms=1 completed=1'")},
-                         kSanitized ? 600s : 120s);
+  const auto r = RunDiag(
+      {"--runs", "1", "--parallel", "2", "--ready-timeout", "60s", "--jsonl", (dir.path() / "runs.jsonl").string(),
+       "--target", "flood=" + Target("--flood-bytes 300000000"), "--target",
+       "steps=" + Target("--flood-bytes 100000000 --flood-line "
+                         "'[info] shutdown step done  step=flood took=1ms took_ms=1 completed=1'")},
+      kSanitized ? 600s : 120s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 0") << r.output;
   // ru_maxrss of the harness (with the targets it reaped, a few MiB each).
@@ -243,8 +243,8 @@ TEST(DiagBadEnvironmentTest, AReportPathThatIsADirectoryOrADeviceIsAUsageError) 
 TEST(DiagBadEnvironmentTest, AJsonlOnAFullDeviceFailsAtOnceAndTheJsonReportKeepsEveryRun) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
-  const auto r = RunDiag({"--runs", "3", "--jsonl", "/dev/full", "--json", report.string(), "--target",
-                          "t=" + Target("")});
+  const auto r =
+      RunDiag({"--runs", "3", "--jsonl", "/dev/full", "--json", report.string(), "--target", "t=" + Target("")});
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
   // Said when the first run ends, not only at the end.
@@ -280,8 +280,7 @@ TEST_F(DiagFullDiskTest, AJsonReportThatCannotBeWrittenExitsThreeAndTheJsonlKeep
   EXPECT_THAT(r.output, HasSubstr("No space left on device"));
   EXPECT_EQ(ReadJsonLines(jsonl).size(), 4u);
   // No half-written temporary is left on the full disk.
-  for (const auto& entry : std::filesystem::directory_iterator(disk_))
-    EXPECT_EQ(entry.path().filename(), "filler");
+  for (const auto& entry : std::filesystem::directory_iterator(disk_)) EXPECT_EQ(entry.path().filename(), "filler");
 }
 
 TEST_F(DiagFullDiskTest, AJsonlThatFillsTheDiskKeepsWholeLinesAndTheJsonReportEveryRun) {
@@ -317,8 +316,8 @@ CoderRun RunDiagRedirected(const std::vector<std::string>& args, const std::stri
 TEST(DiagBadEnvironmentTest, ASummaryThatCannotBeWrittenToStdoutExitsThreeAndTheReportsSaySo) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
-  const auto r = RunDiagRedirected({"--runs", "2", "--json", report.string(), "--target", "t=" + Target("")},
-                                   ">/dev/full");
+  const auto r =
+      RunDiagRedirected({"--runs", "2", "--json", report.string(), "--target", "t=" + Target("")}, ">/dev/full");
   ASSERT_TRUE(r.exit);
   EXPECT_EQ(r.exit->Describe(), "exit 3") << r.output;
   EXPECT_THAT(r.output, HasSubstr("writing the summary table to stdout: No space left on device"));
@@ -350,10 +349,10 @@ TEST(DiagBadEnvironmentTest, TargetsThatCannotBeExecutedAreUsageErrorsNamingPath
   const auto plain = dir.path() / "not-executable";
   std::ofstream(plain) << "#!/bin/sh\nexit 0\n";
   std::filesystem::permissions(plain, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  for (const auto& [path, cause] : std::vector<std::pair<std::string, std::string>>{
-           {"/no/such/server", "no such file or directory"},
-           {plain.string(), "permission denied"},
-           {dir.path().string(), "is a directory"}}) {
+  for (const auto& [path, cause] :
+       std::vector<std::pair<std::string, std::string>>{{"/no/such/server", "no such file or directory"},
+                                                        {plain.string(), "permission denied"},
+                                                        {dir.path().string(), "is a directory"}}) {
     const auto r = RunDiag({"--runs", "1", "--target", "t=" + path}, 20s);
     ASSERT_TRUE(r.exit);
     EXPECT_EQ(r.exit->Describe(), "exit 2") << r.output;
@@ -388,8 +387,8 @@ TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfte
   TempDir dir;
   const auto report = dir.path() / "report.json";
   // A 10-minute ready timeout: waiting it out would fail the test by its own deadline.
-  const auto r = RunDiag({"--runs", "2", "--ready-timeout", "10m", "--ready-log", "Started HTTP listener at ",
-                          "--json", report.string(), "--target", "t=" + Target("--close-stdout")},
+  const auto r = RunDiag({"--runs", "2", "--ready-timeout", "10m", "--ready-log", "Started HTTP listener at ", "--json",
+                          report.string(), "--target", "t=" + Target("--close-stdout")},
                          50s);
   ASSERT_TRUE(r.exit) << "still waiting: " << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
@@ -397,7 +396,8 @@ TEST(DiagBadEnvironmentTest, ATargetThatClosesItsOutputIsNeverReadyAtOnceNotAfte
   ASSERT_EQ(j["runs"].size(), 2u) << r.output;
   for (const auto& run : j["runs"]) {
     EXPECT_EQ(run["outcome"], "never-ready");
-    EXPECT_THAT(run["detail"].get<std::string>(), HasSubstr("closed its stdout and stderr without printing the ready line"));
+    EXPECT_THAT(run["detail"].get<std::string>(),
+                HasSubstr("closed its stdout and stderr without printing the ready line"));
   }
 }
 
@@ -427,7 +427,8 @@ TEST(DiagBadEnvironmentTest, WithPathUnsetABareNameRunsOrIsAUsageErrorBeforeAnyR
   const auto missing = RunDiagWithoutPath({"--runs", "2", "--json", report.string(), "--", "calibrated_target"});
   ASSERT_TRUE(missing.exit) << missing.output;
   EXPECT_EQ(missing.exit->Describe(), "exit 2") << missing.output;
-  EXPECT_THAT(missing.output, HasSubstr("cannot execute calibrated_target: not found in PATH (unset, so /bin:/usr/bin)"));
+  EXPECT_THAT(missing.output,
+              HasSubstr("cannot execute calibrated_target: not found in PATH (unset, so /bin:/usr/bin)"));
 }
 
 // Before, the target ran with {dir} empty and the built-in server with a relative --config-dir, and the

@@ -7,21 +7,21 @@
 
 #include <fstream>
 
-#include "harness/process/port_reservation.h"
 #include "harness/measure/readiness.h"
-#include "tests/helpers/sanitizers.h"
+#include "harness/process/port_reservation.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/foreign_servers.h"
 #include "tests/e2e/process_scan.h"
 #include "tests/e2e/report_files.h"
 #include "tests/harness/harness_test_util.h"
+#include "tests/helpers/sanitizers.h"
 
 namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 std::string Python() { return SystemProgram("python3"); }
 
@@ -82,12 +82,15 @@ TEST(DiagReadinessTest, AnotherServerOnThePortIsNeverTakenForTheTarget) {
   auto other = harness::ChildProcess::Start(squatter);
   ASSERT_TRUE(other.ok()) << other.error().message;
   ASSERT_TRUE(harness::testing::Eventually(
-      [&] { return harness::TcpConnects({"127.0.0.1", reserved->port()}, 200ms); }, harness::testing::In(20s)));
+      [&] {
+        return harness::TcpConnects({"127.0.0.1", reserved->port()}, 200ms);
+      },
+      harness::testing::In(20s)));
 
   for (const std::string flag : {"--ready-url", "--ready-tcp"}) {
     const std::string where = flag == "--ready-url" ? "http://127.0.0.1:" + port + "/" : "127.0.0.1:" + port;
-    const auto d = RunWithReport({"--runs", "2", flag, where, "--", python, "-m", "http.server", port, "--bind",
-                                  "127.0.0.1"});
+    const auto d =
+        RunWithReport({"--runs", "2", flag, where, "--", python, "-m", "http.server", port, "--bind", "127.0.0.1"});
     ASSERT_TRUE(d.run.exit) << d.run.output;
     EXPECT_EQ(d.run.exit->Describe(), "exit 1") << flag << ": " << d.run.output;
     ASSERT_EQ(d.report["runs"].size(), 2u) << d.run.output;
@@ -101,9 +104,9 @@ TEST(DiagReadinessTest, AnotherServerOnThePortIsNeverTakenForTheTarget) {
 
 // With --ready-url given, --ready-log was ignored.
 TEST(DiagReadinessTest, EveryReadinessConditionGivenMustHold) {
-  const auto d = RunWithReport({"--runs", "2", "--ready-url", "http://127.0.0.1:{port}/", "--ready-log",
-                                "Started HTTP listener", "--", CALIBRATED_TARGET_PATH, "--http-port", "{port}",
-                                "--ready-after-ms", "600"});
+  const auto d =
+      RunWithReport({"--runs", "2", "--ready-url", "http://127.0.0.1:{port}/", "--ready-log", "Started HTTP listener",
+                     "--", CALIBRATED_TARGET_PATH, "--http-port", "{port}", "--ready-after-ms", "600"});
   ASSERT_TRUE(d.run.exit) << d.run.output;
   EXPECT_EQ(d.run.exit->Describe(), "exit 0") << d.run.output;
   for (const auto& run : d.report["runs"]) {
@@ -114,8 +117,8 @@ TEST(DiagReadinessTest, EveryReadinessConditionGivenMustHold) {
 }
 
 TEST(DiagReadinessTest, NeverReadySaysWhatItWaitedForAndWhatItLastSaw) {
-  const auto silent = RunWithReport({"--runs", "1", "--ready-timeout", "700ms", "--", CALIBRATED_TARGET_PATH,
-                                     "--no-listen"});
+  const auto silent =
+      RunWithReport({"--runs", "1", "--ready-timeout", "700ms", "--", CALIBRATED_TARGET_PATH, "--no-listen"});
   ASSERT_EQ(silent.report["runs"].size(), 1u) << silent.run.output;
   const auto& run = silent.report["runs"][0];
   EXPECT_EQ(run["outcome"], "never-ready");
@@ -123,8 +126,8 @@ TEST(DiagReadinessTest, NeverReadySaysWhatItWaitedForAndWhatItLastSaw) {
               HasSubstr("not ready within 700ms; waited for a TCP listener of the target's process tree (last seen: "
                         "the target's process tree listens on no TCP port)"));
 
-  const auto wrong_port = RunWithReport({"--runs", "1", "--ready-timeout", "700ms", "--", CALIBRATED_TARGET_PATH,
-                                         "--tag", "{port}"});
+  const auto wrong_port =
+      RunWithReport({"--runs", "1", "--ready-timeout", "700ms", "--", CALIBRATED_TARGET_PATH, "--tag", "{port}"});
   ASSERT_EQ(wrong_port.report["runs"].size(), 1u) << wrong_port.run.output;
   EXPECT_THAT(wrong_port.report["runs"][0]["detail"].get<std::string>(),
               HasSubstr("(last seen: the target's process tree listens on 127.0.0.1:"));
@@ -133,8 +136,8 @@ TEST(DiagReadinessTest, NeverReadySaysWhatItWaitedForAndWhatItLastSaw) {
 TEST(DiagReadinessTest, RedisIsReadyAndAcknowledgesTheStopThroughTheNotifySocket) {
   const auto redis = SystemProgram("redis-server");
   CODER_REQUIRE_PROGRAM(redis, "redis-server");
-  const auto d = RunWithReport({"--runs", "2", "--ready-notify", "--", redis, "--port", "{port}", "--bind",
-                                "127.0.0.1", "--supervised", "systemd", "--save", "", "--appendonly", "no"});
+  const auto d = RunWithReport({"--runs", "2", "--ready-notify", "--", redis, "--port", "{port}", "--bind", "127.0.0.1",
+                                "--supervised", "systemd", "--save", "", "--appendonly", "no"});
   ASSERT_TRUE(d.run.exit) << d.run.output;
   EXPECT_EQ(d.run.exit->Describe(), "exit 0") << d.run.output;
   ASSERT_EQ(d.report["runs"].size(), 2u) << d.run.output;
@@ -149,8 +152,9 @@ TEST(DiagReadinessTest, NodeServersAreReadyOnceTheyListenAndStopCleanly) {
   const auto node = SystemProgram("node");
   CODER_REQUIRE_PROGRAM(node, "nodejs");
   // One dies of SIGTERM's default action, the other closes its server and exits 0.
-  const std::string serve = "const s = require('http').createServer((q, r) => r.end('ok'));"
-                            "s.listen(+process.env.PORT, '127.0.0.1');";
+  const std::string serve =
+      "const s = require('http').createServer((q, r) => r.end('ok'));"
+      "s.listen(+process.env.PORT, '127.0.0.1');";
   const auto d = RunWithReport(
       {"--runs", "2", "--env", "PORT={port}", "--target", "plain=" + node + " -e \"" + serve + "\"", "--target",
        "graceful=" + node + " -e \"" + serve + " process.on('SIGTERM', () => s.close(() => process.exit(0)));\""});
@@ -174,7 +178,9 @@ TEST(DiagReadinessTest, AProbeReadsNoMoreThanABoundedHeaderWhateverTheServerSend
            "while True:\n"
            "    c, _ = s.accept(); c.recv(4096)\n"
            "    try:\n"
-           "        c.sendall(b'" + head + "')\n"
+           "        c.sendall(b'" +
+           head +
+           "')\n"
            "        while True: c.sendall(b'a' * 65536)\n"
            "    except OSError: c.close()\n";
   };
@@ -224,8 +230,7 @@ TEST(DiagSignalsTest, AWrapperThatDiesOfTheSignalIsNotCleanAndItsServerIsKilled)
 TEST(DiagSignalsTest, ADaemonThatLeftTheGroupAndOutlivesTheStopIsNotClean) {
   for (const std::string to : {"leader", "group"}) {
     const auto d = RunWithReport({"--runs", "2", "--signal-to", to, "--kill-after", "1s", "--ready-log",
-                                  "Started HTTP listener", "--",
-                                  CALIBRATED_TARGET_PATH, "--daemon-grandchild"});
+                                  "Started HTTP listener", "--", CALIBRATED_TARGET_PATH, "--daemon-grandchild"});
     ASSERT_EQ(d.report["runs"].size(), 2u) << d.run.output;
     for (const auto& run : d.report["runs"]) {
       if (to == "leader") {
@@ -297,9 +302,9 @@ TEST(DiagSetupTest, EnvironmentValuesGetTheRunsPort) {
   const auto python = Python();
   CODER_REQUIRE_PROGRAM(python, "python3");
   // Repeatable options took every word after them, the target's -c included.
-  const auto d = RunWithReport({"--runs", "2", "--parallel", "2", "--env", "HTTP_PORT={port}", "--fingerprint",
-                                "oops=Traceback", "--", "sh", "-c",
-                                "exec " + python + " -m http.server \"$HTTP_PORT\" --bind 127.0.0.1"});
+  const auto d =
+      RunWithReport({"--runs", "2", "--parallel", "2", "--env", "HTTP_PORT={port}", "--fingerprint", "oops=Traceback",
+                     "--", "sh", "-c", "exec " + python + " -m http.server \"$HTTP_PORT\" --bind 127.0.0.1"});
   ASSERT_TRUE(d.run.exit) << d.run.output;
   EXPECT_EQ(d.run.exit->Describe(), "exit 0") << d.run.output;
   for (const auto& run : d.report["runs"]) EXPECT_EQ(run["outcome"], "clean") << run["detail"];
@@ -317,10 +322,12 @@ TEST(DiagSetupTest, ATemplateRendersNginxsConfigIntoAReadableRunDirectory) {
                          "  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n"
                          "  server { listen 127.0.0.1:{port}; root {dir}/www; }\n}\n";
   std::ofstream(dir.path() / "index.html") << "hello\n";
-  const std::vector<std::string> common = {
-      "--runs", "2", "--ready-timeout", "3s", "--template", conf.string() + ":nginx.conf", "--template",
-      (dir.path() / "index.html").string() + ":www/index.html", "--ready-url", "http://127.0.0.1:{port}/index.html",
-      "--signal", "QUIT"};
+  const std::vector<std::string> common = {"--runs",          "2",
+                                           "--ready-timeout", "3s",
+                                           "--template",      conf.string() + ":nginx.conf",
+                                           "--template",      (dir.path() / "index.html").string() + ":www/index.html",
+                                           "--ready-url",     "http://127.0.0.1:{port}/index.html",
+                                           "--signal",        "QUIT"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> args = common;
     args.insert(args.end(), extra.begin(), extra.end());

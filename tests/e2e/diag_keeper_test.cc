@@ -40,8 +40,8 @@ TEST(DiagKeeperTest, NothingOfAnyRunSurvivesASigkilledHarness) {
   ASSERT_TRUE(diag);
   // Two targets, each with a grandchild in its group and a daemon outside it, all held after ready.
   // The harness and its keeper, two targets, their grandchildren and their daemons.
-  ASSERT_TRUE(harness::testing::Eventually([&] { return Daemons(tag) >= 2 && ProcessesWith(tag).size() >= 8; },
-                                           In(30s)))
+  ASSERT_TRUE(
+      harness::testing::Eventually([&] { return Daemons(tag) >= 2 && ProcessesWith(tag).size() >= 8; }, In(30s)))
       << diag->Output() << ProcessesWith(tag).size() << " processes, " << Daemons(tag) << " daemons";
   ASSERT_TRUE(diag->Signal(SIGKILL).ok());
   ASSERT_TRUE(diag->WaitUntil(In(10s)));
@@ -53,9 +53,9 @@ TEST(DiagKeeperTest, NothingOfAnyRunSurvivesASigkilledHarness) {
 // progress, which overlapping runs never allow.
 TEST(DiagKeeperTest, WhatARunLeftOutsideItsGroupIsKilledWhenThatRunEnds) {
   const std::string tag = Tag("daemons");
-  auto diag = LaunchCoder({"diag", "shutdown", "--runs", "12", "--parallel", "3", "--hold", "150ms", "--ready-log",
-                           "Started HTTP listener at ", "--", CALIBRATED_TARGET_PATH, "--daemon-grandchild", "--tag",
-                           tag});
+  auto diag =
+      LaunchCoder({"diag", "shutdown", "--runs", "12", "--parallel", "3", "--hold", "150ms", "--ready-log",
+                   "Started HTTP listener at ", "--", CALIBRATED_TARGET_PATH, "--daemon-grandchild", "--tag", tag});
   ASSERT_TRUE(diag);
   size_t most = 0;
   // Sampling while the experiment runs; each pause is a wait for the harness's exit.

@@ -4,12 +4,12 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -23,9 +23,9 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using nlohmann::json;
 
 const std::string kReadyLine = "Started HTTP listener at ";
 
@@ -45,7 +45,8 @@ TEST(DiagOutputTest, TheFirstFailedRunOfAVariantShowsTheTargetsOwnErrorOnStderr)
   const auto r = RunDiag({"--runs", "2", "--", "python3", "-m", "http.server", "--bogus", "{port}"});
   ASSERT_TRUE(r.exit);
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
-  EXPECT_THAT(r.output, HasSubstr("coder diag shutdown: python3 #0 failed-to-start (exited before it was ready: exit 2"));
+  EXPECT_THAT(r.output,
+              HasSubstr("coder diag shutdown: python3 #0 failed-to-start (exited before it was ready: exit 2"));
   EXPECT_THAT(r.output, HasSubstr("  stderr| "));
   EXPECT_THAT(r.output, HasSubstr("error: unrecognized arguments: --bogus"));
   // Once per variant: the second run failed alike and says nothing more.
@@ -90,9 +91,9 @@ TEST(DiagLogTest, ARunThatWasNotCleanKeepsItsWholeLogWithStreamsAndTimesInEveryR
   // 80 flood lines before the ready line (twice the old 40-line tail), one on stderr, one after the signal.
   const std::string crash = "crash=sh -c 'echo early-on-stderr >&2; exec " CALIBRATED_TARGET_PATH
                             " --flood-bytes 8000 --print-after-signal stopping-now --exit-code 3'";
-  const auto r = RunDiag({"--runs", "1", "--ready-log", kReadyLine, "--json", report.string(), "--jsonl",
-                          lines.string(), "--markdown", md.string(), "--target", "clean=" CALIBRATED_TARGET_PATH,
-                          "--target", crash});
+  const auto r =
+      RunDiag({"--runs", "1", "--ready-log", kReadyLine, "--json", report.string(), "--jsonl", lines.string(),
+               "--markdown", md.string(), "--target", "clean=" CALIBRATED_TARGET_PATH, "--target", crash});
   ASSERT_TRUE(r.exit);
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   const json j = ReadJson(report);
@@ -133,7 +134,8 @@ TEST(DiagLogTest, ARunThatWasNotCleanKeepsItsWholeLogWithStreamsAndTimesInEveryR
   EXPECT_THAT(r.output, HasSubstr("Last output before the stop went wrong, first such run per variant:\n"
                                   "  crash #0 crashed (exited with status 3), times from the stop signal:\n"));
   EXPECT_THAT(r.output, HasSubstr(" stdout| stopping-now\n"));
-  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\n    \+\d+\.\d{3}s stdout\| exiting with code 3\n)"))) << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\n    \+\d+\.\d{3}s stdout\| exiting with code 3\n)")))
+      << r.output;
   const std::string markdown = ReadText(md);
   EXPECT_THAT(markdown, HasSubstr("### Last output before the stop went wrong"));
   EXPECT_THAT(markdown, HasSubstr("**crash #0** crashed: exited with status 3 (times from the stop signal)"));
@@ -180,8 +182,8 @@ TEST(DiagSectionsTest, AForeignTargetGetsNoBuiltinServerSectionsAndAClosedLoopNo
   EXPECT_THAT(ReadText(junit), Not(HasSubstr("name=\"budget\"")));
 
   // A budget asks for the memory block, closed loop or not.
-  const auto budget = RunDiag({"--runs", "1", "--memory-budget", "1GiB", "--markdown", md.string(), "--", "sh", "-c",
-                               "exit 1"});
+  const auto budget =
+      RunDiag({"--runs", "1", "--memory-budget", "1GiB", "--markdown", md.string(), "--", "sh", "-c", "exit 1"});
   ASSERT_TRUE(budget.exit);
   EXPECT_THAT(budget.output, HasSubstr("Memory held by live targets"));
   EXPECT_THAT(ReadText(md), HasSubstr("### Memory held"));
@@ -215,29 +217,39 @@ TEST_P(DiagFlagUsageTest, ExitsTwoNamingTheProblem) {
 INSTANTIATE_TEST_SUITE_P(
     BadInput, DiagFlagUsageTest,
     ::testing::Values(
-        UsageCase{"GatewayWithACommand", {"--gateway", "on", "--", "true"},
+        UsageCase{"GatewayWithACommand",
+                  {"--gateway", "on", "--", "true"},
                   "--gateway is an option of the built-in server; it does not apply to a target given after --"},
-        UsageCase{"ShutdownOrderWithATarget", {"--shutdown-order", "patched", "--target", "a=true"},
+        UsageCase{"ShutdownOrderWithATarget",
+                  {"--shutdown-order", "patched", "--target", "a=true"},
                   "--shutdown-order is an option of the built-in server; it does not apply to a target given with "
                   "--target"},
-        UsageCase{"WebsocketTimeoutWithACommand", {"--websocket-shutdown-timeout", "1s", "--", "true"},
+        UsageCase{"WebsocketTimeoutWithACommand",
+                  {"--websocket-shutdown-timeout", "1s", "--", "true"},
                   "--websocket-shutdown-timeout is an option of the built-in server"},
-        UsageCase{"RunsInExponentForm", {"--runs", "2e9", "--", "true"}, "--runs 2e9: at most 1000000 runs per variant"},
-        UsageCase{"RunsAsManyDigits", {"--runs", "2000000000", "--", "true"},
+        UsageCase{
+            "RunsInExponentForm", {"--runs", "2e9", "--", "true"}, "--runs 2e9: at most 1000000 runs per variant"},
+        UsageCase{"RunsAsManyDigits",
+                  {"--runs", "2000000000", "--", "true"},
                   "--runs 2000000000: at most 1000000 runs per variant"},
         UsageCase{"RunsBeyondAnyInteger", {"--runs", "99999999999999999999", "--", "true"}, "at most 1000000"},
         UsageCase{"RunsNotWhole", {"--runs", "1.5", "--", "true"}, "--runs 1.5: want a whole number from 1 to 1000000"},
-        UsageCase{"ParallelTooHigh", {"--parallel", "2000000000", "--", "true"},
+        UsageCase{"ParallelTooHigh",
+                  {"--parallel", "2000000000", "--", "true"},
                   "--parallel 2000000000: at most 1024 targets at once"},
-        UsageCase{"MaxLiveTooHigh", {"--max-live", "100000", "--arrival-interval", "1s", "--", "true"},
+        UsageCase{"MaxLiveTooHigh",
+                  {"--max-live", "100000", "--arrival-interval", "1s", "--", "true"},
                   "--max-live 100000: at most 1024 targets at once"},
-        UsageCase{"LogBytesTooSmall", {"--log-bytes", "1KiB", "--", "true"}, "--log-bytes 1KiB: want from 4KiB to 1GiB"},
-        UsageCase{"CommandWithoutSeparator", {"python3", "-m", "http.server"},
+        UsageCase{
+            "LogBytesTooSmall", {"--log-bytes", "1KiB", "--", "true"}, "--log-bytes 1KiB: want from 4KiB to 1GiB"},
+        UsageCase{"CommandWithoutSeparator",
+                  {"python3", "-m", "http.server"},
                   "put -- before the target's command: coder diag shutdown [OPTIONS] -- python3 -m http.server"},
-        UsageCase{"CommandWithoutSeparatorAfterOptions", {"--runs", "3", "--keep-logs", "python3", "-m", "http.server",
-                                                          "--bind", "127.0.0.1"},
+        UsageCase{"CommandWithoutSeparatorAfterOptions",
+                  {"--runs", "3", "--keep-logs", "python3", "-m", "http.server", "--bind", "127.0.0.1"},
                   "coder diag shutdown [OPTIONS] -- python3 -m http.server --bind 127.0.0.1"},
-        UsageCase{"CommandWithoutSeparatorOrFlags", {"sh", "my server.sh"},
+        UsageCase{"CommandWithoutSeparatorOrFlags",
+                  {"sh", "my server.sh"},
                   "put -- before the target's command: coder diag shutdown [OPTIONS] -- sh 'my server.sh'"}),
     [](const ::testing::TestParamInfo<UsageCase>& param_info) { return param_info.param.name; });
 
@@ -317,10 +329,12 @@ TEST(DiagProgressTest, OnATerminalTheStatusLineShowsTimeLeftAndRedrawsWhileARunI
                                 60s);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("\r\x1b[K[0/2] | "));
-  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(\[0/2\] \| \ds \| calibrated_target #0: stopping for \d\.\ds)")))
+  EXPECT_TRUE(
+      std::regex_search(r.output, std::regex(R"(\[0/2\] \| \ds \| calibrated_target #0: stopping for \d\.\ds)")))
       << r.output;
   EXPECT_TRUE(std::regex_search(
-      r.output, std::regex(R"(\[1/2\] 1 killed-by-watchdog \| \ds, ~\ds left \| calibrated_target #1: \w+ for \d\.\ds)")))
+      r.output,
+      std::regex(R"(\[1/2\] 1 killed-by-watchdog \| \ds, ~\ds left \| calibrated_target #1: \w+ for \d\.\ds)")))
       << r.output;
   EXPECT_THAT(r.output, HasSubstr("[2/2] 2 killed-by-watchdog"));
 }

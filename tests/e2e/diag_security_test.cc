@@ -17,19 +17,18 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 TEST(DiagSecurityTest, TargetWordsReachExecWithoutAShell) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
   const std::string marker = (dir.path() / "made-by-a-shell").string();
-  const std::string words = "$(touch " + marker + ") `touch " + marker + "` ; touch " + marker + " && touch " +
-                            marker + " | touch " + marker + " > " + marker;
-  const auto r = RunDiag({"--runs", "1", "--ready-log", ".", "--json", report.string(), "--target",
-                          "t=/bin/echo " + words},
-                         20s);
+  const std::string words = "$(touch " + marker + ") `touch " + marker + "` ; touch " + marker + " && touch " + marker +
+                            " | touch " + marker + " > " + marker;
+  const auto r =
+      RunDiag({"--runs", "1", "--ready-log", ".", "--json", report.string(), "--target", "t=/bin/echo " + words}, 20s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_FALSE(std::filesystem::exists(marker)) << "a shell ran the target's command line";
   const json j = ReadJson(report);

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <optional>
 
+#include "harness/measure/stack_capture.h"
 #include "harness/process/child_process.h"
 #include "harness/process/spawn.h"
-#include "harness/measure/stack_capture.h"
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/report_files.h"
 
@@ -16,16 +16,16 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 TEST(DiagStacksTest, AHungShutdownHasItsStacksInTheReportsBeforeTheWatchdog) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
   const auto junit = dir.path() / "junit.xml";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "200ms", "--kill-after", "5s", "--json", report.string(),
-                          "--junit", junit.string(), "--", CALIBRATED_TARGET_PATH, "--ignore-signals",
-                          "--fork-grandchild"});
+  const auto r =
+      RunDiag({"--runs", "1", "--stack-after", "200ms", "--kill-after", "5s", "--json", report.string(), "--junit",
+               junit.string(), "--", CALIBRATED_TARGET_PATH, "--ignore-signals", "--fork-grandchild"});
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   EXPECT_THAT(r.output, HasSubstr("stacks of 1 hung run taken with"));
@@ -122,7 +122,8 @@ struct GoBuild {
 // GOTOOLCHAIN unset so no other toolchain is looked for.
 GoBuild BuildHungGoServer(const std::filesystem::path& dir) {
   auto go = harness::ResolveExecutable("go", harness::ChildPath({}));
-  if (!go) return {.skip = true, .why = go.error().message + " (Debian: apt-get install golang-go; scripts/setup does)"};
+  if (!go)
+    return {.skip = true, .why = go.error().message + " (Debian: apt-get install golang-go; scripts/setup does)"};
   auto env = harness::ResolveExecutable("env", harness::ChildPath({}));
   if (!env) return {.why = env.error().message};
   const auto src = dir / "gosrc";
@@ -131,8 +132,14 @@ GoBuild BuildHungGoServer(const std::filesystem::path& dir) {
   std::ofstream(src / "main.go") << kHungGoServer;
   auto run_go = [&](std::vector<std::string> args) -> std::pair<std::optional<harness::ExitStatus>, std::string> {
     harness::LaunchSpec spec;
-    spec.argv = {*env, "-u", "GOTOOLCHAIN", "GOCACHE=" + (dir / "gocache").string(),
-                 "GOPATH=" + (dir / "gopath").string(), "GOFLAGS=-mod=mod", "GOPROXY=off", *go};
+    spec.argv = {*env,
+                 "-u",
+                 "GOTOOLCHAIN",
+                 "GOCACHE=" + (dir / "gocache").string(),
+                 "GOPATH=" + (dir / "gopath").string(),
+                 "GOFLAGS=-mod=mod",
+                 "GOPROXY=off",
+                 *go};
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.working_dir = src;
     auto child = harness::ChildProcess::Start(std::move(spec));
@@ -199,13 +206,18 @@ TEST_P(DiagStacksUsageTest, ExitsTwoBeforeAnyRun) {
 INSTANTIATE_TEST_SUITE_P(
     BadInput, DiagStacksUsageTest,
     ::testing::Values(
-        StackUsageCase{"NotBeforeTheWatchdog", {"--stack-after", "30s"}, {},
-                       "--stack-after 30s is not shorter than --kill-after 30s: the watchdog would kill the target first"},
-        StackUsageCase{"NoToolInstalled", {"--stack-after", "1s"}, {{"PATH", "/nonexistent"}},
+        StackUsageCase{
+            "NotBeforeTheWatchdog",
+            {"--stack-after", "30s"},
+            {},
+            "--stack-after 30s is not shorter than --kill-after 30s: the watchdog would kill the target first"},
+        StackUsageCase{"NoToolInstalled",
+                       {"--stack-after", "1s"},
+                       {{"PATH", "/nonexistent"}},
                        "--stack-after: neither eu-stack nor gdb is in PATH"},
-        StackUsageCase{"UnknownTool", {"--stack-after", "1s", "--stack-tool", "lldb"}, {},
-                       "unknown stack tool 'lldb'"},
-        StackUsageCase{"ToolWithoutStackAfter", {"--stack-tool", "gdb"}, {}, "--stack-tool: only meaningful with --stack-after"},
+        StackUsageCase{"UnknownTool", {"--stack-after", "1s", "--stack-tool", "lldb"}, {}, "unknown stack tool 'lldb'"},
+        StackUsageCase{
+            "ToolWithoutStackAfter", {"--stack-tool", "gdb"}, {}, "--stack-tool: only meaningful with --stack-after"},
         StackUsageCase{"BadDuration", {"--stack-after", "soon"}, {}, "--stack-after: invalid duration"}),
     [](const ::testing::TestParamInfo<StackUsageCase>& param_info) { return param_info.param.name; });
 

@@ -1,9 +1,9 @@
 // The real `coder diag shutdown` binary: exit codes, reports, and that it never leaves a process behind.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <random>
@@ -18,9 +18,9 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::Contains;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 // Files and /proc notify nobody: re-check them until a deadline.
 template <class Pred>
@@ -55,7 +55,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(UsageCase{"UnknownFlag", {"--no-such-flag"}, "--no-such-flag"},
                       UsageCase{"BadDuration", {"--hold", "5"}, "--hold: invalid duration \"5\": missing unit"},
                       UsageCase{"ZeroRuns", {"--runs", "0"}, "--runs: want at least 1, got 0"},
-                      UsageCase{"MissingTargetBinary", {"--", "/no/such/server"},
+                      UsageCase{"MissingTargetBinary",
+                                {"--", "/no/such/server"},
                                 "cannot execute /no/such/server: No such file or directory"},
                       UsageCase{"UnknownBaseline", {"--baseline", "nope"}, "--baseline nope: no such variant"},
                       UsageCase{"UnknownSignal", {"--signal", "LOUD"}, "unknown signal \"LOUD\""},
@@ -88,8 +89,9 @@ TEST(DiagShutdownTest, PatchedServerIsCleanAndExitsZero) {
 TEST(DiagShutdownTest, UnpatchedTailIsFlaggedWithTheGatewaySlotAndGatesOnlyWhenAsked) {
   TempDir dir;
   const auto report = dir.path() / "report.json";
-  const std::vector<std::string> base = {"--runs", "1", "--gateway", "on", "--shutdown-order", "unpatched",
-                                         "--websocket-shutdown-timeout", "300ms", "--json", report.string()};
+  const std::vector<std::string> base = {
+      "--runs", "1",      "--gateway",    "on", "--shutdown-order", "unpatched", "--websocket-shutdown-timeout",
+      "300ms",  "--json", report.string()};
   // By default unpatched is the baseline: reported, not gated.
   const auto reported = RunDiag(base);
   ASSERT_TRUE(reported.exit);
@@ -115,8 +117,8 @@ TEST(DiagShutdownTest, JsonlKeepsEveryFinishedRunWhenTheHarnessIsKilled) {
   TempDir dir;
   const auto lines = dir.path() / "runs.jsonl";
   const std::string marker = UniqueMarker();
-  auto diag = LaunchDiag({"--runs", "1000", "--jsonl", lines.string(), "--", CALIBRATED_TARGET_PATH,
-                          "--ready-line", "Started HTTP listener at " + marker});
+  auto diag = LaunchDiag({"--runs", "1000", "--jsonl", lines.string(), "--", CALIBRATED_TARGET_PATH, "--ready-line",
+                          "Started HTTP listener at " + marker});
   ASSERT_TRUE(diag);
   ASSERT_TRUE(Eventually([&] { return ReadLines(lines).size() >= 3; }, 30s)) << diag->Output();
   ASSERT_TRUE(diag->Signal(SIGKILL).ok());
@@ -136,9 +138,9 @@ TEST(DiagShutdownTest, InterruptKillsEveryTargetWritesAPartialReportAndExits130)
   TempDir dir;
   const auto report = dir.path() / "report.json";
   const std::string marker = UniqueMarker();
-  auto diag = LaunchDiag({"--runs", "3", "--parallel", "3", "--hold", "60s", "--json", report.string(), "--",
-                          CALIBRATED_TARGET_PATH, "--fork-grandchild", "--ready-line",
-                          "Started HTTP listener at " + marker});
+  auto diag =
+      LaunchDiag({"--runs", "3", "--parallel", "3", "--hold", "60s", "--json", report.string(), "--",
+                  CALIBRATED_TARGET_PATH, "--fork-grandchild", "--ready-line", "Started HTTP listener at " + marker});
   ASSERT_TRUE(diag);
   // The harness (its argv carries the marker too), three targets and three grandchildren, held after ready.
   ASSERT_TRUE(Eventually([&] { return ProcessesWith(marker).size() >= 7; }, 30s)) << diag->Output();

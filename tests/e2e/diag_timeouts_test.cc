@@ -15,10 +15,10 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using nlohmann::json;
 
 // Readiness is said explicitly, so these tests hold whatever the default for a command after -- is.
 const std::vector<std::string> kReady = {"--ready-log", "Started HTTP listener at "};
@@ -62,10 +62,10 @@ TEST(DiagFixedTailTest, StopsClusteredAtAnUnknownTimeoutAreAFindingInEveryReport
   TempDir dir;
   const auto report = dir.path() / "r.json", markdown = dir.path() / "r.md", junit = dir.path() / "r.xml";
   // 1.3 s is no known timeout and under the slow threshold: every run by itself is clean.
-  const auto r = RunDiag(Args({"--runs", "4", "--json", report.string(), "--markdown", markdown.string(), "--junit",
-                               junit.string()},
-                              {"--exit-after-ms", "1300"}),
-                         120s);
+  const auto r = RunDiag(
+      Args({"--runs", "4", "--json", report.string(), "--markdown", markdown.string(), "--junit", junit.string()},
+           {"--exit-after-ms", "1300"}),
+      120s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   EXPECT_THAT(r.output, HasSubstr("Fixed tails (stops clustered at one latency: the signature of a timeout):"));
@@ -98,10 +98,10 @@ TEST(DiagFixedTailTest, StopsClusteredAtAnUnknownTimeoutAreAFindingInEveryReport
 TEST(DiagFixedTailTest, GatedOnlyWhenItsKindIsAskedForAndNeverForABaseline) {
   TempDir dir;
   const auto report = dir.path() / "r.json";
-  const auto not_asked = RunDiag(Args({"--runs", "3", "--fail-on", "fingerprint,slow,watchdog,crash", "--json",
-                                       report.string()},
-                                      {"--exit-after-ms", "1300"}),
-                                 120s);
+  const auto not_asked =
+      RunDiag(Args({"--runs", "3", "--fail-on", "fingerprint,slow,watchdog,crash", "--json", report.string()},
+                   {"--exit-after-ms", "1300"}),
+              120s);
   ASSERT_TRUE(not_asked.exit) << not_asked.output;
   EXPECT_EQ(not_asked.exit->Describe(), "exit 0") << not_asked.output;
   EXPECT_EQ(FindingsOfKind(ReadJson(report), "fixed-tail").size(), 1u);  // reported all the same
@@ -125,10 +125,10 @@ TEST(DiagTimeoutLineTest, AGoServerGivingUpItsShutdownAtThreeSecondsIsNotClean) 
   // What a Go server whose http.Server.Shutdown context runs out prints, 3 s after the signal.
   TempDir dir;
   const auto report = dir.path() / "r.json";
-  const auto r = RunDiag(Args({"--runs", "2", "--json", report.string()},
-                              {"--print-after-signal", "server shutdown failed: context deadline exceeded",
-                               "--exit-after-ms", "3000"}),
-                         120s);
+  const auto r = RunDiag(
+      Args({"--runs", "2", "--json", report.string()},
+           {"--print-after-signal", "server shutdown failed: context deadline exceeded", "--exit-after-ms", "3000"}),
+      120s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   const json j = ReadJson(report);
@@ -155,8 +155,8 @@ TEST(DiagTimeoutLineTest, TheLineCountsAfterTheSignalNotBeforeItAndCanBeSwitched
   EXPECT_THAT(run["detail"].get<std::string>(), HasSubstr("deadline-exceeded"));
 
   // The same words in the ready line, before the signal: a server's settings or an earlier request.
-  const auto before =
-      RunDiag(Args({"--runs", "1", "--json", report.string()}, {"--ready-line", "Started HTTP listener at x; " + line}));
+  const auto before = RunDiag(
+      Args({"--runs", "1", "--json", report.string()}, {"--ready-line", "Started HTTP listener at x; " + line}));
   ASSERT_TRUE(before.exit) << before.output;
   EXPECT_EQ(before.exit->Describe(), "exit 0") << before.output;
   run = ReadJson(report)["runs"][0];
@@ -211,11 +211,11 @@ TEST(DiagCensoredTest, AHangingVariantIsAtLeastARegressionAgainstAQuickBaseline)
   TempDir dir;
   const auto report = dir.path() / "r.json";
   const std::string target = CALIBRATED_TARGET_PATH;
-  const auto r = RunDiag({"--runs", "3", "--parallel", "3", "--kill-after", "1s", "--ready-log",
-                          "Started HTTP listener at ", "--target", "hangs=" + target + " --ignore-signals", "--target",
-                          "quick=" + target, "--baseline", "quick", "--fail-on", "regression", "--json",
-                          report.string()},
-                         120s);
+  const auto r =
+      RunDiag({"--runs", "3", "--parallel", "3", "--kill-after", "1s", "--ready-log", "Started HTTP listener at ",
+               "--target", "hangs=" + target + " --ignore-signals", "--target", "quick=" + target, "--baseline",
+               "quick", "--fail-on", "regression", "--json", report.string()},
+              120s);
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   EXPECT_THAT(r.output, HasSubstr("hangs vs quick  REGRESSION"));

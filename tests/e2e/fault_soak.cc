@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -78,7 +78,8 @@ std::vector<std::string> ArgsFor(const FaultKind& k, Rng& rng, const Timing& t, 
   if (n == "exit-code") return {"--exit-code", "3"};
   if (n == "never-ready") return {"--never-ready"};
   if (n == "closes-output") return {"--close-stdout"};
-  if (n == "exit-before-ready") return {"--exit-before-ready", "4", "--ready-after-ms", std::to_string(Uniform(rng, 0, 20))};
+  if (n == "exit-before-ready")
+    return {"--exit-before-ready", "4", "--ready-after-ms", std::to_string(Uniform(rng, 0, 20))};
   if (n == "crash-before-ready") return {"--crash-before-ready"};
   if (n == "exit-after-ready") return {"--exit-after-ready", "0"};
   return {"--no-such-kind"};
@@ -121,8 +122,8 @@ Plan DrawPlan(Rng& rng, const Timing& t, const Draw& d) {
     if (k.floods && (flooding || !d.allow_floods)) continue;
     // A never-ready target would wait out the long ready timeout a flood needs.
     if (k.waits_ready_timeout && flooding) continue;
-    if (k.floods && std::any_of(p.variants.begin(), p.variants.end(),
-                                [](const Variant& v) { return v.kind->waits_ready_timeout; }))
+    if (k.floods &&
+        std::any_of(p.variants.begin(), p.variants.end(), [](const Variant& v) { return v.kind->waits_ready_timeout; }))
       continue;
     Variant v;
     v.kind = &k;
@@ -179,8 +180,9 @@ std::string ShellLine(const std::vector<std::string>& argv) {
   std::string line;
   for (const auto& a : argv) {
     if (!line.empty()) line += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
-                                         std::string::npos;
+    const bool plain =
+        !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") ==
+                          std::string::npos;
     line += plain ? a : Quote(a);
   }
   return line;
@@ -247,9 +249,8 @@ std::vector<SeenRun> CheckJsonl(const std::filesystem::path& path, const Plan& p
       ++*misclassified;
       problems.push_back(fmt::format("run {}#{} was {}, want {} ({})", run->variant, run->index, run->outcome,
                                      v->kind->expected, run->detail));
-    } else if (!v->kind->fingerprint.empty() &&
-               std::find(run->fingerprints.begin(), run->fingerprints.end(), v->kind->fingerprint) ==
-                   run->fingerprints.end()) {
+    } else if (!v->kind->fingerprint.empty() && std::find(run->fingerprints.begin(), run->fingerprints.end(),
+                                                          v->kind->fingerprint) == run->fingerprints.end()) {
       ++*misclassified;
       problems.push_back(fmt::format("run {}#{} lacks the {} fingerprint (has: {})", run->variant, run->index,
                                      v->kind->fingerprint, fmt::join(run->fingerprints, ", ")));
@@ -281,10 +282,11 @@ void CheckJsonReport(const std::filesystem::path& path, const std::vector<SeenRu
   std::sort(runs.begin(), runs.end());
   bool same = runs.size() == jsonl.size();
   for (size_t i = 0; same && i < runs.size(); ++i)
-    same = runs[i].variant == jsonl[i].variant && runs[i].index == jsonl[i].index && runs[i].outcome == jsonl[i].outcome;
+    same =
+        runs[i].variant == jsonl[i].variant && runs[i].index == jsonl[i].index && runs[i].outcome == jsonl[i].outcome;
   if (!same)
-    problems.push_back(fmt::format("the JSON report has {} runs, the JSON lines file {}, or they differ", runs.size(),
-                                   jsonl.size()));
+    problems.push_back(
+        fmt::format("the JSON report has {} runs, the JSON lines file {}, or they differ", runs.size(), jsonl.size()));
 }
 
 /// Kills what is left and says what it was.
@@ -314,7 +316,8 @@ std::string KindList(const Plan& p) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-std::unique_ptr<harness::ChildProcess> Launch(const std::vector<std::string>& argv, std::vector<std::string>& problems) {
+std::unique_ptr<harness::ChildProcess> Launch(const std::vector<std::string>& argv,
+                                              std::vector<std::string>& problems) {
   harness::LaunchSpec spec;
   spec.argv = argv;
   auto child = harness::ChildProcess::Start(std::move(spec));
@@ -372,9 +375,10 @@ std::string SoakReport::Summary() const {
   out += "runs per kind:";
   for (const auto& [kind, count] : runs_per_kind) out += fmt::format(" {}={}", kind, count);
   out += fmt::format("\nmisclassified runs: {}\nprocesses left behind: {}\n", misclassified, leftovers);
-  out += fmt::format("harness peak RSS (ru_maxrss of coder, the largest over invocations): {:.1f} MiB; largest flood "
-                     "{} MiB\n",
-                     static_cast<double>(harness_peak_rss_bytes) / kMiB, largest_flood_bytes / kMiB);
+  out += fmt::format(
+      "harness peak RSS (ru_maxrss of coder, the largest over invocations): {:.1f} MiB; largest flood "
+      "{} MiB\n",
+      static_cast<double>(harness_peak_rss_bytes) / kMiB, largest_flood_bytes / kMiB);
   out += fmt::format("problems: {}\n", problems.size());
   for (const auto& p : problems) out += "  " + p + "\n";
   if (!problems.empty()) out += fmt::format("reproduce with: scripts/soak --seed {} --runs {}\n", seed, runs);
@@ -433,11 +437,12 @@ SoakReport RunSoak(const SoakOptions& o) {
     report.harness_peak_rss_bytes = std::max(report.harness_peak_rss_bytes, rss);
     const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
     if (o.log)
-      *o.log << fmt::format("[{}] {} runs of {} (x{}, parallel {}, hold {}, SIG{}): {} in {:.2f}s, harness peak RSS "
-                            "{:.1f} MiB{}\n",
-                            number, static_cast<int>(plan.variants.size()) * plan.runs, KindList(plan), plan.runs,
-                            plan.parallel, Ms(plan.hold), plan.signal, exit, seconds,
-                            static_cast<double>(rss) / kMiB, problems.empty() ? "" : "  PROBLEMS")
+      *o.log << fmt::format(
+                    "[{}] {} runs of {} (x{}, parallel {}, hold {}, SIG{}): {} in {:.2f}s, harness peak RSS "
+                    "{:.1f} MiB{}\n",
+                    number, static_cast<int>(plan.variants.size()) * plan.runs, KindList(plan), plan.runs,
+                    plan.parallel, Ms(plan.hold), plan.signal, exit, seconds, static_cast<double>(rss) / kMiB,
+                    problems.empty() ? "" : "  PROBLEMS")
              << std::flush;
     if (!problems.empty()) {
       report.problems.push_back(fmt::format("invocation {} (seed {}): {}", number, o.seed, ShellLine(argv)));
@@ -513,7 +518,8 @@ KillReport RunKillRound(const KillOptions& o) {
   const auto runs = CheckJsonl(jsonl, plan, report.problems, &wrong);
   report.finished_runs = static_cast<int>(runs.size());
   if (report.finished_runs < report.waited_for_runs)
-    report.problems.push_back(fmt::format("the JSON lines file lost runs: {} < {}", runs.size(), report.waited_for_runs));
+    report.problems.push_back(
+        fmt::format("the JSON lines file lost runs: {} < {}", runs.size(), report.waited_for_runs));
   if (o.signal != SIGKILL) CheckJsonReport(dir / "report.json", runs, true, report.problems);
   if (!report.problems.empty()) report.problems.push_back("coder's last output:" + OutputTail(*child, 8));
   child->Stop();

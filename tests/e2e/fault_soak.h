@@ -24,7 +24,7 @@ struct Timing {
   std::chrono::milliseconds ready_timeout{800};
   std::chrono::milliseconds kill_after{1000};
   std::chrono::milliseconds slow_threshold{300};
-  std::chrono::milliseconds slow_exit{600};       ///< the slow kind's delay after the signal
+  std::chrono::milliseconds slow_exit{600};        ///< the slow kind's delay after the signal
   std::chrono::milliseconds early_exit_hold{300};  ///< the hold that lets a target exit before the signal
   /// Flood output is read by the harness before the ready line: a flooding invocation gets this much
   /// more ready timeout per MiB (and no never-ready kind, which would wait all of it).
@@ -34,10 +34,10 @@ struct Timing {
 /// One kind of target behaviour and what the harness must call it.
 struct FaultKind {
   std::string name;
-  std::string expected;  ///< the outcome as the JSON names it: clean, slow, crashed, ...
-  bool needs_hold = false;     ///< exits by itself right after ready: judged only when a hold follows
-  bool escapes_group = false;  ///< leaves a daemon outside its process group
-  bool floods = false;         ///< prints hundreds of MB before it is ready
+  std::string expected;              ///< the outcome as the JSON names it: clean, slow, crashed, ...
+  bool needs_hold = false;           ///< exits by itself right after ready: judged only when a hold follows
+  bool escapes_group = false;        ///< leaves a daemon outside its process group
+  bool floods = false;               ///< prints hundreds of MB before it is ready
   bool waits_ready_timeout = false;  ///< never ready: costs the whole ready timeout
   bool long_running = false;         ///< takes hundreds of ms or more (slow, hangs, never ready)
   std::string fingerprint;           ///< a fingerprint every run of this kind must carry, if any
@@ -64,7 +64,7 @@ struct SoakReport {
   int runs = 0;
   std::map<std::string, int> runs_per_kind;
   int misclassified = 0;
-  int leftovers = 0;  ///< processes still alive after their invocation ended
+  int leftovers = 0;                    ///< processes still alive after their invocation ended
   uint64_t harness_peak_rss_bytes = 0;  ///< the largest over all invocations
   uint64_t largest_flood_bytes = 0;
   double wall_seconds = 0;

@@ -1,8 +1,8 @@
 // fault_soak: the long fault-injection soak of `coder diag shutdown` (scripts/soak). The fast subset of
 // the same driver runs in coder_e2e_tests (tests/e2e/diag_fault_test.cc).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -12,8 +12,9 @@
 
 int main(int argc, char** argv) {
   using namespace coder::e2e::soak;
-  CLI::App app("Fault-injection soak: random mixes of misbehaving targets through coder diag shutdown, then the "
-               "harness itself killed at random points");
+  CLI::App app(
+      "Fault-injection soak: random mixes of misbehaving targets through coder diag shutdown, then the "
+      "harness itself killed at random points");
   SoakOptions options;
   options.log = &std::cout;
   uint64_t seed = 0;
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-flood-mib", max_flood_mib, "Largest flood a target prints")->capture_default_str();
-  app.add_option("--rss-limit-mib", rss_limit_mib, "The harness's peak RSS must stay under this")->capture_default_str();
+  app.add_option("--rss-limit-mib", rss_limit_mib, "The harness's peak RSS must stay under this")
+      ->capture_default_str();
   app.add_option("--coder", options.coder, "The coder binary")->capture_default_str();
   app.add_option("--target", options.target, "The calibrated target binary")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -62,8 +64,8 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("total wall time {:.1f}s\n",
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const bool ok = report.ok() && kill_problems == 0;
-  std::cout << (ok ? "PASS" : fmt::format("FAIL: reproduce with scripts/soak --seed {} --runs {}", options.seed,
-                                          options.runs))
+  std::cout << (ok ? "PASS"
+                   : fmt::format("FAIL: reproduce with scripts/soak --seed {} --runs {}", options.seed, options.runs))
             << std::endl;
   return ok ? 0 : 1;
 }

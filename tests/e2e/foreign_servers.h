@@ -10,8 +10,8 @@ namespace coder::e2e {
 std::string SystemProgram(const std::string& program);
 
 /// GTEST_SKIP()s the calling test with "install Debian's PACKAGE" when `path` is empty.
-#define CODER_REQUIRE_PROGRAM(path, package)                                                      \
-  do {                                                                                            \
+#define CODER_REQUIRE_PROGRAM(path, package)                                                              \
+  do {                                                                                                    \
     if ((path).empty()) GTEST_SKIP() << "needs Debian's " << (package) << " (scripts/setup installs it)"; \
   } while (0)
 

@@ -1,5 +1,6 @@
 #include "tests/e2e/load_driver.h"
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,7 +11,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <fmt/format.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -42,7 +42,7 @@ struct State {
   net::io_context& ioc;
   const tcp::endpoint endpoint;
   Report report;
-  int next_websocket = 0;  // io thread
+  int next_websocket = 0;                  // io thread
   int connect_failures_before_signal = 0;  // io thread
 
   std::mutex mu;
@@ -104,8 +104,8 @@ net::awaitable<void> OpenWebSockets(State& s) {
     boost::system::error_code ec = cec;
     if (!ec) {
       s.SetToken(*ws);
-      auto [hec] = co_await ws->async_handshake(s.HostPort(), "/api/v2/notifications/watch",
-                                                net::as_tuple(net::use_awaitable));
+      auto [hec] =
+          co_await ws->async_handshake(s.HostPort(), "/api/v2/notifications/watch", net::as_tuple(net::use_awaitable));
       ec = hec;
     }
     WebSocketRecord& record = s.report.websockets[static_cast<size_t>(index)];
@@ -177,7 +177,9 @@ bool Expected(const HttpRecord& r) {
   return r.outcome == HttpOutcome::kComplete && r.status == (r.method == "POST" ? 202u : 200u);
 }
 
-std::string Ms(Clock::duration d) { return fmt::format("{:.3f} ms", std::chrono::duration<double, std::milli>(d).count()); }
+std::string Ms(Clock::duration d) {
+  return fmt::format("{:.3f} ms", std::chrono::duration<double, std::milli>(d).count());
+}
 
 }  // namespace
 
@@ -215,22 +217,26 @@ std::vector<std::string> Report::Violations(size_t max) const {
     const auto& r = http[i];
     if (r.outcome == HttpOutcome::kNotSent) continue;
     const bool before = r.sent_at < signal_at;
-    const std::string when = before ? Ms(signal_at - r.sent_at) + " before the signal" : Ms(r.sent_at - signal_at) + " after the signal";
+    const std::string when =
+        before ? Ms(signal_at - r.sent_at) + " before the signal" : Ms(r.sent_at - signal_at) + " after the signal";
     if (before && !Expected(r)) {
       add(fmt::format("{} #{} on connection {}{} sent {}: {}", r.method, i, r.connection,
                       r.new_connection ? " (new)" : "", when,
                       r.outcome == HttpOutcome::kComplete ? fmt::format("status {}", r.status) : r.error));
     } else if (r.outcome == HttpOutcome::kTruncated) {
-      add(fmt::format("{} #{} on connection {} sent {}: a truncated answer ({})", r.method, i, r.connection, when, r.error));
+      add(fmt::format("{} #{} on connection {} sent {}: a truncated answer ({})", r.method, i, r.connection, when,
+                      r.error));
     }
   }
   for (size_t i = 0; i < websockets.size(); ++i) {
     const auto& w = websockets[i];
     if (!w.upgraded) add(fmt::format("WebSocket #{} was not upgraded: {}", i, w.error));
     else if (w.close_code != 1001)
-      add(fmt::format("WebSocket #{} ended with close code {} ({})", i, w.close_code, w.error.empty() ? "no close frame" : w.error));
+      add(fmt::format("WebSocket #{} ended with close code {} ({})", i, w.close_code,
+                      w.error.empty() ? "no close frame" : w.error));
   }
-  if (connect_failed > 0) add(fmt::format("{} connects failed other than by a refusal after the signal", connect_failed));
+  if (connect_failed > 0)
+    add(fmt::format("{} connects failed other than by a refusal after the signal", connect_failed));
   return out;
 }
 
@@ -277,8 +283,7 @@ Report Run(const Options& options) {
   if (options.send_signal) options.send_signal();
 
   lock.lock();
-  const bool ended =
-      s.cv.wait_until(lock, deadline, [&] { return s.http_running == 0 && s.websockets_running == 0; });
+  const bool ended = s.cv.wait_until(lock, deadline, [&] { return s.http_running == 0 && s.websockets_running == 0; });
   lock.unlock();
   s.report.timed_out = !ended;
   s.stopping = true;

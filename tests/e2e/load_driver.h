@@ -16,13 +16,13 @@ struct Options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   std::string token;
-  int websockets = 1000;        // watch clients, all upgraded before the HTTP load starts
-  int http_connections = 8;     // keep-alive clients, each sending its next request once answered
-  int post_every = 20;          // every Nth request is a POST /api/v2/notifications (0: none)
+  int websockets = 1000;     // watch clients, all upgraded before the HTTP load starts
+  int http_connections = 8;  // keep-alive clients, each sending its next request once answered
+  int post_every = 20;       // every Nth request is a POST /api/v2/notifications (0: none)
   /// The signal comes once both hold: this long of HTTP load, and this many answered requests.
   std::chrono::milliseconds load_before_signal{0};
   int requests_before_signal = 300;
-  int max_handshakes_in_flight = 256;  // stays below the listen backlog
+  int max_handshakes_in_flight = 256;         // stays below the listen backlog
   std::chrono::milliseconds deadline{60000};  // for the whole run; whatever is still open then fails
   /// Sends the signal; called once, on the calling thread, right after the signal time is taken.
   std::function<void()> send_signal;
@@ -32,10 +32,10 @@ struct Options {
 };
 
 enum class HttpOutcome {
-  kComplete,        // a whole response
-  kNoResponse,      // the connection ended before any byte of a response
-  kTruncated,       // part of a response, then the connection ended
-  kNotSent,         // the request could not be written
+  kComplete,    // a whole response
+  kNoResponse,  // the connection ended before any byte of a response
+  kTruncated,   // part of a response, then the connection ended
+  kNotSent,     // the request could not be written
 };
 
 struct HttpRecord {

@@ -3,11 +3,11 @@
 // signals the server mid-load and prints what it measured. Exit 0 only when every request sent before
 // the signal was answered in full, every watcher got close 1001, the server exited 0 within the budget
 // and wrk ran.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -75,8 +75,8 @@ int Main(const Flags& f) {
   const auto scratch = coder::test_support::TempDir::Create("load");
   if (!scratch) return 3;
   const std::filesystem::path dir = scratch->path();
-  std::vector<std::string> argv = {f.coder, "server", "--http-address", "127.0.0.1:0", "--config-dir",
-                                   (dir / "config").string()};
+  std::vector<std::string> argv = {f.coder,       "server",       "--http-address",
+                                   "127.0.0.1:0", "--config-dir", (dir / "config").string()};
   argv.insert(argv.end(), f.server_args.begin(), f.server_args.end());
   auto server = Launch(argv);
   if (!server) return 3;
@@ -112,8 +112,13 @@ int Main(const Flags& f) {
   options.on_websockets_up = [&] {
     if (f.wrk.empty()) return;
     const auto seconds = std::chrono::ceil<std::chrono::seconds>(load_for + wrk_tail).count();
-    std::vector<std::string> wrk_argv = {f.wrk, "-t", std::to_string(f.wrk_threads), "-c",
-                                         std::to_string(f.wrk_connections), "-d", fmt::format("{}s", seconds),
+    std::vector<std::string> wrk_argv = {f.wrk,
+                                         "-t",
+                                         std::to_string(f.wrk_threads),
+                                         "-c",
+                                         std::to_string(f.wrk_connections),
+                                         "-d",
+                                         fmt::format("{}s", seconds),
                                          "--latency"};
     if (!f.wrk_script.empty()) {
       wrk_argv.push_back("-s");
@@ -124,8 +129,8 @@ int Main(const Flags& f) {
     wrk_started = Clock::now();
   };
   options.send_signal = [&] { (void)server->Signal(sig); };
-  fmt::print("coder_load: {} WebSocket watchers, {} HTTP clients{}, SIG{} after {} of load, against {}\n",
-             f.websockets, f.http_connections,
+  fmt::print("coder_load: {} WebSocket watchers, {} HTTP clients{}, SIG{} after {} of load, against {}\n", f.websockets,
+             f.http_connections,
              f.wrk.empty() ? "" : fmt::format(" and wrk (-t{} -c{})", f.wrk_threads, f.wrk_connections), f.signal,
              f.load_for, url);
   std::fflush(stdout);
@@ -167,12 +172,16 @@ int main(int argc, char** argv) {
   app.add_option("--coder", f.coder, "the coder binary")->capture_default_str();
   app.add_option("--websockets", f.websockets, "WebSocket watchers")->capture_default_str()->check(CLI::Range(0, 9000));
   app.add_option("--http-connections", f.http_connections, "keep-alive HTTP clients with per-request accounting")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   app.add_option("--post-every", f.post_every,
                  "every Nth request of our clients POSTs a notification, which goes to every watcher (0: none)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--load-for", f.load_for, "HTTP load before the signal")->capture_default_str();
-  app.add_option("--signal", f.signal, "TERM, INT or HUP")->capture_default_str()->check(CLI::IsMember({"TERM", "INT", "HUP"}));
+  app.add_option("--signal", f.signal, "TERM, INT or HUP")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"TERM", "INT", "HUP"}));
   app.add_option("--budget", f.budget, "the shutdown must end within this")->capture_default_str();
   app.add_option("--wrk", f.wrk, "wrk binary for raw HTTP load alongside (none: no wrk)");
   app.add_option("--wrk-script", f.wrk_script, "wrk Lua script");

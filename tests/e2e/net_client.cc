@@ -31,7 +31,7 @@ net::awaitable<HttpReply> Exchange(std::string host, uint16_t port, std::string 
   beast::tcp_stream stream(co_await net::this_coro::executor);
   stream.expires_after(timeout);
   auto [cec] = co_await stream.async_connect(tcp::endpoint(net::ip::make_address(host), port),
-                                              net::as_tuple(net::use_awaitable));
+                                             net::as_tuple(net::use_awaitable));
   if (cec) {
     out.error = "connect: " + cec.message();
     co_return out;

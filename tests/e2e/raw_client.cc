@@ -73,7 +73,8 @@ bool RawConnection::StillOpen() {
 bool RawConnection::WaitClosed(std::chrono::steady_clock::time_point deadline) {
   char buf[16384];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
     const int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -135,7 +136,8 @@ RawWebSocket::RawWebSocket(const std::string& host, uint16_t port, const std::st
     : impl_(new Impl) {
   beast::error_code ec;
   impl_->ws.next_layer().open(tcp::v4(), ec);
-  if (!ec && receive_buffer > 0) impl_->ws.next_layer().set_option(net::socket_base::receive_buffer_size(receive_buffer), ec);
+  if (!ec && receive_buffer > 0)
+    impl_->ws.next_layer().set_option(net::socket_base::receive_buffer_size(receive_buffer), ec);
   if (!ec) impl_->ws.next_layer().connect(tcp::endpoint(net::ip::make_address(host), port), ec);
   if (!ec) {
     impl_->ws.set_option(websocket::stream_base::decorator(

@@ -2,10 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <set>
@@ -18,8 +18,8 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 class ServerApiTest : public ::testing::Test {
  protected:
@@ -61,7 +61,8 @@ TEST_F(ServerApiTest, WritesTheUrlAndAPrivateSessionToken) {
   EXPECT_EQ(url, server->url());
   EXPECT_EQ(server->token().size(), 64u);
   const auto perms = std::filesystem::status(server->config_dir() / "session").permissions();
-  EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(perms & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 TEST_F(ServerApiTest, RejectsBadRequestsWithTheRightStatus) {
@@ -80,7 +81,8 @@ TEST_F(ServerApiTest, RejectsBadRequestsWithTheRightStatus) {
 
 TEST_F(ServerApiTest, MalformedAndOversizedHttpIsRefusedAndTheServerKeepsServing) {
   EXPECT_EQ(SendRaw(server->host(), server->port(), "NOT-HTTP\r\n\r\n").status, 400u);
-  const std::string huge_header = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 << 10, 'a') + "\r\n\r\n";
+  const std::string huge_header =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 << 10, 'a') + "\r\n\r\n";
   EXPECT_EQ(SendRaw(server->host(), server->port(), huge_header).status, 431u);
   const auto big_body = Post("/api/v2/notifications", std::string(2 << 20, ' '));
   EXPECT_EQ(big_body.status, 413u) << big_body.error;
@@ -102,7 +104,8 @@ TEST_F(ServerApiTest, NotificationsReachConnectedWatchers) {
   ASSERT_TRUE(watcher) << error;
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) {
-    const auto r = Post("/api/v2/notifications", json{{"title", "n" + std::to_string(i)}, {"severity", "warning"}}.dump());
+    const auto r =
+        Post("/api/v2/notifications", json{{"title", "n" + std::to_string(i)}, {"severity", "warning"}}.dump());
     ASSERT_EQ(r.status, 202u) << r.body;
     ids.push_back(json::parse(r.body)["id"]);
   }
@@ -121,7 +124,8 @@ TEST_F(ServerApiTest, AIGatewayProxiesToTheUpstreamAndRecordsTheInterception) {
   server->process().Stop();
   server = CoderServer::Start({.args = {"--ai-gateway-upstream-url", upstream.url() + "/base"}});
   ASSERT_TRUE(server);
-  const auto r = Post("/api/v2/aibridge/openai/v1/chat/completions?stream=false", R"({"model":"gpt-test","messages":[]})");
+  const auto r =
+      Post("/api/v2/aibridge/openai/v1/chat/completions?stream=false", R"({"model":"gpt-test","messages":[]})");
   ASSERT_EQ(r.status, 200u) << r.error << r.body;
   EXPECT_EQ(r.body, TestUpstream::kReplyBody);
   ASSERT_EQ(upstream.received().size(), 1u);
@@ -169,9 +173,9 @@ TEST(ServerNotificationsTest, UndeliveredNotificationsSurviveARestart) {
     auto first = CoderServer::Start({.config_dir = config});
     ASSERT_TRUE(first);
     for (int i = 0; i < 20; ++i) {
-      const auto r = HttpRequest(first->host(), first->port(), "POST", "/api/v2/notifications",
-                                 json{{"title", "n" + std::to_string(i)}}.dump(),
-                                 {{"Coder-Session-Token", first->token()}});
+      const auto r =
+          HttpRequest(first->host(), first->port(), "POST", "/api/v2/notifications",
+                      json{{"title", "n" + std::to_string(i)}}.dump(), {{"Coder-Session-Token", first->token()}});
       ASSERT_EQ(r.status, 202u) << r.body;
       accepted.insert(json::parse(r.body)["id"].get<std::string>());
     }
@@ -241,12 +245,23 @@ INSTANTIATE_TEST_SUITE_P(
     BadInput, ServerUsageTest,
     ::testing::Values(
         UsageCase{"UnknownFlag", {"--no-such-flag"}, {}, "The following argument was not expected: --no-such-flag"},
-        UsageCase{"BadShutdownOrderFlag", {"--shutdown-order", "sideways"}, {}, "invalid --shutdown-order (CODER_SHUTDOWN_ORDER) \"sideways\""},
-        UsageCase{"BadShutdownOrderEnvironment", {}, {{"CODER_SHUTDOWN_ORDER", "sideways"}}, "want patched or unpatched"},
-        UsageCase{"BadBooleanEnvironment", {}, {{"CODER_AI_GATEWAY_ENABLED", "maybe"}}, "invalid --ai-gateway-enabled (CODER_AI_GATEWAY_ENABLED)"},
-        UsageCase{"DurationWithoutUnit", {"--websocket-shutdown-timeout", "10"}, {}, "invalid duration \"10\": missing unit"},
+        UsageCase{"BadShutdownOrderFlag",
+                  {"--shutdown-order", "sideways"},
+                  {},
+                  "invalid --shutdown-order (CODER_SHUTDOWN_ORDER) \"sideways\""},
+        UsageCase{
+            "BadShutdownOrderEnvironment", {}, {{"CODER_SHUTDOWN_ORDER", "sideways"}}, "want patched or unpatched"},
+        UsageCase{"BadBooleanEnvironment",
+                  {},
+                  {{"CODER_AI_GATEWAY_ENABLED", "maybe"}},
+                  "invalid --ai-gateway-enabled (CODER_AI_GATEWAY_ENABLED)"},
+        UsageCase{
+            "DurationWithoutUnit", {"--websocket-shutdown-timeout", "10"}, {}, "invalid duration \"10\": missing unit"},
         UsageCase{"PortOutOfRange", {"--http-address", "127.0.0.1:99999"}, {}, "not a number from 0 to 65535"},
-        UsageCase{"HttpsUpstream", {"--ai-gateway-upstream-url", "https://api.example"}, {}, "https upstreams are not supported"},
+        UsageCase{"HttpsUpstream",
+                  {"--ai-gateway-upstream-url", "https://api.example"},
+                  {},
+                  "https upstreams are not supported"},
         UsageCase{"UnknownLogFormat", {"--log-format", "xml"}, {}, "want human or json"}),
     [](const ::testing::TestParamInfo<UsageCase>& param_info) { return param_info.param.name; });
 

@@ -4,8 +4,8 @@
 // answering it while the bad clients are connected.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <poll.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <vector>
@@ -37,7 +37,6 @@ class ServerMisbehavingClientTest : public ProbedServerTest {
     }
     return out;
   }
-
 };
 
 // Each dribbler sends a byte of its header every 100 ms, forever: only the read timeout can end it.
@@ -128,10 +127,10 @@ std::vector<BadRequest> BadRequests() {
   return {
       {"NotHttp", "NOT-HTTP\r\n\r\n", 400, "malformed HTTP request"},
       {"UnknownVersion", "GET /healthz HTTP/7.1\r\nHost: x\r\n\r\n", 400, "malformed HTTP request"},
-      {"ControlByteInTarget", std::string("GET /heal\x01thz HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "malformed HTTP request"},
-      {"HeaderWithoutColon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed HTTP request"},
-      {"NulInHeaderValue", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"s, 400,
+      {"ControlByteInTarget", std::string("GET /heal\x01thz HTTP/1.1\r\nHost: x\r\n\r\n"), 400,
        "malformed HTTP request"},
+      {"HeaderWithoutColon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed HTTP request"},
+      {"NulInHeaderValue", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"s, 400, "malformed HTTP request"},
       {"NonNumericContentLength", post + "Content-Length: ten\r\n\r\n", 400, "malformed HTTP request"},
       {"TwoContentLengths", post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\nabc", 400, "malformed HTTP request"},
       {"BadChunkSize", post + "Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400, "malformed HTTP request"},
@@ -201,8 +200,8 @@ TEST_F(ServerMisbehavingClientTest, MalformedAndWrongTypedJsonGetA400ThatSaysWhy
     EXPECT_THAT(body["message"].get<std::string>(), HasSubstr(c.message)) << c.name;
   }
   // Nothing bad was queued, and a good one still is.
-  const HttpReply good = HttpRequest(server->host(), server->port(), "POST", "/api/v2/notifications",
-                                     R"({"title":"fine"})", auth);
+  const HttpReply good =
+      HttpRequest(server->host(), server->port(), "POST", "/api/v2/notifications", R"({"title":"fine"})", auth);
   EXPECT_EQ(good.status, 202u) << good.body;
 }
 
@@ -270,7 +269,8 @@ TEST_F(ServerMisbehavingClientTest, ProtocolViolationsOnAWebSocketCloseWith1002)
 
 TEST(ServerTimeoutFlagsTest, ZeroAndMalformedTimeoutsExitTwoNamingTheFlag) {
   for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"--http-read-timeout", "0s"}, "invalid --http-read-timeout (CODER_HTTP_READ_TIMEOUT) \"0s\": want a duration above 0"},
+           {{"--http-read-timeout", "0s"},
+            "invalid --http-read-timeout (CODER_HTTP_READ_TIMEOUT) \"0s\": want a duration above 0"},
            {{"--http-idle-timeout", "soon"}, "invalid --http-idle-timeout (CODER_HTTP_IDLE_TIMEOUT) \"soon\""}}) {
     auto child = CoderServer::Launch(args);
     ASSERT_TRUE(child);

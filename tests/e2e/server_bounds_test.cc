@@ -64,8 +64,8 @@ using ServerBoundsTest = ProbedServerTest;
 // Beast 1.81 needs a chunk's size line and the trailer whole before it parses them and bounds neither:
 // the old server buffered them whole (1 GiB sent, 1 GiB of RSS).
 TEST_F(ServerBoundsTest, EndlessChunkExtensionsAndTrailersAreCutWithinBoundedBytesAndMemory) {
-  constexpr size_t kCap = 256 << 20;        // what the client is willing to send
-  constexpr size_t kMaxSent = 64 << 20;     // kernel buffers on both sides, and the linger after the answer
+  constexpr size_t kCap = 256 << 20;         // what the client is willing to send
+  constexpr size_t kMaxSent = 64 << 20;      // kernel buffers on both sides, and the linger after the answer
   constexpr long kMaxPeakRssKib = 96 << 10;  // the idle server is about 6 MiB
   Start({});
   const std::string auth = "Coder-Session-Token: " + server->token() + "\r\n";
@@ -86,8 +86,8 @@ TEST_F(ServerBoundsTest, EndlessChunkExtensionsAndTrailersAreCutWithinBoundedByt
     const EndlessResult r = SendEndless(server->port(), c.head, kCap);
     EXPECT_LT(r.sent, kMaxSent) << c.name << ": the server kept reading an endless chunk line";
     EXPECT_TRUE(r.closed) << c.name;
-    EXPECT_THAT(r.received, AnyOf(HasSubstr("HTTP/1.1 400 Bad Request"),
-                                  HasSubstr("HTTP/1.1 431 Request Header Fields Too Large")))
+    EXPECT_THAT(r.received,
+                AnyOf(HasSubstr("HTTP/1.1 400 Bad Request"), HasSubstr("HTTP/1.1 431 Request Header Fields Too Large")))
         << c.name;
     const long peak = StatusKib(server->process().pid(), "VmHWM");
     EXPECT_GT(peak, 0);
@@ -98,7 +98,6 @@ TEST_F(ServerBoundsTest, EndlessChunkExtensionsAndTrailersAreCutWithinBoundedByt
   const HttpReply r = SendRaw(server->host(), server->port(), good);
   EXPECT_EQ(r.status, 202u) << r.error << r.body;
 }
-
 
 size_t OpenDescriptors(pid_t pid) {
   std::error_code ec;

@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
 
@@ -18,8 +18,8 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 constexpr uid_t kOtherUid = 65534;  // nobody
@@ -119,8 +119,8 @@ TEST_F(ServerConfigDirTest, AReadableSessionTokenIsReplacedByAPrivateOne) {
   EXPECT_EQ(ModeOf(config / "session"), 0600u);
   EXPECT_NE(server->token(), kOtherToken);
   EXPECT_THAT(server->Log(), HasSubstr("the session token file was readable by group or others; replacing the token"));
-  const auto refused = HttpRequest(server->host(), server->port(), "POST", "/api/v2/notifications",
-                                   R"({"title":"x"})", {{"Coder-Session-Token", kOtherToken}});
+  const auto refused = HttpRequest(server->host(), server->port(), "POST", "/api/v2/notifications", R"({"title":"x"})",
+                                   {{"Coder-Session-Token", kOtherToken}});
   EXPECT_EQ(refused.status, 401u);
 }
 

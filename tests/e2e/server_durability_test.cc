@@ -1,17 +1,17 @@
 // What the real `coder server` keeps of accepted notifications when it is killed, when its disk is full,
 // and how it replays a large backlog: every 202 is a notification that is delivered, whatever happens.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -26,8 +26,8 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 /// Every id a watcher on `server` receives until `expected` are all in, or nothing comes for `quiet`.
 std::set<std::string> Collect(CoderServer& server, const std::set<std::string>& expected,
@@ -69,8 +69,8 @@ class PostLoad {
     for (int t = 0; t < threads; ++t) {
       workers_.emplace_back([this, host = server.host(), port = server.port(), token = server.token(), body] {
         while (!stop_) {
-          const auto r = HttpRequest(host, port, "POST", "/api/v2/notifications", body,
-                                     {{"Coder-Session-Token", token}}, 5s);
+          const auto r =
+              HttpRequest(host, port, "POST", "/api/v2/notifications", body, {{"Coder-Session-Token", token}}, 5s);
           std::lock_guard lock(mu_);
           if (r.status == 202) accepted_.insert(json::parse(r.body)["id"].get<std::string>());
           else ++refused_;

@@ -41,11 +41,11 @@ class ServerGatewayTest : public ::testing::Test {
 
 // A normalising upstream would serve these outside the provider's root.
 TEST_F(ServerGatewayTest, DotSegmentsAlsoPercentEncodedGet400AndNeverReachTheUpstream) {
-  for (const std::string path : {"/api/v2/aibridge/openai/../../secret", "/api/v2/aibridge/openai/v1/../x",
-                                 "/api/v2/aibridge/openai/%2e%2e/%2E%2E/secret", "/api/v2/aibridge/openai/.%2e/x",
-                                 "/api/v2/aibridge/openai/%2e/x", "/api/v2/aibridge/openai/v1/..%2f..%2fsecret",
-                                 "/api/v2/aibridge/openai/..%5csecret", "/api/v2/aibridge/openai/v1/..",
-                                 "/api/v2/aibridge/openai/v1/%zz"}) {
+  for (const std::string path :
+       {"/api/v2/aibridge/openai/../../secret", "/api/v2/aibridge/openai/v1/../x",
+        "/api/v2/aibridge/openai/%2e%2e/%2E%2E/secret", "/api/v2/aibridge/openai/.%2e/x",
+        "/api/v2/aibridge/openai/%2e/x", "/api/v2/aibridge/openai/v1/..%2f..%2fsecret",
+        "/api/v2/aibridge/openai/..%5csecret", "/api/v2/aibridge/openai/v1/..", "/api/v2/aibridge/openai/v1/%zz"}) {
     const HttpReply r = Post(path + "?q=1", R"({"model":"m"})");
     EXPECT_EQ(r.status, 400u) << path << ": " << r.error << r.body;
     EXPECT_THAT(r.body, HasSubstr("segment")) << path;
@@ -71,8 +71,8 @@ TEST_F(ServerGatewayTest, InterimUpstreamAnswersAreSkippedAndTheFinalOneRelayed)
 // bodiless, the bytes after its header were taken as a second, smuggled request.
 TEST_F(ServerGatewayTest, ATransferEncodingThatDoesNotEndWithChunkedGets400AndCloses) {
   const std::string token = "Coder-Session-Token: " + server->token() + "\r\n";
-  const std::string smuggled = "POST /api/v2/aibridge/openai/smuggled HTTP/1.1\r\nHost: x\r\n" + token +
-                               "Content-Length: 2\r\n\r\n{}";
+  const std::string smuggled =
+      "POST /api/v2/aibridge/openai/smuggled HTTP/1.1\r\nHost: x\r\n" + token + "Content-Length: 2\r\n\r\n{}";
   for (const std::string te : {"gzip", "chunked, gzip", "identity", "gzip, chunked, identity"}) {
     RawConnection c(server->port());
     ASSERT_TRUE(c.ok());
@@ -81,8 +81,7 @@ TEST_F(ServerGatewayTest, ATransferEncodingThatDoesNotEndWithChunkedGets400AndCl
     EXPECT_TRUE(c.WaitClosed(In(10s))) << te;
     EXPECT_THAT(c.received(), HasSubstr("HTTP/1.1 400 Bad Request")) << te;
     EXPECT_THAT(c.received(), HasSubstr("Transfer-Encoding must end with chunked")) << te;
-    EXPECT_EQ(c.received().find("\nHTTP/1.1 "), std::string::npos) << te << ": a second answer came:\n"
-                                                                   << c.received();
+    EXPECT_EQ(c.received().find("\nHTTP/1.1 "), std::string::npos) << te << ": a second answer came:\n" << c.received();
   }
   // HTTP/1.0 has no Transfer-Encoding: even chunked is refused there.
   RawConnection old(server->port());
@@ -94,12 +93,11 @@ TEST_F(ServerGatewayTest, ATransferEncodingThatDoesNotEndWithChunkedGets400AndCl
   EXPECT_TRUE(upstream.received().empty());
   // A chunked request is still proxied.
   RawConnection chunked(server->port());
-  ASSERT_TRUE(chunked.Send("POST /api/v2/aibridge/openai/v1/chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
-                           token + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
+  ASSERT_TRUE(chunked.Send("POST /api/v2/aibridge/openai/v1/chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + token +
+                           "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"));
   EXPECT_TRUE(chunked.WaitClosed(In(10s)));
   EXPECT_THAT(chunked.received(), HasSubstr("HTTP/1.1 200 OK"));
 }
-
 
 // A model just under the body limit made a record frame over the RPC's 1 MiB: the refused frame left its
 // call queued, so every later call took the previous call's reply and waited its 2 s timeout.

@@ -58,8 +58,8 @@ void ExpectLoadSurvived(int sig, const std::string& signal_line) {
   EXPECT_EQ(s.answered_before, s.sent_before);
   EXPECT_THAT(server->Log(), HasSubstr(signal_line));
   EXPECT_THAT(server->Log(), HasSubstr("Done waiting for WebSocket connections"));
-  std::cout << report.Describe() << "shutdown (signal to exit): "
-            << std::chrono::duration<double, std::milli>(shutdown).count() << " ms\n";
+  std::cout << report.Describe()
+            << "shutdown (signal to exit): " << std::chrono::duration<double, std::milli>(shutdown).count() << " ms\n";
 }
 
 TEST(ServerLoadTest, SigtermMidLoadAnswersEverythingSentBeforeItAndClosesEveryWatcherWith1001) {

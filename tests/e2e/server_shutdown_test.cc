@@ -1,8 +1,8 @@
 // The real `coder server` binary, signalled over real sockets: the shutdown behaviours the design names.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
+#include <nlohmann/json.hpp>
 
 #include <future>
 
@@ -68,7 +68,8 @@ TEST(ServerShutdownTest, AIGatewayShutdownOrdering) {
 }
 
 TEST(ServerShutdownTest, TimeoutLineFollowsTheConfiguredTimeout) {
-  auto server = CoderServer::Start({.args = {"--shutdown-order", "unpatched", "--websocket-shutdown-timeout", "1500ms"}});
+  auto server =
+      CoderServer::Start({.args = {"--shutdown-order", "unpatched", "--websocket-shutdown-timeout", "1500ms"}});
   ASSERT_TRUE(server);
   const TimedStop stop = StopAndTime(*server, SIGINT, 20s);
   ASSERT_TRUE(stop.exit) << stop.log;

@@ -95,8 +95,8 @@ class SpawnedServer {
   SpawnedServer(const std::vector<int>& blocked) {
     config_ = dir_.path() / "config";
     log_path_ = dir_.path() / "log";
-    std::vector<std::string> args = {CODER_BINARY_PATH, "server",           "--http-address", "127.0.0.1:0",
-                                     "--config-dir",    config_.string()};
+    std::vector<std::string> args = {CODER_BINARY_PATH, "server",       "--http-address",
+                                     "127.0.0.1:0",     "--config-dir", config_.string()};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -248,8 +248,7 @@ TEST(ServerSignalStormTest, StormDuringShutdownNeverKillsOrHangs) {
   for (unsigned seed = SeedBase(); seed < SeedBase() + kSeeds / 2; ++seed) {
     std::mt19937 rng(seed);
     const std::string what = "seed " + std::to_string(seed) + ": ";
-    auto server = CoderServer::Start(
-        {.args = {"--shutdown-order", "unpatched", "--websocket-shutdown-timeout", "1s"}});
+    auto server = CoderServer::Start({.args = {"--shutdown-order", "unpatched", "--websocket-shutdown-timeout", "1s"}});
     ASSERT_TRUE(server);
     std::vector<std::unique_ptr<WatchClient>> watchers;
     for (int i = 0; i < 5; ++i) {
@@ -264,8 +263,9 @@ TEST(ServerSignalStormTest, StormDuringShutdownNeverKillsOrHangs) {
     std::vector<int> sent;
     const auto deadline = In(30s);
     while (!server->process().exit_status() && Clock::now() < deadline) {
-      const int sig = (quit && static_cast<int>(sent.size()) == quit_after) ? SIGQUIT
-                                                                           : kStormSignals[rng() % std::size(kStormSignals)];
+      const int sig = (quit && static_cast<int>(sent.size()) == quit_after)
+                          ? SIGQUIT
+                          : kStormSignals[rng() % std::size(kStormSignals)];
       if (!server->process().Signal(sig)) break;  // it has exited
       sent.push_back(sig);
       for (int p = static_cast<int>(rng() % 50); p > 0; --p) BlockedMask(server->process().pid());

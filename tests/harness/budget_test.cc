@@ -33,8 +33,8 @@ double MeanLiveFromTimeline(const BudgetAnalysis& a) {
 }
 
 TEST(BudgetTest, TwoOverlappingTargetsAddUp) {
-  const auto a = AnalyzeBudget({Target(0, std::nullopt, 100, {{0, 10}}), Target(50, std::nullopt, 150, {{50, 20}})},
-                               std::nullopt);
+  const auto a =
+      AnalyzeBudget({Target(0, std::nullopt, 100, {{0, 10}}), Target(50, std::nullopt, 150, {{50, 20}})}, std::nullopt);
   EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 10, 0, 1}, {50, 30, 0, 2}, {100, 20, 0, 1}, {150, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 30u);
   EXPECT_EQ(a.peak_total_at_ms, 50);
@@ -50,8 +50,8 @@ TEST(BudgetTest, TwoOverlappingTargetsAddUp) {
 }
 
 TEST(BudgetTest, AGapBetweenTargetsHoldsNothing) {
-  const auto a = AnalyzeBudget({Target(0, std::nullopt, 10, {{0, 5}}), Target(20, std::nullopt, 30, {{20, 7}})},
-                               uint64_t{6});
+  const auto a =
+      AnalyzeBudget({Target(0, std::nullopt, 10, {{0, 5}}), Target(20, std::nullopt, 30, {{20, 7}})}, uint64_t{6});
   EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 5, 0, 1}, {10, 0, 0, 0}, {20, 7, 0, 1}, {30, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 7u);
   EXPECT_EQ(a.peak_total_at_ms, 20);
@@ -67,12 +67,9 @@ TEST(BudgetTest, SamplesAtOddTimesAreHeldUntilTheNextAndTheFirstCoversTheStart) 
   const auto a = AnalyzeBudget({Target(0, std::nullopt, 10, {{2.5, 100}, {7.25, 300}}),
                                 Target(20, std::nullopt, 30, {{15, 50}, {25.125, 80}, {35, 999}})},
                                uint64_t{60});
-  EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 100, 0, 1},
-                                            {7.25, 300, 0, 1},
-                                            {10, 0, 0, 0},
-                                            {20, 50, 0, 1},
-                                            {25.125, 80, 0, 1},
-                                            {30, 0, 0, 0}}));
+  EXPECT_EQ(a.timeline,
+            (std::vector<Point>{
+                {0, 100, 0, 1}, {7.25, 300, 0, 1}, {10, 0, 0, 0}, {20, 50, 0, 1}, {25.125, 80, 0, 1}, {30, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 300u);
   EXPECT_EQ(a.peak_total_at_ms, 7.25);
   EXPECT_DOUBLE_EQ(a.time_over_budget_ms, 10 + (30 - 25.125));
@@ -87,14 +84,11 @@ TEST(BudgetTest, ATargetWithNoSamplesIsLiveButHoldsNothing) {
 }
 
 TEST(BudgetTest, ATailStartsAtTheSignalMidLife) {
-  const auto a = AnalyzeBudget({Target(0, 60, 100, {{0, 10}, {80, 30}}), Target(70, std::nullopt, 90, {{70, 5}})},
-                               std::nullopt);
-  EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 10, 0, 1},
-                                            {60, 10, 10, 1},
-                                            {70, 15, 10, 2},
-                                            {80, 35, 30, 2},
-                                            {90, 30, 30, 1},
-                                            {100, 0, 0, 0}}));
+  const auto a =
+      AnalyzeBudget({Target(0, 60, 100, {{0, 10}, {80, 30}}), Target(70, std::nullopt, 90, {{70, 5}})}, std::nullopt);
+  EXPECT_EQ(a.timeline,
+            (std::vector<Point>{
+                {0, 10, 0, 1}, {60, 10, 10, 1}, {70, 15, 10, 2}, {80, 35, 30, 2}, {90, 30, 30, 1}, {100, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 35u);
   EXPECT_EQ(a.peak_total_at_ms, 80);
   EXPECT_EQ(a.peak_tail_bytes, 30u);
@@ -106,8 +100,7 @@ TEST(BudgetTest, ATailStartsAtTheSignalMidLife) {
 TEST(BudgetTest, SimultaneousEventsAreAppliedTogether) {
   // B launches the instant A exits, and A's signal, sample and exit coincide with other events: the
   // timeline never shows a transient state inside one instant.
-  const auto a = AnalyzeBudget({Target(0, 10, 10, {{0, 8}, {10, 1000}}), Target(10, 10, 20, {{10, 8}})},
-                               std::nullopt);
+  const auto a = AnalyzeBudget({Target(0, 10, 10, {{0, 8}, {10, 1000}}), Target(10, 10, 20, {{10, 8}})}, std::nullopt);
   EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 8, 0, 1}, {10, 8, 8, 1}, {20, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 8u);
   EXPECT_EQ(a.peak_total_at_ms, 0);
@@ -115,8 +108,8 @@ TEST(BudgetTest, SimultaneousEventsAreAppliedTogether) {
 }
 
 TEST(BudgetTest, AZeroLifetimeTargetCountsAsALaunchButIsNeverLive) {
-  const auto a = AnalyzeBudget({Target(0, std::nullopt, 0, {{0, 1000}}), Target(10, std::nullopt, 20, {{10, 3}})},
-                               std::nullopt);
+  const auto a =
+      AnalyzeBudget({Target(0, std::nullopt, 0, {{0, 1000}}), Target(10, std::nullopt, 20, {{10, 3}})}, std::nullopt);
   EXPECT_EQ(a.timeline, (std::vector<Point>{{0, 0, 0, 0}, {10, 3, 0, 1}, {20, 0, 0, 0}}));
   EXPECT_EQ(a.peak_total_bytes, 3u);
   EXPECT_EQ(a.window_ms, 20);
@@ -267,9 +260,9 @@ TEST(BudgetTest, TimelinesFromRunsShiftRelativeTimesToTheExperimentClock) {
 TEST(BudgetTest, JsonHasEverySchemaKey) {
   const auto a = AnalyzeBudget({Target(0, 5, 10, {{0, 7}})}, uint64_t{5});
   const json j = a.ToJson();
-  for (const char* key : {"peak_total_bytes", "peak_total_at_ms", "peak_tail_bytes", "time_over_budget_ms",
-                          "over_budget", "mean_live", "arrival_rate_per_s", "mean_lifetime_ms", "mean_tail_ms",
-                          "tail_share", "window_ms", "timeline"})
+  for (const char* key :
+       {"peak_total_bytes", "peak_total_at_ms", "peak_tail_bytes", "time_over_budget_ms", "over_budget", "mean_live",
+        "arrival_rate_per_s", "mean_lifetime_ms", "mean_tail_ms", "tail_share", "window_ms", "timeline"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["peak_total_bytes"], 7);
   EXPECT_EQ(j["over_budget"], true);

@@ -17,8 +17,8 @@
 namespace coder::harness {
 namespace {
 
-using ::testing::ElementsAre;
 using nlohmann::json;
+using ::testing::ElementsAre;
 using Labels = std::map<std::string, std::string>;
 
 TEST(HeldSlotsLineTest, QuotedHeldSlotsWithSpacesAreParsed) {
@@ -29,11 +29,14 @@ TEST(HeldSlotsLineTest, QuotedHeldSlotsWithSpacesAreParsed) {
 
 TEST(StepLineTest, ParsesHumanAndJsonStepLines) {
   using builtin::ParseStepLine;
-  auto human = ParseStepLine("2026-11-24 04:05:23.822 [info] shutdown step done  step=websocket-wait took=10.001s took_ms=10000.9 completed=false");
+  auto human = ParseStepLine(
+      "2026-11-24 04:05:23.822 [info] shutdown step done  step=websocket-wait took=10.001s took_ms=10000.9 "
+      "completed=false");
   ASSERT_TRUE(human);
   EXPECT_EQ(human->name, "websocket-wait");
   EXPECT_DOUBLE_EQ(human->ms, 10001);
-  auto micro = ParseStepLine("[info] shutdown step done  step=api-drain took=85.3\xC2\xB5s took_ms=0.085 completed=true");
+  auto micro =
+      ParseStepLine("[info] shutdown step done  step=api-drain took=85.3\xC2\xB5s took_ms=0.085 completed=true");
   ASSERT_TRUE(micro);
   EXPECT_NEAR(micro->ms, 0.0853, 1e-9);
   auto json = ParseStepLine(R"({"msg":"shutdown step done","step":"ai-gateway","took":"1ms","took_ms":1.25})");
@@ -78,16 +81,18 @@ TEST(BuiltinMatrixTest, AnUnknownOrderOrGatewayIsAnErrorNamingItsFlag) {
 }
 
 VariantSpec Builtin(std::string name, std::string order, std::string gateway, bool baseline) {
-  return {.name = std::move(name), .builtin_server = true, .gated = !baseline, .baseline = baseline,
+  return {.name = std::move(name),
+          .builtin_server = true,
+          .gated = !baseline,
+          .baseline = baseline,
           .labels = {{"order", std::move(order)}, {"gateway", std::move(gateway)}}};
 }
 
 TEST(BaselinePairingTest, ABuiltinVariantIsPairedByItsLabelsWhateverItsName) {
   // Names that do not spell the labels: only the labels can pair them.
-  const std::vector<VariantSpec> variants = {Builtin("slow without gateway", "unpatched", "off", true),
-                                             Builtin("slow", "unpatched", "on", true),
-                                             Builtin("fast", "patched", "on", false),
-                                             Builtin("fast without gateway", "patched", "off", false)};
+  const std::vector<VariantSpec> variants = {
+      Builtin("slow without gateway", "unpatched", "off", true), Builtin("slow", "unpatched", "on", true),
+      Builtin("fast", "patched", "on", false), Builtin("fast without gateway", "patched", "off", false)};
   ASSERT_NE(BaselineFor(variants[2], variants), nullptr);
   EXPECT_EQ(BaselineFor(variants[2], variants)->name, "slow");
   EXPECT_EQ(BaselineFor(variants[3], variants)->name, "slow without gateway");
@@ -103,8 +108,8 @@ TEST(BaselinePairingTest, TheMatrixPairsEachOrderWithTheOtherOfItsGatewaySetting
 
 TEST(BaselinePairingTest, UserTargetsNamedLikeTheMatrixAreNotPairedByTheirNames) {
   auto target = [](std::string name, bool baseline) {
-    return VariantSpec{.name = name, .argv = {"./server"}, .gated = !baseline, .baseline = baseline,
-                       .labels = {{kTargetLabel, name}}};
+    return VariantSpec{
+        .name = name, .argv = {"./server"}, .gated = !baseline, .baseline = baseline, .labels = {{kTargetLabel, name}}};
   };
   const std::vector<VariantSpec> variants = {target("order=unpatched,gateway=off", true),
                                              target("order=unpatched,gateway=on", true),
@@ -116,7 +121,8 @@ TEST(BaselinePairingTest, UserTargetsNamedLikeTheMatrixAreNotPairedByTheirNames)
 
 TEST(BaselinePairingTest, TheDefaultBaselineIsEveryUnpatchedVariantByItsLabel) {
   DiagFlags flags;
-  flags.self_executable = std::filesystem::read_symlink("/proc/self/exe").string();  // any executable: no coder binary here
+  flags.self_executable =
+      std::filesystem::read_symlink("/proc/self/exe").string();  // any executable: no coder binary here
   flags.shutdown_order = "patched,unpatched";
   auto config = ParseDiagFlags(flags);
   ASSERT_TRUE(config) << config.error().message;

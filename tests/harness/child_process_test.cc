@@ -117,8 +117,7 @@ TEST(ChildProcessTest, NonExecutableFileIsAClearError) {
   ASSERT_FALSE(child.ok());
   if (geteuid() == 0) {
     // root passes access(X_OK) only when some execute bit is set; none is, so execve itself refuses.
-    EXPECT_EQ(child.error().message.rfind("cannot execute " + file.string() + ": ", 0), 0u)
-        << child.error().message;
+    EXPECT_EQ(child.error().message.rfind("cannot execute " + file.string() + ": ", 0), 0u) << child.error().message;
   } else {
     EXPECT_EQ(child.error().message, "cannot execute " + file.string() + ": Permission denied");
   }
@@ -130,7 +129,8 @@ TEST(ChildProcessTest, FailedExecIsAClearErrorAndLeavesNoZombie) {
   if (sanitizer::kThread) GTEST_SKIP() << "ThreadSanitizer turns vfork into fork";
   const test_support::TempDir dir("child-process-test");
   const std::filesystem::path file = dir.path() / "not-a-program";
-  std::ofstream(file) << "\x7f" << "ELF garbage";
+  std::ofstream(file) << "\x7f"
+                      << "ELF garbage";
   chmod(file.c_str(), 0755);
   LaunchSpec spec;
   spec.argv = {file.string()};
@@ -188,7 +188,7 @@ TEST(ChildProcessTest, OutputRingStaysBoundedUnderAFlood) {
   EXPECT_LE(child->Output().size(), kCapacity);
   EXPECT_GE(child->dropped_bytes(), static_cast<uint64_t>(kFlood) - kCapacity);
   EXPECT_NE(child->Lines().back().text.find(kReady), std::string::npos);
-  child->Stop();  // joins the reader: every callback has returned
+  child->Stop();                         // joins the reader: every callback has returned
   EXPECT_GE(seen_bytes.load(), kFlood);  // the callback still saw every line
 }
 
@@ -247,8 +247,8 @@ TEST(ChildProcessTest, WaitForLineSeesLinesPrintedBeforeTheCall) {
 }
 
 TEST(ChildProcessTest, RecordsShutdownLatencyFromSignalToExit) {
-  auto child = StartOrFail(Calibrated({"--exit-after-ms", "200",
-                                       "--print-after-signal", "websocket shutdown timed out after 10 seconds"}));
+  auto child = StartOrFail(
+      Calibrated({"--exit-after-ms", "200", "--print-after-signal", "websocket shutdown timed out after 10 seconds"}));
   ASSERT_TRUE(child);
   ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(5s)));
   auto signalled_at = Clock::now();

@@ -156,9 +156,9 @@ TEST(CompareTest, CompareFillsRatesRssAndSuiteShutdownTime) {
   EXPECT_EQ(c.p95_ratio->ToJson(), QuantileRatio({10'000, 10'002, 10'004}, {2, 4}, 0.95, 3)->ToJson());
 
   const json j = c.ToJson();
-  for (const char* key : {"variant", "baseline", "p50_ratio", "p95_ratio", "timeout_rate", "baseline_timeout_rate",
-                          "peak_rss_ratio", "suite_stops", "suite_shutdown_seconds",
-                          "baseline_suite_shutdown_seconds", "regression"})
+  for (const char* key :
+       {"variant", "baseline", "p50_ratio", "p95_ratio", "timeout_rate", "baseline_timeout_rate", "peak_rss_ratio",
+        "suite_stops", "suite_shutdown_seconds", "baseline_suite_shutdown_seconds", "regression"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["p95_ratio"]["method"], "bootstrap-percentile");
   EXPECT_EQ(j["regression"], true);

@@ -24,8 +24,10 @@ TEST(FingerprintTest, FindsTheWebsocketTimeoutLineInHumanAndJsonLogs) {
   auto set = FingerprintSet::Create({});
   ASSERT_TRUE(set.ok());
   const std::string human =
-      "2026-11-24 04:05:23.822 [warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 held_count=1";
-  const std::string json = R"({"ts":"x","level":"warn","msg":"websocket shutdown timed out after 1.5 seconds","held":"a, b"})";
+      "2026-11-24 04:05:23.822 [warn] websocket shutdown timed out after 10 seconds  held=ai-gateway-rpc#1 "
+      "held_count=1";
+  const std::string json =
+      R"({"ts":"x","level":"warn","msg":"websocket shutdown timed out after 1.5 seconds","held":"a, b"})";
   EXPECT_THAT(ScanAll(**set, {human}), ElementsAre(kFpWebsocketTimeout));
   EXPECT_THAT(ScanAll(**set, {json}), ElementsAre(kFpWebsocketTimeout));
   EXPECT_EQ((*set)->TimeoutSeconds(human), 10.0);
@@ -107,8 +109,7 @@ TEST(GenericTimeoutFingerprintTest, OrdinaryShutdownLinesAndSettingsDoNotMatch) 
         "Shutdown complete in 1.20ms: api-drain 85µs (7.1%)", "shutdown timeout=30s", "shutdown timeout: 30s",
         "Using a shutdown timeout of 30s", "graceful shutdown timeout (30s) starts now", "read timeout set to 5s",
         "timeout=5s", "Stop caught, gracefully exiting. Use ctrl+\\ to force quit",
-        "shutdown step done  step=websocket-wait took=1.20ms took_ms=1.2 completed=true",
-        "finished within 3 seconds"})
+        "shutdown step done  step=websocket-wait took=1.20ms took_ms=1.2 completed=true", "finished within 3 seconds"})
     EXPECT_THAT(AfterSignal(**set, line), IsEmpty()) << line;
 }
 

@@ -56,7 +56,7 @@ TEST(GateTest, ABaselineAloneNeverFails) {
 TEST(GateTest, BudgetAndRegressionAreExperimentFindings) {
   std::vector<VariantSpec> variants{{.name = "new"}, {.name = "old", .gated = false, .baseline = true}};
   ExperimentFindings experiment{.budgets = {{"", "peak 20GiB over 17GiB"}, {"old", "its own tails: 30GiB"}},
-                                 .regressions = {{"new", "p95 12x"}}};
+                                .regressions = {{"new", "p95 12x"}}};
   const auto findings = CollectFindings(variants, {}, experiment);
   ASSERT_EQ(findings.size(), 3u);
   EXPECT_FALSE(findings[1].gated);  // the baseline's own budget finding is reported only
@@ -79,7 +79,7 @@ RunRecord Stopped(std::string variant, int index, double latency_ms, Outcome out
 
 TEST(GateTest, AFixedTailIsOneFindingPerVariantGatedLikeItsRuns) {
   std::vector<VariantSpec> variants{{.name = "go"}, {.name = "old", .gated = false, .baseline = true}, {.name = "ok"}};
-  std::vector<RunRecord> runs{Stopped("go", 0, 3'002), Stopped("go", 1, 3'004), Stopped("go", 2, 3'003),
+  std::vector<RunRecord> runs{Stopped("go", 0, 3'002),  Stopped("go", 1, 3'004),  Stopped("go", 2, 3'003),
                               Stopped("old", 0, 1'300), Stopped("old", 1, 1'301), Stopped("ok", 0, 1.2),
                               Stopped("ok", 1, 1.3)};
   const auto findings = CollectFindings(variants, runs, {});

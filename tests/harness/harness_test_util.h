@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/process/child_process.h"
 #include "harness/experiment/run.h"
+#include "harness/process/child_process.h"
 #include "tests/support/process.h"
 #include "tests/support/wait.h"
 

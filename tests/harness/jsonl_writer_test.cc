@@ -27,9 +27,7 @@ std::vector<std::string> ReadLines(const fs::path& path) {
 TEST(JsonlWriterTest, AppendingRecordsFromManyThreadsYieldsOneParseableLineEach) {
   test_support::TempDir dir("jsonl-test");
   const fs::path path = dir.path() / "runs.jsonl";
-  {
-    std::ofstream(path) << "stale content from an earlier run\n";
-  }
+  { std::ofstream(path) << "stale content from an earlier run\n"; }
   auto writer = JsonlWriter::Open(path);
   ASSERT_TRUE(writer.ok()) << writer.error().message;
   EXPECT_EQ(fs::file_size(path), 0u);  // truncated

@@ -285,7 +285,8 @@ TEST(JunitTest, CensoredLatenciesAreBoundsAndAFixedTailFailsItsVariant) {
   const XmlElement* failure = go->Child("failure");
   ASSERT_NE(failure, nullptr);
   EXPECT_EQ(failure->Attribute("type"), "fixed-tail");
-  EXPECT_NE(failure->Attribute("message").find("stops cluster at 3.003s (3 of 3 runs within 2.00ms)"), std::string::npos)
+  EXPECT_NE(failure->Attribute("message").find("stops cluster at 3.003s (3 of 3 runs within 2.00ms)"),
+            std::string::npos)
       << failure->Attribute("message");
   EXPECT_EQ(Property(*go, "fixed_tail_ms"), "3003");
   EXPECT_NE(go->Child("system-out")->text.find("fixed tail: stops cluster at 3.003s"), std::string::npos);

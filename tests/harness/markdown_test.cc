@@ -154,10 +154,8 @@ class MarkdownStepSummaryTest : public ::testing::Test {
     path_ = dir_.path() / "step-summary.md";
   }
   void TearDown() override {
-    if (saved_)
-      ::setenv("GITHUB_STEP_SUMMARY", saved_->c_str(), 1);
-    else
-      ::unsetenv("GITHUB_STEP_SUMMARY");
+    if (saved_) ::setenv("GITHUB_STEP_SUMMARY", saved_->c_str(), 1);
+    else ::unsetenv("GITHUB_STEP_SUMMARY");
   }
   test_support::TempDir dir_{"step-summary"};
   std::optional<std::string> saved_;
@@ -191,8 +189,9 @@ TEST_F(MarkdownStepSummaryTest, ErrorNamesTheFile) {
 TEST(MarkdownTest, CensoredLatenciesAndRatiosAreShownAsBoundsAndFixedTailsHaveASection) {
   const std::string md = testing::MarkdownOf(testing::TimeoutsReport());
   // hangs: min is the clean 12 ms stop, everything above it reaches the watchdog's kills.
-  EXPECT_TRUE(Contains(md, "| hangs | gated | 4 | 3 killed-by-watchdog, 1 clean | 12.0ms | ≥ 8.004s | ≥ 8.006s | "
-                           "≥ 8.006s | ≥ 8.006s |"))
+  EXPECT_TRUE(Contains(md,
+                       "| hangs | gated | 4 | 3 killed-by-watchdog, 1 clean | 12.0ms | ≥ 8.004s | ≥ 8.006s | "
+                       "≥ 8.006s | ≥ 8.006s |"))
       << md;
   EXPECT_TRUE(Contains(md, "≥ marks a latency that is a lower bound: 3 runs killed by the watchdog")) << md;
   EXPECT_TRUE(Contains(md, "| go | gated | 3 | 3 clean | 3.002s | 3.003s | 3.004s | 3.004s | 3.004s |")) << md;
@@ -201,8 +200,9 @@ TEST(MarkdownTest, CensoredLatenciesAndRatiosAreShownAsBoundsAndFixedTailsHaveAS
   EXPECT_TRUE(Contains(md, "| hangs | quick | 1.20x (1.00x-inf) | ≥ 667x (667x-inf) |")) << md;
   EXPECT_TRUE(Contains(md, "| ≥ 80.050s | 110ms |")) << md;
   // The derived findings include the fixed tail, a finding of its own kind.
-  EXPECT_TRUE(Contains(md, "| fixed-tail | stops cluster at 3.003s (3 of 3 runs within 2.00ms): the signature of a "
-                           "timeout |"))
+  EXPECT_TRUE(Contains(md,
+                       "| fixed-tail | stops cluster at 3.003s (3 of 3 runs within 2.00ms): the signature of a "
+                       "timeout |"))
       << md;
 }
 

@@ -6,15 +6,15 @@
 #include <algorithm>
 #include <random>
 
-#include "harness/report/report.h"
 #include "harness/analysis/stats.h"
+#include "harness/report/report.h"
 #include "tests/harness/report_fixture.h"
 
 namespace coder::harness {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 std::vector<VariantSummary> Summaries(const std::vector<VariantSpec>& specs, const std::vector<RunRecord>& runs) {
   std::vector<VariantSummary> out;
@@ -208,7 +208,8 @@ TEST(MergeTest, BuiltinServerSpecsDifferingOnlyInTheCoderBinarysPathAreOneVarian
     EXPECT_EQ((*merged)["variants"][k]["spec"], first["variants"][k]["spec"]) << "the first input's spec";
   EXPECT_EQ((*merged)["runs"].size(), 2 * first["runs"].size());
   // Only the built-in server's argv[0] is the coder binary; a foreign command's argv[0] is its program.
-  const auto foreign = MergeReports({with_argv0(first, "/ci/1/server", false), with_argv0(first, "/ci/2/server", false)});
+  const auto foreign =
+      MergeReports({with_argv0(first, "/ci/1/server", false), with_argv0(first, "/ci/2/server", false)});
   ASSERT_FALSE(foreign);
   EXPECT_THAT(foreign.error().message, HasSubstr("(argv differ)"));
 }
@@ -258,7 +259,8 @@ TEST(MergeTest, AnInputWithABadKeyIsRefusedNamingTheInputAndTheKey) {
   bad["variants"][2]["summary"]["latency_ms"]["p99"] = "fast";
   const auto merged = MergeReports({good, bad});
   ASSERT_FALSE(merged);
-  EXPECT_EQ(merged.error().message, "report 2 of 2: variants[2].summary.latency_ms.p99: a number or null, found a string");
+  EXPECT_EQ(merged.error().message,
+            "report 2 of 2: variants[2].summary.latency_ms.p99: a number or null, found a string");
 }
 
 TEST(MergeTest, WhatItWritesIsAValidReport) {

@@ -1,10 +1,10 @@
 // The parts readiness is built from: the /proc/net tables, the port registry, the notify socket.
 #include <arpa/inet.h>
-#include <pthread.h>
-#include <signal.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "harness/measure/notify_socket.h"
+#include "harness/measure/readiness.h"
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
 #include "harness/process/proc_net.h"
-#include "harness/measure/readiness.h"
 #include "tests/support/temp_dir.h"
 
 namespace coder::harness {
@@ -32,7 +32,8 @@ using ::testing::HasSubstr;
 constexpr const char* kTcpTable =
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
     "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n"
-    "   1: 0100007F:1F90 0100007F:C350 01 0000000A:00000000 00:00000000 00000000     0        0 4243 1 0 20 4 30 10 -1\n"
+    "   1: 0100007F:1F90 0100007F:C350 01 0000000A:00000000 00:00000000 00000000     0        0 4243 1 0 20 4 30 10 "
+    "-1\n"
     "   2: garbage\n";
 constexpr const char* kTcp6Table =
     "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "

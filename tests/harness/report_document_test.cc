@@ -105,7 +105,8 @@ TEST(ReportDocumentTest, AValueOfAnotherTypeIsAnErrorNamingItsPathAndWhatWasFoun
   EXPECT_EQ(ReadError(report), "variants[2].summary.runs: a non-negative integer, found a number");
   report = testing::FullSampleReport();
   report["budget"]["measured"]["timeline"][1] = json::array({1, 2});
-  EXPECT_EQ(ReadError(report), "budget.measured.timeline[1]: an array [t_ms, total_bytes, tail_bytes, live], found an array");
+  EXPECT_EQ(ReadError(report),
+            "budget.measured.timeline[1]: an array [t_ms, total_bytes, tail_bytes, live], found an array");
   report = testing::FullSampleReport();
   report["gate"]["findings"][0]["kind"] = "fingerprnt";
   EXPECT_EQ(ReadError(report), "gate.findings[0].kind: a finding kind, found \"fingerprnt\"");
@@ -123,8 +124,9 @@ TEST(ReportDocumentTest, AStatisticOfAMeasuredDistributionCannotBeNull) {
 TEST(ReportDocumentTest, AnotherSchemaVersionIsRefusedSayingWhichItReads) {
   json report = testing::FullSampleReport();
   report["schema"] = "coder.diag.shutdown/v2";
-  EXPECT_EQ(ReadError(report),
-            "schema: \"coder.diag.shutdown/v2\" is not a version this harness reads (it reads \"coder.diag.shutdown/v1\")");
+  EXPECT_EQ(
+      ReadError(report),
+      "schema: \"coder.diag.shutdown/v2\" is not a version this harness reads (it reads \"coder.diag.shutdown/v1\")");
   EXPECT_EQ(ReadError(json::array()), "the report: an object, found an array");
 }
 

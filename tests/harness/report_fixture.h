@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "harness/analysis/run_record.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
-#include "harness/analysis/run_record.h"
 
 namespace coder::harness::testing {
 

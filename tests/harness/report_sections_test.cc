@@ -58,8 +58,9 @@ TEST(ReportSectionsTest, EveryRendererLeavesOutWhatTheRuleLeavesOut) {
   EXPECT_FALSE(Contains(md, "dominant step")) << md;
   EXPECT_FALSE(Contains(md, "### Held wait-group slots"));
   EXPECT_FALSE(Contains(md, "### Memory held"));
-  EXPECT_TRUE(Contains(md, "| peak RSS max | fingerprints |\n| --- | --- | --: | --- | --: | --: | --: | --: | --: | --: "
-                           "| --: | --: | --- |\n"))
+  EXPECT_TRUE(Contains(md,
+                       "| peak RSS max | fingerprints |\n| --- | --- | --: | --- | --: | --: | --: | --: | --: | --: "
+                       "| --: | --: | --- |\n"))
       << md;
   EXPECT_FALSE(Contains(testing::JunitOf(report), "name=\"budget\""));
 

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <limits>
 #include <unistd.h>
+#include <limits>
 
 #include <filesystem>
 #include <string>
@@ -18,7 +18,7 @@ namespace {
 using nlohmann::json;
 
 RunRecord MakeRun(const std::string& variant, int index, Outcome outcome, std::optional<double> latency_ms,
-              double ready_ms, uint64_t rss) {
+                  double ready_ms, uint64_t rss) {
   RunRecord r;
   r.variant = variant;
   r.index = index;
@@ -35,9 +35,14 @@ RunRecord MakeRun(const std::string& variant, int index, Outcome outcome, std::o
 struct Fixture {
   std::vector<VariantSpec> specs = {
       {.name = "gateway=on order=patched", .argv = {"coder", "server"}, .builtin_server = true},
-      {.name = "gateway=on order=unpatched", .argv = {"coder", "server", "--shutdown-order", "unpatched"},
-       .builtin_server = true, .gated = false, .baseline = true, .known_timeout_ms = 10'000},
-      {.name = "gateway=off order=patched", .argv = {"coder", "server", "--ai-gateway-enabled=false"},
+      {.name = "gateway=on order=unpatched",
+       .argv = {"coder", "server", "--shutdown-order", "unpatched"},
+       .builtin_server = true,
+       .gated = false,
+       .baseline = true,
+       .known_timeout_ms = 10'000},
+      {.name = "gateway=off order=patched",
+       .argv = {"coder", "server", "--ai-gateway-enabled=false"},
        .builtin_server = true},
   };
   std::vector<RunRecord> runs;
@@ -59,7 +64,8 @@ struct Fixture {
     }
     const double gateway_off_ms[] = {0.85, 0.9, 0.95, 600};
     for (int i = 0; i < 4; ++i)
-      runs.push_back(MakeRun(specs[2].name, i, i == 3 ? Outcome::kSlow : Outcome::kClean, gateway_off_ms[i], 30, 7 << 20));
+      runs.push_back(
+          MakeRun(specs[2].name, i, i == 3 ? Outcome::kSlow : Outcome::kClean, gateway_off_ms[i], 30, 7 << 20));
     RunRecord never = MakeRun(specs[2].name, 4, Outcome::kNeverReady, std::nullopt, 0, 0);
     never.ready_ms.reset();
     runs.push_back(never);
@@ -75,7 +81,9 @@ struct Fixture {
 
 TEST(ReportTest, SummaryTableOfAFixedInput) {
   const Fixture f;
-  EXPECT_EQ(RenderSummaryTable(f.summaries), R"(                                                                            --------------- latency ---------------   ready  -- peak RSS ---
+  EXPECT_EQ(
+      RenderSummaryTable(f.summaries),
+      R"(                                                                            --------------- latency ---------------   ready  -- peak RSS ---
 variant                     gate      runs  outcomes                            min     p50     p95     p99     max     p50      p50     max  dominant step           fingerprints
 gateway=on order=patched    gated        5  5 clean                          1.02ms  1.20ms  2.50ms  2.50ms  2.50ms  42.0ms   9.5MiB  9.5MiB  notifications 580µs     -
 gateway=on order=unpatched  baseline     5  5 timeout-fingerprint           10.004s 10.005s 10.006s 10.006s 10.006s  41.0ms  10.0MiB 10.0MiB  websocket-wait 10.000s  5 latency-at-known-timeout, 5 websocket-shutdown-timeout
@@ -110,8 +118,8 @@ TEST(ReportTest, SummaryTableOfCleanVariantsHasNoFindingsBlock) {
 TEST(ReportTest, HeldSlotsBlockSaysNoneNamedOnlyOfTheBuiltinServer) {
   Fixture f;
   // Another target whose run failed, and whose log could never have named a slot.
-  f.summaries.push_back(
-      SummarizeVariant(VariantSpec{.name = "sh", .argv = {"sh"}}, {MakeRun("sh", 0, Outcome::kCrashed, 3.0, 10, 1 << 20)}));
+  f.summaries.push_back(SummarizeVariant(VariantSpec{.name = "sh", .argv = {"sh"}},
+                                         {MakeRun("sh", 0, Outcome::kCrashed, 3.0, 10, 1 << 20)}));
   const std::string table = RenderSummaryTable(f.summaries);
   const size_t block = table.find("Held wait-group slots, per variant with findings:\n");
   ASSERT_NE(block, std::string::npos) << table;
@@ -196,7 +204,7 @@ TEST(ReportTest, FormatBytesUsesBinaryUnits) {
   EXPECT_EQ(FormatBytes(static_cast<uint64_t>(7.6 * (1ull << 30))), "7.60GiB");
   EXPECT_EQ(FormatBytes(17ull << 30), "17.0GiB");
   EXPECT_EQ(FormatBytes(100ull << 30), "100GiB");
-  EXPECT_EQ(FormatBytes((1ull << 20) - 1), "1.0MiB");  // not "1024KiB"
+  EXPECT_EQ(FormatBytes((1ull << 20) - 1), "1.0MiB");                          // not "1024KiB"
   EXPECT_EQ(FormatBytes(static_cast<uint64_t>(99.97 * (1 << 20))), "100MiB");  // not "100.0MiB"
   EXPECT_EQ(FormatBytes(3ull << 40), "3.00TiB");
 }

@@ -18,9 +18,8 @@ constexpr uint64_t kMiB = 1 << 20;
 
 bool HasSample(const RssSampler& sampler, pid_t pid, uint64_t min_bytes, int processes) {
   auto timeline = sampler.Timeline(pid);
-  return std::any_of(timeline.begin(), timeline.end(), [&](const RssSample& s) {
-    return s.tree_rss_bytes >= min_bytes && s.process_count == processes;
-  });
+  return std::any_of(timeline.begin(), timeline.end(),
+                     [&](const RssSample& s) { return s.tree_rss_bytes >= min_bytes && s.process_count == processes; });
 }
 
 TEST(RssSamplerTest, SeesHeldMemoryOfAChildAndItsGrandchild) {

@@ -102,8 +102,9 @@ TEST_F(RunLogTest, EveryPhaseAndLineReachesTheObserverInOrder) {
   EXPECT_THAT(observer->phases(), ElementsAre("calibrated#0 launching", "calibrated#0 starting", "calibrated#0 holding",
                                               "calibrated#0 stopping", "calibrated#0 finished"));
   EXPECT_THAT(observer->output(),
-              ElementsAre(::testing::StartsWith("calibrated#0 1 Started HTTP listener at http://127.0.0.1:"), "calibrated#0 1 signal SIGTERM received",
-                          "calibrated#0 1 bye", "calibrated#0 1 exiting with code 0"));
+              ElementsAre(::testing::StartsWith("calibrated#0 1 Started HTTP listener at http://127.0.0.1:"),
+                          "calibrated#0 1 signal SIGTERM received", "calibrated#0 1 bye",
+                          "calibrated#0 1 exiting with code 0"));
 }
 
 TEST_F(RunLogTest, AFailedStartStillEndsWithFinished) {

@@ -29,7 +29,9 @@ TEST(TerminalTextTest, ControlCharactersAreWrittenOutVisibly) {
   EXPECT_EQ(TerminalSafe("a\nb"), "a\\x0ab");
   EXPECT_EQ(TerminalSafe("a\nb", true), "a\nb");
   // C1 controls: U+009B is a one-character CSI on some terminals.
-  EXPECT_EQ(TerminalSafe("\xC2\x9B" "31m red"), "\\u009b31m red");
+  EXPECT_EQ(TerminalSafe("\xC2\x9B"
+                         "31m red"),
+            "\\u009b31m red");
   EXPECT_EQ(TerminalSafe("caf\xC3\xA9 \xC2\xB5s"), "caf\xC3\xA9 \xC2\xB5s");  // printable UTF-8 stays
   EXPECT_EQ(TerminalSafe("bad \xFF byte"), "bad \xEF\xBF\xBD byte");
 }
@@ -38,8 +40,8 @@ TEST(RunOutputTest, LastLinesAreTaggedByStreamAndTimedOnTheLogsClock) {
   const RunRecord r = WithLog("v", 0, Outcome::kKilledByWatchdog, LogClock::kSignal,
                               {{-41.25, 1, "ready"}, {0.5, 2, "Stop caught"}, {8000, 1, "\x1b[31mstill here"}});
   EXPECT_THAT(LastOutputLines(r, 2, false), ElementsAre("stderr| Stop caught", "stdout| \\x1b[31mstill here"));
-  EXPECT_THAT(LastOutputLines(r, 10, true),
-              ElementsAre("-0.041s stdout| ready", "+0.001s stderr| Stop caught", "+8.000s stdout| \\x1b[31mstill here"));
+  EXPECT_THAT(LastOutputLines(r, 10, true), ElementsAre("-0.041s stdout| ready", "+0.001s stderr| Stop caught",
+                                                        "+8.000s stdout| \\x1b[31mstill here"));
   EXPECT_EQ(LogClockPhrase(r), "from the stop signal");
 }
 
@@ -57,9 +59,9 @@ TEST(RunOutputTest, OnlyTheFirstFailedRunOfEachVariantEchoesItsOutput) {
   FailedRunEcho echo;
   RunRecord clean = WithLog("python3", 0, Outcome::kClean, LogClock::kSignal, {{1, 1, "hi"}});
   EXPECT_EQ(echo.OnRunFinished(clean), std::nullopt);
-  RunRecord failed = WithLog("python3", 1, Outcome::kFailedToStart, LogClock::kLaunch,
-                             {{20, 2, "usage: server.py [-h] [port]"},
-                              {21, 2, "server.py: error: unrecognized arguments: --bogus"}});
+  RunRecord failed =
+      WithLog("python3", 1, Outcome::kFailedToStart, LogClock::kLaunch,
+              {{20, 2, "usage: server.py [-h] [port]"}, {21, 2, "server.py: error: unrecognized arguments: --bogus"}});
   failed.detail = "exited before it was ready: exit 2";
   EXPECT_EQ(echo.OnRunFinished(failed),
             "coder diag shutdown: python3 #1 failed-to-start (exited before it was ready: exit 2); its output:\n"

@@ -126,7 +126,7 @@ TEST(RunRecordTest, RejectsWhatIsNotARunRecord) {
   EXPECT_FALSE(with("log", json{{"lines", json::array({json::array({1.0, "stdout"})})}}).has_value());
   EXPECT_FALSE(with("log", json{{"dropped_lines", -1}}).has_value());
   EXPECT_TRUE(with("log", json::object()).has_value());  // every key missing: the defaults
-  EXPECT_TRUE(with("latency_ms", 12).has_value());  // an integral JSON number is still a number
+  EXPECT_TRUE(with("latency_ms", 12).has_value());       // an integral JSON number is still a number
 }
 
 TEST(RunRecordTest, InvalidUtf8FromATargetStillSerializes) {

@@ -20,8 +20,8 @@
 namespace coder::harness {
 namespace {
 
-using ::testing::HasSubstr;
 using test_support::TempDir;
+using ::testing::HasSubstr;
 
 RunRecord MakeRun(const std::string& variant, int index, Outcome outcome = Outcome::kClean) {
   RunRecord r;
@@ -39,7 +39,8 @@ std::vector<std::pair<std::string, int>> Order(const RunSource& runs) {
   EXPECT_TRUE(runs.ForEach([&](const RunRecord& r) -> Status {
                     seen.emplace_back(r.variant, r.index);
                     return Ok{};
-                  }).ok());
+                  })
+                  .ok());
   return seen;
 }
 
@@ -159,10 +160,9 @@ TEST(JunitRunCasesTest, AtMostAHundredFailingRunsOfAVariantGetACaseOfTheirOwn) {
   for (int i = 0; i < 130; ++i) runs.push_back(MakeRun("a", i, Outcome::kCrashed));
   VariantTally tally(VariantSpec{.name = "a"});
   for (const RunRecord& r : runs) tally.Add(r);
-  ReportDocument document{.variants = {{tally.spec(), tally.Summary()}},
-                          .gate = ReportGate{.fail_on = *ParseFailOn("all"),
-                                             .exit_code = 1,
-                                             .findings = CollectFindings({tally}, {})}};
+  ReportDocument document{
+      .variants = {{tally.spec(), tally.Summary()}},
+      .gate = ReportGate{.fail_on = *ParseFailOn("all"), .exit_code = 1, .findings = CollectFindings({tally}, {})}};
   const std::string xml = RenderJunit(document, InMemoryRuns(runs));
   EXPECT_THAT(xml, HasSubstr("name=\"a #99\""));
   EXPECT_THAT(xml, ::testing::Not(HasSubstr("name=\"a #100\"")));

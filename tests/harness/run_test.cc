@@ -207,7 +207,8 @@ TEST(RunnerTest, MaxLiveCapsAnOpenLoop) {
 TEST(RunnerTest, InterruptKillsEveryTargetAndRecordsOnlyFinishedRuns) {
   ASSERT_TRUE(BecomeChildSubreaper().ok());
   Runner::Plan plan;
-  plan.variants = {VariantSpec{.name = "hang", .argv = {CALIBRATED_TARGET_PATH, "--ignore-signals", "--fork-grandchild"}}};
+  plan.variants = {
+      VariantSpec{.name = "hang", .argv = {CALIBRATED_TARGET_PATH, "--ignore-signals", "--fork-grandchild"}}};
   plan.runs = 3;
   plan.parallel = 3;
   RunOptions options;

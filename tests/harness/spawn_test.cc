@@ -103,7 +103,8 @@ TEST(SpawnTest, NoHarnessSignalHandlerRunsInTheChildBeforeExec) {
     ASSERT_EQ(setpgid(0, 0), 0);
   }
   g_harness_pid = getpid();
-  struct sigaction handler {}, old {};
+  struct sigaction handler {
+  }, old{};
   handler.sa_handler = RecordWhereTheHandlerRan;
   handler.sa_flags = SA_RESTART;
   sigemptyset(&handler.sa_mask);
@@ -173,8 +174,7 @@ struct Unexecutable {
 std::vector<Unexecutable> UnexecutablePrograms() {
   namespace fs = std::filesystem;
   return {
-      {"a directory", [](const fs::path& dir) { return std::vector<std::string>{dir.string()}; },
-       "Is a directory"},
+      {"a directory", [](const fs::path& dir) { return std::vector<std::string>{dir.string()}; }, "Is a directory"},
       {"a file without an execute bit",
        [](const fs::path& dir) {
          std::ofstream(dir / "plain") << "#!/bin/sh\n";
@@ -190,7 +190,9 @@ std::vector<Unexecutable> UnexecutablePrograms() {
        },
        "No such file or directory"},
       {"an argument longer than the kernel takes",
-       [](const fs::path&) { return std::vector<std::string>{"/bin/true", std::string(256 << 10, 'x')}; },
+       [](const fs::path&) {
+         return std::vector<std::string>{"/bin/true", std::string(256 << 10, 'x')};
+       },
        "Argument list too long"},
   };
 }

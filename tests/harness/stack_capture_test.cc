@@ -26,7 +26,8 @@ std::unique_ptr<ChildProcess> StartHungTarget() {
   LaunchSpec spec = Calibrated({"--ignore-signals", "--fork-grandchild"});
   spec.allow_ptrace_by_harness = true;
   auto child = StartOrFail(spec);
-  if (child && (!child->WaitForLine(Contains(kReady), In(10s)) || !child->WaitForLine(Contains("grandchild"), In(10s)))) {
+  if (child &&
+      (!child->WaitForLine(Contains(kReady), In(10s)) || !child->WaitForLine(Contains("grandchild"), In(10s)))) {
     ADD_FAILURE() << "the calibrated target did not get ready:\n" << child->Output();
   }
   return child;
@@ -56,8 +57,9 @@ TEST_P(StackCaptureTest, PrintsEveryThreadOfAHungProcessAndLetsItGo) {
   EXPECT_FALSE(child->exit_status());
 }
 
-INSTANTIATE_TEST_SUITE_P(Tools, StackCaptureTest, ::testing::Values("eu-stack", "gdb"),
-                         [](const auto& param_info) { return param_info.param == "gdb" ? std::string("Gdb") : "EuStack"; });
+INSTANTIATE_TEST_SUITE_P(Tools, StackCaptureTest, ::testing::Values("eu-stack", "gdb"), [](const auto& param_info) {
+  return param_info.param == "gdb" ? std::string("Gdb") : "EuStack";
+});
 
 TEST(StackCaptureToolTest, AutoPrefersEuStackThenGdb) {
   auto tool = FindStackTool("auto", Path());

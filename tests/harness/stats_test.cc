@@ -92,8 +92,8 @@ TEST(StatsTest, VariantSummaryCountsOutcomesFindingsFingerprintsAndSlots) {
   EXPECT_TRUE(s.baseline);
   EXPECT_EQ(s.runs, 5u);
   EXPECT_EQ(s.findings, 4u);
-  EXPECT_EQ(s.outcomes, (std::map<Outcome, size_t>{
-                            {Outcome::kTimeoutFingerprint, 3}, {Outcome::kSlow, 1}, {Outcome::kClean, 1}}));
+  EXPECT_EQ(s.outcomes,
+            (std::map<Outcome, size_t>{{Outcome::kTimeoutFingerprint, 3}, {Outcome::kSlow, 1}, {Outcome::kClean, 1}}));
   EXPECT_EQ(s.fingerprints, (std::map<std::string, size_t>{
                                 {"websocket-shutdown-timeout", 3}, {"latency-at-known-timeout", 3}, {"custom", 1}}));
   EXPECT_EQ(s.held_slots, (std::map<std::string, size_t>{{"ai-gateway-rpc#1", 3}}));
@@ -225,8 +225,10 @@ TEST(FixedTailTest, EightOfTenStopsAtThreeSecondsAreAFixedTail) {
   EXPECT_EQ(tail->ms, 3'003);  // the median (rank 4 of 8) of the window
   EXPECT_EQ(tail->window_ms, 30);
   EXPECT_EQ(tail->Describe(), "stops cluster at 3.003s (8 of 10 runs within 21.0ms)");
-  EXPECT_EQ(tail->ToJson(), (nlohmann::json{{"ms", 3'003.0}, {"low_ms", 3'000.0}, {"high_ms", 3'021.0},
-                                            {"window_ms", 30.0}, {"runs", 8}, {"of", 10}}));
+  EXPECT_EQ(
+      tail->ToJson(),
+      (nlohmann::json{
+          {"ms", 3'003.0}, {"low_ms", 3'000.0}, {"high_ms", 3'021.0}, {"window_ms", 30.0}, {"runs", 8}, {"of", 10}}));
 }
 
 TEST(FixedTailTest, BelowOneSecondIsNeverAFixedTail) {
@@ -250,8 +252,8 @@ TEST(FixedTailTest, TheWindowIsTwentyMillisecondsOrOnePercentWhicheverIsWider) {
 TEST(FixedTailTest, OneRunOrLessThanHalfIsNot) {
   EXPECT_FALSE(FindFixedTail({3'000}));
   EXPECT_FALSE(FindFixedTail({}));
-  EXPECT_TRUE(FindFixedTail({3'000, 3'001, 10, 20}));        // 2 of 4: half
-  EXPECT_FALSE(FindFixedTail({3'000, 3'001, 10, 20, 30}));   // 2 of 5
+  EXPECT_TRUE(FindFixedTail({3'000, 3'001, 10, 20}));         // 2 of 4: half
+  EXPECT_FALSE(FindFixedTail({3'000, 3'001, 10, 20, 30}));    // 2 of 5
   EXPECT_FALSE(FindFixedTail({1'000, 1'100, 1'200, 1'300}));  // spread out: no two within 20 ms
 }
 

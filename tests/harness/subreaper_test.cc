@@ -43,15 +43,25 @@ TEST(ChildProcessSubreaperTest, AdoptsAndReapsAnOrphanedGrandchild) {
   auto status = child->WaitUntil(In(5s));
   ASSERT_TRUE(status);
   EXPECT_EQ(status->Describe(), "killed by SIGKILL");
-  ASSERT_TRUE(Eventually([&] { auto st = ReadProcStat(grandchild); return st && st->ppid == getpid(); }, In(5s)))
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto st = ReadProcStat(grandchild);
+        return st && st->ppid == getpid();
+      },
+      In(5s)))
       << "grandchild " << grandchild << " ppid " << (ReadProcStat(grandchild) ? ReadProcStat(grandchild)->ppid : -1)
       << " state " << (ReadProcStat(grandchild) ? ReadProcStat(grandchild)->state : '?') << " we are " << getpid();
   EXPECT_EQ(LiveDescendants(child->pgid()), std::vector<pid_t>{grandchild});
 
   ASSERT_EQ(kill(grandchild, SIGKILL), 0);
-  ASSERT_TRUE(Eventually([&] { auto st = ReadProcStat(grandchild); return st && st->dead(); }, In(5s)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto st = ReadProcStat(grandchild);
+        return st && st->dead();
+      },
+      In(5s)));
   EXPECT_TRUE(LiveDescendants(child->pgid()).empty());  // a zombie counts as dead
-  EXPECT_EQ(ReapOrphans(), 1);  // the grandchild, not the owned child (a zombie until Stop)
+  EXPECT_EQ(ReapOrphans(), 1);                          // the grandchild, not the owned child (a zombie until Stop)
   EXPECT_FALSE(ReadProcStat(grandchild));
   ASSERT_TRUE(ReadProcStat(child->pid()));  // the owned zombie is left for its ChildProcess
   child->Stop();

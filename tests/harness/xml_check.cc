@@ -101,16 +101,11 @@ bool XmlCheck::Reference(std::string& out) {
   const size_t semi = s_.find(';', pos_);
   if (semi == std::string_view::npos || semi - pos_ > 12) return Fail("a bare '&'");
   const std::string_view ref = s_.substr(pos_ + 1, semi - pos_ - 1);
-  if (ref == "amp")
-    out += '&';
-  else if (ref == "lt")
-    out += '<';
-  else if (ref == "gt")
-    out += '>';
-  else if (ref == "quot")
-    out += '"';
-  else if (ref == "apos")
-    out += '\'';
+  if (ref == "amp") out += '&';
+  else if (ref == "lt") out += '<';
+  else if (ref == "gt") out += '>';
+  else if (ref == "quot") out += '"';
+  else if (ref == "apos") out += '\'';
   else if (ref.size() > 1 && ref[0] == '#') {
     const bool hex = ref[1] == 'x';
     const std::string digits(ref.substr(hex ? 2 : 1));

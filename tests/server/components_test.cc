@@ -1,11 +1,11 @@
 // HttpApi and AiGatewayDaemon in-process, on a real io_context and real sockets: their Close() contracts
 // and the in-memory RPC session that holds the API's wait-group slot.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
@@ -78,14 +78,16 @@ TEST_F(ComponentsTest, ListeningOnABusyPortIsAClearError) {
 }
 
 TEST_F(ComponentsTest, AiGatewayCloseTwiceBeforeStartIsSafe) {
-  AiGatewayDaemon gateway(ioc, [&] { return api.DialInMemoryRpc(); }, std::nullopt, log.logger());
+  AiGatewayDaemon gateway(
+      ioc, [&] { return api.DialInMemoryRpc(); }, std::nullopt, log.logger());
   gateway.Close();
   gateway.Close();
 }
 
 TEST_F(ComponentsTest, TheGatewaySessionHoldsTheApiSlotUntilTheDaemonCloses) {
   StartIo();
-  AiGatewayDaemon gateway(ioc, [&] { return api.DialInMemoryRpc(); }, std::nullopt, log.logger());
+  AiGatewayDaemon gateway(
+      ioc, [&] { return api.DialInMemoryRpc(); }, std::nullopt, log.logger());
   gateway.Start();
   ASSERT_TRUE(gateway.WaitConnected(In(10s)));
   auto& group = api.websocket_wait_group();
@@ -116,11 +118,12 @@ TEST_F(ComponentsTest, TheGatewayRetriesAFailingDialWithBackoff) {
 
 TEST_F(ComponentsTest, TheGatewayAnswers503OnceShutdownBegins) {
   StartIo();
-  AiGatewayDaemon gateway(ioc, [&] { return api.DialInMemoryRpc(); },
-                          UpstreamUrl{.host = "127.0.0.1", .port = 9}, log.logger());
+  AiGatewayDaemon gateway(
+      ioc, [&] { return api.DialInMemoryRpc(); }, UpstreamUrl{.host = "127.0.0.1", .port = 9}, log.logger());
   gateway.Start();
   gateway.BeginShutdown();
-  ApiRequest req{.method = "POST", .target = "/api/v2/aibridge/openai/v1/chat", .path = "/api/v2/aibridge/openai/v1/chat"};
+  ApiRequest req{
+      .method = "POST", .target = "/api/v2/aibridge/openai/v1/chat", .path = "/api/v2/aibridge/openai/v1/chat"};
   auto reply = net::co_spawn(ioc, gateway.Handle(req), net::use_future).get();
   EXPECT_EQ(reply.status, 503u);
   EXPECT_THAT(reply.body, HasSubstr("AI Gateway is shutting down"));
@@ -136,8 +139,8 @@ TEST_F(ComponentsTest, TheGatewayReportsAnUnreachableUpstreamAs502) {
     HttpApi probe(ioc, HttpApi::Config{}, n, log.logger());
     dead_port = *probe.Listen("127.0.0.1", 0);
   }
-  AiGatewayDaemon gateway(ioc, [&] { return api.DialInMemoryRpc(); },
-                          UpstreamUrl{.host = "127.0.0.1", .port = dead_port}, log.logger());
+  AiGatewayDaemon gateway(
+      ioc, [&] { return api.DialInMemoryRpc(); }, UpstreamUrl{.host = "127.0.0.1", .port = dead_port}, log.logger());
   gateway.Start();
   ASSERT_TRUE(gateway.WaitConnected(In(10s)));
   ApiRequest req{.method = "POST", .target = "/api/v2/aibridge/openai/v1/x", .path = "/api/v2/aibridge/openai/v1/x"};

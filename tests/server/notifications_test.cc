@@ -15,9 +15,9 @@ namespace coder::server {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 class RecordingWatcher final : public NotificationWatcher {
  public:

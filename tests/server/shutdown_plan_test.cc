@@ -13,8 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::FakeClock;
+using ::testing::HasSubstr;
 using testing::LogCapture;
 
 class ShutdownPlanTest : public ::testing::Test {
@@ -82,7 +82,8 @@ TEST_F(ShutdownPlanTest, RunningTwiceRunsTheStepsOnce) {
 
 TEST_F(ShutdownPlanTest, ConcurrentRunsWaitForTheOneRun) {
   std::atomic<int> runs{0};
-  ShutdownPlan plan({{"count", 1s, [&](Clock::TimePoint) {
+  ShutdownPlan plan({{"count", 1s,
+                      [&](Clock::TimePoint) {
                         ++runs;
                         return StepResult{};
                       }}},

@@ -12,8 +12,8 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::LogCapture;
+using ::testing::Not;
 
 /// Components reduced to what shutdown does to them. The gateway holds a real wait-group slot that only
 /// CloseAiGateway releases, which is the whole mechanism of the 10 s tail.
@@ -75,7 +75,8 @@ class ShutdownStepsTest : public ::testing::Test {
 TEST_F(ShutdownStepsTest, PatchedOrderClosesTheGatewayBeforeTheWebSocketWait) {
   options.shutdown_order = ShutdownOrder::kPatched;
   const auto report = RunPlan();
-  EXPECT_THAT(Names(report), ElementsAre("api-drain", "cancel-requests", "notifications", "ai-gateway", "websocket-wait"));
+  EXPECT_THAT(Names(report),
+              ElementsAre("api-drain", "cancel-requests", "notifications", "ai-gateway", "websocket-wait"));
   EXPECT_THAT(targets.calls,
               ElementsAre("drain", "cancel", "notifications", "gateway", "close-websockets", "wait-websockets"));
   EXPECT_TRUE(report.steps.back().completed);
@@ -86,7 +87,8 @@ TEST_F(ShutdownStepsTest, UnpatchedOrderWaitsOnTheGatewaySlotUntilTheTimeout) {
   options.shutdown_order = ShutdownOrder::kUnpatched;
   options.websocket_shutdown_timeout = 50ms;  // the real default is 10 s; the mechanism is the same
   const auto report = RunPlan();
-  EXPECT_THAT(Names(report), ElementsAre("api-drain", "cancel-requests", "notifications", "websocket-wait", "ai-gateway"));
+  EXPECT_THAT(Names(report),
+              ElementsAre("api-drain", "cancel-requests", "notifications", "websocket-wait", "ai-gateway"));
   const auto& wait = report.steps[3];
   EXPECT_FALSE(wait.completed);
   EXPECT_GE(wait.took, Duration(50ms));
@@ -112,10 +114,10 @@ TEST_F(ShutdownStepsTest, LogsTheDesignedLinesInOrder) {
   RunPlan();
   const std::string text = log.Text();
   size_t at = 0;
-  for (const char* line : {"Shutting down API server...", "Gracefully shut down API server",
-                           "Closed notifications manager", "Closed AI gateway daemon",
-                           "Waiting for WebSocket connections to close...", "Done waiting for WebSocket connections",
-                           "Shutdown complete in"}) {
+  for (const char* line :
+       {"Shutting down API server...", "Gracefully shut down API server", "Closed notifications manager",
+        "Closed AI gateway daemon", "Waiting for WebSocket connections to close...",
+        "Done waiting for WebSocket connections", "Shutdown complete in"}) {
     const size_t found = text.find(line, at);
     ASSERT_NE(found, std::string::npos) << "missing or out of order: " << line << "\n" << text;
     at = found;
