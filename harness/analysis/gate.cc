@@ -48,6 +48,8 @@ std::optional<FindingKind> FindingKindOf(Outcome outcome) {
 
 std::string_view ToString(FindingKind kind) { return NameIn(kNames, kind); }
 
+std::optional<FindingKind> FindingKindFromString(std::string_view name) { return ValueNamed(kNames, name); }
+
 Result<std::set<FindingKind>> ParseFailOn(const std::string& text) {
   std::set<FindingKind> kinds;
   if (text == "none") return kinds;

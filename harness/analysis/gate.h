@@ -28,6 +28,8 @@ enum class FindingKind {
   kFixedTail,      ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
 };
 std::string_view ToString(FindingKind kind);
+/// The kind named `name` ("fingerprint", "fixed-tail", ...); nullopt for any other text.
+std::optional<FindingKind> FindingKindFromString(std::string_view name);
 
 /// "all" (the default), "none", or a comma-separated list of: fingerprint, slow, watchdog, crash,
 /// never-ready, failed-to-start, budget, regression, left-processes, fixed-tail.

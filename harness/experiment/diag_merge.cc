@@ -12,6 +12,7 @@
 #include "harness/builtin/builtin_server.h"
 #include "harness/report/merge.h"
 #include "harness/report/report_document.h"
+#include "harness/report/report_view.h"
 
 namespace coder::harness {
 namespace {
@@ -92,13 +93,12 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   }
   // The merged report is read back as any report is, strictly: what MergeReports wrote must be a valid
   // document (a failure here is the harness's own bug, exit 3).
-  auto document = ReadReportDocument(*merged);
-  auto runs = document ? ReadReportRuns(*merged) : Result<std::vector<RunRecord>>(document.error());
-  if (!document || !runs) {
-    fmt::print(stderr, "coder diag merge: the merged report: {}\n",
-               (document ? runs.error() : document.error()).message);
+  auto read = ReadWholeReport(*merged);
+  if (!read) {
+    fmt::print(stderr, "coder diag merge: the merged report: {}\n", read.error().message);
     return kDiagHarnessFailed;
   }
+  const ReportDocument* document = &read->document;
   Experiment e;
   for (size_t i = 0; i < document->variants.size(); ++i) {
     VariantSpec spec = document->variants[i].spec;
@@ -106,7 +106,7 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
     e.variants.push_back(std::move(spec));
   }
   // A merge reads its inputs whole (MergeReports), so its runs are in memory already.
-  e.runs = std::make_shared<InMemoryRuns>(std::move(*runs));
+  e.runs = std::make_shared<InMemoryRuns>(std::move(read->runs));
   e.meta = document->meta;
   e.meta.command_line = command_line;
   e.meta.interrupted = false;

@@ -289,11 +289,13 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
                   : !earlier_errors.empty() ? kDiagHarnessFailed
                   : fails                   ? kDiagFindings
                                             : kDiagNoFindings;
-  auto document_for = [&](int code) { return Document(e, summaries, memory, o, comparisons, findings, code); };
-  std::vector<std::string> errors = WriteReportFiles(document_for(exit_code), *e.runs, o);
+  // Built once: only the exit code changes when a file cannot be written.
+  ReportDocument document = Document(e, summaries, memory, o, comparisons, findings, exit_code);
+  std::vector<std::string> errors = WriteReportFiles(document, *e.runs, o);
   if (!errors.empty() && exit_code != kDiagInterrupted) {
     exit_code = kDiagHarnessFailed;
-    errors = WriteReportFiles(document_for(exit_code), *e.runs, o);  // the files that can be written say how it ended
+    document.meta.exit_code = document.gate->exit_code = exit_code;
+    errors = WriteReportFiles(document, *e.runs, o);  // the files that can be written say how it ended
   }
   if (GithubActions()) {
     std::fflush(stderr);
@@ -302,7 +304,7 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
       fmt::print("::{}::\n", o.resume_commands_token);
       std::fflush(stdout);
     }
-    fmt::print("{}", RenderGithubAnnotations(document_for(exit_code), *e.runs));
+    fmt::print("{}", RenderGithubAnnotations(document, *e.runs));
   }
   std::fflush(stdout);
   PrintVerdict(e, findings, o, earlier_errors, errors);

@@ -321,10 +321,9 @@ Comparison ReadComparison(const Node& n) {
 
 FindingKind ReadFindingKind(const json& v, const std::string& path) {
   if (!v.is_string()) Fail(path, "a finding kind", v);
-  auto kinds = ParseFailOn(v.get<std::string>());
-  if (!kinds || kinds->size() != 1 || v.get<std::string>() == "all")
-    throw SchemaError{fmt::format("{}: a finding kind, found \"{}\"", path, v.get<std::string>())};
-  return *kinds->begin();
+  const auto kind = FindingKindFromString(v.get<std::string>());
+  if (!kind) throw SchemaError{fmt::format("{}: a finding kind, found \"{}\"", path, v.get<std::string>())};
+  return *kind;
 }
 
 ReportGate ReadGate(const Node& n) {
