@@ -1,8 +1,6 @@
 #include "harness/process/child_process.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,7 +10,12 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <optional>
+#include <span>
+#include <thread>
 #include <utility>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "harness/process/proc_fs.h"
 #include "harness/process/spawn.h"
@@ -34,11 +37,20 @@ struct ChildProcess::Waiter {
   bool matched = false;
 };
 
+struct ChildProcess::Watch {
+  explicit Watch(ChildProcess* c) : child(c) {}
+  ChildProcess* const child;  // dereferenced only while !closed
+  bool closed = false;
+  std::optional<boost::asio::posix::stream_descriptor> streams[2];
+  std::optional<boost::asio::posix::stream_descriptor> exit;  // a dup of the pidfd
+};
+
 namespace {
 
-// Bytes read per poll wake-up and stream; also the drain cap after exit, so a descendant that keeps
-// writing cannot hold the exit status back.
-constexpr size_t kReadChunk = 64 << 10;
+// Bytes read from one stream before the loop turns to other descriptors: a flooding child must not
+// starve the others. Also the drain cap after exit, so a descendant that keeps writing cannot hold the
+// exit status back.
+constexpr size_t kReadPerTurn = 256 << 10;
 constexpr size_t kMaxDrainAfterExit = 4 << 20;
 
 long AnonRssKib() {
@@ -51,85 +63,95 @@ long AnonRssKib() {
 
 }  // namespace
 
-Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineCallback on_line) {
+Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineCallback on_line, EventLoop& loop) {
   long spawn_rss = AnonRssKib();
-  std::unique_ptr<ChildProcess> child(new ChildProcess(std::move(spec), std::move(on_line)));
-  child->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (child->wake_fd_ < 0) return Error{std::string("eventfd: ") + std::strerror(errno)};
+  std::unique_ptr<ChildProcess> child(new ChildProcess(std::move(spec), std::move(on_line), loop));
+  SpawnedChild spawned;
   {
     auto spawn_lock = internal::LockForSpawn();
-    auto spawned = SpawnChild(child->spec_);
-    if (!spawned) return spawned.error();
-    internal::RegisterOwnedPid(spawned->pid);
-    child->pid_ = spawned->pid;
-    child->pidfd_ = spawned->pidfd;
-    child->stream_fds_[0] = spawned->stdout_fd;
-    child->stream_fds_[1] = spawned->stderr_fd;
-    child->started_at_ = spawned->started_at;
+    auto result = SpawnChild(child->spec_);
+    if (!result) return result.error();
+    spawned = *result;
+    internal::RegisterOwnedPid(spawned.pid);
   }
+  child->pid_ = spawned.pid;
+  child->pidfd_ = spawned.pidfd;
+  child->started_at_ = spawned.started_at;
   child->spawn_rss_kib_ = spawn_rss;
-  for (int fd : child->stream_fds_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  child->reader_ = std::thread([c = child.get()] { c->ReaderLoop(); });
+  child->watch_ = std::make_shared<Watch>(child.get());
+  for (int fd : {spawned.stdout_fd, spawned.stderr_fd}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // Registered and armed in one task on the loop's thread, so an exit that is already readable when the
+  // pidfd is added is seen by the wait armed in the same turn.
+  loop.Post([c = child.get(), out = spawned.stdout_fd, err = spawned.stderr_fd] { c->BeginWatching(out, err); });
   return child;
 }
 
-ChildProcess::ChildProcess(LaunchSpec spec, LineCallback on_line)
+ChildProcess::ChildProcess(LaunchSpec spec, LineCallback on_line, EventLoop& loop)
     : spec_(std::move(spec)),
       on_line_(std::move(on_line)),
+      loop_(loop),
       splitters_{LineSplitter(spec_.max_line_bytes), LineSplitter(spec_.max_line_bytes)},
       ring_(spec_.log_capacity_bytes) {}
 
 ChildProcess::~ChildProcess() {
   Stop();
   if (pidfd_ >= 0) close(pidfd_);
-  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void ChildProcess::ReaderLoop() {
-  bool exited = false;
-  while (!quit_.load()) {
-    pollfd fds[4];
-    int kinds[4];  // 0/1 stream index, 2 pidfd, 3 wake
-    nfds_t n = 0;
-    for (int i = 0; i < 2; ++i) {
-      if (stream_fds_[i] >= 0) {
-        fds[n] = {stream_fds_[i], POLLIN, 0};
-        kinds[n++] = i;
-      }
-    }
-    if (!exited) {
-      fds[n] = {pidfd_, POLLIN, 0};
-      kinds[n++] = 2;
-    } else if (n == 0) {
-      break;  // exited and both streams ended: nothing left to watch
-    }
-    fds[n] = {wake_fd_, POLLIN, 0};
-    kinds[n++] = 3;
-    if (poll(fds, n, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (nfds_t i = 0; i < n; ++i) {
-      if (fds[i].revents == 0) continue;
-      if (kinds[i] < 2) {
-        ReadStream(kinds[i]);
-      } else if (kinds[i] == 2) {
-        OnExited();
-        exited = true;
-      } else {
-        uint64_t value;
-        [[maybe_unused]] ssize_t r = read(wake_fd_, &value, sizeof value);
-      }
-    }
+void ChildProcess::BeginWatching(int stdout_fd, int stderr_fd) {
+  // Stop() runs StopWatching on this thread after this task, so `this` is alive here.
+  auto& context = loop_.context();
+  watch_->streams[0].emplace(context, stdout_fd);
+  watch_->streams[1].emplace(context, stderr_fd);
+  ArmStream(0);
+  ArmStream(1);
+  int exit_fd = fcntl(pidfd_, F_DUPFD_CLOEXEC, 0);
+  if (exit_fd < 0) {
+    // Without a descriptor to watch the exit cannot be seen as it happens; the streams' end is the
+    // next best sign, and Stop() reaps the child either way.
+    return;
   }
-  for (int i = 0; i < 2; ++i) {
-    if (stream_fds_[i] >= 0) EndStream(i);
+  watch_->exit.emplace(context, exit_fd);
+  watch_->exit->async_wait(boost::asio::posix::descriptor_base::wait_read,
+                           [w = watch_](const boost::system::error_code& ec) {
+                             if (w->closed || ec) return;
+                             w->child->OnExited();
+                           });
+}
+
+void ChildProcess::ArmStream(int index) {
+  watch_->streams[index]->async_wait(boost::asio::posix::descriptor_base::wait_read,
+                                     [w = watch_, index](const boost::system::error_code& ec) {
+                                       if (w->closed || ec || !w->streams[index]) return;
+                                       w->child->OnReadable(index);
+                                     });
+}
+
+void ChildProcess::OnReadable(int index) {
+  size_t turn = 0;
+  for (;;) {
+    ssize_t n = ReadStream(index);
+    if (n == 0) return;  // ended
+    if (n < 0) {
+      // Drained: the next write makes the pipe readable again, which the wait sees (Asio registers
+      // descriptors edge-triggered, so it must be armed only once the pipe is empty).
+      ArmStream(index);
+      return;
+    }
+    turn += static_cast<size_t>(n);
+    if (turn >= kReadPerTurn) {
+      loop_.Post([w = watch_, index] {
+        if (!w->closed && w->streams[index]) w->child->OnReadable(index);
+      });
+      return;
+    }
   }
 }
 
 ssize_t ChildProcess::ReadStream(int index) {
-  char buf[kReadChunk];
-  ssize_t n = read(stream_fds_[index], buf, sizeof buf);
+  if (!watch_->streams[index]) return 0;
+  std::span<char> buf = loop_.read_buffer();
+  ssize_t n = read(watch_->streams[index]->native_handle(), buf.data(), buf.size());
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return -1;
   if (n <= 0) {
     EndStream(index);
@@ -137,21 +159,29 @@ ssize_t ChildProcess::ReadStream(int index) {
   }
   Clock::time_point at = Clock::now();
   std::vector<std::pair<std::string, bool>> texts;
-  splitters_[index].Feed(std::string_view(buf, static_cast<size_t>(n)),
+  splitters_[index].Feed(std::string_view(buf.data(), static_cast<size_t>(n)),
                          [&texts](std::string&& t, bool truncated) { texts.emplace_back(std::move(t), truncated); });
   Deliver(index + 1, texts, at);
   return n;
 }
 
 void ChildProcess::EndStream(int index) {
+  if (!watch_->streams[index]) return;
   std::vector<std::pair<std::string, bool>> texts;
   splitters_[index].Finish([&texts](std::string&& t, bool truncated) { texts.emplace_back(std::move(t), truncated); });
   Deliver(index + 1, texts, Clock::now());
-  close(stream_fds_[index]);
-  stream_fds_[index] = -1;
+  // Closing cancels the armed wait; its callback finds the stream gone.
+  watch_->streams[index].reset();
   std::lock_guard lock(mu_);
   streams_open_[index] = false;
   cv_.notify_all();
+}
+
+void ChildProcess::StopWatching() {
+  if (watch_->closed) return;
+  for (int i = 0; i < 2; ++i) EndStream(i);
+  watch_->exit.reset();
+  watch_->closed = true;
 }
 
 void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
@@ -194,10 +224,11 @@ void ChildProcess::OnExited() {
   } else {
     status.code = -1;  // someone else reaped it: the status is lost
   }
-  // Everything the child wrote is in the pipes now; read it before publishing the exit.
+  // Everything the child wrote is in the pipes now; read it before publishing the exit. Reads happen
+  // only on this thread, so nothing read earlier can be delivered after what is read here.
   for (int i = 0; i < 2; ++i) {
     size_t drained = 0;
-    while (stream_fds_[i] >= 0 && drained < kMaxDrainAfterExit) {
+    while (drained < kMaxDrainAfterExit) {
       ssize_t n = ReadStream(i);
       if (n <= 0) break;
       drained += static_cast<size_t>(n);
@@ -339,10 +370,7 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
     cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
                    [this] { return !streams_open_[0] && !streams_open_[1]; });
   }
-  quit_.store(true);
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof one);
-  if (reader_.joinable()) reader_.join();
+  loop_.RunAndWait([this] { StopWatching(); });
 }
 
 void ChildProcess::KillGroupLeftovers(Clock::time_point deadline) {

@@ -11,11 +11,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/result.h"
 #include "common/signal_name.h"
+#include "harness/process/event_loop.h"
 #include "harness/process/launch_spec.h"
 #include "harness/process/output_log.h"
 
@@ -41,23 +41,27 @@ struct ExitStatus {
 /// Owns one launched target: its process group, its output and its exit status. Thread-safe: every
 /// method may be called from any thread, concurrently.
 ///
-/// One reader thread per child polls the stdout and stderr pipes and a pidfd: it splits output into
-/// timestamped lines, keeps a bounded ring of the most recent ones, calls the LineCallback, and
-/// reaps the child with wait4 the moment it exits (recording the time and ru_maxrss). The exit status
-/// is published only after the pipes have been drained of what the child wrote, so once WaitUntil
-/// returns a status, Lines() holds all the child's output (a surviving descendant may add more).
+/// The stdout and stderr pipes and a pidfd are watched on an EventLoop shared by every child (no
+/// thread per child): its thread splits output into timestamped lines, keeps a bounded ring of the
+/// most recent ones, calls the LineCallback, and records the exit the moment the pidfd says so (the
+/// time and ru_maxrss). The exit status is published only after the pipes have been drained of what
+/// the child wrote, so once WaitUntil returns a status, Lines() holds all the child's output (a
+/// surviving descendant may add more).
 class ChildProcess {
  public:
-  /// Called on the reader thread, in output order, outside any lock. It must not block for long (it
-  /// delays reading) and may call this ChildProcess's methods except Stop() and the destructor.
+  /// Called on the event loop's thread, in output order, outside any lock. It must not block (it delays
+  /// every child's reading) and may call this ChildProcess's methods except the waiting ones (WaitUntil,
+  /// WaitForLine, Stop) and the destructor.
   using LineCallback = std::function<void(const OutputLine&)>;
 
   /// Launches `spec` (see SpawnChild): own process group, SIGKILL as parent-death signal, stdin from
   /// /dev/null. A missing or non-executable program is an Error ("cannot execute /x/y: No such file or
   /// directory"), checked before fork where possible.
   /// The parent-death signal fires when the thread that called Start exits (a Linux rule), so call it
-  /// from a thread that outlives the child (the main thread, or a long-lived launcher thread).
-  static Result<std::unique_ptr<ChildProcess>> Start(LaunchSpec spec, LineCallback on_line = {});
+  /// from a thread that outlives the child (the main thread, or a long-lived launcher thread). `loop`
+  /// watches the child's descriptors and must outlive this ChildProcess.
+  static Result<std::unique_ptr<ChildProcess>> Start(LaunchSpec spec, LineCallback on_line = {},
+                                                     EventLoop& loop = EventLoop::Shared());
 
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -87,7 +91,7 @@ class ChildProcess {
 
   /// Returns true as soon as a retained or newly read line satisfies `match`. Returns false at the
   /// deadline, when both output streams have ended, or when the child has exited (its output drained)
-  /// without a match. `match` runs on this thread for retained lines and on the reader thread, under an
+  /// without a match. `match` runs on this thread for retained lines and on the loop's thread, under an
   /// internal lock, for new ones: it must not call this ChildProcess. Lines read while no WaitForLine is
   /// active and already evicted from the ring are not seen. The pipes usually reach end of file a moment
   /// before the exit is seen: after a false return, WaitUntil tells whether and how the child ended.
@@ -104,34 +108,41 @@ class ChildProcess {
 
   /// Runs spec.stop_plan: each step acts on the process group and waits up to its timeout for the child
   /// to exit; the plan ends early once it has. Then SIGKILLs whatever is left of the process group, waits
-  /// until no live member remains, drains the output (up to spec.output_drain_timeout) and stops the
-  /// reader. When this process is a child subreaper, also reaps the orphans it inherited (ReapOrphans).
-  /// Idempotent and thread-safe: a concurrent or later call returns once the first has finished.
+  /// until no live member remains, drains the output (up to spec.output_drain_timeout) and stops
+  /// watching the descriptors (no LineCallback runs after it returns). When this process is a child subreaper, also
+  /// reaps the orphans it inherited (ReapOrphans). Idempotent and thread-safe: a concurrent or later call returns once
+  /// the first has finished.
   void Stop();
   /// Stop() with another plan (e.g. a short grace for a child known to ignore signals).
   void Stop(const std::vector<StopStep>& plan);
 
  private:
   struct Waiter;
+  /// What the loop's callbacks touch: they hold it, so a callback queued when Stop() closed the
+  /// descriptors finds `closed` and never reaches the ChildProcess. Loop thread only.
+  struct Watch;
 
-  ChildProcess(LaunchSpec spec, LineCallback on_line);
-  void ReaderLoop();
-  ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read
+  ChildProcess(LaunchSpec spec, LineCallback on_line, EventLoop& loop);
+  void BeginWatching(int stdout_fd, int stderr_fd);  // loop thread
+  void ArmStream(int index);                         // loop thread
+  void OnReadable(int index);                        // loop thread
+  ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read; loop thread
   void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, std::chrono::steady_clock::time_point at);
-  void OnExited();
-  void EndStream(int index);
+  void OnExited();            // loop thread
+  void EndStream(int index);  // loop thread
+  void StopWatching();        // loop thread
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
   void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
 
   const LaunchSpec spec_;
   const LineCallback on_line_;
+  EventLoop& loop_;
+  std::shared_ptr<Watch> watch_;
   pid_t pid_ = -1;
-  int pidfd_ = -1;                // kept open until destruction so Signal() can never hit a recycled pid
-  int wake_fd_ = -1;              // eventfd that interrupts the reader's poll
-  int stream_fds_[2] = {-1, -1};  // stdout, stderr read ends; owned by the reader thread
+  int pidfd_ = -1;  // kept open until destruction so Signal() can never hit a recycled pid
   std::chrono::steady_clock::time_point started_at_;
   long spawn_rss_kib_ = 0;
-  LineSplitter splitters_[2];  // reader thread only
+  LineSplitter splitters_[2];  // loop thread only
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -141,11 +152,9 @@ class ChildProcess {
   std::optional<ExitStatus> exit_;       // guarded by mu_
   bool reaped_ = false;                  // guarded by mu_
   std::vector<Waiter*> waiters_;         // guarded by mu_
-  std::atomic<bool> quit_{false};
 
   std::mutex stop_mu_;
   bool stopped_ = false;  // guarded by stop_mu_
-  std::thread reader_;
 };
 
 }  // namespace coder::harness

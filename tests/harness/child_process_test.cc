@@ -375,5 +375,56 @@ TEST(ChildProcessTest, ChildDiesWithTheThreadThatStartedIt) {
   EXPECT_EQ(status->Describe(), "killed by SIGKILL");
 }
 
+size_t ThreadsOfThisProcess() {
+  return static_cast<size_t>(
+      std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator()));
+}
+
+TEST(ChildProcessTest, LiveChildrenAddNoThreadToTheHarness) {
+  // One child first, so the shared loop's own thread is already counted.
+  auto first = StartOrFail(Calibrated({"--ignore-signals"}));
+  ASSERT_TRUE(first);
+  const size_t before = ThreadsOfThisProcess();
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  for (int i = 0; i < 16; ++i) {
+    children.push_back(StartOrFail(Calibrated({"--ready-after-ms", "0"})));
+    ASSERT_TRUE(children.back());
+  }
+  for (auto& child : children) ASSERT_TRUE(child->WaitForLine(Contains(kReady), In(10s)));
+  EXPECT_EQ(ThreadsOfThisProcess(), before);
+}
+
+TEST(ChildProcessTest, AFloodingChildDoesNotHoldBackAnotherChildsOutput) {
+  // The loop reads a bounded amount from one pipe before it turns to the others.
+  LaunchSpec flood;
+  flood.argv = {"/usr/bin/yes", "a line that repeats"};
+  auto flooder = StartOrFail(flood);
+  ASSERT_TRUE(flooder);
+  ASSERT_TRUE(flooder->WaitForLine(Contains("repeats"), In(5s)));
+  LaunchSpec quiet;
+  quiet.argv = {"/bin/sh", "-c", "echo one line; exec sleep 30"};
+  auto other = StartOrFail(quiet);
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->WaitForLine(Contains("one line"), In(10s)));
+  EXPECT_GT(flooder->dropped_bytes(), 0u);
+}
+
+TEST(ChildProcessTest, NoLineCallbackRunsAfterStopReturns) {
+  std::atomic<bool> stopped{false};
+  std::atomic<int> late{0};
+  LaunchSpec flood;
+  flood.argv = {"/usr/bin/yes"};
+  auto child = StartOrFail(flood, [&](const OutputLine&) {
+    if (stopped.load()) late.fetch_add(1);
+  });
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine([](const OutputLine&) { return true; }, In(5s)));
+  child->Stop();
+  stopped.store(true);
+  // Whatever the loop had queued for this child runs before this task.
+  EventLoop::Shared().RunAndWait([] {});
+  EXPECT_EQ(late.load(), 0);
+}
+
 }  // namespace
 }  // namespace coder::harness
