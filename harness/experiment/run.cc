@@ -562,7 +562,8 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     return rec;
   }
 
-  sampler.SampleNow(child->pid());  // the resident set the tail starts from
+  // The resident set the tail starts from; without a hold, the sample at ready a moment ago is it.
+  if (options.hold.count() > 0) sampler.SampleNow(child->pid());
   if (auto st = ReadProcStat(child->pid()); !st || st->exiting()) {
     // Exiting by itself right now (its exit not yet seen): a signal to it would be counted as a stop
     // that took microseconds.

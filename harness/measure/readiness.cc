@@ -89,8 +89,8 @@ bool ReadinessProbes::TreeListensOn(uint16_t port, std::string& last_seen) const
   }
   if (port != 0) {
     // Say who answers instead, so a port taken by another server is not mistaken for a slow start.
-    for (const auto& e : ReadTcpSockets(root_))
-      if (e.listening() && e.local_port == port) {
+    for (const auto& e : ListeningTcpSockets(root_))
+      if (e.local_port == port) {
         last_seen += fmt::format("; port {} is held by a process outside the target's tree", port);
         break;
       }

@@ -256,13 +256,10 @@ void RssSampler::SampleNow(pid_t pid) {
 
 bool RssSampler::MayHaveEscapees() const {
   // A process whose parent dies is re-parented to the nearest child subreaper above it. When that is
-  // this process, a group member outside its leader's tree is, or descends from, a child of ours that is
-  // not a target's leader; with no such child there is nothing a scan of /proc could find.
-  if (!IsChildSubreaper()) return true;
-  for (pid_t child : ReadChildren(getpid())) {
-    if (!targets_.count(child)) return true;
-  }
-  return false;
+  // this process, a group member outside its leader's tree is, or descends from, a child of ours that
+  // nothing owns (the keeper and every target's leader are owned); with none, a scan of /proc would
+  // find nothing.
+  return !IsChildSubreaper() || HasUnownedChildren();
 }
 
 void RssSampler::ScanGroups(bool force, const Target* only) {

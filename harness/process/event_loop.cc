@@ -14,8 +14,7 @@ namespace coder::harness {
 
 struct EventLoop::State {
   boost::asio::io_context context{1};  // one thread: the hint lets Asio skip locking it does not need
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
-      boost::asio::make_work_guard(context);
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(context);
   std::thread thread;
   std::once_flag closed;
   char read_buffer[64 << 10];

@@ -3,7 +3,12 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fmt/format.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -59,6 +64,72 @@ std::vector<std::string_view> Fields(std::string_view line) {
     if (i > start) out.push_back(line.substr(start, i - start));
   }
   return out;
+}
+
+std::string AddressText(int family, const uint32_t* words) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(family, words, text, sizeof text) == nullptr) return "?";
+  return text;
+}
+
+/// One dump request of one address family; appends what it answers to `out`.
+Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vector<TcpSocketEntry>& out) {
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof message;
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.header.nlmsg_seq = seq;
+  message.request.sdiag_family = family;
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = states;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    return Error{fmt::format("sock_diag request: {}", std::strerror(errno))};
+  alignas(nlmsghdr) char buffer[32 << 10];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{fmt::format("sock_diag reply: {}", std::strerror(errno))};
+    }
+    if (n == 0) return Error{"sock_diag reply: end of stream"};
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return Ok{};
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        return Error{fmt::format("sock_diag: {}", std::strerror(-e->error))};
+      }
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      TcpSocketEntry e;
+      e.ipv6 = d->idiag_family == AF_INET6;
+      e.local_address = AddressText(d->idiag_family, d->id.idiag_src);
+      e.local_port = ntohs(d->id.idiag_sport);
+      e.remote_address = AddressText(d->idiag_family, d->id.idiag_dst);
+      e.remote_port = ntohs(d->id.idiag_dport);
+      e.state = d->idiag_state;
+      // As /proc/net/tcp has it: a listener's receive queue is its accept queue, its send queue 0 (the
+      // netlink reply puts the backlog limit there).
+      e.rx_queue = d->idiag_rqueue;
+      e.tx_queue = e.state == kTcpListen ? 0 : d->idiag_wqueue;
+      e.inode = d->idiag_inode;
+      out.push_back(std::move(e));
+    }
+  }
+}
+
+bool SameNetworkNamespace(pid_t pid) {
+  struct stat own {
+  }, theirs{};
+  if (stat("/proc/self/ns/net", &own) != 0) return false;
+  if (stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &theirs) != 0) return false;
+  return own.st_dev == theirs.st_dev && own.st_ino == theirs.st_ino;
 }
 
 std::string Endpoint(const std::string& address, uint16_t port, bool ipv6) {
@@ -121,6 +192,27 @@ std::vector<TcpSocketEntry> ReadTcpSockets(pid_t pid) {
   return out;
 }
 
+Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states) {
+  const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return Error{fmt::format("sock_diag socket: {}", std::strerror(errno))};
+  std::vector<TcpSocketEntry> out;
+  Status ipv4 = DiagDump(fd, AF_INET, states, 1, out);
+  Status ipv6 = ipv4 ? DiagDump(fd, AF_INET6, states, 2, out) : ipv4;
+  close(fd);
+  if (!ipv6) return ipv6.error();
+  return out;
+}
+
+std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid) {
+  if (SameNetworkNamespace(pid)) {
+    if (auto listeners = DiagTcpSockets(1u << kTcpListen)) return std::move(*listeners);
+  }
+  std::vector<TcpSocketEntry> out;
+  for (auto& e : ReadTcpSockets(pid))
+    if (e.listening()) out.push_back(std::move(e));
+  return out;
+}
+
 std::set<uint64_t> SocketInodes(pid_t pid) {
   std::set<uint64_t> out;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
@@ -163,8 +255,8 @@ std::vector<TcpSocketEntry> ListenersOf(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) inodes.merge(SocketInodes(pid));
   if (inodes.empty() || pids.empty()) return out;
   std::set<uint64_t> taken;
-  for (auto& e : ReadTcpSockets(pids.front()))
-    if (e.listening() && inodes.count(e.inode) && taken.insert(e.inode).second) out.push_back(std::move(e));
+  for (auto& e : ListeningTcpSockets(pids.front()))
+    if (inodes.count(e.inode) && taken.insert(e.inode).second) out.push_back(std::move(e));
   return out;
 }
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
+
 namespace coder::harness {
 
 /// One row of /proc/net/tcp or /proc/net/tcp6: a TCP socket of the network namespace.
@@ -41,6 +43,18 @@ std::vector<TcpSocketEntry> ParseTcpTable(std::string_view text, bool ipv6);
 /// Every TCP socket of the network namespace `pid` lives in (/proc/PID/net/tcp and tcp6), IPv4 first.
 /// Empty when the process is gone. Thread-safe.
 std::vector<TcpSocketEntry> ReadTcpSockets(pid_t pid);
+
+/// The TCP sockets in LISTEN of the network namespace `pid` lives in, IPv4 first. In the harness's own
+/// namespace they come from the kernel's sock_diag netlink interface, asked for listeners only: reading
+/// /proc/net/tcp walks every bucket of the established-connection hash table, which costs milliseconds
+/// on a machine with much memory even when it holds nothing. In another namespace (or when netlink
+/// fails) from /proc/PID/net/tcp and tcp6. Empty when the process is gone. Thread-safe.
+std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid);
+
+/// The sockets of the harness's own network namespace whose state is in `states` (a mask of
+/// 1 << kTcp* bits) through NETLINK_SOCK_DIAG, IPv4 first. An Error when netlink is unavailable.
+/// Thread-safe.
+Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states);
 
 /// The inodes of the sockets `pid` holds open (its /proc/PID/fd links "socket:[N]"). Empty when the
 /// process is gone or its descriptors cannot be read. Thread-safe.

@@ -167,7 +167,34 @@ int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout
                              std::chrono::steady_clock::now() + timeout);
 }
 
+bool HasUnownedChildren() {
+  for (pid_t child : ReadChildren(getpid()))
+    if (!IsOwned(child)) return true;
+  return false;
+}
+
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid) {
+  // For a group this process made (its leader a child of ours, alive or a zombie): a member outside the
+  // leader's tree is, or descends from, an orphan re-parented here. With none, the tree is the answer
+  // and the scan of every process of the machine (a few hundred files) is saved. An exited leader's
+  // children were re-parented here too, so with none its tree is itself, and dead. The orphans are
+  // looked for after the walk: one whose parent died during it is a child of ours by then.
+  if (IsChildSubreaper()) {
+    if (auto st = ReadProcStat(root_or_pgid); st && st->ppid == getpid() && st->pgrp == root_or_pgid) {
+      std::vector<pid_t> tree{root_or_pgid};
+      std::unordered_set<pid_t> seen{root_or_pgid};
+      for (size_t i = 0; i < tree.size(); ++i)
+        for (pid_t child : ReadChildren(tree[i]))
+          if (seen.insert(child).second) tree.push_back(child);
+      std::vector<pid_t> live;
+      for (pid_t pid : tree)
+        if (auto cst = ReadProcStat(pid); cst && !cst->dead()) live.push_back(pid);
+      if (!HasUnownedChildren()) {
+        std::sort(live.begin(), live.end());
+        return live;
+      }
+    }
+  }
   std::unordered_map<pid_t, ProcStat> all;
   std::unordered_multimap<pid_t, pid_t> children_of;
   for (pid_t pid : ListPids()) {

@@ -52,10 +52,18 @@ int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout
 /// their target's group) whose marker starts with `prefix`. Thread-safe.
 std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix);
 
+/// Whether this process has a child that no ChildProcess or Keeper owns: an orphan re-parented to this
+/// subreaper, or a child being launched this moment (counted, so the answer errs towards "yes"). When
+/// this process is a child subreaper and the answer is no, every live member of a target's process
+/// group is in its leader's tree: a member whose parent died would have been re-parented here.
+/// Reads /proc/self/task/*/children only. Thread-safe.
+bool HasUnownedChildren();
+
 /// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through
 /// /proc/<pid>/task/*/children), and every member of the process group with that id (which still
 /// finds grandchildren re-parented after the root died). Zombies count as dead and are left out.
-/// Scans all of /proc: for tests and checks after a stop, not for hot paths. Thread-safe.
+/// Scans all of /proc, except when HasUnownedChildren() says no member can be outside the live root's
+/// tree (then it walks that tree): for tests and checks after a stop, not for hot paths. Thread-safe.
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid);
 
 namespace internal {

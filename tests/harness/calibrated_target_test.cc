@@ -73,6 +73,21 @@ TEST(CalibratedTargetTest, PrintsChattyLinesAtItsRate) {
   EXPECT_LT(last - first, 2s);
 }
 
+TEST(CalibratedTargetTest, StopItselfRunsTheWholeCycleThroughItsOwnHandler) {
+  auto child = StartOrFail(Calibrated({"--stop-itself"}));
+  ASSERT_TRUE(child);
+  auto status = child->WaitUntil(In(5s));
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->Describe(), "exit 0");
+  const std::string out = child->Output();
+  const auto ready = out.find("Started HTTP listener");
+  const auto handled = out.find("signal SIGTERM received");
+  ASSERT_NE(ready, std::string::npos) << out;
+  ASSERT_NE(handled, std::string::npos) << out;
+  EXPECT_LT(ready, handled);
+  EXPECT_NE(out.find("exiting with code 0"), std::string::npos) << out;
+}
+
 TEST(CalibratedTargetTest, CrashBeforeReadyAborts) {
   auto child = StartOrFail(Calibrated({"--crash-before-ready"}));
   ASSERT_TRUE(child);

@@ -15,7 +15,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "harness/measure/notify_socket.h"
 #include "harness/measure/readiness.h"
@@ -78,6 +81,96 @@ TEST(ProcNetTest, FindsTheListenerThisProcessHolds) {
   EXPECT_EQ(ProcessTree(::getpid()).front(), ::getpid());
   ::close(fd);
   EXPECT_FALSE(listens());
+}
+
+/// A listening socket on an ephemeral port of `address` (AF_INET or AF_INET6 loopback); -1 when the
+/// family is unavailable.
+int ListenOnLoopback(int family, uint16_t& port) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof *a;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 || ::listen(fd, 4) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&storage)->sin_port
+                                 : reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
+  return fd;
+}
+
+TEST(ProcNetTest, NetlinkListenersMatchTheProcTablesRowForRow) {
+  uint16_t port4 = 0, port6 = 0;
+  const int fd4 = ListenOnLoopback(AF_INET, port4);
+  ASSERT_GE(fd4, 0);
+  const int fd6 = ListenOnLoopback(AF_INET6, port6);  // a machine without IPv6 checks IPv4 only
+  // A connection waiting in the accept queue, so the queue sizes are compared with something in them.
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(port4);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+
+  auto diag = DiagTcpSockets(1u << kTcpListen);
+  ASSERT_TRUE(diag) << diag.error().message;
+  std::vector<TcpSocketEntry> proc;
+  for (auto& e : ReadTcpSockets(::getpid()))
+    if (e.listening()) proc.push_back(e);
+  auto key = [](const TcpSocketEntry& e) {
+    return std::tuple(e.inode, e.local_address, e.local_port, e.remote_address, e.remote_port, e.state, e.rx_queue,
+                      e.tx_queue, e.ipv6);
+  };
+  std::set<decltype(key(proc[0]))> from_proc, from_diag;
+  for (const auto& e : proc) from_proc.insert(key(e));
+  for (const auto& e : *diag) from_diag.insert(key(e));
+  EXPECT_EQ(from_diag, from_proc);
+  bool saw4 = false, saw6 = false;
+  for (const auto& e : *diag) {
+    EXPECT_EQ(e.state, kTcpListen);
+    if (!e.ipv6 && e.local_port == port4) {
+      saw4 = true;
+      EXPECT_EQ(e.LocalEndpoint(), fmt::format("127.0.0.1:{}", port4));
+      EXPECT_EQ(e.rx_queue, 1u);
+    }
+    if (e.ipv6 && fd6 >= 0 && e.local_port == port6) {
+      saw6 = true;
+      EXPECT_EQ(e.LocalEndpoint(), fmt::format("[::1]:{}", port6));
+    }
+  }
+  EXPECT_TRUE(saw4);
+  EXPECT_EQ(saw6, fd6 >= 0);
+  ::close(client);
+  ::close(fd4);
+  if (fd6 >= 0) ::close(fd6);
+}
+
+TEST(ProcNetTest, ListeningSocketsOfAProcessAreThoseOfItsNamespace) {
+  uint16_t port = 0;
+  const int fd = ListenOnLoopback(AF_INET, port);
+  ASSERT_GE(fd, 0);
+  auto has_port = [&](const std::vector<TcpSocketEntry>& rows) {
+    for (const auto& e : rows)
+      if (e.local_port == port && e.listening()) return true;
+    return false;
+  };
+  EXPECT_TRUE(has_port(ListeningTcpSockets(::getpid())));
+  ::close(fd);
+  EXPECT_FALSE(has_port(ListeningTcpSockets(::getpid())));
+  // A process that is gone has no namespace to ask.
+  EXPECT_TRUE(ListeningTcpSockets(0x7ffffff0).empty());
 }
 
 TEST(ProcStatTest, ReadsTheTaskFlagsThatTellAnExitingTask) {

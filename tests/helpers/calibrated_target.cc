@@ -19,6 +19,8 @@
 // After the first SIGINT/SIGTERM and --exit-after-ms, it ends one way: abort() (--crash), re-raising
 // the signal with its default action (--die-by-signal), or exit(--exit-code, default 0).
 // --exit-after-ready N ends it with exit(N) right after the ready line, with no signal.
+// --stop-itself sends itself SIGTERM right after the ready line: the whole ready/signal/exit cycle with
+// nobody watching, what scripts/compare-hyperfine times the harness's full cycle against.
 //
 // Workers: --children N forks N children before the ready line, each holding --child-hold-mib of touched
 // memory before the ready line is printed (as nginx's master starts its workers). When the parent
@@ -78,6 +80,7 @@ struct Options {
   bool fork_grandchild = false;
   bool daemon_grandchild = false;
   std::optional<int> exit_after_ready;
+  bool stop_itself = false;
   long grandchild_hold_mib = 0;
   double lines_per_second = 0;
   long flood_bytes = 0;
@@ -96,7 +99,7 @@ constexpr const char* kUsage =
     "usage: calibrated_target [--ready-after-ms D] [--ready-line TEXT] [--never-ready]\n"
     "  [--hold-mib M] [--exit-after-ms E] [--exit-code N] [--ignore-signals] [--quiet] [--die-by-signal]\n"
     "  [--crash] [--crash-before-ready] [--exit-before-ready N] [--fork-grandchild]\n"
-    "  [--grandchild-hold-mib M] [--daemon-grandchild] [--exit-after-ready N] [--lines-per-second N]\n"
+    "  [--grandchild-hold-mib M] [--daemon-grandchild] [--exit-after-ready N] [--stop-itself] [--lines-per-second N]\n"
     "  [--flood-bytes N] [--flood-after-signal N] [--flood-line TEXT] [--close-stdout]\n"
     "  [--http-port P] [--print-after-signal TEXT] [--report-rss] [--children N] [--child-hold-mib M]\n"
     "  [--no-listen] [--tag TEXT]\n";
@@ -137,6 +140,7 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--fork-grandchild") o.fork_grandchild = true;
     else if (flag == "--daemon-grandchild") o.daemon_grandchild = true;
     else if (flag == "--exit-after-ready") o.exit_after_ready = static_cast<int>(ParseLong(flag, value()));
+    else if (flag == "--stop-itself") o.stop_itself = true;
     else if (flag == "--flood-after-signal") o.flood_after_signal = ParseLong(flag, value());
     else if (flag == "--flood-line") o.flood_line = value();
     else if (flag == "--tag") value();
@@ -440,6 +444,7 @@ int main(int argc, char** argv) {
       if (listen_fd < 0 && !opt.no_listen) listen_fd = Listen(0, &port);
       Say(opt.ready_line.value_or("Started HTTP listener at http://127.0.0.1:" + std::to_string(port)));
       if (opt.exit_after_ready) Exit(*opt.exit_after_ready);
+      if (opt.stop_itself) kill(getpid(), SIGTERM);
     }
     if (exit_at && now >= *exit_at) {
       StopChildren();
