@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "harness/process/child_process.h"
 #include "harness/process/proc_fs.h"
@@ -67,6 +69,47 @@ TEST(ChildProcessSubreaperTest, AdoptsAndReapsAnOrphanedGrandchild) {
   child->Stop();
   EXPECT_FALSE(ReadProcStat(child->pid()));
   EXPECT_EQ(child->exit_status()->Describe(), "killed by SIGKILL");
+}
+
+TEST(ChildProcessSubreaperTest, LiveDescendantsFindsAMemberOrphanedWhileItsLeaderLives) {
+  // The leader's tree no longer holds the orphan; only its group id and its new parent (us) tie it to
+  // the run, so the walk of the tree must not be the whole answer.
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  ReapOrphans();
+  LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c", "sh -c 'sleep 30 & echo orphan $!'; exec sleep 30"};
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("orphan "), In(5s)));
+  pid_t orphan = 0;
+  for (const auto& line : child->Lines())
+    if (line.text.rfind("orphan ", 0) == 0) orphan = std::stoi(line.text.substr(7));
+  ASSERT_GT(orphan, 0);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto st = ReadProcStat(orphan);
+        return st && st->ppid == getpid();
+      },
+      In(5s)));
+  const auto live = LiveDescendants(child->pgid());
+  EXPECT_NE(std::find(live.begin(), live.end(), child->pid()), live.end());
+  EXPECT_NE(std::find(live.begin(), live.end(), orphan), live.end());
+  child->Stop();
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
+}
+
+TEST(ChildProcessSubreaperTest, LiveDescendantsOfATreeWithNoOrphanIsTheTree) {
+  ASSERT_TRUE(BecomeChildSubreaper().ok());
+  ReapOrphans();
+  auto child = StartOrFail(Calibrated({"--fork-grandchild"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("grandchild"), In(5s)));
+  const pid_t grandchild = GrandchildPid(*child);
+  auto expected = std::vector<pid_t>{child->pid(), grandchild};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(LiveDescendants(child->pgid()), expected);
+  child->Stop();
+  EXPECT_TRUE(LiveDescendants(child->pgid()).empty());
 }
 
 TEST(ChildProcessSubreaperTest, StopLeavesNeitherLiveProcessesNorZombies) {
