@@ -41,25 +41,10 @@ std::map<std::string, std::string> LabelsFromCommand(const VariantSpec& spec) {
                              : std::map<std::string, std::string>{{kTargetLabel, spec.name}};
 }
 
-std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return std::nullopt;
-  VariantSpec v;
-  v.name = j["name"].get<std::string>();
-  if (j.contains("argv") && j["argv"].is_array())
-    for (const auto& a : j["argv"])
-      if (a.is_string()) v.argv.push_back(a.get<std::string>());
-  v.builtin_server = j.value("builtin_server", false);
-  v.gated = j.value("gated", true);
-  v.baseline = j.value("baseline", false);
-  if (j.contains("known_timeout_ms") && j["known_timeout_ms"].is_number())
-    v.known_timeout_ms = j["known_timeout_ms"].get<double>();
-  if (const auto labels = j.find("labels"); labels != j.end() && labels->is_object()) {
-    for (const auto& [key, value] : labels->items())
-      if (value.is_string()) v.labels.emplace(key, value.get<std::string>());
-  } else {
-    v.labels = LabelsFromCommand(v);
-  }
-  return v;
+Result<VariantSpec> ReadReportedSpec(const nlohmann::json& spec) {
+  auto read = ReadVariantSpec(spec);
+  if (read && !spec.contains("labels")) read->labels = LabelsFromCommand(*read);
+  return read;
 }
 
 int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& command_line) {

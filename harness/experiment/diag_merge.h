@@ -24,9 +24,9 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
 /// labels: a built-in server's from its argv (builtin::LabelsFromArgv), a user's target `target=NAME`.
 std::map<std::string, std::string> LabelsFromCommand(const VariantSpec& spec);
 
-/// The inverse of VariantSpecJson; nullopt without a string `name`. A spec without `labels` (a report
-/// written before variants carried them) gets the labels its command states: a built-in server's from
-/// its argv (builtin::LabelsFromArgv), a user's target `target=NAME`.
-std::optional<VariantSpec> VariantSpecFromJson(const nlohmann::json& j);
+/// The inverse of VariantSpecJson, strict as the report reader is (ReadVariantSpec: a missing or
+/// mistyped key is an Error naming it). A spec without `labels` (a report written before variants
+/// carried them) gets the labels its command states (LabelsFromCommand).
+Result<VariantSpec> ReadReportedSpec(const nlohmann::json& spec);
 
 }  // namespace coder::harness

@@ -421,6 +421,16 @@ Result<ReportDocument> ReadReportDocument(const json& report) {
   }
 }
 
+Result<VariantSpec> ReadVariantSpec(const json& spec) {
+  try {
+    return ReadSpec(Node(spec, "spec"));
+  } catch (const SchemaError& e) {
+    return Error{e.message};
+  } catch (const json::exception& e) {
+    return Error{fmt::format("spec: {}", e.what())};
+  }
+}
+
 Result<std::vector<RunRecord>> ReadReportRuns(const json& report) {
   if (!report.is_object()) return Error{"the report: an object, found " + Found(report)};
   const auto it = report.find("runs");

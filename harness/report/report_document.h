@@ -96,6 +96,10 @@ nlohmann::json ReportDocumentJson(const ReportDocument& document);
 /// ReadReportDocument(ReportDocumentJson(d)) gives back d. Pure function; thread-safe.
 Result<ReportDocument> ReadReportDocument(const nlohmann::json& report);
 
+/// One variant's `spec` object, read as ReadReportDocument reads it (errors name "spec.KEY"). A spec
+/// written before variants carried labels reads with none. Pure function; thread-safe.
+Result<VariantSpec> ReadVariantSpec(const nlohmann::json& spec);
+
 /// A report's `runs`, each read with RunRecord::FromJson; an entry that is not a valid run record is an
 /// Error naming it ("runs[4]: ..."). A missing `runs` is an Error; an empty one is no runs.
 Result<std::vector<RunRecord>> ReadReportRuns(const nlohmann::json& report);

@@ -159,12 +159,22 @@ TEST(ReportLabelsTest, LabelsRoundTripThroughTheReportJson) {
   const auto merged = MergeReports({text});
   ASSERT_TRUE(merged) << merged.error().message;
   for (const json* doc : {&text, &*merged}) {
-    const auto first = VariantSpecFromJson((*doc)["variants"][0]["spec"]);
-    const auto second = VariantSpecFromJson((*doc)["variants"][1]["spec"]);
+    const auto first = ReadReportedSpec((*doc)["variants"][0]["spec"]);
+    const auto second = ReadReportedSpec((*doc)["variants"][1]["spec"]);
     ASSERT_TRUE(first && second);
     EXPECT_EQ(first->labels, matrix.labels);
     EXPECT_EQ(second->labels, user.labels);
   }
+  // A spec is read as strictly as the rest of the report: a missing or mistyped key is named.
+  json no_gated = text["variants"][1]["spec"];
+  no_gated.erase("gated");
+  const auto refused = ReadReportedSpec(no_gated);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "spec.gated: a boolean, missing");
+  json bad_argv = text["variants"][1]["spec"];
+  bad_argv["argv"] = json::array({"./server", 7});
+  ASSERT_FALSE(ReadReportedSpec(bad_argv));
+  EXPECT_EQ(ReadReportedSpec(bad_argv).error().message, "spec.argv[1]: a string, found a number");
   // Labels of the wrong type make a spec that a merge cannot read.
   json bad = text;
   bad["variants"][1]["spec"]["labels"] = json::array({"target=fixed"});
@@ -182,11 +192,16 @@ TEST(ReportLabelsTest, AReportWithoutLabelsStillReadsAndMerges) {
   const json without = WithoutLabels(with);
   ASSERT_FALSE(without["variants"][0]["spec"].contains("labels"));
   // A built-in variant gets the labels its argv states; a user's target its name.
-  const auto unpatched = VariantSpecFromJson(without["variants"][1]["spec"]);
+  const auto unpatched = ReadReportedSpec(without["variants"][1]["spec"]);
   ASSERT_TRUE(unpatched);
   EXPECT_EQ(unpatched->labels, (Labels{{"order", "unpatched"}, {"gateway", "on"}}));
-  const auto user = VariantSpecFromJson(json{{"name", "fixed"}, {"argv", {"./server"}}});
-  ASSERT_TRUE(user);
+  const auto user = ReadReportedSpec(json{{"name", "fixed"},
+                                          {"argv", {"./server"}},
+                                          {"builtin_server", false},
+                                          {"gated", true},
+                                          {"baseline", false},
+                                          {"known_timeout_ms", nullptr}});
+  ASSERT_TRUE(user) << user.error().message;
   EXPECT_EQ(user->labels, (Labels{{"target", "fixed"}}));
 
   ASSERT_TRUE(MergeReports({without})) << MergeReports({without}).error().message;
@@ -200,7 +215,7 @@ TEST(ReportLabelsTest, AReportWithoutLabelsStillReadsAndMerges) {
   const auto old = MergeReports(std::vector<json>{json::parse(*fixture)});
   ASSERT_TRUE(old) << old.error().message;
   std::vector<VariantSpec> specs;
-  for (const json& v : (*old)["variants"]) specs.push_back(*VariantSpecFromJson(v["spec"]));
+  for (const json& v : (*old)["variants"]) specs.push_back(*ReadReportedSpec(v["spec"]));
   ASSERT_EQ(specs.size(), 2u);
   EXPECT_EQ(BaselineFor(specs[0], specs), &specs[1]);
   EXPECT_TRUE(builtin::DiffersOnlyInOrder(specs[0], specs[1]));
