@@ -252,14 +252,15 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
 /// Waits until every readiness condition of `options` holds. Returns false at the deadline, on an
 /// interrupt, or once the target exited or can no longer meet them; `*waited` then says what each
 /// condition waited for and what it last saw. The log line is watched by `state`; the probes poll
-/// /proc and the network, from every millisecond at first to every 10 ms.
+/// /proc and the network, from every 250 µs at first to every 10 ms, and at once whenever the target
+/// prints a line (readiness often comes with one).
 bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, LineState& state,
                ActiveChildren& active, Clock::time_point* ready_at, std::vector<std::string>* waited) {
   const auto deadline = Clock::now() + options.ready_timeout;
   const bool want_log = !options.ready_log_regex.empty();
   ReadinessProbes probes(child.pid(), options.ready_listen, setup.ready_url, setup.ready_tcp, setup.listen_port);
   std::optional<Clock::time_point> probes_at;
-  auto pause = std::chrono::microseconds(1000);
+  auto pause = std::chrono::microseconds(250);
   auto describe = [&] {
     waited->clear();
     if (want_log) {
@@ -280,6 +281,8 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
   };
   for (;;) {
     if (active.interrupted()) return false;
+    // Before the probes look: a line printed while they do wakes the wait below.
+    const uint64_t lines = child.lines_read();
     if (setup.notify) setup.notify->Drain();
     if (probes.any() && !probes_at && probes.PollOnce(deadline)) probes_at = Clock::now();
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
@@ -308,7 +311,7 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
           std::min<Clock::time_point>(deadline, Clock::now() + std::chrono::milliseconds(20)));
       continue;
     }
-    child.WaitUntil(std::min<Clock::time_point>(Clock::now() + pause, deadline));
+    child.WaitForOutputAfter(lines, std::min<Clock::time_point>(Clock::now() + pause, deadline));
     pause = std::min<std::chrono::microseconds>(pause * 3 / 2, std::chrono::milliseconds(10));
   }
 }

@@ -196,6 +196,7 @@ void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>
       }
       ring_.Push(line);
     }
+    lines_read_ += lines.size();
     truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
     cv_.notify_all();
   }
@@ -292,6 +293,16 @@ bool ChildProcess::WaitForLine(const std::function<bool(const OutputLine&)>& mat
   cv_.wait_until(lock, deadline, [&] { return waiter.matched || ended(); });
   waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
   return waiter.matched;
+}
+
+uint64_t ChildProcess::lines_read() const {
+  std::lock_guard lock(mu_);
+  return lines_read_;
+}
+
+void ChildProcess::WaitForOutputAfter(uint64_t lines, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [&] { return lines_read_ > lines || exit_.has_value(); });
 }
 
 std::vector<OutputLine> ChildProcess::Lines() const {

@@ -97,6 +97,13 @@ class ChildProcess {
   /// before the exit is seen: after a false return, WaitUntil tells whether and how the child ended.
   bool WaitForLine(const std::function<bool(const OutputLine&)>& match, std::chrono::steady_clock::time_point deadline);
 
+  /// How many lines the child has written so far (both streams), for WaitForOutputAfter.
+  uint64_t lines_read() const;
+  /// Blocks until more than `lines` lines have been read (lines_read()), the child has exited, or
+  /// `deadline`. For a wait that polls something else (a listener, a URL) and should look again as soon
+  /// as the target says anything, since readiness often comes with a line.
+  void WaitForOutputAfter(uint64_t lines, std::chrono::steady_clock::time_point deadline);
+
   /// A copy of the retained lines, oldest first.
   std::vector<OutputLine> Lines() const;
   /// The retained lines joined, each followed by '\n'.
@@ -148,6 +155,7 @@ class ChildProcess {
   std::condition_variable cv_;
   LineRing ring_;                        // guarded by mu_
   uint64_t truncated_bytes_ = 0;         // guarded by mu_
+  uint64_t lines_read_ = 0;              // guarded by mu_
   bool streams_open_[2] = {true, true};  // guarded by mu_
   std::optional<ExitStatus> exit_;       // guarded by mu_
   bool reaped_ = false;                  // guarded by mu_
