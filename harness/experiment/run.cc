@@ -507,6 +507,86 @@ void AddBuiltinFingerprints(RunRecord& rec, const VariantSpec& variant, const Ru
 
 }  // namespace
 
+namespace {
+
+/// What one run's steps share: its arguments and what the launch made. Lives on ExecuteRun's stack.
+struct LiveRun {
+  const VariantSpec& variant;
+  const RunOptions& options;
+  RssSampler& sampler;
+  ActiveChildren& active;
+  RunSetup& setup;
+  LineState& state;
+  ChildProcess& child;
+  PhaseReport& phases;
+};
+
+/// A crashed record when the target is ending by itself before the stop signal (already exited, or
+/// exiting right now): a signal then would be counted as a stop, and nothing was stopped.
+std::optional<RunRecord> EndedBeforeTheSignal(RunRecord& rec, LiveRun& run) {
+  ChildProcess& child = run.child;
+  std::optional<ExitStatus> early = child.exit_status();
+  if (!early) {
+    // Exiting right now, its exit not yet seen: a signal to it would be counted as a stop that took
+    // microseconds.
+    if (auto st = ReadProcStat(child.pid()); st && !st->exiting()) return std::nullopt;
+    early = child.WaitUntil(Clock::now() + std::chrono::seconds(5));
+  }
+  child.Stop();
+  FillFromChild(rec, child, run.state, run.sampler, early, run.options);
+  rec.outcome = Outcome::kCrashed;
+  rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested",
+                           early ? early->Describe() : std::string("its exit status was lost"));
+  return std::move(rec);
+}
+
+/// Sends the stop signal, waits for the stop (watchdog, stacks, leftovers) and measures and classifies
+/// it. nullopt after an interrupt.
+std::optional<RunRecord> SignalAndMeasure(RunRecord rec, LiveRun& run) {
+  const RunOptions& options = run.options;
+  ChildProcess& child = run.child;
+  NotifySocket* notify = run.setup.notify.get();
+  const auto signal_at = Clock::now();
+  run.state.signal_at = signal_at.time_since_epoch().count();
+  // If it just exited, the wait below tells how, and the exit's time says it came first.
+  (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child.SignalGroup(options.signal)
+                                                               : child.Signal(options.signal));
+  run.phases.Enter(RunPhase::kStopping, signal_at);
+  rec.signal_ms = MsBetween(child.started_at(), signal_at);
+  StopResult stop = AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker);
+  if (run.active.interrupted()) return std::nullopt;
+  if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
+    rec.left_processes = CountLeftBehind(child, options, notify, run.setup.sweep.marker);
+  // An interrupt meanwhile killed what was left: that is ours, not a measurement.
+  if (run.active.interrupted()) return std::nullopt;
+  // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
+  // means no handler ever ran, so the target was on its way out before the signal reached it.
+  // A target that said STOPPING=1 reacted, whatever is pending (a supervisor may re-raise the signal to
+  // its own group while it blocks it).
+  const bool said_stopping = notify && (notify->Drain(), notify->stopping_at().has_value());
+  const bool signal_unhandled =
+      stop.exit && !stop.exit->signaled && !said_stopping && SignalPending(child.pid(), options.signal);
+  child.Stop();  // reaps, and kills what the target left behind in its group
+  if (!stop.exit) stop.exit = child.exit_status();
+  FillFromChild(rec, child, run.state, run.sampler, stop.exit, options);
+  if (notify) {
+    notify->Drain();
+    if (auto at = notify->stopping_at(); at && *at >= signal_at) rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
+  }
+  if (stop.exit && (stop.exit->at < signal_at || signal_unhandled)) {
+    rec.outcome = Outcome::kCrashed;
+    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", stop.exit->Describe());
+    return rec;
+  }
+  if (stop.ended) rec.latency_ms = MsBetween(signal_at, *stop.ended);
+  else if (stop.exit) rec.latency_ms = MsBetween(signal_at, stop.exit->at);
+  AddBuiltinFingerprints(rec, run.variant, options, run.state);
+  Classify(rec, options);
+  return rec;
+}
+
+}  // namespace
+
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
                                     const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
                                     std::optional<Clock::time_point> epoch) {
@@ -556,66 +636,13 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     child->WaitUntil(Clock::now() + options.hold);
   }
   if (active.interrupted()) return std::nullopt;
-  if (auto early = child->exit_status()) {
-    // Nothing was stopped: a target that ends by itself never tested its shutdown.
-    child->Stop();
-    FillFromChild(rec, *child, *state, sampler, early, options);
-    rec.outcome = Outcome::kCrashed;
-    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", early->Describe());
-    return rec;
-  }
-
+  LiveRun run{variant, options, sampler, active, setup, *state, *child, phases};
+  // Nothing was stopped when the target ends by itself: it never tested its shutdown.
+  if (child->exit_status()) return EndedBeforeTheSignal(rec, run);
   // The resident set the tail starts from; without a hold, the sample at ready a moment ago is it.
   if (options.hold.count() > 0) sampler.SampleNow(child->pid());
-  if (auto st = ReadProcStat(child->pid()); !st || st->exiting()) {
-    // Exiting by itself right now (its exit not yet seen): a signal to it would be counted as a stop
-    // that took microseconds.
-    auto early = child->WaitUntil(Clock::now() + std::chrono::seconds(5));
-    child->Stop();
-    FillFromChild(rec, *child, *state, sampler, early, options);
-    rec.outcome = Outcome::kCrashed;
-    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested",
-                             early ? early->Describe() : std::string("its exit status was lost"));
-    return rec;
-  }
-  const auto signal_at = Clock::now();
-  state->signal_at = signal_at.time_since_epoch().count();
-  // If it just exited, the wait below tells how, and the exit's time says it came first.
-  (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child->SignalGroup(options.signal)
-                                                               : child->Signal(options.signal));
-  phases.Enter(RunPhase::kStopping, signal_at);
-  rec.signal_ms = MsBetween(t0, signal_at);
-  StopResult stop = AwaitStop(rec, *child, options, active, setup.notify.get(), signal_at, setup.sweep.marker);
-  if (active.interrupted()) return std::nullopt;
-  if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
-    rec.left_processes = CountLeftBehind(*child, options, setup.notify.get(), setup.sweep.marker);
-  // An interrupt meanwhile killed what was left: that is ours, not a measurement.
-  if (active.interrupted()) return std::nullopt;
-  // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
-  // means no handler ever ran, so the target was on its way out before the signal reached it.
-  // A target that said STOPPING=1 reacted, whatever is pending (a supervisor may re-raise the signal to
-  // its own group while it blocks it).
-  const bool said_stopping = setup.notify && (setup.notify->Drain(), setup.notify->stopping_at().has_value());
-  const bool signal_unhandled =
-      stop.exit && !stop.exit->signaled && !said_stopping && SignalPending(child->pid(), options.signal);
-  child->Stop();  // reaps, and kills what the target left behind in its group
-  if (!stop.exit) stop.exit = child->exit_status();
-  FillFromChild(rec, *child, *state, sampler, stop.exit, options);
-  if (setup.notify) {
-    setup.notify->Drain();
-    if (auto at = setup.notify->stopping_at(); at && *at >= signal_at)
-      rec.stop_acknowledged_ms = MsBetween(signal_at, *at);
-  }
-  if (stop.exit && (stop.exit->at < signal_at || signal_unhandled)) {
-    rec.outcome = Outcome::kCrashed;
-    rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", stop.exit->Describe());
-    return rec;
-  }
-  if (stop.ended) rec.latency_ms = MsBetween(signal_at, *stop.ended);
-  else if (stop.exit) rec.latency_ms = MsBetween(signal_at, stop.exit->at);
-  AddBuiltinFingerprints(rec, variant, options, *state);
-  Classify(rec, options);
-  return rec;
+  if (auto ended = EndedBeforeTheSignal(rec, run)) return ended;
+  return SignalAndMeasure(std::move(rec), run);
 }
 
 bool IsCleanExitCode(int code, const RunOptions& options) {
