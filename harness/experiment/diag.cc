@@ -283,16 +283,14 @@ Status ApplyRunSetup(const DiagFlags& f, RunOptions& run) {
   return Ok{};
 }
 
-}  // namespace
-
-Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
-  DiagConfig c;
+/// --runs, --parallel, the durations of a run and --sample-interval.
+Status ParseScheduleFlags(const DiagFlags& f, DiagConfig& c) {
   auto runs =
       ParseCount("runs", f.runs, kMaxRuns,
                  "runs per variant (each run's record goes to a temporary file as it ends, so memory stays bounded)");
   if (!runs) return runs.error();
   auto parallel = ParseCount("parallel", f.parallel, kMaxLive,
-                             "targets at once (each costs the harness two threads and four descriptors)");
+                             "targets at once (each costs the harness a run thread and four descriptors)");
   if (!parallel) return parallel.error();
   c.plan.runs = *runs;
   c.plan.parallel = *parallel;
@@ -316,7 +314,11 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   if (c.run.kill_after.count() <= 0) return Error{"--kill-after: want a positive duration"};
   if (sample_interval.count() < 1) return Error{"--sample-interval: want at least 1ms"};
   c.plan.sample_interval = sample_interval;
+  return Ok{};
+}
 
+/// --stack-after and --stack-tool.
+Status ParseStackFlags(const DiagFlags& f, DiagConfig& c) {
   if (!f.stack_after.empty()) {
     auto after = Millis("stack-after", f.stack_after);
     if (!after) return after.error();
@@ -335,7 +337,11 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   } else if (f.stack_tool != "auto") {
     return Error{"--stack-tool: only meaningful with --stack-after"};
   }
+  return Ok{};
+}
 
+/// --log-bytes, --keep-logs, --show-output, --signal and --known-timeouts.
+Status ParseOutputAndSignalFlags(const DiagFlags& f, DiagConfig& c) {
   {
     // Below a few lines' worth nothing is left to read; above a gigabyte per run the harness itself
     // would be what runs out of memory.
@@ -359,7 +365,12 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     if (!parsed) return parsed.error();
     c.run.known_timeouts_ms.push_back(static_cast<double>(parsed->count()));
   }
+  return Ok{};
+}
 
+/// The targets (the built-in matrix, or the user's command or --target list), their baseline,
+/// readiness, signals, exit codes, per-run setup and fingerprints.
+Status ParseTargetFlags(const DiagFlags& f, DiagConfig& c) {
   std::optional<double> server_timeout_ms;
   if (!f.websocket_shutdown_timeout.empty()) {
     auto parsed = Millis("websocket-shutdown-timeout", f.websocket_shutdown_timeout);
@@ -391,6 +402,11 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   auto fingerprints = FingerprintSet::Create(f.fingerprints, f.no_fingerprints);
   if (!fingerprints) return fingerprints.error();
   c.fingerprints = std::move(*fingerprints);
+  return Ok{};
+}
+
+/// --json, --jsonl, --junit, --markdown: writable, and no two on one path.
+Status ParseReportFileFlags(const DiagFlags& f, DiagConfig& c) {
   struct OutputFlag {
     std::string_view name;
     const std::string& path;
@@ -411,7 +427,12 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   for (const auto* out : {&c.report.json, &c.jsonl, &c.report.junit, &c.report.markdown})
     if (*out && !outputs.insert(std::filesystem::weakly_canonical(**out, ec)).second)
       return Error{fmt::format("{}: given for two reports", (*out)->string())};
+  return Ok{};
+}
 
+/// --arrival-interval, --max-live, and what the report judges: the memory budget, --suite-stops,
+/// --regression-ratio, --fail-on.
+Status ParseOpenLoopAndReportFlags(const DiagFlags& f, DiagConfig& c) {
   if (!f.arrival_interval.empty()) {
     auto interval = ParseDuration(f.arrival_interval);
     if (!interval) return Error{fmt::format("--arrival-interval: {}", interval.error().message)};
@@ -419,7 +440,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
     c.plan.arrival_interval = std::chrono::duration_cast<std::chrono::microseconds>(*interval);
   }
   auto max_live = ParseCount("max-live", f.max_live, kMaxLive,
-                             "targets at once (each costs the harness two threads and four descriptors)");
+                             "targets at once (each costs the harness a run thread and four descriptors)");
   if (!max_live) return max_live.error();
   c.plan.max_live = *max_live;
   struct SizeFlag {
@@ -441,6 +462,17 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   auto fail_on = ParseFailOn(f.fail_on);
   if (!fail_on) return fail_on.error();
   c.report.fail_on = *fail_on;
+  return Ok{};
+}
+
+}  // namespace
+
+Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
+  DiagConfig c;
+  // In the order a reader meets them in --help, so the first bad flag named is the first in it.
+  for (auto* parse : {ParseScheduleFlags, ParseStackFlags, ParseOutputAndSignalFlags, ParseTargetFlags,
+                      ParseReportFileFlags, ParseOpenLoopAndReportFlags})
+    if (auto ok = parse(f, c); !ok) return ok.error();
   return c;
 }
 
@@ -502,134 +534,63 @@ void PrintStacksNote(const StacksSeen& seen, const DiagConfig& config) {
 
 }  // namespace
 
-int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  const std::string started_at = Rfc3339Utc(std::chrono::system_clock::now());
-  // First, while this process has one thread: the keeper is a plain fork.
-  const std::string owner_marker = NewExperimentMarker();
-  auto keeper = Keeper::Start(owner_marker);
-  if (!keeper) {
-    fmt::print(stderr, "coder diag shutdown: {}\n", keeper.error().message);
-    return kDiagHarnessFailed;
-  }
-  // A target's output reaches the CI log (the echo of a failed run, --show-output): in GitHub Actions a
-  // line of it starting "::error" would be taken for a workflow command, so commands stay off until the
-  // harness prints its own annotations.
-  // On both streams: either may be the one that reaches the log. An early return resumes them too.
-  struct CommandsStopped {
-    std::string token;
-    ~CommandsStopped() {
-      if (token.empty()) return;
-      fmt::print(stderr, "::{}::\n", token);
-      fmt::print("::{}::\n", token);
-    }
-  } stopped;
-  if (GithubActions()) {
-    std::random_device random;
-    stopped.token = fmt::format("coder-diag-{:08x}{:08x}", random(), random());
-    fmt::print("::stop-commands::{}\n", stopped.token);
-    std::fflush(stdout);
-    fmt::print(stderr, "::stop-commands::{}\n", stopped.token);
-  }
+namespace {
 
-  std::mutex runner_mu;
-  Runner* live_runner = nullptr;
-  bool interrupt_early = false;
-  auto interrupt = [&](int sig) {
+/// A target's output reaches the CI log (the echo of a failed run, --show-output): in GitHub Actions a
+/// line of it starting "::error" would be taken for a workflow command, so commands stay off until the
+/// harness prints its own annotations. On both streams: either may be the one that reaches the log.
+/// The destructor resumes them (an early return too) unless the token was handed to the report.
+struct WorkflowCommandsStopped {
+  std::string token;
+  WorkflowCommandsStopped() {
+    if (!GithubActions()) return;
+    std::random_device random;
+    token = fmt::format("coder-diag-{:08x}{:08x}", random(), random());
+    fmt::print("::stop-commands::{}\n", token);
+    std::fflush(stdout);
+    fmt::print(stderr, "::stop-commands::{}\n", token);
+  }
+  WorkflowCommandsStopped(const WorkflowCommandsStopped&) = delete;
+  WorkflowCommandsStopped& operator=(const WorkflowCommandsStopped&) = delete;
+  ~WorkflowCommandsStopped() {
+    if (token.empty()) return;
+    fmt::print(stderr, "::{}::\n", token);
+    fmt::print("::{}::\n", token);
+  }
+};
+
+/// Routes SIGINT/SIGTERM/SIGQUIT to the runner in progress, or remembers one that came before it
+/// started. Thread-safe: the signal watcher's thread calls Interrupt.
+class InterruptRouter {
+ public:
+  void Interrupt(int sig) {
     fmt::print(stderr,
                "\ncoder diag shutdown: {} received: killing the targets of the runs in progress, "
                "writing what was measured\n",
                sig == SIGINT ? "interrupt" : "stop signal");
-    std::lock_guard lock(runner_mu);
-    if (live_runner) live_runner->Interrupt();
-    else interrupt_early = true;
-  };
-  auto watcher =
-      SignalWatcher::Start({.on_stop = interrupt,
-                            .on_repeat = [](int) { fmt::print(stderr, "coder diag shutdown: already stopping\n"); },
-                            .on_quit = [&] { interrupt(SIGQUIT); }});
-  if (!watcher) {
-    fmt::print(stderr, "coder diag shutdown: {}\n", watcher.error().message);
-    return kDiagHarnessFailed;
+    std::lock_guard lock(mu_);
+    if (runner_) runner_->Interrupt();
+    else early_ = true;
   }
-  // Grandchildren of a target whose parent exits are re-parented to us, so none escapes the group kill.
-  if (auto ok = BecomeChildSubreaper(); !ok) {
-    fmt::print(stderr, "coder diag shutdown: {}\n", ok.error().message);
-    return kDiagHarnessFailed;
+  void Attach(Runner& runner) {
+    std::lock_guard lock(mu_);
+    runner_ = &runner;
+    if (early_) runner.Interrupt();
+  }
+  void Detach() {
+    std::lock_guard lock(mu_);
+    runner_ = nullptr;
   }
 
-  std::unique_ptr<JsonlWriter> jsonl;
-  if (config.jsonl) {
-    auto opened = JsonlWriter::Open(*config.jsonl);
-    if (!opened) {
-      fmt::print(stderr, "coder diag shutdown: {}\n", opened.error().message);
-      return kDiagHarnessFailed;
-    }
-    jsonl = std::move(*opened);
-  }
-  std::vector<std::string> write_errors;
-  const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
-  ProgressOptions progress_options;
-  progress_options.parallel = config.plan.parallel;
-  if (config.plan.arrival_interval)
-    progress_options.arrival_interval_s = std::chrono::duration<double>(*config.plan.arrival_interval).count();
-  progress_options.show_output = config.show_output;
-  auto progress_line =
-      std::make_shared<ProgressLine>(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned, progress_options);
-  ProgressLine& progress = *progress_line;
-  RunOptions run_options = config.run;
-  run_options.observer = progress_line;
-  run_options.owner_marker = owner_marker;
-  FailedRunEcho echo;
-  // Every run goes to a file as it finishes, so memory stays bounded whatever the run count.
-  std::vector<std::string> variant_order;
-  for (const VariantSpec& v : config.plan.variants) variant_order.push_back(v.name);
-  auto store = OpenRunStore(variant_order);
-  if (!store) {
-    fmt::print(stderr, "coder diag shutdown: {}\n", store.error().message);
-    return kDiagHarnessFailed;
-  }
-  std::shared_ptr<RunStore> runs = std::move(*store);
-  std::vector<std::string> store_errors;
-  StacksSeen stacks;
+ private:
+  std::mutex mu_;
+  Runner* runner_ = nullptr;
+  bool early_ = false;
+};
 
-  Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) {
-    if (auto ok = runs->Add(r); !ok) store_errors.push_back(ok.error().message);
-    stacks.Add(r, config.plan.variants);
-    if (jsonl)
-      if (auto ok = jsonl->Append(r); !ok) {
-        // Said at once (a full disk should not wait for the end of a long experiment), once.
-        if (write_errors.empty())
-          fmt::print(stderr, "coder diag shutdown: {}; the runs go on, the other reports will hold them\n",
-                     ok.error().message);
-        write_errors.push_back(ok.error().message);
-      }
-    progress.RunFinished(r);
-    // The reason a target would not start is usually in its own words: show them now, not only in --json.
-    if (auto output = echo.OnRunFinished(r)) progress.Print(*output);
-  });
-  {
-    std::lock_guard lock(runner_mu);
-    live_runner = &runner;
-    if (interrupt_early) runner.Interrupt();
-  }
-  runner.Run();
-  {
-    std::lock_guard lock(runner_mu);
-    live_runner = nullptr;
-  }
-  progress.Finish();
-
-  Experiment experiment;
-  experiment.variants = config.plan.variants;
-  experiment.runs = runs;
-  ReportMeta& meta = experiment.meta;
-  meta.coder_version = CODER_HARNESS_VERSION;
-  meta.started_at = started_at;
-  meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  meta.command_line = command_line;
-  meta.interrupted = runner.interrupted();
-  meta.options = {
+/// The options of a run as the report's meta records them.
+nlohmann::json MetaOptions(const DiagConfig& config) {
+  return {
       {"runs", config.plan.runs},
       {"parallel", config.plan.parallel},
       {"arrival_interval_ms", config.plan.arrival_interval ? nlohmann::json(config.plan.arrival_interval->count() / 1e3)
@@ -657,6 +618,116 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
       {"keep_logs", config.run.keep_logs},
       {"suite_stops", config.report.suite_stops},
       {"regression_ratio", config.report.regression_ratio}};
+}
+
+/// Where each finished run goes: the run store, the stacks note, the JSON lines, the progress line and
+/// the echo of a failed run's output. Called on the runner's threads one run at a time (the Runner
+/// serialises its callback).
+struct RunSink {
+  RunStore& runs;
+  StacksSeen& stacks;
+  JsonlWriter* jsonl;
+  ProgressLine& progress;
+  FailedRunEcho& echo;
+  const std::vector<VariantSpec>& variants;
+  std::vector<std::string> store_errors;
+  std::vector<std::string> write_errors;
+
+  void operator()(const RunRecord& r) {
+    if (auto ok = runs.Add(r); !ok) store_errors.push_back(ok.error().message);
+    stacks.Add(r, variants);
+    if (jsonl)
+      if (auto ok = jsonl->Append(r); !ok) {
+        // Said at once (a full disk should not wait for the end of a long experiment), once.
+        if (write_errors.empty())
+          fmt::print(stderr, "coder diag shutdown: {}; the runs go on, the other reports will hold them\n",
+                     ok.error().message);
+        write_errors.push_back(ok.error().message);
+      }
+    progress.RunFinished(r);
+    // The reason a target would not start is usually in its own words: show them now, not only in --json.
+    if (auto output = echo.OnRunFinished(r)) progress.Print(*output);
+  }
+};
+
+}  // namespace
+
+int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const std::string started_at = Rfc3339Utc(std::chrono::system_clock::now());
+  // First, while this process has one thread: the keeper is a plain fork.
+  const std::string owner_marker = NewExperimentMarker();
+  auto keeper = Keeper::Start(owner_marker);
+  if (!keeper) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", keeper.error().message);
+    return kDiagHarnessFailed;
+  }
+  WorkflowCommandsStopped stopped;
+
+  InterruptRouter interrupts;
+  auto watcher =
+      SignalWatcher::Start({.on_stop = [&](int sig) { interrupts.Interrupt(sig); },
+                            .on_repeat = [](int) { fmt::print(stderr, "coder diag shutdown: already stopping\n"); },
+                            .on_quit = [&] { interrupts.Interrupt(SIGQUIT); }});
+  if (!watcher) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", watcher.error().message);
+    return kDiagHarnessFailed;
+  }
+  // Grandchildren of a target whose parent exits are re-parented to us, so none escapes the group kill.
+  if (auto ok = BecomeChildSubreaper(); !ok) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", ok.error().message);
+    return kDiagHarnessFailed;
+  }
+
+  std::unique_ptr<JsonlWriter> jsonl;
+  if (config.jsonl) {
+    auto opened = JsonlWriter::Open(*config.jsonl);
+    if (!opened) {
+      fmt::print(stderr, "coder diag shutdown: {}\n", opened.error().message);
+      return kDiagHarnessFailed;
+    }
+    jsonl = std::move(*opened);
+  }
+  const size_t planned = config.plan.variants.size() * static_cast<size_t>(config.plan.runs);
+  ProgressOptions progress_options;
+  progress_options.parallel = config.plan.parallel;
+  if (config.plan.arrival_interval)
+    progress_options.arrival_interval_s = std::chrono::duration<double>(*config.plan.arrival_interval).count();
+  progress_options.show_output = config.show_output;
+  auto progress_line =
+      std::make_shared<ProgressLine>(STDERR_FILENO, ::isatty(STDERR_FILENO) == 1, planned, progress_options);
+  ProgressLine& progress = *progress_line;
+  RunOptions run_options = config.run;
+  run_options.observer = progress_line;
+  run_options.owner_marker = owner_marker;
+  FailedRunEcho echo;
+  // Every run goes to a file as it finishes, so memory stays bounded whatever the run count.
+  std::vector<std::string> variant_order;
+  for (const VariantSpec& v : config.plan.variants) variant_order.push_back(v.name);
+  auto store = OpenRunStore(variant_order);
+  if (!store) {
+    fmt::print(stderr, "coder diag shutdown: {}\n", store.error().message);
+    return kDiagHarnessFailed;
+  }
+  std::shared_ptr<RunStore> runs = std::move(*store);
+  StacksSeen stacks;
+  RunSink sink{*runs, stacks, jsonl.get(), progress, echo, config.plan.variants, {}, {}};
+  Runner runner(config.plan, run_options, config.fingerprints, [&](const RunRecord& r) { sink(r); });
+  interrupts.Attach(runner);
+  runner.Run();
+  interrupts.Detach();
+  progress.Finish();
+
+  Experiment experiment;
+  experiment.variants = config.plan.variants;
+  experiment.runs = runs;
+  ReportMeta& meta = experiment.meta;
+  meta.coder_version = CODER_HARNESS_VERSION;
+  meta.started_at = started_at;
+  meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  meta.command_line = command_line;
+  meta.interrupted = runner.interrupted();
+  meta.options = MetaOptions(config);
   if (meta.interrupted)
     meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
   meta.notes.push_back(
@@ -668,14 +739,14 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   // From here the report resumes them, right before its annotations.
   report.resume_commands_token = std::exchange(stopped.token, {});
   // A lost JSONL line is a harness failure even when everything else went well.
-  if (!write_errors.empty())
+  if (!sink.write_errors.empty())
     report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
-                                                write_errors.size(), runs->size() + store_errors.size(),
-                                                write_errors.front()));
+                                                sink.write_errors.size(), runs->size() + sink.store_errors.size(),
+                                                sink.write_errors.front()));
   // A run the store could not keep is missing from every report: a harness failure, never a clean pass.
-  if (!store_errors.empty())
+  if (!sink.store_errors.empty())
     report.earlier_errors.push_back(fmt::format("{} runs could not be kept for the reports (first error: {})",
-                                                store_errors.size(), store_errors.front()));
+                                                sink.store_errors.size(), sink.store_errors.front()));
 
   PrintStacksNote(stacks, config);
   return ReportExperiment(std::move(experiment), report);

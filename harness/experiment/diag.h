@@ -70,7 +70,7 @@ struct DiagFlags {
 
 /// Bounds on the counts. Every run's record goes to a temporary file (a few KiB, a whole log for one
 /// that was not clean) and the harness keeps about 100 bytes a run for exact statistics, so past a
-/// million runs a variant would fill the disk and take days. Each live target costs the harness two threads and four
+/// million runs a variant would fill the disk and take days. Each live target costs the harness a run thread and four
 /// descriptors, and past a thousand servers alive at once the machine, not the servers, is what gets measured.
 inline constexpr int kMaxRuns = 1'000'000;
 inline constexpr int kMaxLive = 1024;
