@@ -620,6 +620,26 @@ nlohmann::json MetaOptions(const DiagConfig& config) {
       {"regression_ratio", config.report.regression_ratio}};
 }
 
+/// The report's meta of an experiment that has run.
+ReportMeta MetaOf(const DiagConfig& config, const std::vector<std::string>& command_line, const std::string& started_at,
+                  std::chrono::steady_clock::time_point wall_start, const Runner& runner) {
+  ReportMeta meta;
+  meta.coder_version = CODER_HARNESS_VERSION;
+  meta.started_at = started_at;
+  meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  meta.command_line = command_line;
+  meta.interrupted = runner.interrupted();
+  meta.options = MetaOptions(config);
+  if (meta.interrupted)
+    meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
+  meta.notes.push_back(
+      "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
+      "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable "
+      "figure "
+      "for targets smaller than the harness");
+  return meta;
+}
+
 /// Where each finished run goes: the run store, the stacks note, the JSON lines, the progress line and
 /// the echo of a failed run's output. Called on the runner's threads one run at a time (the Runner
 /// serialises its callback).
@@ -632,6 +652,20 @@ struct RunSink {
   const std::vector<VariantSpec>& variants;
   std::vector<std::string> store_errors;
   std::vector<std::string> write_errors;
+
+  /// What went wrong on the way, as the report's earlier errors (each a harness failure).
+  std::vector<std::string> Errors() const {
+    std::vector<std::string> out;
+    // A lost JSONL line is a harness failure even when everything else went well.
+    if (!write_errors.empty())
+      out.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
+                                write_errors.size(), runs.size() + store_errors.size(), write_errors.front()));
+    // A run the store could not keep is missing from every report: a harness failure, never a clean pass.
+    if (!store_errors.empty())
+      out.push_back(fmt::format("{} runs could not be kept for the reports (first error: {})", store_errors.size(),
+                                store_errors.front()));
+    return out;
+  }
 
   void operator()(const RunRecord& r) {
     if (auto ok = runs.Add(r); !ok) store_errors.push_back(ok.error().message);
@@ -653,6 +687,9 @@ struct RunSink {
 }  // namespace
 
 int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& command_line) {
+  // Longer than most (77 lines) on purpose: it is the experiment's order of setup, each step a few lines
+  // with its own failure exit, and the objects it makes (the keeper, the signal watcher, the store) must
+  // live until the report is written, which splitting it would hide behind a holder struct.
   const auto wall_start = std::chrono::steady_clock::now();
   const std::string started_at = Rfc3339Utc(std::chrono::system_clock::now());
   // First, while this process has one thread: the keeper is a plain fork.
@@ -721,33 +758,11 @@ int RunDiagShutdown(const DiagConfig& config, const std::vector<std::string>& co
   Experiment experiment;
   experiment.variants = config.plan.variants;
   experiment.runs = runs;
-  ReportMeta& meta = experiment.meta;
-  meta.coder_version = CODER_HARNESS_VERSION;
-  meta.started_at = started_at;
-  meta.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  meta.command_line = command_line;
-  meta.interrupted = runner.interrupted();
-  meta.options = MetaOptions(config);
-  if (meta.interrupted)
-    meta.notes.push_back(fmt::format("interrupted: {} planned runs were not recorded", runner.unfinished_runs()));
-  meta.notes.push_back(
-      "kernel_peak_rss_bytes is the kernel's high-water mark (wait4), which includes the harness's own resident "
-      "memory (the target shared it between vfork and execve); tree_peak_rss_bytes is sampled and is the reliable "
-      "figure "
-      "for targets smaller than the harness");
+  experiment.meta = MetaOf(config, command_line, started_at, wall_start, runner);
   ReportOptions report = config.report;
   // From here the report resumes them, right before its annotations.
   report.resume_commands_token = std::exchange(stopped.token, {});
-  // A lost JSONL line is a harness failure even when everything else went well.
-  if (!sink.write_errors.empty())
-    report.earlier_errors.push_back(fmt::format("{} of {} runs are missing from the JSON lines file (first error: {})",
-                                                sink.write_errors.size(), runs->size() + sink.store_errors.size(),
-                                                sink.write_errors.front()));
-  // A run the store could not keep is missing from every report: a harness failure, never a clean pass.
-  if (!sink.store_errors.empty())
-    report.earlier_errors.push_back(fmt::format("{} runs could not be kept for the reports (first error: {})",
-                                                sink.store_errors.size(), sink.store_errors.front()));
-
+  report.earlier_errors = sink.Errors();
   PrintStacksNote(stacks, config);
   return ReportExperiment(std::move(experiment), report);
 }
