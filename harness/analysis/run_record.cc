@@ -164,6 +164,79 @@ json RunRecord::ToJson() const {
   };
 }
 
+namespace {
+
+// Each reads one optional member of a run record's JSON; false when it is present but malformed.
+
+bool ReadRssTimeline(const json& timeline, Reader& in, std::vector<RssPoint>& out) {
+  if (!timeline.is_array()) return false;
+  for (const json& p : timeline) {
+    if (!p.is_array() || p.size() != 2 || !p[0].is_number()) return false;
+    const auto bytes = in.AsU64(p[1]);
+    if (!bytes) return false;
+    out.push_back(RssPoint{p[0].get<double>(), *bytes});
+  }
+  return true;
+}
+
+bool ReadSteps(const json& steps, std::vector<StepTiming>& out) {
+  if (!steps.is_array()) return false;
+  for (const json& s : steps) {
+    if (!s.is_object()) return false;
+    StepTiming step;
+    Reader step_in(s);
+    step_in.String("name", step.name);
+    step_in.Double("ms", step.ms);
+    if (!step_in.ok()) return false;
+    out.push_back(std::move(step));
+  }
+  return true;
+}
+
+bool ReadLog(const json& log, std::optional<RunLog>& result) {
+  if (!log.is_object()) return false;
+  RunLog out;
+  Reader log_in(log);
+  std::string clock = "launch";
+  log_in.String("clock", clock);
+  const auto known = LogClockFromString(clock);
+  if (!known) return false;
+  out.clock = *known;
+  log_in.U64("dropped_lines", out.dropped_lines);
+  log_in.U64("dropped_bytes", out.dropped_bytes);
+  if (const json* lines = log_in.Find("lines")) {
+    if (!lines->is_array()) return false;
+    for (const json& l : *lines) {
+      if (!l.is_array() || l.size() != 3 || !l[0].is_number() || !l[1].is_string() || !l[2].is_string()) return false;
+      const std::string stream = l[1].get<std::string>();
+      if (stream != "stdout" && stream != "stderr") return false;
+      out.lines.push_back(LogLine{l[0].get<double>(), stream == "stderr" ? 2 : 1, l[2].get<std::string>()});
+    }
+  }
+  if (!log_in.ok()) return false;
+  result = std::move(out);
+  return true;
+}
+
+bool ReadStacks(const json& stacks, std::vector<ProcessStacks>& out) {
+  if (!stacks.is_array()) return false;
+  for (const json& s : stacks) {
+    if (!s.is_object()) return false;
+    ProcessStacks entry;
+    Reader entry_in(s);
+    entry_in.Int("pid", entry.pid);
+    entry_in.String("tool", entry.tool);
+    entry_in.Double("at_ms", entry.at_ms);
+    entry_in.String("text", entry.text);
+    entry_in.String("error", entry.error);
+    if (!entry_in.ok()) return false;
+    out.push_back(std::move(entry));
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   if (!j.is_object()) return std::nullopt;
   RunRecord r;
@@ -192,71 +265,16 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.Int("left_processes", r.left_processes);
   in.U64("kernel_peak_rss_bytes", r.kernel_peak_rss_bytes);
   in.U64("tree_peak_rss_bytes", r.tree_peak_rss_bytes);
-  if (const json* timeline = in.Find("rss_timeline")) {
-    if (!timeline->is_array()) return std::nullopt;
-    for (const json& p : *timeline) {
-      if (!p.is_array() || p.size() != 2 || !p[0].is_number()) return std::nullopt;
-      const auto bytes = in.AsU64(p[1]);
-      if (!bytes) return std::nullopt;
-      r.rss_timeline.push_back(RssPoint{p[0].get<double>(), *bytes});
-    }
-  }
+  if (const json* timeline = in.Find("rss_timeline"); timeline && !ReadRssTimeline(*timeline, in, r.rss_timeline))
+    return std::nullopt;
   in.Strings("fingerprints", r.fingerprints);
-  if (const json* steps = in.Find("steps")) {
-    if (!steps->is_array()) return std::nullopt;
-    for (const json& s : *steps) {
-      if (!s.is_object()) return std::nullopt;
-      StepTiming step;
-      Reader step_in(s);
-      step_in.String("name", step.name);
-      step_in.Double("ms", step.ms);
-      if (!step_in.ok()) return std::nullopt;
-      r.steps.push_back(std::move(step));
-    }
-  }
+  if (const json* steps = in.Find("steps"); steps && !ReadSteps(*steps, r.steps)) return std::nullopt;
   in.Strings("held_slots", r.held_slots);
   in.Strings("log_tail", r.log_tail);
-  if (const json* log = in.Find("log")) {
-    if (!log->is_object()) return std::nullopt;
-    RunLog out;
-    Reader log_in(*log);
-    std::string clock = "launch";
-    log_in.String("clock", clock);
-    const auto known = LogClockFromString(clock);
-    if (!known) return std::nullopt;
-    out.clock = *known;
-    log_in.U64("dropped_lines", out.dropped_lines);
-    log_in.U64("dropped_bytes", out.dropped_bytes);
-    if (const json* lines = log_in.Find("lines")) {
-      if (!lines->is_array()) return std::nullopt;
-      for (const json& l : *lines) {
-        if (!l.is_array() || l.size() != 3 || !l[0].is_number() || !l[1].is_string() || !l[2].is_string())
-          return std::nullopt;
-        const std::string stream = l[1].get<std::string>();
-        if (stream != "stdout" && stream != "stderr") return std::nullopt;
-        out.lines.push_back(LogLine{l[0].get<double>(), stream == "stderr" ? 2 : 1, l[2].get<std::string>()});
-      }
-    }
-    if (!log_in.ok()) return std::nullopt;
-    r.log = std::move(out);
-  }
+  if (const json* log = in.Find("log"); log && !ReadLog(*log, r.log)) return std::nullopt;
   in.U64("log_lines", r.log_lines);
   in.U64("log_dropped_bytes", r.log_dropped_bytes);
-  if (const json* stacks = in.Find("stacks")) {
-    if (!stacks->is_array()) return std::nullopt;
-    for (const json& s : *stacks) {
-      if (!s.is_object()) return std::nullopt;
-      ProcessStacks entry;
-      Reader entry_in(s);
-      entry_in.Int("pid", entry.pid);
-      entry_in.String("tool", entry.tool);
-      entry_in.Double("at_ms", entry.at_ms);
-      entry_in.String("text", entry.text);
-      entry_in.String("error", entry.error);
-      if (!entry_in.ok()) return std::nullopt;
-      r.stacks.push_back(std::move(entry));
-    }
-  }
+  if (const json* stacks = in.Find("stacks"); stacks && !ReadStacks(*stacks, r.stacks)) return std::nullopt;
   if (!in.ok()) return std::nullopt;
   return r;
 }
