@@ -396,21 +396,20 @@ std::string XmlEscape(std::string_view text, bool attribute) {
   return out;
 }
 
-std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
-  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
+namespace {
+
+/// One case per variant, then one per failing run of it (in run-index order, up to kMaxRunCases).
+void AddVariantCases(const ReportDocument& report, const RunSource& runs, const std::vector<ReportFinding>& findings,
+                     std::vector<TestCase>& cases) {
   std::map<std::string, double> latency_seconds;
   (void)runs.ForEach([&](const RunRecord& r) -> Status {
     latency_seconds[r.variant] += r.latency_ms.value_or(0) / 1000;
     return Ok{};
   });
-  std::vector<TestCase> cases;
-  std::set<std::string> variant_names;
   for (const ReportVariant& v : report.variants) {
     const std::string& name = v.spec.name;
-    variant_names.insert(name);
     const size_t variant_case = cases.size();
     cases.push_back(VariantCase(report, v, findings, latency_seconds[name]));
-    // One case per failing run, in run-index order, up to kMaxRunCases.
     std::map<int, std::vector<const ReportFinding*>> by_run;
     for (const ReportFinding& f : findings)
       if (f.fails && f.run && f.variant == name) by_run[*f.run].push_back(&f);
@@ -424,41 +423,44 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
           fmt::format("{} more failing runs have no case of their own: the JSON report has them all\n",
                       by_run.size() - kMaxRunCases);
   }
-  const bool any_budget_finding =
-      std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.kind == "budget"; });
-  if ((report.budget && ChooseSections(report).memory) || any_budget_finding)
-    cases.push_back(BudgetCase(report, findings));
+}
 
-  // Findings about neither a listed variant nor the budget (a hand-edited gate): still shown, never lost.
+/// Findings about neither a listed variant nor the budget (a hand-edited gate): still shown, never lost.
+std::optional<TestCase> OrphanFindingsCase(const ReportDocument& report, const std::vector<ReportFinding>& findings) {
+  std::set<std::string> variant_names;
+  for (const ReportVariant& v : report.variants) variant_names.insert(v.spec.name);
   std::vector<const ReportFinding*> orphans;
   for (const ReportFinding& f : findings)
     if (f.kind != "budget" && !variant_names.count(f.variant)) orphans.push_back(&f);
-  if (!orphans.empty()) {
-    std::vector<const ReportFinding*> failing;
-    for (const ReportFinding* f : orphans)
-      if (f->fails) failing.push_back(f);
-    TestCase tc{.name = "experiment", .system_out = FindingLines(orphans)};
-    if (!failing.empty()) {
-      tc.failed = true;
-      tc.failure_type = Kinds(failing);
-      tc.failure_message = failing.front()->message;
-      tc.failure_body = FindingLines(failing);
-    }
-    cases.push_back(std::move(tc));
+  if (orphans.empty()) return std::nullopt;
+  std::vector<const ReportFinding*> failing;
+  for (const ReportFinding* f : orphans)
+    if (f->fails) failing.push_back(f);
+  TestCase tc{.name = "experiment", .system_out = FindingLines(orphans)};
+  if (!failing.empty()) {
+    tc.failed = true;
+    tc.failure_type = Kinds(failing);
+    tc.failure_message = failing.front()->message;
+    tc.failure_body = FindingLines(failing);
   }
+  return tc;
+}
 
+/// An errored case when the run did not measure what it was asked to: interrupted, or the harness failed.
+std::optional<TestCase> HarnessCase(const ReportMeta& meta, size_t recorded_runs) {
+  if (!meta.interrupted && meta.exit_code != kDiagHarnessFailed) return std::nullopt;
+  TestCase tc{.name = "harness", .errored = true};
+  tc.failure_type = meta.interrupted ? "interrupted" : "harness-failure";
+  tc.failure_message = meta.interrupted
+                           ? fmt::format("interrupted: the report is partial ({} runs recorded)", recorded_runs)
+                           : "the harness itself failed (exit 3); its stderr says why";
+  tc.failure_body = tc.failure_message + "\n";
+  return tc;
+}
+
+/// The document around the cases: the suite's counts, time, timestamp and properties.
+std::string WriteSuite(const ReportDocument& report, const RunSource& runs, const std::vector<TestCase>& cases) {
   const ReportMeta& meta = report.meta;
-  const int exit_code = meta.exit_code;
-  if (meta.interrupted || exit_code == kDiagHarnessFailed) {
-    TestCase tc{.name = "harness", .errored = true};
-    tc.failure_type = meta.interrupted ? "interrupted" : "harness-failure";
-    tc.failure_message = meta.interrupted
-                             ? fmt::format("interrupted: the report is partial ({} runs recorded)", runs.size())
-                             : "the harness itself failed (exit 3); its stderr says why";
-    tc.failure_body = tc.failure_message + "\n";
-    cases.push_back(std::move(tc));
-  }
-
   size_t failures = 0, errors = 0;
   for (const TestCase& tc : cases) {
     failures += tc.failed && !tc.errored;
@@ -475,7 +477,7 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
   std::vector<Property> suite_props{{"schema", meta.schema},
                                     {"coder_version", meta.coder_version},
                                     {"started_at", meta.started_at},
-                                    {"exit_code", std::to_string(exit_code)},
+                                    {"exit_code", std::to_string(meta.exit_code)},
                                     {"interrupted", meta.interrupted ? "true" : "false"},
                                     {"verdict", ReportVerdict(report, runs)}};
   for (const std::string& note : meta.notes) suite_props.push_back({"note", note});
@@ -483,6 +485,21 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
   for (const TestCase& tc : cases) WriteCase(out, tc);
   out += "  </testsuite>\n</testsuites>\n";
   return out;
+}
+
+}  // namespace
+
+std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
+  const std::vector<ReportFinding> findings = ReportFindings(report, runs);
+  std::vector<TestCase> cases;
+  AddVariantCases(report, runs, findings, cases);
+  const bool any_budget_finding =
+      std::any_of(findings.begin(), findings.end(), [](const ReportFinding& f) { return f.kind == "budget"; });
+  if ((report.budget && ChooseSections(report).memory) || any_budget_finding)
+    cases.push_back(BudgetCase(report, findings));
+  if (auto orphans = OrphanFindingsCase(report, findings)) cases.push_back(std::move(*orphans));
+  if (auto harness = HarnessCase(report.meta, runs.size())) cases.push_back(std::move(*harness));
+  return WriteSuite(report, runs, cases);
 }
 
 }  // namespace coder::harness
