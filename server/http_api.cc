@@ -104,6 +104,28 @@ bool IsMalformedRequest(const error_code& ec) {
   return ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more;
 }
 
+/// The answer to a request whose read failed with `ec`: a 4xx naming the limit or the fault, or nullopt
+/// when the peer left or the read timed out (there is nobody to answer then).
+std::optional<ApiResponse> ReplyToABadRequest(const error_code& ec, const HttpApi::Config& config) {
+  if (ec == http::error::header_limit)
+    return ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
+  if (ec == http::error::bad_chunk_extension)
+    return ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
+                                               "bytes or malformed",
+                                               kMaxChunkExtensionBytes));
+  if (ec == http::error::bad_transfer_encoding)
+    return ApiResponse::Error(400,
+                              "malformed HTTP request: Transfer-Encoding must end with chunked, come "
+                              "without Content-Length, and only from HTTP/1.1 clients");
+  if (ec == http::error::buffer_overflow)
+    return ApiResponse::Error(
+        431, fmt::format("a chunk line or the trailer is larger than {} bytes", config.max_header_bytes));
+  if (ec == http::error::body_limit)
+    return ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
+  if (IsMalformedRequest(ec)) return ApiResponse::Error(400, fmt::format("malformed HTTP request: {}", ec.message()));
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct HttpApi::Impl : std::enable_shared_from_this<Impl> {
@@ -340,6 +362,9 @@ net::awaitable<bool> HttpApi::Impl::Write(HttpConnection& conn, const ApiRespons
 }
 
 net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) {
+  // One coroutine (100 lines) on purpose: it is the connection's state machine (idle, reading, handling,
+  // upgraded), and the request's wait-group slot and the read buffer must pass from one state to the
+  // next without a frame boundary where g++ 12's coroutine lowering has destroyed temporaries twice.
   auto self = shared_from_this();
   // Everything a client can make this connection hold is in this buffer (Beast parses bodies out of it
   // as they come): a header, a chunk line or a trailer larger than the limit fails the read.
@@ -376,26 +401,7 @@ net::awaitable<void> HttpApi::Impl::Serve(std::shared_ptr<HttpConnection> conn) 
     conn->stream.expires_after(conn->reserve ? kReserveTimeout : config.read_timeout);
     error_code ec = co_await ReadRequest(*conn, buffer, parser);
     if (ec) {
-      std::optional<ApiResponse> reply;
-      if (ec == http::error::header_limit) {
-        reply =
-            ApiResponse::Error(431, fmt::format("request headers are larger than {} bytes", config.max_header_bytes));
-      } else if (ec == http::error::bad_chunk_extension) {
-        reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: a chunk extension is longer than {} "
-                                                    "bytes or malformed",
-                                                    kMaxChunkExtensionBytes));
-      } else if (ec == http::error::bad_transfer_encoding) {
-        reply = ApiResponse::Error(400,
-                                   "malformed HTTP request: Transfer-Encoding must end with chunked, come "
-                                   "without Content-Length, and only from HTTP/1.1 clients");
-      } else if (ec == http::error::buffer_overflow) {
-        reply = ApiResponse::Error(
-            431, fmt::format("a chunk line or the trailer is larger than {} bytes", config.max_header_bytes));
-      } else if (ec == http::error::body_limit) {
-        reply = ApiResponse::Error(413, fmt::format("request body is larger than {} bytes", config.max_body_bytes));
-      } else if (IsMalformedRequest(ec)) {
-        reply = ApiResponse::Error(400, fmt::format("malformed HTTP request: {}", ec.message()));
-      }
+      const std::optional<ApiResponse> reply = ReplyToABadRequest(ec, config);
       // Otherwise the peer left mid-request or the read timed out (the stream is closed then): no answer.
       if (reply) {
         conn->phase = HttpConnection::Phase::kHandling;
