@@ -25,6 +25,7 @@
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
 #include "harness/process/proc_net.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 namespace coder::harness {
@@ -171,6 +172,35 @@ TEST(ProcNetTest, ListeningSocketsOfAProcessAreThoseOfItsNamespace) {
   EXPECT_FALSE(has_port(ListeningTcpSockets(::getpid())));
   // A process that is gone has no namespace to ask.
   EXPECT_TRUE(ListeningTcpSockets(0x7ffffff0).empty());
+}
+
+TEST(ProcNetTest, AListenerInAnotherNetworkNamespaceIsFoundThroughItsOwnTables) {
+  // unshare(1) needs CAP_SYS_ADMIN (or unprivileged user namespaces): where it cannot, say so.
+  if (test_support::RunToEnd(LaunchSpec{.argv = {"unshare", "-n", "true"}}, std::chrono::seconds(10)).Exit() !=
+      "exit 0")
+    GTEST_SKIP() << "unshare -n is not permitted here";
+  LaunchSpec spec;
+  spec.argv = {"unshare", "-n", "python3", "-c",
+               "import socket, time\n"
+               "s = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen()\n"
+               "print('port', s.getsockname()[1], flush=True); time.sleep(60)"};
+  auto child = test_support::StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine([](const OutputLine& l) { return l.text.rfind("port ", 0) == 0; },
+                                 std::chrono::steady_clock::now() + std::chrono::seconds(10)))
+      << child->Output();
+  uint16_t port = 0;
+  for (const auto& l : child->Lines())
+    if (l.text.rfind("port ", 0) == 0) port = static_cast<uint16_t>(std::stoi(l.text.substr(5)));
+  ASSERT_GT(port, 0);
+  // unshare execs python3, so the leader is the listener itself.
+  const auto listeners = ListenersOf({child->pid()});
+  ASSERT_EQ(listeners.size(), 1u) << child->Output();
+  EXPECT_EQ(listeners[0].local_port, port);
+  // The harness's own namespace does not hold it: netlink alone would have missed it.
+  auto own = DiagTcpSockets(1u << kTcpListen);
+  ASSERT_TRUE(own) << own.error().message;
+  for (const auto& e : *own) EXPECT_NE(e.inode, listeners[0].inode);
 }
 
 TEST(ProcStatTest, ReadsTheTaskFlagsThatTellAnExitingTask) {
