@@ -143,50 +143,51 @@ Status CheckSchema(const json& report, size_t i, size_t n) {
   return Ok{};
 }
 
-json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_counts) {
-  const json empty = json::object();
-  auto meta_of = [&](size_t i) -> const json& {
-    const auto it = reports[i].find("meta");
-    return it != reports[i].end() && it->is_object() ? *it : empty;
-  };
-  auto string_of = [](const json& m, const char* key) {
-    const auto it = m.find(key);
-    return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  const json& first = meta_of(0);
-  std::string started_at;
-  double wall_seconds = 0;
-  bool interrupted = false;
-  int exit_code = 0;
+std::string StringOf(const json& m, const char* key) {
+  const auto it = m.find(key);
+  return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// What the inputs' metas add up to, one input at a time.
+struct MetaTotals {
+  std::string started_at;    ///< the earliest
+  double wall_seconds = 0;   ///< the longest
+  bool interrupted = false;  ///< whether any was
+  int exit_code = 0;         ///< the highest
   std::set<std::string> versions;
-  bool same_options = true;
-  std::string per_input;
-  std::vector<std::string> input_notes;
-  for (size_t i = 0; i < reports.size(); ++i) {
-    const json& m = meta_of(i);
-    if (const std::string s = string_of(m, "started_at"); !s.empty() && (started_at.empty() || s < started_at))
+  bool same_options = true;              ///< whether every input's options are report 1's
+  std::string per_input;                 ///< each input's run count, comma-separated
+  std::vector<std::string> input_notes;  ///< each input's notes, prefixed with its report's number
+
+  /// Adds input `i`, whose meta is `m` (an object) and whose runs numbered `run_count`; `first` is report 1's meta.
+  void Add(size_t i, const json& m, const json& first, size_t run_count) {
+    if (const std::string s = StringOf(m, "started_at"); !s.empty() && (started_at.empty() || s < started_at))
       started_at = s;  // RFC 3339 UTC strings of one format sort as their times do
     if (auto it = m.find("wall_seconds"); it != m.end() && it->is_number())
       wall_seconds = std::max(wall_seconds, it->get<double>());
     if (auto it = m.find("interrupted"); it != m.end() && it->is_boolean()) interrupted |= it->get<bool>();
     if (auto it = m.find("exit_code"); it != m.end() && it->is_number_integer())
       exit_code = std::max(exit_code, it->get<int>());
-    if (const std::string v = string_of(m, "coder_version"); !v.empty()) versions.insert(v);
+    if (const std::string v = StringOf(m, "coder_version"); !v.empty()) versions.insert(v);
     if (m.value("options", json::object()) != first.value("options", json::object())) same_options = false;
-    per_input += fmt::format("{}{}", i ? ", " : "", run_counts[i]);
+    per_input += fmt::format("{}{}", i ? ", " : "", run_count);
     if (auto it = m.find("notes"); it != m.end() && it->is_array())
       for (const json& note : *it)
         if (note.is_string()) input_notes.push_back(fmt::format("report {}: {}", i + 1, note.get<std::string>()));
   }
+};
+
+/// The merged report's notes: how it was merged, what of report 1's meta stands for all, then every input's own.
+std::vector<std::string> MergedNotes(const std::vector<json>& reports, const MetaTotals& totals) {
   std::vector<std::string> notes{
-      fmt::format("merged {} reports; runs from each, in order: {}", reports.size(), per_input)};
-  if (versions.size() > 1) {
+      fmt::format("merged {} reports; runs from each, in order: {}", reports.size(), totals.per_input)};
+  if (totals.versions.size() > 1) {
     std::string list;
-    for (const std::string& v : versions) list += (list.empty() ? "" : ", ") + v;
+    for (const std::string& v : totals.versions) list += (list.empty() ? "" : ", ") + v;
     notes.push_back(
         fmt::format("the reports were written by different coder versions ({}); coder_version is report 1's", list));
   }
-  if (!same_options) notes.push_back("the reports were run with different options; meta.options is report 1's");
+  if (!totals.same_options) notes.push_back("the reports were run with different options; meta.options is report 1's");
   const bool had_budget = std::any_of(reports.begin(), reports.end(), [](const json& r) {
     const auto it = r.find("budget");
     return it != r.end() && !it->is_null();
@@ -195,19 +196,31 @@ json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_
     notes.push_back(
         "budget dropped: runs from different machines or shards share no clock, so their RSS timelines "
         "cannot be summed; each report's own budget still holds for its machine");
-  notes.insert(notes.end(), input_notes.begin(), input_notes.end());
+  notes.insert(notes.end(), totals.input_notes.begin(), totals.input_notes.end());
+  return notes;
+}
+
+json MergeMeta(const std::vector<json>& reports, const std::vector<size_t>& run_counts) {
+  const json empty = json::object();
+  auto meta_of = [&](size_t i) -> const json& {
+    const auto it = reports[i].find("meta");
+    return it != reports[i].end() && it->is_object() ? *it : empty;
+  };
+  const json& first = meta_of(0);
+  MetaTotals totals;
+  for (size_t i = 0; i < reports.size(); ++i) totals.Add(i, meta_of(i), first, run_counts[i]);
 
   const auto command_line = first.find("command_line");
   const auto options = first.find("options");
   return json{
-      {"coder_version", string_of(first, "coder_version")},
-      {"started_at", started_at},
-      {"wall_seconds", wall_seconds},
+      {"coder_version", StringOf(first, "coder_version")},
+      {"started_at", totals.started_at},
+      {"wall_seconds", totals.wall_seconds},
       {"command_line", command_line != first.end() && command_line->is_array() ? *command_line : json::array()},
       {"options", options != first.end() && options->is_object() ? *options : json::object()},
-      {"interrupted", interrupted},
-      {"exit_code", exit_code},
-      {"notes", notes},
+      {"interrupted", totals.interrupted},
+      {"exit_code", totals.exit_code},
+      {"notes", MergedNotes(reports, totals)},
   };
 }
 
