@@ -97,8 +97,12 @@ Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vect
       return Error{fmt::format("sock_diag reply: {}", std::strerror(errno))};
     }
     if (n == 0) return Error{"sock_diag reply: end of stream"};
-    int left = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    // NLMSG_OK and NLMSG_NEXT compare a u32 with an int (clang's -Wsign-compare); the same walk with sizes.
+    const size_t received = static_cast<size_t>(n);
+    for (size_t at = 0, len = 0; at + sizeof(nlmsghdr) <= received; at += NLMSG_ALIGN(len)) {
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buffer + at);
+      len = h->nlmsg_len;
+      if (len < sizeof(nlmsghdr) || len > received - at) break;
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type == NLMSG_DONE) return Ok{};
       if (h->nlmsg_type == NLMSG_ERROR) {
