@@ -113,27 +113,29 @@ BudgetAnalysis AnalyzeBudget(const std::vector<TargetTimeline>& runs, std::optio
   return AnalyzeBudgetOf(all, budget_bytes, max_points);
 }
 
-BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
-                               size_t max_points) {
-  BudgetAnalysis a;
-  std::vector<const TargetTimeline*> targets;
-  // A non-finite time cannot be placed on the axis; such a run (or sample) is left out.
-  for (const TargetTimeline* t : runs)
-    if (std::isfinite(t->launch_ms) && std::isfinite(t->exit_ms)) targets.push_back(t);
-  if (targets.empty()) return a;
+namespace {
 
-  double first_launch = targets.front()->launch_ms, last_exit = targets.front()->exit_ms;
-  double lifetime_sum = 0, tail_sum = 0;
+/// The targets' launches, samples, signals and exits in time order, and the sums the analysis needs.
+struct Timeline {
   std::vector<Event> events;
-  std::vector<TargetState> state(targets.size());
+  std::vector<TargetState> state;  ///< one per target, at its first sample's size
+  double first_launch = 0, last_exit = 0;
+  double lifetime_sum = 0, tail_sum = 0;
+};
+
+Timeline BuildTimeline(const std::vector<const TargetTimeline*>& targets) {
+  Timeline tl;
+  tl.first_launch = targets.front()->launch_ms;
+  tl.last_exit = targets.front()->exit_ms;
+  tl.state.resize(targets.size());
   for (uint32_t i = 0; i < targets.size(); ++i) {
     const TargetTimeline& t = *targets[i];
     const double exit = std::max(t.exit_ms, t.launch_ms);
-    first_launch = std::min(first_launch, t.launch_ms);
-    last_exit = std::max(last_exit, exit);
-    lifetime_sum += exit - t.launch_ms;
+    tl.first_launch = std::min(tl.first_launch, t.launch_ms);
+    tl.last_exit = std::max(tl.last_exit, exit);
+    tl.lifetime_sum += exit - t.launch_ms;
     const bool signalled = t.signal_ms && std::isfinite(*t.signal_ms);
-    if (signalled) tail_sum += exit - std::clamp(*t.signal_ms, t.launch_ms, exit);
+    if (signalled) tl.tail_sum += exit - std::clamp(*t.signal_ms, t.launch_ms, exit);
     if (exit == t.launch_ms) continue;  // never live: contributes nothing at any instant
 
     // Resident from its start: before its first sample, a target holds that sample's value.
@@ -141,28 +143,26 @@ BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, s
     for (uint32_t k = 0; k < t.samples.size(); ++k) {
       const RssPoint& p = t.samples[k];
       if (!std::isfinite(p.t_ms)) continue;
-      if (first_sample) state[i].bytes = p.bytes;
+      if (first_sample) tl.state[i].bytes = p.bytes;
       first_sample = false;
-      events.push_back({p.t_ms, i, k, Kind::kSample});
+      tl.events.push_back({p.t_ms, i, k, Kind::kSample});
     }
-    events.push_back({t.launch_ms, i, 0, Kind::kLaunch});
-    events.push_back({exit, i, 0, Kind::kExit});
-    if (signalled) events.push_back({*t.signal_ms, i, 0, Kind::kSignal});
+    tl.events.push_back({t.launch_ms, i, 0, Kind::kLaunch});
+    tl.events.push_back({exit, i, 0, Kind::kExit});
+    if (signalled) tl.events.push_back({*t.signal_ms, i, 0, Kind::kSignal});
   }
-  events.push_back({first_launch, 0, 0, Kind::kMark});
-  std::stable_sort(events.begin(), events.end(), [](const Event& x, const Event& y) { return x.t_ms < y.t_ms; });
+  tl.events.push_back({tl.first_launch, 0, 0, Kind::kMark});
+  std::stable_sort(tl.events.begin(), tl.events.end(), [](const Event& x, const Event& y) { return x.t_ms < y.t_ms; });
+  return tl;
+}
 
-  const double n = static_cast<double>(targets.size());
-  a.window_ms = last_exit - first_launch;
-  a.mean_lifetime_ms = lifetime_sum / n;
-  a.mean_tail_ms = tail_sum / n;
-  a.tail_share = lifetime_sum > 0 ? tail_sum / lifetime_sum : 0;
-  if (a.window_ms > 0) {
-    a.mean_live = lifetime_sum / a.window_ms;
-    a.arrival_rate_per_s = n / (a.window_ms / 1000.0);
-  }
-  a.peak_total_at_ms = first_launch;
-
+/// Walks the events in time order, keeping the live total and tail: their peaks, the time over the
+/// budget, and the points of the timeline where either or the live count changes.
+std::vector<BudgetAnalysis::Point> Sweep(Timeline& tl, const std::vector<const TargetTimeline*>& targets,
+                                         std::optional<uint64_t> budget_bytes, BudgetAnalysis& a) {
+  const std::vector<Event>& events = tl.events;
+  std::vector<TargetState>& state = tl.state;
+  const double first_launch = tl.first_launch, last_exit = tl.last_exit;
   uint64_t total = 0, tail = 0;
   int live = 0;
   double since = first_launch;  // when the current (total, tail, live) state began
@@ -204,6 +204,32 @@ BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, s
         points.back().live != live)
       points.push_back(p);
   }
+  return points;
+}
+
+}  // namespace
+
+BudgetAnalysis AnalyzeBudgetOf(const std::vector<const TargetTimeline*>& runs, std::optional<uint64_t> budget_bytes,
+                               size_t max_points) {
+  BudgetAnalysis a;
+  std::vector<const TargetTimeline*> targets;
+  // A non-finite time cannot be placed on the axis; such a run (or sample) is left out.
+  for (const TargetTimeline* t : runs)
+    if (std::isfinite(t->launch_ms) && std::isfinite(t->exit_ms)) targets.push_back(t);
+  if (targets.empty()) return a;
+
+  Timeline tl = BuildTimeline(targets);
+  const double n = static_cast<double>(targets.size());
+  a.window_ms = tl.last_exit - tl.first_launch;
+  a.mean_lifetime_ms = tl.lifetime_sum / n;
+  a.mean_tail_ms = tl.tail_sum / n;
+  a.tail_share = tl.lifetime_sum > 0 ? tl.tail_sum / tl.lifetime_sum : 0;
+  if (a.window_ms > 0) {
+    a.mean_live = tl.lifetime_sum / a.window_ms;
+    a.arrival_rate_per_s = n / (a.window_ms / 1000.0);
+  }
+  a.peak_total_at_ms = tl.first_launch;
+  const std::vector<BudgetAnalysis::Point> points = Sweep(tl, targets, budget_bytes, a);
   a.over_budget = budget_bytes && a.peak_total_bytes > *budget_bytes;
   a.timeline = Decimate(points, max_points);
   return a;
