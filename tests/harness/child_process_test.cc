@@ -404,7 +404,7 @@ TEST(ChildProcessTest, AFloodingChildDoesNotHoldBackAnotherChildsOutput) {
   // The flood is in full swing once it has overflowed its ring.
   ASSERT_TRUE(Eventually([&] { return flooder->dropped_bytes() > 0; }, In(10s)));
   LaunchSpec quiet;
-  quiet.argv = {"/bin/sh", "-c", "echo one line; exec sleep 30"};
+  quiet.argv = {"/bin/sh", "-c", "echo one line; exec tail -f /dev/null"};
   auto other = StartOrFail(quiet);
   ASSERT_TRUE(other);
   EXPECT_TRUE(other->WaitForLine(Contains("one line"), In(10s)));

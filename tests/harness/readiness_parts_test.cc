@@ -181,9 +181,9 @@ TEST(ProcNetTest, AListenerInAnotherNetworkNamespaceIsFoundThroughItsOwnTables) 
     GTEST_SKIP() << "unshare -n is not permitted here";
   LaunchSpec spec;
   spec.argv = {"unshare", "-n", "python3", "-c",
-               "import socket, time\n"
+               "import signal, socket\n"
                "s = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen()\n"
-               "print('port', s.getsockname()[1], flush=True); time.sleep(60)"};
+               "print('port', s.getsockname()[1], flush=True); signal.pause()"};
   auto child = test_support::StartOrFail(spec);
   ASSERT_TRUE(child);
   ASSERT_TRUE(child->WaitForLine([](const OutputLine& l) { return l.text.rfind("port ", 0) == 0; },

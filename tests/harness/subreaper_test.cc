@@ -72,12 +72,13 @@ TEST(ChildProcessSubreaperTest, AdoptsAndReapsAnOrphanedGrandchild) {
 }
 
 TEST(ChildProcessSubreaperTest, LiveDescendantsFindsAMemberOrphanedWhileItsLeaderLives) {
-  // The leader's tree no longer holds the orphan; only its group id and its new parent (us) tie it to
+  // Both processes block until they are killed (tail -f of a file that never grows). The leader's tree
+  // no longer holds the orphan; only its group id and its new parent (us) tie it to
   // the run, so the walk of the tree must not be the whole answer.
   ASSERT_TRUE(BecomeChildSubreaper().ok());
   ReapOrphans();
   LaunchSpec spec;
-  spec.argv = {"/bin/sh", "-c", "sh -c 'sleep 30 & echo orphan $!'; exec sleep 30"};
+  spec.argv = {"/bin/sh", "-c", "sh -c 'tail -f /dev/null & echo orphan $!'; exec tail -f /dev/null"};
   auto child = StartOrFail(spec);
   ASSERT_TRUE(child);
   ASSERT_TRUE(child->WaitForLine(Contains("orphan "), In(5s)));
