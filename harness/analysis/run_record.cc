@@ -179,18 +179,26 @@ bool ReadRssTimeline(const json& timeline, Reader& in, std::vector<RssPoint>& ou
   return true;
 }
 
-bool ReadSteps(const json& steps, std::vector<StepTiming>& out) {
-  if (!steps.is_array()) return false;
-  for (const json& s : steps) {
-    if (!s.is_object()) return false;
-    StepTiming step;
-    Reader step_in(s);
-    step_in.String("name", step.name);
-    step_in.Double("ms", step.ms);
-    if (!step_in.ok()) return false;
-    out.push_back(std::move(step));
+/// An array of objects, each read into a T by `fill` with a Reader of its own.
+template <class T, class Fill>
+bool ReadObjects(const json& array, std::vector<T>& out, Fill fill) {
+  if (!array.is_array()) return false;
+  for (const json& element : array) {
+    if (!element.is_object()) return false;
+    T item;
+    Reader in(element);
+    fill(in, item);
+    if (!in.ok()) return false;
+    out.push_back(std::move(item));
   }
   return true;
+}
+
+bool ReadSteps(const json& steps, std::vector<StepTiming>& out) {
+  return ReadObjects(steps, out, [](Reader& in, StepTiming& step) {
+    in.String("name", step.name);
+    in.Double("ms", step.ms);
+  });
 }
 
 bool ReadLog(const json& log, std::optional<RunLog>& result) {
@@ -219,20 +227,13 @@ bool ReadLog(const json& log, std::optional<RunLog>& result) {
 }
 
 bool ReadStacks(const json& stacks, std::vector<ProcessStacks>& out) {
-  if (!stacks.is_array()) return false;
-  for (const json& s : stacks) {
-    if (!s.is_object()) return false;
-    ProcessStacks entry;
-    Reader entry_in(s);
-    entry_in.Int("pid", entry.pid);
-    entry_in.String("tool", entry.tool);
-    entry_in.Double("at_ms", entry.at_ms);
-    entry_in.String("text", entry.text);
-    entry_in.String("error", entry.error);
-    if (!entry_in.ok()) return false;
-    out.push_back(std::move(entry));
-  }
-  return true;
+  return ReadObjects(stacks, out, [](Reader& in, ProcessStacks& entry) {
+    in.Int("pid", entry.pid);
+    in.String("tool", entry.tool);
+    in.Double("at_ms", entry.at_ms);
+    in.String("text", entry.text);
+    in.String("error", entry.error);
+  });
 }
 
 }  // namespace

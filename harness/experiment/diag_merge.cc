@@ -85,11 +85,8 @@ int RunDiagMerge(const MergeConfig& config, const std::vector<std::string>& comm
   }
   const ReportDocument* document = &read->document;
   Experiment e;
-  for (size_t i = 0; i < document->variants.size(); ++i) {
-    VariantSpec spec = document->variants[i].spec;
-    if (!(*merged)["variants"][i]["spec"].contains("labels")) spec.labels = LabelsFromCommand(spec);
-    e.variants.push_back(std::move(spec));
-  }
+  // The specs were read strictly with the document; read again for the labels an older report lacks.
+  for (const nlohmann::json& v : (*merged)["variants"]) e.variants.push_back(*ReadReportedSpec(v["spec"]));
   // A merge reads its inputs whole (MergeReports), so its runs are in memory already.
   e.runs = std::make_shared<InMemoryRuns>(std::move(read->runs));
   e.meta = document->meta;

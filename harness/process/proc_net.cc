@@ -13,7 +13,9 @@
 
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
+#include <utility>
 
 #include "harness/process/proc_fs.h"
 
@@ -129,11 +131,15 @@ Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vect
 }
 
 bool SameNetworkNamespace(pid_t pid) {
-  struct stat own {
-  }, theirs{};
-  if (stat("/proc/self/ns/net", &own) != 0) return false;
-  if (stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &theirs) != 0) return false;
-  return own.st_dev == theirs.st_dev && own.st_ino == theirs.st_ino;
+  // The harness never changes its own namespace: looked up once, not at every probe.
+  static const std::optional<std::pair<dev_t, ino_t>> own = []() -> std::optional<std::pair<dev_t, ino_t>> {
+    struct stat st {};
+    if (stat("/proc/self/ns/net", &st) != 0) return std::nullopt;
+    return std::pair(st.st_dev, st.st_ino);
+  }();
+  struct stat theirs {};
+  if (!own || stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &theirs) != 0) return false;
+  return own->first == theirs.st_dev && own->second == theirs.st_ino;
 }
 
 std::string Endpoint(const std::string& address, uint16_t port, bool ipv6) {
@@ -200,10 +206,10 @@ Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states) {
   const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return Error{fmt::format("sock_diag socket: {}", std::strerror(errno))};
   std::vector<TcpSocketEntry> out;
-  Status ipv4 = DiagDump(fd, AF_INET, states, 1, out);
-  Status ipv6 = ipv4 ? DiagDump(fd, AF_INET6, states, 2, out) : ipv4;
+  Status dumped = DiagDump(fd, AF_INET, states, 1, out);
+  if (dumped) dumped = DiagDump(fd, AF_INET6, states, 2, out);
   close(fd);
-  if (!ipv6) return ipv6.error();
+  if (!dumped) return dumped.error();
   return out;
 }
 

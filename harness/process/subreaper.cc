@@ -187,8 +187,9 @@ std::vector<pid_t> LiveDescendants(pid_t root_or_pgid) {
         for (pid_t child : ReadChildren(tree[i]))
           if (seen.insert(child).second) tree.push_back(child);
       std::vector<pid_t> live;
-      for (pid_t pid : tree)
-        if (auto cst = ReadProcStat(pid); cst && !cst->dead()) live.push_back(pid);
+      if (!st->dead()) live.push_back(root_or_pgid);
+      for (size_t i = 1; i < tree.size(); ++i)
+        if (auto cst = ReadProcStat(tree[i]); cst && !cst->dead()) live.push_back(tree[i]);
       if (!HasUnownedChildren()) {
         std::sort(live.begin(), live.end());
         return live;
