@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -102,16 +103,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view request(reinterpret_cast<const char*>(data), size);
 
   // How the server should see the first request: the same parser and limits, all bytes, then EOF.
+  const size_t max_header = server.config.max_header_bytes;
   http::request_parser<http::string_body> reference;
-  reference.header_limit(static_cast<uint32_t>(server.config.max_header_bytes));
+  reference.header_limit(static_cast<uint32_t>(max_header));
   reference.body_limit(server.config.max_body_bytes);
+  // Not eager: the first put ends with the header, so `used` then is the header's size.
+  reference.eager(false);
   boost::system::error_code ec;
   size_t used = 0;
+  std::optional<size_t> header_bytes;  // the whole header's, request line included, once parsed
   while (used < request.size() && !reference.is_done()) {
     const size_t n = reference.put(boost::asio::buffer(request.data() + used, request.size() - used), ec);
     used += n;
+    if (!header_bytes && reference.is_header_done()) {
+      header_bytes = used;
+      // The server's own rule, applied as soon as it has the header (RFC 9112 6.1): a Transfer-Encoding
+      // whose final coding is not chunked, or any in HTTP/1.0, leaves the body's length unknown: 400
+      // (found by fuzz/http_request: an HTTP/1.0 chunked request with a cut trailer).
+      const auto& header = reference.get();
+      if (header.count(http::field::transfer_encoding) > 0 && (!reference.chunked() || header.version() < 11)) {
+        ec = http::error::bad_transfer_encoding;
+        break;
+      }
+    }
     if (ec || n == 0) break;
   }
+  // The server's limit is on the whole header, its request line included, where Beast applies
+  // header_limit to the fields after that line: a header past the limit by less than its request line
+  // passes Beast, and the server rightly answers it 431, finished or not (found by fuzz/http_request: a
+  // 16 406-byte unfinished header). An unfinished one past the limit is too large whatever would follow.
+  const bool header_over_limit = header_bytes ? *header_bytes > max_header : request.size() > max_header;
+  if (header_over_limit && (!ec || ec == http::error::need_more)) ec = http::error::header_limit;
   if (ec == http::error::need_more || (!ec && !reference.is_done())) {
     ec = {};
     if (reference.got_some()) reference.put_eof(ec);
@@ -137,7 +159,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A 500 means a handler threw: never the client's fault, whatever it sent.
   FUZZ_CHECK(status != 500, "500 for: " + Escape(request) + "\n" + Escape(response.get().body()));
   // A header both too large and malformed may get either answer, depending on where the reads split it.
-  if (ec == http::error::header_limit) FUZZ_CHECK(status == 431 || status == 400, std::to_string(status));
+  if (ec == http::error::header_limit || (ec && header_over_limit))
+    FUZZ_CHECK(status == 431 || status == 400, ec.message() + " answered " + std::to_string(status));
   else if (ec == http::error::body_limit) FUZZ_CHECK(status == 413, std::to_string(status));
   else if (ec) FUZZ_CHECK(status == 400, ec.message() + " answered " + std::to_string(status));
 

@@ -284,7 +284,8 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
     // Before the probes look: a line printed while they do wakes the wait below.
     const uint64_t lines = child.lines_read();
     if (setup.notify) setup.notify->Drain();
-    if (probes.any() && !probes_at && probes.PollOnce(deadline)) probes_at = Clock::now();
+    // An exited target's sockets are closed: probing it again would only delay the record.
+    if (probes.any() && !probes_at && !child.exit_status() && probes.PollOnce(deadline)) probes_at = Clock::now();
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const auto notify_at =
         setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());

@@ -376,10 +376,25 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
   internal::UnregisterOwnedPid(pid_);
   // As a subreaper we inherited the group's orphans; they are zombies now, not worth keeping.
   if (IsChildSubreaper()) ReapOrphans();
+  bool settled = false;
   {
     std::unique_lock lock(mu_);
     cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
                    [this] { return !streams_open_[0] && !streams_open_[1]; });
+    settled = !streams_open_[0] && !streams_open_[1] && exit_.has_value();
+  }
+  if (settled) {
+    // Both streams ended and the exit was handled, so no callback of the loop's can reach this object
+    // again: what is left, the pidfd's watcher, is closed on the loop's thread without a round trip to
+    // it (a wake-up of each thread, on the path of every run).
+    auto close_exit_watch = [w = watch_] {
+      w->exit.reset();
+      w->closed = true;
+    };
+    // A closed loop runs nothing more: then, as RunAndWait does, on this thread.
+    if (loop_.context().stopped()) close_exit_watch();
+    else loop_.Post(std::move(close_exit_watch));
+    return;
   }
   loop_.RunAndWait([this] { StopWatching(); });
 }

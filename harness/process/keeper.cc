@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -70,30 +71,70 @@ std::string NewExperimentMarker() {
 }
 
 Result<std::unique_ptr<Keeper>> Keeper::Start(const std::string& experiment) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Error{fmt::format("keeper: pipe: {}", std::strerror(errno))};
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  int lifeline[2], report[2];
+  if (::pipe2(lifeline, O_CLOEXEC) != 0) return Error{fmt::format("keeper: pipe: {}", std::strerror(errno))};
+  if (::pipe2(report, O_CLOEXEC) != 0) {
     const int err = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
+    for (int fd : lifeline) ::close(fd);
+    return Error{fmt::format("keeper: pipe: {}", std::strerror(err))};
+  }
+  // Forked twice, so the keeper is not a child of the harness: with no run live, a harness with no
+  // children at all has no orphans either, which one waitid() tells (OwnChildren) instead of a walk of
+  // every thread's /proc children file after each run. The middle process reports the keeper's pid.
+  const pid_t middle = ::fork();
+  if (middle < 0) {
+    const int err = errno;
+    for (int fd : {lifeline[0], lifeline[1], report[0], report[1]}) ::close(fd);
     return Error{fmt::format("keeper: fork: {}", std::strerror(err))};
   }
-  if (pid == 0) {
-    ::close(fds[1]);
-    KeeperMain(fds[0], experiment);
+  if (middle == 0) {
+    ::close(lifeline[1]);
+    ::close(report[0]);
+    const pid_t keeper = ::fork();
+    if (keeper == 0) {
+      ::close(report[1]);
+      KeeperMain(lifeline[0], experiment);
+    }
+    [[maybe_unused]] ssize_t n = ::write(report[1], &keeper, sizeof keeper);
+    ::_exit(keeper < 0 ? 1 : 0);
   }
-  ::close(fds[0]);
-  // Its exit status is ours to collect, not an orphan's for ReapOrphans or KillOrphans.
-  internal::RegisterOwnedPid(pid);
-  return std::unique_ptr<Keeper>(new Keeper(pid, fds[1]));
+  ::close(lifeline[0]);
+  ::close(report[1]);
+  pid_t keeper = -1;
+  ssize_t n;
+  while ((n = ::read(report[0], &keeper, sizeof keeper)) < 0 && errno == EINTR) {
+  }
+  const int read_err = errno;
+  ::close(report[0]);
+  while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (n != static_cast<ssize_t>(sizeof keeper) || keeper <= 0) {
+    ::close(lifeline[1]);  // a keeper that did start sweeps (nothing) and exits
+    return Error{fmt::format("keeper: fork: {}", n < 0 ? std::strerror(read_err) : "the keeper did not start")};
+  }
+  // The keeper waits on the lifeline, which only this process holds, so its pid stays its own until the
+  // lifeline closes: the pidfd cannot name a recycled pid.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, keeper, 0));
+  // Should a subreaper adopt it after all (one made before Start), it is ours to collect, not an orphan
+  // for ReapOrphans or KillOrphans.
+  internal::RegisterOwnedPid(keeper);
+  return std::unique_ptr<Keeper>(new Keeper(keeper, lifeline[1], pidfd));
 }
 
 void Keeper::Release() {
   if (pipe_fd_ < 0) return;
   ::close(pipe_fd_);
   pipe_fd_ = -1;
-  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  // Waits for its sweep to end: what it kills is gone when the harness exits.
+  if (pidfd_ >= 0) {
+    pollfd p{pidfd_, POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    ::close(pidfd_);
+    pidfd_ = -1;
+  }
+  // A child only when a subreaper adopted it; then its zombie is ours to reap (ECHILD otherwise).
+  while (::waitpid(pid_, nullptr, WNOHANG) < 0 && errno == EINTR) {
   }
   internal::UnregisterOwnedPid(pid_);
 }

@@ -9,12 +9,13 @@
 
 namespace coder::harness {
 
-/// Makes a killed harness leave nothing behind. Start() forks a small keeper process in a session of
-/// its own (a kill of the harness's process group or a terminal's ^C does not reach it) that waits on a
-/// pipe only the harness can write. When the harness ends in any way, SIGKILL included, the kernel
-/// closes the pipe and the keeper SIGKILLs every process whose environment carries the experiment's
-/// marker (kOwnerVariable, which every target and everything it starts inherits, daemons that left its
-/// group and session included), again until none is left or 10 s pass, then exits.
+/// Makes a killed harness leave nothing behind. Start() forks a small keeper process (twice, so it is
+/// not the harness's child: see OwnChildren) in a session of its own (a kill of the harness's process
+/// group or a terminal's ^C does not reach it) that waits on a pipe only the harness can write. When
+/// the harness ends in any way, SIGKILL included, the kernel closes the pipe and the keeper SIGKILLs
+/// every process whose environment carries the experiment's marker (kOwnerVariable, which every target
+/// and everything it starts inherits, daemons that left its group and session included), again until
+/// none is left or 10 s pass, then exits.
 ///
 /// Call Start() before the process has other threads: the keeper is a plain fork. Not thread-safe;
 /// one per experiment. Release() is idempotent; the destructor calls it.
@@ -26,14 +27,16 @@ class Keeper {
   Keeper& operator=(const Keeper&) = delete;
   ~Keeper() { Release(); }
 
-  /// Closes the pipe: the keeper sweeps (nothing is left by then on a normal exit) and exits; reaps it.
+  /// Closes the pipe: the keeper sweeps (nothing is left by then on a normal exit) and exits; waits
+  /// until it has.
   void Release();
   pid_t pid() const { return pid_; }
 
  private:
-  Keeper(pid_t pid, int pipe_fd) : pid_(pid), pipe_fd_(pipe_fd) {}
+  Keeper(pid_t pid, int pipe_fd, int pidfd) : pid_(pid), pipe_fd_(pipe_fd), pidfd_(pidfd) {}
   pid_t pid_;
   int pipe_fd_;
+  int pidfd_;  // -1 without pidfd_open (Linux < 5.3): Release then does not wait for the sweep
 };
 
 /// A marker prefix no other experiment on this machine shares: "PID-RANDOM/".

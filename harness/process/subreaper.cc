@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -68,14 +69,29 @@ Status BecomeChildSubreaper() {
 }
 
 bool IsChildSubreaper() {
+  // Nothing unsets it (it is process-wide and the harness never clears it), so a yes is remembered;
+  // asked after every run, the prctl would be a syscall each time.
+  static std::atomic<bool> known{false};
+  if (known.load(std::memory_order_relaxed)) return true;
   int value = 0;
-  return prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) == 0 && value != 0;
+  const bool is = prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) == 0 && value != 0;
+  if (is) known.store(true, std::memory_order_relaxed);
+  return is;
+}
+
+std::vector<pid_t> OwnChildren() {
+  // ECHILD says there is no child at all, in one syscall: the common case between runs, where reading
+  // every thread's children file costs a directory listing and a file per thread. WNOWAIT reaps
+  // nothing; __WALL counts children of every kind.
+  siginfo_t info{};
+  if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0 && errno == ECHILD) return {};
+  return ReadChildren(getpid());
 }
 
 int ReapOrphans() {
   std::unique_lock spawn_lock(GetRegistry().spawn_mu);
   int reaped = 0;
-  for (pid_t pid : ReadChildren(getpid())) {
+  for (pid_t pid : OwnChildren()) {
     if (IsOwned(pid)) continue;
     int status = 0;
     pid_t r;
@@ -98,7 +114,7 @@ int KillUnownedChildren(Select select, bool reap_any_dead, std::chrono::steady_c
   auto pause = std::chrono::microseconds(200);
   for (;;) {
     bool live = false;
-    for (pid_t pid : ReadChildren(getpid())) {
+    for (pid_t pid : OwnChildren()) {
       if (IsOwned(pid)) continue;
       auto st = ReadProcStat(pid);
       if (!st || st->dead()) {
@@ -153,7 +169,7 @@ bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
 
 std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix) {
   std::vector<pid_t> out;
-  for (pid_t pid : ReadChildren(getpid())) {
+  for (pid_t pid : OwnChildren()) {
     if (IsOwned(pid) || !HasOwnerMarker(pid, prefix)) continue;
     if (auto st = ReadProcStat(pid); st && !st->dead()) out.push_back(pid);
   }
@@ -168,7 +184,7 @@ int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout
 }
 
 bool HasUnownedChildren() {
-  for (pid_t child : ReadChildren(getpid()))
+  for (pid_t child : OwnChildren())
     if (!IsOwned(child)) return true;
   return false;
 }

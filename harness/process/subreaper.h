@@ -20,6 +20,10 @@ Status BecomeChildSubreaper();
 /// Whether this process is a child subreaper. Thread-safe.
 bool IsChildSubreaper();
 
+/// The children of this process, alive or zombies (every thread's /proc/self/task/*/children); one
+/// waitid() call when it has none. Thread-safe.
+std::vector<pid_t> OwnChildren();
+
 /// Reaps every exited child of this process that no live ChildProcess owns, without blocking; returns
 /// how many it reaped. It never calls waitpid(-1): it reaps only listed, unowned pids, so it cannot steal
 /// the exit status (and rusage) a ChildProcess waits for. Thread-safe; cheap to call often.
@@ -56,7 +60,7 @@ std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix);
 /// subreaper, or a child being launched this moment (counted, so the answer errs towards "yes"). When
 /// this process is a child subreaper and the answer is no, every live member of a target's process
 /// group is in its leader's tree: a member whose parent died would have been re-parented here.
-/// Reads /proc/self/task/*/children only. Thread-safe.
+/// Reads OwnChildren() only. Thread-safe.
 bool HasUnownedChildren();
 
 /// Live processes that belong to `root_or_pgid`: the process itself, its descendants (followed through

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/process/child_process.h"
+#include "harness/process/keeper.h"
 #include "harness/process/proc_fs.h"
 #include "tests/harness/harness_test_util.h"
 
@@ -141,6 +142,41 @@ TEST(ChildProcessSubreaperTest, ReapOrphansNeverStealsAnOwnedExitStatus) {
   }
   done = true;
   reaper.join();
+}
+
+TEST(ChildProcessSubreaperTest, OwnChildrenListsLiveAndZombieChildrenAndIsEmptyWithoutAny) {
+  ReapOrphans();
+  const auto before = OwnChildren();
+  auto child = StartOrFail(Calibrated({"--exit-before-ready", "3"}));
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitUntil(In(5s)));
+  // Exited, not yet reaped: a zombie is still a child, and one the fast path must not miss.
+  auto ours = OwnChildren();
+  EXPECT_EQ(std::count(ours.begin(), ours.end(), child->pid()), 1);
+  child->Stop();
+  ours = OwnChildren();
+  EXPECT_EQ(std::count(ours.begin(), ours.end(), child->pid()), 0);
+  EXPECT_EQ(ours, before);
+  if (before.empty()) {
+    EXPECT_TRUE(ReadChildren(getpid()).empty());
+  }
+}
+
+TEST(ChildProcessSubreaperTest, TheKeeperIsNotAChildOfTheHarness) {
+  // A keeper that were a child would keep OwnChildren off its one-call path for the whole experiment.
+  auto keeper = Keeper::Start(NewExperimentMarker());
+  ASSERT_TRUE(keeper) << keeper.error().message;
+  const pid_t pid = (*keeper)->pid();
+  auto st = ReadProcStat(pid);
+  ASSERT_TRUE(st);
+  EXPECT_NE(st->ppid, getpid());
+  auto ours = OwnChildren();
+  EXPECT_EQ(std::count(ours.begin(), ours.end(), pid), 0);
+  (*keeper)->Release();
+  // Release waits until the keeper has swept and exited.
+  auto after = ReadProcStat(pid);
+  EXPECT_TRUE(!after || after->dead());
+  (*keeper)->Release();  // idempotent
 }
 
 }  // namespace
