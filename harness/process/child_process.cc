@@ -174,7 +174,7 @@ void ChildProcess::EndStream(int index) {
   watch_->streams[index].reset();
   std::lock_guard lock(mu_);
   streams_open_[index] = false;
-  cv_.notify_all();
+  output_cv_.notify_all();
 }
 
 void ChildProcess::StopWatching() {
@@ -198,7 +198,7 @@ void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>
     }
     lines_read_ += lines.size();
     truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
-    cv_.notify_all();
+    output_cv_.notify_all();
   }
   if (on_line_) {
     for (const OutputLine& line : lines) on_line_(line);
@@ -237,7 +237,8 @@ void ChildProcess::OnExited() {
   }
   std::lock_guard lock(mu_);
   exit_ = status;
-  cv_.notify_all();
+  output_cv_.notify_all();
+  exit_cv_.notify_all();
 }
 
 }  // namespace coder::harness
@@ -272,7 +273,7 @@ Status ChildProcess::SignalGroup(int sig) {
 
 std::optional<ExitStatus> ChildProcess::WaitUntil(Clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  cv_.wait_until(lock, deadline, [this] { return exit_.has_value(); });
+  exit_cv_.wait_until(lock, deadline, [this] { return exit_.has_value(); });
   return exit_;
 }
 
@@ -290,7 +291,7 @@ bool ChildProcess::WaitForLine(const std::function<bool(const OutputLine&)>& mat
   if (ended()) return false;
   Waiter waiter{&match};
   waiters_.push_back(&waiter);
-  cv_.wait_until(lock, deadline, [&] { return waiter.matched || ended(); });
+  output_cv_.wait_until(lock, deadline, [&] { return waiter.matched || ended(); });
   waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
   return waiter.matched;
 }
@@ -302,7 +303,7 @@ uint64_t ChildProcess::lines_read() const {
 
 void ChildProcess::WaitForOutputAfter(uint64_t lines, Clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  cv_.wait_until(lock, deadline, [&] { return lines_read_ > lines || exit_.has_value(); });
+  output_cv_.wait_until(lock, deadline, [&] { return lines_read_ > lines || exit_.has_value(); });
 }
 
 std::vector<OutputLine> ChildProcess::Lines() const {
@@ -379,8 +380,8 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
   bool settled = false;
   {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
-                   [this] { return !streams_open_[0] && !streams_open_[1]; });
+    output_cv_.wait_until(lock, Clock::now() + spec_.output_drain_timeout,
+                          [this] { return !streams_open_[0] && !streams_open_[1]; });
     settled = !streams_open_[0] && !streams_open_[1] && exit_.has_value();
   }
   if (settled) {

@@ -152,7 +152,10 @@ class ChildProcess {
   LineSplitter splitters_[2];  // loop thread only
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // Two, so that a wait for the exit (the whole stop, on the path of every run) is not woken by every
+  // line the target prints on its way out.
+  std::condition_variable output_cv_;    // lines, the streams' end, the exit
+  std::condition_variable exit_cv_;      // the exit only
   LineRing ring_;                        // guarded by mu_
   uint64_t truncated_bytes_ = 0;         // guarded by mu_
   uint64_t lines_read_ = 0;              // guarded by mu_

@@ -184,8 +184,13 @@ int KillMarkedOrphans(std::string_view prefix, std::chrono::milliseconds timeout
 }
 
 bool HasUnownedChildren() {
-  for (pid_t child : OwnChildren())
-    if (!IsOwned(child)) return true;
+  for (pid_t child : OwnChildren()) {
+    if (IsOwned(child)) continue;
+    // Listed a moment ago, it may since have been reaped by its owner and unregistered (the usual end of
+    // a run): only one still here, a child of ours, counts. A wrong yes would send the caller to scan
+    // all of /proc.
+    if (auto st = ReadProcStat(child); st && st->ppid == getpid() && !IsOwned(child)) return true;
+  }
   return false;
 }
 
