@@ -18,11 +18,17 @@
 #include <thread>
 #include <utility>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
 #include "common/duration.h"
 #include "harness/builtin/builtin_log.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/notify_socket.h"
 #include "harness/measure/readiness.h"
+#include "harness/process/event_loop.h"
+#include "harness/process/loop_await.h"
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
 #include "harness/process/subreaper.h"
@@ -30,10 +36,18 @@
 namespace coder::harness {
 namespace {
 
+namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 double MsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+/// The child's exit status once it has exited, or nullopt at `deadline` (or if it stops being watched).
+net::awaitable<std::optional<ExitStatus>> WaitForExit(ChildProcess& child, Clock::time_point deadline) {
+  co_await WaitOn(
+      child, [&child](const OutputLine*) { return child.exit_status().has_value(); }, deadline);
+  co_return child.exit_status();
 }
 
 /// A private directory for one run (the built-in server's --config-dir, or {dir}), removed afterwards.
@@ -151,7 +165,9 @@ std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& opt
 }
 
 /// When the run ends, kills the processes it left outside its group (daemons re-parented to this
-/// subreaper) at once, instead of letting them pile up while other runs go on. Move-only.
+/// subreaper) at once, instead of letting them pile up while other runs go on: SweepMarkedOrphans, off
+/// the loop when there are any; the destructor is the safety net of a run that did not get there (it
+/// may wait, wherever it runs). Move-only.
 struct MarkedOrphanSweep {
   std::string marker;  // empty: nothing to sweep
   MarkedOrphanSweep() = default;
@@ -253,9 +269,10 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
 /// interrupt, or once the target exited or can no longer meet them; `*waited` then says what each
 /// condition waited for and what it last saw. The log line is watched by `state`; the probes poll
 /// /proc and the network, from every 250 µs at first to every 10 ms, and at once whenever the target
-/// prints a line (readiness often comes with one).
-bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, LineState& state,
-               ActiveChildren& active, Clock::time_point* ready_at, std::vector<std::string>* waited) {
+/// prints a line (readiness often comes with one). The probes that can block (an HTTP GET, a TCP
+/// connect) run off the loop.
+net::awaitable<bool> WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, LineState& state,
+                               ActiveChildren& active, Clock::time_point* ready_at, std::vector<std::string>* waited) {
   const auto deadline = Clock::now() + options.ready_timeout;
   const bool want_log = !options.ready_log_regex.empty();
   ReadinessProbes probes(child.pid(), options.ready_listen, setup.ready_url, setup.ready_tcp, setup.listen_port);
@@ -279,40 +296,43 @@ bool WaitReady(ChildProcess& child, const RunOptions& options, RunSetup& setup, 
               : fmt::format("{} notifications, last STATUS: '{}'", setup.notify->datagrams(), setup.notify->status())));
     }
   };
+  const bool probes_block = !setup.ready_url.empty() || !setup.ready_tcp.empty();
   for (;;) {
-    if (active.interrupted()) return false;
+    if (active.interrupted()) co_return false;
     // Before the probes look: a line printed while they do wakes the wait below.
     const uint64_t lines = child.lines_read();
     if (setup.notify) setup.notify->Drain();
     // An exited target's sockets are closed: probing it again would only delay the record.
-    if (probes.any() && !probes_at && !child.exit_status() && probes.PollOnce(deadline)) probes_at = Clock::now();
+    if (probes.any() && !probes_at && !child.exit_status()) {
+      const bool held =
+          probes_block ? co_await OffLoop([&] { return probes.PollOnce(deadline); }) : probes.PollOnce(deadline);
+      if (held) probes_at = Clock::now();
+    }
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const auto notify_at =
         setup.notify ? setup.notify->ready_at() : std::optional<Clock::time_point>(Clock::time_point::min());
     const bool probes_held = !probes.any() || probes_at;
     if (log_at && notify_at && probes_held) {
       *ready_at = std::max({*log_at, *notify_at, probes_at.value_or(Clock::time_point::min())});
-      return true;
+      co_return true;
     }
     if (child.exit_status() || Clock::now() >= deadline || (want_log && !log_at && child.output_ended())) {
       describe();
-      return false;
+      co_return false;
     }
     if (want_log && !log_at && probes_held && notify_at) {
-      // Only the line is missing: wake on it rather than on a timer.
-      // The match is recorded here too: this runs before the line callback, and the exit may be
-      // published in between.
-      child.WaitForLine(
-          [&](const OutputLine& line) {
-            if (!state.IsReadyLine(line.text)) return false;
-            state.MarkReady(line.at);
-            return true;
-          },
-          // In slices: a line evicted from a small ring before this wait began is seen by the callback.
+      // Only the line is missing: wake on it (the line callback has recorded it by then), on the end of
+      // the output or the exit, rather than on a timer. In slices, for the interrupt and the notify
+      // socket.
+      co_await WaitOn(
+          child,
+          [&](const OutputLine*) { return state.ready_line_at() || child.output_ended() || child.exit_status(); },
           std::min<Clock::time_point>(deadline, Clock::now() + std::chrono::milliseconds(20)));
       continue;
     }
-    child.WaitForOutputAfter(lines, std::min<Clock::time_point>(Clock::now() + pause, deadline));
+    co_await WaitOn(
+        child, [&](const OutputLine*) { return child.lines_read() > lines || child.exit_status(); },
+        std::min<Clock::time_point>(Clock::now() + pause, deadline));
     pause = std::min<std::chrono::microseconds>(pause * 3 / 2, std::chrono::milliseconds(10));
   }
 }
@@ -381,19 +401,20 @@ namespace {
 
 /// Records a run that did not become ready: never-ready (still running at the deadline, or unable to
 /// meet the conditions any more) or failed-to-start (it exited first). nullopt after an interrupt.
-std::optional<RunRecord> FinishNotReady(RunRecord rec, ChildProcess& child, LineState& state, RssSampler& sampler,
-                                        const RunOptions& options, ActiveChildren& active,
-                                        const std::vector<std::string>& waited) {
-  if (active.interrupted()) return std::nullopt;
+net::awaitable<std::optional<RunRecord>> FinishNotReady(RunRecord rec, ChildProcess& child, LineState& state,
+                                                        RssSampler& sampler, const RunOptions& options,
+                                                        ActiveChildren& active,
+                                                        const std::vector<std::string>& waited) {
+  if (active.interrupted()) co_return std::nullopt;
   // Output ends a moment before the exit is seen; give the exit that moment.
-  auto exit = child.WaitUntil(Clock::now() + std::chrono::milliseconds(200));
+  auto exit = co_await WaitForExit(child, Clock::now() + std::chrono::milliseconds(200));
   // An interrupt in that moment killed it: that exit is ours, not a measurement.
-  if (active.interrupted()) return std::nullopt;
+  if (active.interrupted()) co_return std::nullopt;
   const std::string what = waited.empty() ? std::string() : fmt::format("; waited for {}", fmt::join(waited, "; "));
   if (!exit) {
     const bool output_closed = !options.ready_log_regex.empty() && child.output_ended() && !state.ready_line_at();
-    if (options.stack_after) rec.stacks = TakeStacks(child, options, active);
-    child.Stop();
+    if (options.stack_after) rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
+    co_await StopChild(child);
     exit = child.exit_status();
     rec.outcome = Outcome::kNeverReady;
     rec.detail = output_closed ? "closed its stdout and stderr without printing the ready line" + what
@@ -402,9 +423,9 @@ std::optional<RunRecord> FinishNotReady(RunRecord rec, ChildProcess& child, Line
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = fmt::format("exited before it was ready: {}{}", exit->Describe(), what);
   }
-  child.Stop();
+  co_await StopChild(child);
   FillFromChild(rec, child, state, sampler, exit, options);
-  return rec;
+  co_return rec;
 }
 
 /// How the stop went, as ExecuteRun measures it.
@@ -417,13 +438,13 @@ struct StopResult {
 /// Waits until `pred` holds or `deadline`, draining the notify socket meanwhile (its queue is short:
 /// a target blocked sending to it would hang). /proc and datagrams notify nobody, so this polls.
 template <class Pred>
-bool PollUntil(Pred pred, Clock::time_point deadline, NotifySocket* notify) {
+net::awaitable<bool> PollUntil(Pred pred, Clock::time_point deadline, NotifySocket* notify) {
   auto pause = std::chrono::microseconds(500);
   for (;;) {
     if (notify) notify->Drain();
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+    if (pred()) co_return true;
+    if (Clock::now() >= deadline) co_return false;
+    co_await SleepUntil(std::min<Clock::time_point>(Clock::now() + pause, deadline));
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
   }
 }
@@ -448,25 +469,27 @@ std::vector<pid_t> LiveOfRun(ChildProcess& child, const std::string& marker) {
 
 /// Waits for the leader's exit up to the watchdog, taking stacks on the way (--stack-after); with
 /// SignalTarget::kGroup, then for the rest of the tree. SIGKILLs the group when the watchdog fires.
-StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options, ActiveChildren& active,
-                     NotifySocket* notify, Clock::time_point signal_at, const std::string& marker) {
+net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options,
+                                     ActiveChildren& active, NotifySocket* notify, Clock::time_point signal_at,
+                                     const std::string& marker) {
   StopResult out;
   const auto watchdog_at = signal_at + options.kill_after;
-  auto wait_exit = [&](Clock::time_point until) {
-    if (!notify) return child.WaitUntil(until);
-    PollUntil([&] { return child.exit_status().has_value(); }, until, notify);
-    return child.exit_status();
+  auto wait_exit = [&](Clock::time_point until) -> net::awaitable<std::optional<ExitStatus>> {
+    if (!notify) co_return co_await WaitForExit(child, until);
+    co_await PollUntil([&] { return child.exit_status().has_value(); }, until, notify);
+    co_return child.exit_status();
   };
   if (options.stack_after && *options.stack_after < options.kill_after) {
-    out.exit = wait_exit(signal_at + *options.stack_after);
+    out.exit = co_await wait_exit(signal_at + *options.stack_after);
     // The debugger pauses the target while attached; by now it is past its budget anyway.
-    if (!out.exit && !active.interrupted()) rec.stacks = TakeStacks(child, options, active);
+    if (!out.exit && !active.interrupted())
+      rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
   }
-  if (!out.exit) out.exit = wait_exit(watchdog_at);
+  if (!out.exit) out.exit = co_await wait_exit(watchdog_at);
   bool tree_gone = true;
   if (out.exit && options.signal_to == RunOptions::SignalTarget::kGroup) {
     // systemd's control-group stop is over when the last process is, not the first.
-    tree_gone = PollUntil([&] { return LiveOfRun(child, marker).empty(); }, watchdog_at, notify);
+    tree_gone = co_await PollUntil([&] { return LiveOfRun(child, marker).empty(); }, watchdog_at, notify);
     if (tree_gone) out.ended = Clock::now();
   } else if (out.exit) {
     out.ended = out.exit->at;
@@ -474,19 +497,20 @@ StopResult AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& opti
   if ((!out.exit || !tree_gone) && !active.interrupted()) {
     rec.watchdog_fired = true;
     (void)child.SignalGroup(SIGKILL);
-    if (!out.exit) out.exit = child.WaitUntil(Clock::now() + std::chrono::seconds(10));
+    if (!out.exit) out.exit = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(10));
   }
-  return out;
+  co_return out;
 }
 
 /// Processes of the run that outlived the leader by more than the grace, which the harness is about
 /// to kill: a wrapper (`sh -c`, `make run`, an npm script) died of the signal, the server never had it,
 /// or a daemon the target started outlives it.
-int CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify, const std::string& marker) {
+net::awaitable<int> CountLeftBehind(ChildProcess& child, const RunOptions& options, NotifySocket* notify,
+                                    const std::string& marker) {
   size_t left = 0;
-  PollUntil([&] { return (left = LiveOfRun(child, marker).size()) == 0; }, Clock::now() + options.leftover_grace,
-            notify);
-  return static_cast<int>(left);
+  co_await PollUntil([&] { return (left = LiveOfRun(child, marker).size()) == 0; },
+                     Clock::now() + options.leftover_grace, notify);
+  co_return static_cast<int>(left);
 }
 
 void AddBuiltinFingerprints(RunRecord& rec, const VariantSpec& variant, const RunOptions& options, LineState& state) {
@@ -524,26 +548,26 @@ struct LiveRun {
 
 /// A crashed record when the target is ending by itself before the stop signal (already exited, or
 /// exiting right now): a signal then would be counted as a stop, and nothing was stopped.
-std::optional<RunRecord> EndedBeforeTheSignal(RunRecord& rec, LiveRun& run) {
+net::awaitable<std::optional<RunRecord>> EndedBeforeTheSignal(RunRecord& rec, LiveRun& run) {
   ChildProcess& child = run.child;
   std::optional<ExitStatus> early = child.exit_status();
   if (!early) {
     // Exiting right now, its exit not yet seen: a signal to it would be counted as a stop that took
     // microseconds.
-    if (auto st = ReadProcStat(child.pid()); st && !st->exiting()) return std::nullopt;
-    early = child.WaitUntil(Clock::now() + std::chrono::seconds(5));
+    if (auto st = ReadProcStat(child.pid()); st && !st->exiting()) co_return std::nullopt;
+    early = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(5));
   }
-  child.Stop();
+  co_await StopChild(child);
   FillFromChild(rec, child, run.state, run.sampler, early, run.options);
   rec.outcome = Outcome::kCrashed;
   rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested",
                            early ? early->Describe() : std::string("its exit status was lost"));
-  return std::move(rec);
+  co_return std::move(rec);
 }
 
 /// Sends the stop signal, waits for the stop (watchdog, stacks, leftovers) and measures and classifies
 /// it. nullopt after an interrupt.
-std::optional<RunRecord> SignalAndMeasure(RunRecord rec, LiveRun& run) {
+net::awaitable<std::optional<RunRecord>> SignalAndMeasure(RunRecord rec, LiveRun& run) {
   const RunOptions& options = run.options;
   ChildProcess& child = run.child;
   NotifySocket* notify = run.setup.notify.get();
@@ -554,12 +578,12 @@ std::optional<RunRecord> SignalAndMeasure(RunRecord rec, LiveRun& run) {
                                                                : child.Signal(options.signal));
   run.phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(child.started_at(), signal_at);
-  StopResult stop = AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker);
-  if (run.active.interrupted()) return std::nullopt;
+  StopResult stop = co_await AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker);
+  if (run.active.interrupted()) co_return std::nullopt;
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
-    rec.left_processes = CountLeftBehind(child, options, notify, run.setup.sweep.marker);
+    rec.left_processes = co_await CountLeftBehind(child, options, notify, run.setup.sweep.marker);
   // An interrupt meanwhile killed what was left: that is ours, not a measurement.
-  if (run.active.interrupted()) return std::nullopt;
+  if (run.active.interrupted()) co_return std::nullopt;
   // The zombie keeps its pending signals until it is reaped: an exit code with our signal still pending
   // means no handler ever ran, so the target was on its way out before the signal reached it.
   // A target that said STOPPING=1 reacted, whatever is pending (a supervisor may re-raise the signal to
@@ -567,7 +591,7 @@ std::optional<RunRecord> SignalAndMeasure(RunRecord rec, LiveRun& run) {
   const bool said_stopping = notify && (notify->Drain(), notify->stopping_at().has_value());
   const bool signal_unhandled =
       stop.exit && !stop.exit->signaled && !said_stopping && SignalPending(child.pid(), options.signal);
-  child.Stop();  // reaps, and kills what the target left behind in its group
+  co_await StopChild(child);  // reaps, and kills what the target left behind in its group
   if (!stop.exit) stop.exit = child.exit_status();
   FillFromChild(rec, child, run.state, run.sampler, stop.exit, options);
   if (notify) {
@@ -577,31 +601,73 @@ std::optional<RunRecord> SignalAndMeasure(RunRecord rec, LiveRun& run) {
   if (stop.exit && (stop.exit->at < signal_at || signal_unhandled)) {
     rec.outcome = Outcome::kCrashed;
     rec.detail = fmt::format("exited before the stop signal ({}): its stop was not tested", stop.exit->Describe());
-    return rec;
+    co_return rec;
   }
   if (stop.ended) rec.latency_ms = MsBetween(signal_at, *stop.ended);
   else if (stop.exit) rec.latency_ms = MsBetween(signal_at, stop.exit->at);
   AddBuiltinFingerprints(rec, run.variant, options, run.state);
   Classify(rec, options);
-  return rec;
+  co_return rec;
 }
 
 }  // namespace
 
-std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
-                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
-                                    std::optional<Clock::time_point> epoch) {
+namespace {
+
+/// What a launched run does until its record: readiness, the hold, the signal and the stop. nullopt
+/// after an interrupt. The child may still be running when this returns; the caller stops it.
+net::awaitable<std::optional<RunRecord>> WatchRun(RunRecord rec, LiveRun& run, std::optional<Clock::time_point> epoch) {
+  ChildProcess& child = run.child;
+  const RunOptions& options = run.options;
+  const auto t0 = child.started_at();
+  if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
+  run.phases.Enter(RunPhase::kWaitingForReady, t0);
+
+  Clock::time_point ready_at;
+  std::vector<std::string> waited;
+  if (!co_await WaitReady(child, options, run.setup, run.state, run.active, &ready_at, &waited))
+    co_return co_await FinishNotReady(std::move(rec), child, run.state, run.sampler, options, run.active, waited);
+  rec.ready_ms = MsBetween(t0, ready_at);
+  run.sampler.SampleNow(child.pid());
+  if (options.hold.count() > 0) {
+    run.phases.Enter(RunPhase::kHolding, ready_at);
+    (void)co_await WaitForExit(child, Clock::now() + options.hold);
+  }
+  if (run.active.interrupted()) co_return std::nullopt;
+  // Nothing was stopped when the target ends by itself: it never tested its shutdown.
+  if (child.exit_status()) co_return co_await EndedBeforeTheSignal(rec, run);
+  // The resident set the tail starts from; without a hold, the sample at ready a moment ago is it.
+  if (options.hold.count() > 0) run.sampler.SampleNow(child.pid());
+  if (auto ended = co_await EndedBeforeTheSignal(rec, run)) co_return ended;
+  co_return co_await SignalAndMeasure(std::move(rec), run);
+}
+
+/// Kills what the run left outside its group (daemons re-parented to this subreaper) now, instead of
+/// letting them pile up while other runs go on; the common case, none, is seen without waiting.
+net::awaitable<void> SweepMarkedOrphans(MarkedOrphanSweep& sweep) {
+  if (sweep.marker.empty() || !IsChildSubreaper()) co_return;
+  const std::string marker = std::exchange(sweep.marker, {});
+  if (LiveMarkedOrphans(marker).empty()) co_return;
+  co_await OffLoop([&marker] { KillMarkedOrphans(marker); });
+}
+
+}  // namespace
+
+net::awaitable<std::optional<RunRecord>> ExecuteRunOnLoop(const VariantSpec& variant, int index,
+                                                          const RunOptions& options, const FingerprintSet& fingerprints,
+                                                          RssSampler& sampler, ActiveChildren& active,
+                                                          std::optional<Clock::time_point> epoch) {
   RunRecord rec;
   rec.variant = variant.name;
   rec.index = index;
-  if (active.interrupted()) return std::nullopt;
+  if (active.interrupted()) co_return std::nullopt;
   PhaseReport phases(options.observer.get(), variant.name, index);
 
   RunSetup setup = PrepareLaunch(variant, options);
   if (!setup.error.empty()) {
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = setup.error;
-    return rec;
+    co_return rec;
   }
   auto state = std::make_shared<LineState>(fingerprints, options);
   auto started = ChildProcess::Start(
@@ -612,7 +678,7 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
   if (!started) {
     rec.outcome = Outcome::kFailedToStart;
     rec.detail = started.error().message;
-    return rec;
+    co_return rec;
   }
   std::unique_ptr<ChildProcess> child = std::move(*started);
   struct Registration {
@@ -620,30 +686,24 @@ std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const
     ChildProcess* child;
     ~Registration() { active.Remove(child); }
   } registration{active, child.get()};
-  if (!active.Add(child.get())) return std::nullopt;
-  (void)sampler.Add(child->pid());  // a target that already exited has nothing to sample
-  const auto t0 = child->started_at();
-  if (epoch) rec.launch_ms = MsBetween(*epoch, t0);
-  phases.Enter(RunPhase::kWaitingForReady, t0);
-
-  Clock::time_point ready_at;
-  std::vector<std::string> waited;
-  if (!WaitReady(*child, options, setup, *state, active, &ready_at, &waited))
-    return FinishNotReady(std::move(rec), *child, *state, sampler, options, active, waited);
-  rec.ready_ms = MsBetween(t0, ready_at);
-  sampler.SampleNow(child->pid());
-  if (options.hold.count() > 0) {
-    phases.Enter(RunPhase::kHolding, ready_at);
-    child->WaitUntil(Clock::now() + options.hold);
+  std::optional<RunRecord> out;
+  if (active.Add(child.get())) {
+    (void)sampler.Add(child->pid());  // a target that already exited has nothing to sample
+    LiveRun run{variant, options, sampler, active, setup, *state, *child, phases};
+    out = co_await WatchRun(std::move(rec), run, epoch);
   }
-  if (active.interrupted()) return std::nullopt;
-  LiveRun run{variant, options, sampler, active, setup, *state, *child, phases};
-  // Nothing was stopped when the target ends by itself: it never tested its shutdown.
-  if (child->exit_status()) return EndedBeforeTheSignal(rec, run);
-  // The resident set the tail starts from; without a hold, the sample at ready a moment ago is it.
-  if (options.hold.count() > 0) sampler.SampleNow(child->pid());
-  if (auto ended = EndedBeforeTheSignal(rec, run)) return ended;
-  return SignalAndMeasure(std::move(rec), run);
+  // On every path, here: the destructor's Stop() could wait on the loop for an exit only the loop sees.
+  co_await StopChild(*child);
+  co_await SweepMarkedOrphans(setup.sweep);
+  co_return out;
+}
+
+std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
+                                    const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
+                                    std::optional<Clock::time_point> epoch) {
+  return net::co_spawn(EventLoop::Shared().context(),
+                       ExecuteRunOnLoop(variant, index, options, fingerprints, sampler, active, epoch), net::use_future)
+      .get();
 }
 
 bool IsCleanExitCode(int code, const RunOptions& options) {

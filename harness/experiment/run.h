@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <re2/re2.h>
+#include <boost/asio/awaitable.hpp>
 
 #include "harness/analysis/fingerprint.h"
 #include "harness/analysis/run_record.h"
@@ -90,10 +91,18 @@ struct RunOptions {
 
 /// Launches `variant` once, waits until it is ready, holds, sends the stop signal, waits for the exit with
 /// a watchdog (SIGKILL after kill_after), and measures everything a RunRecord holds. Every process of the
-/// run is gone when it returns. nullopt when the harness was interrupted during the run (such a run is
-/// not a measurement). Thread-safe given distinct arguments; must be called on a thread that outlives the
-/// run (the parent-death signal is per thread). `epoch` is the experiment's start, which launch_ms counts
-/// from (none: launch_ms stays unset).
+/// run is gone when it completes. nullopt when the harness was interrupted during the run (such a run is
+/// not a measurement). A coroutine on the EventLoop's thread (EventLoop::Shared()): the target's output,
+/// its exit and the run's reaction to them are handled there, with no other thread in between; what
+/// may block (HTTP and TCP probes, stack captures, a Stop() that waits) runs on threads of its own.
+/// Concurrent runs need distinct arguments except `fingerprints`, `sampler` and `active`. `epoch` is the
+/// experiment's start, which launch_ms counts from (none: launch_ms stays unset).
+boost::asio::awaitable<std::optional<RunRecord>> ExecuteRunOnLoop(
+    const VariantSpec& variant, int index, const RunOptions& options, const FingerprintSet& fingerprints,
+    RssSampler& sampler, ActiveChildren& active, std::optional<std::chrono::steady_clock::time_point> epoch);
+
+/// ExecuteRunOnLoop, waited for: blocks the calling thread, which must not be the loop's, until the run
+/// is over.
 std::optional<RunRecord> ExecuteRun(const VariantSpec& variant, int index, const RunOptions& options,
                                     const FingerprintSet& fingerprints, RssSampler& sampler, ActiveChildren& active,
                                     std::optional<std::chrono::steady_clock::time_point> epoch = std::nullopt);

@@ -1,12 +1,21 @@
 #include "harness/experiment/runner.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <thread>
+#include <future>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "harness/process/event_loop.h"
 #include "harness/process/subreaper.h"
 
 namespace coder::harness {
+
+namespace net = boost::asio;
 
 Runner::Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints,
                OnRunFinished on_finished)
@@ -17,42 +26,37 @@ Runner::Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintS
 
 void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point epoch, RssSampler& sampler,
                       std::vector<RunRecord>& records) {
-  std::mutex mu;
-  std::condition_variable wake;  // an interrupt ends the wait for an open-loop launch time
+  // Every worker is a coroutine on the loop, and everything below that they touch is touched there only.
+  net::io_context& context = EventLoop::Shared().context();
   size_t next = 0;
-  int in_progress = 0;  // runs between launch and record, guarded by mu
+  int in_progress = 0;                            // runs between launch and record
+  std::vector<net::steady_timer*> arrival_waits;  // open-loop launch times being waited for
   const auto block_start = Clock::now();
-  auto worker = [&] {
+  auto worker = [&]() -> net::awaitable<void> {
     for (;;) {
-      Job job;
-      size_t position = 0;
-      {
-        std::lock_guard lock(mu);
-        if (next >= jobs.size() || active_.interrupted()) return;
-        position = next++;
-        job = jobs[position];
-      }
+      if (next >= jobs.size() || active_.interrupted()) co_return;
+      const size_t position = next++;
+      const Job job = jobs[position];
       if (plan_.arrival_interval) {
-        const auto due = block_start + *plan_.arrival_interval * static_cast<int64_t>(position);
-        std::unique_lock lock(mu);
-        wake.wait_until(lock, due, [&] { return active_.interrupted(); });
+        net::steady_timer due(context, block_start + *plan_.arrival_interval * static_cast<int64_t>(position));
+        arrival_waits.push_back(&due);
+        // An interrupt cancels it (the hook below).
+        if (!active_.interrupted()) (void)co_await due.async_wait(net::as_tuple(net::use_awaitable));
+        std::erase(arrival_waits, &due);
         if (active_.interrupted()) {
           ++unfinished_;
           continue;
         }
       }
-      {
-        std::lock_guard lock(mu);
-        ++in_progress;
-      }
-      auto record =
-          ExecuteRun(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler, active_, epoch);
+      ++in_progress;
+      auto record = co_await ExecuteRunOnLoop(plan_.variants[job.variant], job.index, options_, *fingerprints_, sampler,
+                                              active_, epoch);
       // A clean run's log says nothing a report needs, and a million of them would fill the memory.
       if (record && record->outcome == Outcome::kClean && !options_.keep_logs) record->log.reset();
-      std::lock_guard lock(mu);
       // Helpers that left their target's process group (daemons) were re-parented to us; with no run in
-      // progress they are all leftovers of finished runs. Under `mu`, so no run starts meanwhile.
-      if (--in_progress == 0 && IsChildSubreaper()) KillOrphans();
+      // progress they are all leftovers of finished runs. Here, on the loop, no run starts meanwhile;
+      // with none in progress, nothing on the loop waits for it either.
+      if (--in_progress == 0 && IsChildSubreaper() && !OwnChildren().empty()) KillOrphans();
       if (!record) {
         ++unfinished_;
         continue;
@@ -66,20 +70,28 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
   {
     std::lock_guard lock(hook_mu_);
     interrupt_hook_ = [&] {
-      std::lock_guard wake_lock(mu);
-      wake.notify_all();
+      net::post(context, [&] {
+        for (net::steady_timer* t : arrival_waits) t->cancel();
+      });
     };
   }
-  // Each worker returns only after its runs' targets are gone, so the parent-death signal bound to its
-  // thread never fires on a live target.
-  std::vector<std::thread> workers;
-  const int threads = std::max(1, std::min<int>(width, static_cast<int>(jobs.size())));
-  for (int t = 0; t < threads; ++t) workers.emplace_back(worker);
-  for (auto& w : workers) w.join();
+  const int workers = std::max(1, std::min<int>(width, static_cast<int>(jobs.size())));
+  std::promise<void> all_done;
+  int running = workers;
+  for (int w = 0; w < workers; ++w) {
+    net::co_spawn(context, worker(), [&](std::exception_ptr error) {
+      // A worker's exception is a bug of the harness's: rethrown on the loop, it ends the process loudly.
+      if (error) std::rethrow_exception(error);
+      if (--running == 0) all_done.set_value();
+    });
+  }
+  all_done.get_future().wait();
   {
     std::lock_guard lock(hook_mu_);
     interrupt_hook_ = nullptr;
   }
+  // A cancel the hook posted before it was removed runs before this: none runs once this frame is gone.
+  EventLoop::Shared().RunAndWait([] {});
   unfinished_ += jobs.size() - std::min(jobs.size(), next);
 }
 

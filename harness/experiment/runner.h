@@ -24,9 +24,11 @@ namespace coder::harness {
 ///   when each lingers in its shutdown tail; blocks do not overlap, so each variant's overlapping memory
 ///   is its own.
 ///
-/// Runs execute on `parallel` worker threads that live until all runs are done: a target's parent-death
-/// signal follows the thread that launched it, so that thread must outlive it. Interrupt() is
-/// thread-safe and may come from a signal-watching thread.
+/// Runs execute as coroutines on the shared EventLoop (ExecuteRunOnLoop), `parallel` of them at once
+/// (a worker coroutine each, taking the next job as its run ends): no thread per run, and the loop's
+/// thread, which launches every target, lives as long as the process, as a target's parent-death
+/// signal requires. Run() blocks its caller until they are done. Interrupt() is thread-safe and may
+/// come from a signal-watching thread.
 class Runner {
  public:
   struct Plan {
@@ -37,7 +39,7 @@ class Runner {
     int max_live = 64;                                          ///< open loop: cap on live targets
     std::chrono::microseconds sample_interval{10'000};
   };
-  using OnRunFinished = std::function<void(const RunRecord&)>;  // called on a worker thread, serialised
+  using OnRunFinished = std::function<void(const RunRecord&)>;  // called on the loop's thread
 
   Runner(Plan plan, RunOptions options, std::shared_ptr<const FingerprintSet> fingerprints, OnRunFinished on_finished);
 
@@ -60,7 +62,7 @@ class Runner {
     size_t variant = 0;
     int index = 0;
   };
-  /// Runs `jobs` on `width` worker threads; appends the finished runs to `records`.
+  /// Runs `jobs` on `width` worker coroutines; appends the finished runs to `records`.
   void RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point epoch, RssSampler& sampler,
                 std::vector<RunRecord>& records);
 

@@ -1,5 +1,7 @@
 #include "harness/process/active_children.h"
 
+#include <csignal>
+
 namespace coder::harness {
 
 bool ActiveChildren::Add(ChildProcess* child) {
@@ -17,8 +19,10 @@ void ActiveChildren::Remove(ChildProcess* child) {
 void ActiveChildren::StopAll() {
   std::lock_guard lock(mu_);
   interrupted_ = true;
-  // Under the lock, so no run can destroy its child meanwhile; Stop() is safe concurrently with the run's.
-  for (auto* child : children_) child->Stop({{StopAction::kKill, std::chrono::seconds(5)}});
+  // A signal, not Stop(): that could wait here, under the lock, for an exit only the event loop sees,
+  // while the loop's runs wait for the lock. Each run sees its target die, and stops and reaps it
+  // itself. Under the lock, so no run can destroy its child meanwhile.
+  for (auto* child : children_) (void)child->SignalGroup(SIGKILL);
 }
 
 bool ActiveChildren::interrupted() const {

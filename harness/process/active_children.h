@@ -7,8 +7,9 @@
 
 namespace coder::harness {
 
-/// The children of runs in progress, so that an interrupt on another thread can kill them. Thread-safe.
-/// After StopAll, a child added later is stopped at once.
+/// The children of runs in progress, so that an interrupt on another thread can kill them. Thread-safe;
+/// no method waits for a child. StopAll SIGKILLs every registered child's process group (each run then
+/// stops and reaps its own); Add refuses a child once interrupted.
 class ActiveChildren {
  public:
   /// False if the harness is already interrupted (the child was stopped).

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "harness/process/proc_fs.h"
 #include "harness/process/spawn.h"
@@ -37,12 +38,39 @@ struct ChildProcess::Waiter {
   bool matched = false;
 };
 
+struct ChildProcess::AsyncWaiter {
+  AsyncWaiter(boost::asio::io_context& context, Clock::time_point deadline, std::function<bool(const OutputLine*)> c,
+              std::function<void()> d)
+      : timer(context, deadline), check(std::move(c)), done(std::move(d)) {}
+  boost::asio::steady_timer timer;  // its handler ends the wait: at the deadline, or cancelled once `check` held
+  std::function<bool(const OutputLine*)> check;
+  std::function<void()> done;
+  bool ended = false;
+};
+
 struct ChildProcess::Watch {
   explicit Watch(ChildProcess* c) : child(c) {}
   ChildProcess* const child;  // dereferenced only while !closed
   bool closed = false;
   std::optional<boost::asio::posix::stream_descriptor> streams[2];
   std::optional<boost::asio::posix::stream_descriptor> exit;  // a dup of the pidfd
+  std::vector<std::shared_ptr<AsyncWaiter>> waits;            // AsyncWait's, until their handler runs
+
+  /// Ends every wait whose check holds now (`line`: the line just read; nullptr: another change).
+  void Check(const OutputLine* line) {
+    for (size_t i = 0; i < waits.size(); ++i) {
+      AsyncWaiter& w = *waits[i];
+      if (!w.ended && w.check(line)) End(w);
+    }
+  }
+  void EndAll() {
+    for (auto& w : waits)
+      if (!w->ended) End(*w);
+  }
+  static void End(AsyncWaiter& w) {
+    w.ended = true;
+    w.timer.cancel();  // the handler runs later, from the loop, never inside a caller's callback
+  }
 };
 
 namespace {
@@ -172,9 +200,15 @@ void ChildProcess::EndStream(int index) {
   Deliver(index + 1, texts, Clock::now());
   // Closing cancels the armed wait; its callback finds the stream gone.
   watch_->streams[index].reset();
-  std::lock_guard lock(mu_);
-  streams_open_[index] = false;
-  output_cv_.notify_all();
+  // Once the end is published, a thread waiting for it may destroy this object: only the watch, held
+  // here, is touched afterwards (its waits are the loop's own, whose child outlives them).
+  const std::shared_ptr<Watch> watch = watch_;
+  {
+    std::lock_guard lock(mu_);
+    streams_open_[index] = false;
+    output_cv_.notify_all();
+  }
+  watch->Check(nullptr);
 }
 
 void ChildProcess::StopWatching() {
@@ -182,6 +216,7 @@ void ChildProcess::StopWatching() {
   for (int i = 0; i < 2; ++i) EndStream(i);
   watch_->exit.reset();
   watch_->closed = true;
+  watch_->EndAll();
 }
 
 void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
@@ -200,8 +235,10 @@ void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>
     truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
     output_cv_.notify_all();
   }
-  if (on_line_) {
-    for (const OutputLine& line : lines) on_line_(line);
+  for (const OutputLine& line : lines) {
+    if (on_line_) on_line_(line);
+    // After the callback, so a wait sees what it recorded of this line.
+    if (!watch_->waits.empty()) watch_->Check(&line);
   }
 }
 
@@ -235,10 +272,30 @@ void ChildProcess::OnExited() {
       drained += static_cast<size_t>(n);
     }
   }
-  std::lock_guard lock(mu_);
-  exit_ = status;
-  output_cv_.notify_all();
-  exit_cv_.notify_all();
+  // As in EndStream: after the exit is published, only the watch is touched.
+  const std::shared_ptr<Watch> watch = watch_;
+  {
+    std::lock_guard lock(mu_);
+    exit_ = status;
+    output_cv_.notify_all();
+    exit_cv_.notify_all();
+  }
+  watch->Check(nullptr);
+}
+
+void ChildProcess::AsyncWait(std::function<bool(const OutputLine*)> check, Clock::time_point deadline,
+                             std::function<void()> done) {
+  auto waiter = std::make_shared<AsyncWaiter>(loop_.context(), deadline, std::move(check), std::move(done));
+  waiter->timer.async_wait([w = watch_, waiter](const boost::system::error_code&) {
+    waiter->ended = true;
+    std::erase(w->waits, waiter);
+    auto finish = std::move(waiter->done);
+    finish();
+  });
+  // A stopped child changes no more: the wait ends at once, its `done` still from the loop. (Cancelled
+  // after the wait is armed: a cancel before it would be lost.)
+  if (watch_->closed || waiter->check(nullptr)) Watch::End(*waiter);
+  else watch_->waits.push_back(waiter);
 }
 
 }  // namespace coder::harness
@@ -336,6 +393,22 @@ void ChildProcess::Stop() { Stop(spec_.stop_plan); }
 
 void ChildProcess::Stop(const std::vector<StopStep>& plan) {
   std::lock_guard stop_lock(stop_mu_);
+  StopLocked(plan);
+}
+
+bool ChildProcess::TryStopAtOnce() {
+  std::unique_lock stop_lock(stop_mu_, std::try_to_lock);
+  if (!stop_lock.owns_lock()) return false;  // another Stop() is under way, and may wait
+  if (stopped_) return true;
+  {
+    std::lock_guard lock(mu_);
+    if (!exit_ || streams_open_[0] || streams_open_[1]) return false;
+  }
+  StopLocked(spec_.stop_plan);
+  return true;
+}
+
+void ChildProcess::StopLocked(const std::vector<StopStep>& plan) {
   if (stopped_) return;
   stopped_ = true;
   // Start failed before a child existed; kill(-(-1)) would signal init.
@@ -391,9 +464,10 @@ void ChildProcess::Stop(const std::vector<StopStep>& plan) {
     auto close_exit_watch = [w = watch_] {
       w->exit.reset();
       w->closed = true;
+      w->EndAll();
     };
-    // A closed loop runs nothing more: then, as RunAndWait does, on this thread.
-    if (loop_.context().stopped()) close_exit_watch();
+    // On the loop's thread, or once the loop runs nothing more (as RunAndWait does): here.
+    if (loop_.InLoopThread() || loop_.context().stopped()) close_exit_watch();
     else loop_.Post(std::move(close_exit_watch));
     return;
   }

@@ -122,9 +122,24 @@ class ChildProcess {
   void Stop();
   /// Stop() with another plan (e.g. a short grace for a child known to ignore signals).
   void Stop(const std::vector<StopStep>& plan);
+  /// Stop(), but only when it has nothing to wait for: the child has exited and both its streams have
+  /// ended, and no other Stop() is running. Then stops it (or finds it stopped) and returns true; else
+  /// does nothing and returns false. For the loop's thread, where Stop() could wait for what only the
+  /// loop delivers; there it blocks only while members the group left behind die of SIGKILL.
+  bool TryStopAtOnce();
+
+  /// An asynchronous wait, for code that runs on the loop's thread (and only there). `check` runs now
+  /// and then after every change of the child's state, on the loop's thread and outside any lock: with
+  /// each line read (after the LineCallback), or with nullptr for a stream's end or the exit. The wait
+  /// ends once `check` returns true, at `deadline`, or when Stop() ends the watching; then `done` runs,
+  /// once, from the loop (never inside this call or inside a callback of this child's). `check` may
+  /// call this ChildProcess's non-waiting methods. The child must outlive the wait.
+  void AsyncWait(std::function<bool(const OutputLine*)> check, std::chrono::steady_clock::time_point deadline,
+                 std::function<void()> done);
 
  private:
   struct Waiter;
+  struct AsyncWaiter;
   /// What the loop's callbacks touch: they hold it, so a callback queued when Stop() closed the
   /// descriptors finds `closed` and never reaches the ChildProcess. Loop thread only.
   struct Watch;
@@ -135,9 +150,10 @@ class ChildProcess {
   void OnReadable(int index);                        // loop thread
   ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read; loop thread
   void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, std::chrono::steady_clock::time_point at);
-  void OnExited();            // loop thread
-  void EndStream(int index);  // loop thread
-  void StopWatching();        // loop thread
+  void OnExited();                                     // loop thread
+  void EndStream(int index);                           // loop thread
+  void StopWatching();                                 // loop thread
+  void StopLocked(const std::vector<StopStep>& plan);  // with stop_mu_ held
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
   void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
 
