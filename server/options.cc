@@ -84,6 +84,34 @@ std::filesystem::path DefaultConfigDir() {
   return ".coderv2";
 }
 
+/// The timeouts of `flags` into `o`.
+Status ParseDurationFlags(const ServerFlags& flags, ServerOptions& o) {
+  struct DurationFlag {
+    std::string_view flag, env;
+    const std::string& value;
+    Duration& out;
+    bool positive = false;  // 0 would close every connection at once
+  };
+  for (const DurationFlag& d : {
+           DurationFlag{"websocket-shutdown-timeout", "CODER_WEBSOCKET_SHUTDOWN_TIMEOUT",
+                        flags.websocket_shutdown_timeout, o.websocket_shutdown_timeout},
+           DurationFlag{"http-drain-timeout", "CODER_HTTP_DRAIN_TIMEOUT", flags.http_drain_timeout,
+                        o.http_drain_timeout},
+           DurationFlag{"notifications-drain-timeout", "CODER_NOTIFICATIONS_DRAIN_TIMEOUT",
+                        flags.notifications_drain_timeout, o.notifications_drain_timeout},
+           DurationFlag{"http-read-timeout", "CODER_HTTP_READ_TIMEOUT", flags.http_read_timeout, o.http_read_timeout,
+                        true},
+           DurationFlag{"http-idle-timeout", "CODER_HTTP_IDLE_TIMEOUT", flags.http_idle_timeout, o.http_idle_timeout,
+                        true},
+       }) {
+    auto parsed = ParseDuration(d.value);
+    if (!parsed) return FlagError(d.flag, d.env, d.value, parsed.error().message);
+    if (d.positive && *parsed <= Duration::zero()) return FlagError(d.flag, d.env, d.value, "want a duration above 0");
+    d.out = *parsed;
+  }
+  return Ok{};
+}
+
 Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
   ServerOptions o;
   if (auto hp = ParseHostPort(flags.http_address)) {
@@ -108,29 +136,7 @@ Result<ServerOptions> ParseServerFlags(const ServerFlags& flags) {
   else if (flags.shutdown_order == "unpatched") o.shutdown_order = ShutdownOrder::kUnpatched;
   else return FlagError("shutdown-order", "CODER_SHUTDOWN_ORDER", flags.shutdown_order, "want patched or unpatched");
 
-  struct DurationFlag {
-    std::string_view flag, env;
-    const std::string& value;
-    Duration& out;
-    bool positive = false;  // 0 would close every connection at once
-  };
-  for (const DurationFlag& d : {
-           DurationFlag{"websocket-shutdown-timeout", "CODER_WEBSOCKET_SHUTDOWN_TIMEOUT",
-                        flags.websocket_shutdown_timeout, o.websocket_shutdown_timeout},
-           DurationFlag{"http-drain-timeout", "CODER_HTTP_DRAIN_TIMEOUT", flags.http_drain_timeout,
-                        o.http_drain_timeout},
-           DurationFlag{"notifications-drain-timeout", "CODER_NOTIFICATIONS_DRAIN_TIMEOUT",
-                        flags.notifications_drain_timeout, o.notifications_drain_timeout},
-           DurationFlag{"http-read-timeout", "CODER_HTTP_READ_TIMEOUT", flags.http_read_timeout, o.http_read_timeout,
-                        true},
-           DurationFlag{"http-idle-timeout", "CODER_HTTP_IDLE_TIMEOUT", flags.http_idle_timeout, o.http_idle_timeout,
-                        true},
-       }) {
-    auto parsed = ParseDuration(d.value);
-    if (!parsed) return FlagError(d.flag, d.env, d.value, parsed.error().message);
-    if (d.positive && *parsed <= Duration::zero()) return FlagError(d.flag, d.env, d.value, "want a duration above 0");
-    d.out = *parsed;
-  }
+  if (auto durations = ParseDurationFlags(flags, o); !durations) return durations.error();
 
   if (flags.log_format == "human") o.log_format = LogFormat::kHuman;
   else if (flags.log_format == "json") o.log_format = LogFormat::kJson;

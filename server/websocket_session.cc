@@ -43,8 +43,7 @@ WatchSession::WatchSession(beast::tcp_stream&& stream, NotificationsManager& not
       stall_timer_(ws_.get_executor()),
       close_deadline_(ws_.get_executor()) {}
 
-net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
-  auto self = shared_from_this();
+void WatchSession::ConfigureStream() {
   // The WebSocket layer keeps its own timers; the TCP stream's would cut long-lived sessions.
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeouts{};
@@ -59,7 +58,11 @@ net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_
   ws_.read_message_max(0);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "coder"); }));
+}
 
+net::awaitable<void> WatchSession::Run(beast::http::request<beast::http::string_body> upgrade) {
+  auto self = shared_from_this();
+  ConfigureStream();
   auto [accept_ec] = co_await ws_.async_accept(upgrade, net::as_tuple(net::use_awaitable));
   if (accept_ec) {
     LogEnded("websocket upgrade failed", accept_ec);

@@ -50,6 +50,7 @@ class WatchSession final : public NotificationWatcher, public std::enable_shared
   // initializer_list temporary inside a coroutine twice.
   void LogEnded(std::string_view what, const boost::system::error_code& ec);
   void LogOversized();
+  void ConfigureStream();  // timeouts, message limit, the Server header: before the handshake
   void LogCloseCut();
   /// The peer has let 512 live notifications pile up unread, or has taken nothing for kWriteStall while
   /// there was something to write: closes its connection outright.

@@ -195,6 +195,21 @@ struct RunSetup {
 
 bool Mentions(const std::string& text, const char* key) { return text.find(key) != std::string::npos; }
 
+/// Writes each --template, its text substituted, into the run's directory; why one could not be, or "".
+template <class Substitute>
+std::string WriteTemplates(const RunOptions& options, const std::filesystem::path& dir, const Substitute& substitute) {
+  for (const auto& t : options.templates) {
+    const auto dest = dir / t.dest;
+    std::error_code ec;
+    std::filesystem::create_directories(dest.parent_path(), ec);
+    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    out << substitute(t.text);
+    out.close();
+    if (!out) return fmt::format("--template {}: cannot write {}", t.source, dest.string());
+  }
+  return {};
+}
+
 RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   RunSetup setup;
   auto any_uses = [&](const char* key) {
@@ -229,18 +244,7 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   if (variant.builtin_server)
     for (std::string& arg : builtin::RunArguments(setup.dir->path())) setup.spec.argv.push_back(std::move(arg));
   for (const auto& [name, value] : options.env) setup.spec.env.emplace_back(name, substitute(value));
-  for (const auto& t : options.templates) {
-    const auto dest = setup.dir->path() / t.dest;
-    std::error_code ec;
-    std::filesystem::create_directories(dest.parent_path(), ec);
-    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-    out << substitute(t.text);
-    out.close();
-    if (!out) {
-      setup.error = fmt::format("--template {}: cannot write {}", t.source, dest.string());
-      return setup;
-    }
-  }
+  if (setup.error = WriteTemplates(options, setup.dir->path(), substitute); !setup.error.empty()) return setup;
   if (options.ready_notify) {
     auto socket = NotifySocket::Open(setup.dir->path());
     if (!socket) {

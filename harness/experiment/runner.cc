@@ -62,9 +62,14 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
         continue;
       }
       ++finished_;
-      // A caller that streams the records keeps them itself: holding them here too would grow with the run count.
-      if (on_finished_) on_finished_(*record);
-      else records.push_back(std::move(*record));
+      // Recorded in a task of its own, after this worker has launched its next target (the launch blocks
+      // the loop until execve): the record's writing overlaps the next target's start instead of delaying
+      // it. Tasks run in the order posted, so records keep the order of their runs' ends.
+      net::post(context, [this, &records, record = std::move(*record)]() mutable {
+        // A caller that streams the records keeps them itself: holding them here too would grow with the run count.
+        if (on_finished_) on_finished_(record);
+        else records.push_back(std::move(record));
+      });
     }
   };
   {
@@ -82,7 +87,10 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
     net::co_spawn(context, worker(), [&](std::exception_ptr error) {
       // A worker's exception is a bug of the harness's: rethrown on the loop, it ends the process loudly.
       if (error) std::rethrow_exception(error);
-      if (--running == 0) all_done.set_value();
+      // Posted, so it runs after the worker's last record, posted before it from this thread.
+      net::post(context, [&] {
+        if (--running == 0) all_done.set_value();
+      });
     });
   }
   all_done.get_future().wait();
@@ -90,7 +98,8 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
     std::lock_guard lock(hook_mu_);
     interrupt_hook_ = nullptr;
   }
-  // A cancel the hook posted before it was removed runs before this: none runs once this frame is gone.
+  // What was posted before this runs before it (a cancel the hook posted before it was removed, the last
+  // records): none runs once this frame is gone.
   EventLoop::Shared().RunAndWait([] {});
   unfinished_ += jobs.size() - std::min(jobs.size(), next);
 }

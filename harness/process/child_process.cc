@@ -92,7 +92,6 @@ long AnonRssKib() {
 }  // namespace
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineCallback on_line, EventLoop& loop) {
-  long spawn_rss = AnonRssKib();
   std::unique_ptr<ChildProcess> child(new ChildProcess(std::move(spec), std::move(on_line), loop));
   SpawnedChild spawned;
   {
@@ -102,6 +101,9 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineC
     spawned = *result;
     internal::RegisterOwnedPid(spawned.pid);
   }
+  // Read once the child runs, so not on the path of its launch: the harness's memory is what it was a
+  // moment ago, when it forked.
+  const long spawn_rss = AnonRssKib();
   child->pid_ = spawned.pid;
   child->pidfd_ = spawned.pidfd;
   child->started_at_ = spawned.started_at;
@@ -450,6 +452,10 @@ void ChildProcess::StopLocked(const std::vector<StopStep>& plan) {
   internal::UnregisterOwnedPid(pid_);
   // As a subreaper we inherited the group's orphans; they are zombies now, not worth keeping.
   if (IsChildSubreaper()) ReapOrphans();
+  EndWatching();
+}
+
+void ChildProcess::EndWatching() {
   bool settled = false;
   {
     std::unique_lock lock(mu_);

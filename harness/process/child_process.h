@@ -154,6 +154,7 @@ class ChildProcess {
   void EndStream(int index);                           // loop thread
   void StopWatching();                                 // loop thread
   void StopLocked(const std::vector<StopStep>& plan);  // with stop_mu_ held
+  void EndWatching();                                  // Stop()'s last step: the output drained, the descriptors closed
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
   void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
 

@@ -8,6 +8,8 @@ namespace net = boost::asio;
 
 net::awaitable<void> WaitOn(ChildProcess& child, std::function<bool(const OutputLine*)> check,
                             std::chrono::steady_clock::time_point deadline) {
+  // Already so: no timer, no turn of the loop.
+  if (check(nullptr)) co_return;
   co_await net::async_initiate<const net::use_awaitable_t<>&, void()>(
       [&child, &check, deadline](auto handler) {
         // AsyncWait takes a copyable callback; the coroutine's handler can only move.

@@ -10,11 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+
+#include "harness/process/proc_fs.h"
 
 extern char** environ;
 
@@ -74,6 +77,7 @@ struct ChildPlan {
   int report_fd;            // the error pipe's write end, above 2, O_CLOEXEC: execve closes it
   pid_t parent_pid;
   bool allow_ptrace_by_harness;
+  sigset_t reset;  // the signals whose disposition is not the default (SignalsToReset)
 };
 
 // What a failed child writes to the error pipe: the step that failed and its errno.
@@ -93,13 +97,39 @@ struct ChildFailure {
 
 // Ignored dispositions survive execve (handled ones are reset by it). Reset while every signal is still
 // blocked: this child shares the harness's memory, where a harness handler must never run.
-void ResetSignalDispositions() noexcept {
+void ResetSignalDispositions(const ChildPlan& plan) noexcept {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);  // glibc's own ones: EINVAL
+    if (sig != SIGKILL && sig != SIGSTOP && sigismember(&plan.reset, sig) == 1)
+      sigaction(sig, &dfl, nullptr);  // glibc's own ones: EINVAL
   }
+}
+
+// The signals this process ignores or catches, from /proc/thread-self/status (process-wide, whichever
+// thread reads it): one read in the parent, where asking each of the 64 would cost as many system calls
+// in the child, on the path of every launch. All of them when it cannot be read. The harness sets its
+// handlers before it launches anything; one set at the same moment by another thread could be missed.
+sigset_t SignalsToReset() {
+  sigset_t set;
+  sigfillset(&set);
+  auto text = ReadSmallFile("/proc/thread-self/status");
+  if (!text) return set;
+  unsigned long long ignored = 0, caught = 0;
+  bool have_ignored = false, have_caught = false;
+  for (size_t at = 0; at < text->size();) {
+    const size_t end = std::min(text->find('\n', at), text->size());
+    const std::string line = text->substr(at, end - at);
+    have_ignored = have_ignored || std::sscanf(line.c_str(), "SigIgn: %llx", &ignored) == 1;
+    have_caught = have_caught || std::sscanf(line.c_str(), "SigCgt: %llx", &caught) == 1;
+    at = end + 1;
+  }
+  if (!have_ignored || !have_caught) return set;
+  sigemptyset(&set);
+  for (int sig = 1; sig < NSIG && sig <= 64; ++sig)
+    if (((ignored | caught) >> (sig - 1)) & 1ULL) sigaddset(&set, sig);
+  return set;
 }
 
 // Marks every descriptor above 2 close-on-exec, the error pipe (already so) included, so nothing of the
@@ -112,7 +142,7 @@ void CloseHarnessDescriptors(int report_fd) noexcept {
 }
 
 [[noreturn]] void ExecChild(const ChildPlan& plan) noexcept {
-  ResetSignalDispositions();
+  ResetSignalDispositions(plan);
   for (int fd = 0; fd <= 2; ++fd) {
     // dup2 onto another number clears FD_CLOEXEC there, so the stdio survives execve.
     if (dup2(plan.stdio[fd], fd) < 0) FailChild(plan, ChildStep::kStdio);
@@ -305,7 +335,8 @@ Result<SpawnedChild> SpawnChild(const LaunchSpec& spec) {
                        {fds.dev_null.get(), fds.out_write.get(), fds.err_write.get()},
                        fds.report_write.get(),
                        getpid(),
-                       spec.allow_ptrace_by_harness};
+                       spec.allow_ptrace_by_harness,
+                       SignalsToReset()};
   int vfork_errno = 0;
   const pid_t pid = VforkExec(plan, &vfork_errno);
   if (pid < 0) return Error{"vfork: " + Errno(vfork_errno)};

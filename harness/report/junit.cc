@@ -265,6 +265,31 @@ void AddBudgetAnalysis(std::vector<Property>& props, std::string_view prefix, co
   props.push_back({fmt::format("{}_over_budget", prefix), a.over_budget ? "true" : "false"});
 }
 
+bool IsOverBudget(const BudgetAnalysis* a) { return a && a->over_budget; }
+
+// Each variant's runs as a schedule of their own, when the harness analysed them so; sets `any_over`
+// when one of them is over the budget.
+std::string PerVariantBudgetText(const ReportBudget& budget, bool& any_over) {
+  std::string out;
+  for (const VariantBudget& v : budget.variants) {
+    const BudgetAnalysis* vp = v.projected ? &*v.projected : nullptr;
+    any_over = any_over || IsOverBudget(&v.measured) || IsOverBudget(vp);
+    out += v.variant + ":";
+    out += fmt::format(" measured {}{}", BudgetFigures(v.measured), IsOverBudget(&v.measured) ? ", OVER budget" : "");
+    if (vp) out += fmt::format("; projected {}{}", BudgetFigures(*vp), IsOverBudget(vp) ? ", OVER budget" : "");
+    out += "\n";
+  }
+  return out;
+}
+
+std::string LittlesLawLine(const char* label, const BudgetAnalysis& a) {
+  return fmt::format(
+      "{}: mean live targets {:.2f} = {:.2f} launches/s x {} mean lifetime (Little's law); mean tail {} ({:.0f}% of "
+      "a lifetime); over budget for {}\n",
+      label, a.mean_live, a.arrival_rate_per_s, FormatMs(a.mean_lifetime_ms), FormatMs(a.mean_tail_ms),
+      a.tail_share * 100, FormatMs(a.time_over_budget_ms));
+}
+
 // Without a `budget` (a budget finding in a hand-edited gate), the case has the findings and no figures.
 TestCase BudgetCase(const ReportDocument& report, const std::vector<ReportFinding>& findings) {
   TestCase tc{.name = "budget"};
@@ -293,19 +318,8 @@ TestCase BudgetCase(const ReportDocument& report, const std::vector<ReportFindin
   std::vector<const ReportFinding*> failing, reported;
   for (const ReportFinding& f : findings)
     if (f.kind == "budget") (f.fails ? failing : reported).push_back(&f);
-  auto over = [](const BudgetAnalysis* a) { return a && a->over_budget; };
-  // Each variant's runs as a schedule of their own, when the harness analysed them so.
-  std::string per_variant;
-  bool any_over = over(measured) || over(projected);
-  if (budget)
-    for (const VariantBudget& v : budget->variants) {
-      const BudgetAnalysis* vp = v.projected ? &*v.projected : nullptr;
-      any_over = any_over || over(&v.measured) || over(vp);
-      per_variant += v.variant + ":";
-      per_variant += fmt::format(" measured {}{}", BudgetFigures(v.measured), over(&v.measured) ? ", OVER budget" : "");
-      if (vp) per_variant += fmt::format("; projected {}{}", BudgetFigures(*vp), over(vp) ? ", OVER budget" : "");
-      per_variant += "\n";
-    }
+  bool any_over = IsOverBudget(measured) || IsOverBudget(projected);
+  const std::string per_variant = budget ? PerVariantBudgetText(*budget, any_over) : std::string();
   if (report.gate ? !failing.empty() : any_over) {
     tc.failed = true;
     tc.failure_type = "budget";
@@ -319,14 +333,8 @@ TestCase BudgetCase(const ReportDocument& report, const std::vector<ReportFindin
   tc.system_out +=
       "measured: the summed sampled RSS of the real targets; projected: the same launch schedule with every target "
       "at --assume-rss for its whole life (not measured).\n";
-  for (const auto& [label, a] : analyses) {
-    if (!a) continue;
-    tc.system_out += fmt::format(
-        "{}: mean live targets {:.2f} = {:.2f} launches/s x {} mean lifetime (Little's law); mean tail {} ({:.0f}% of "
-        "a lifetime); over budget for {}\n",
-        label, a->mean_live, a->arrival_rate_per_s, FormatMs(a->mean_lifetime_ms), FormatMs(a->mean_tail_ms),
-        a->tail_share * 100, FormatMs(a->time_over_budget_ms));
-  }
+  for (const auto& [label, a] : analyses)
+    if (a) tc.system_out += LittlesLawLine(label, *a);
   if (!reported.empty()) tc.system_out += FindingLines(reported);
   return tc;
 }
