@@ -457,6 +457,11 @@ net::awaitable<bool> PollUntil(Pred pred, Clock::time_point deadline, NotifySock
 /// group but carry the run's marker (re-parented here once their parent died). Those already past the
 /// point of no return in their exit are gone.
 std::vector<pid_t> LiveOfRun(ChildProcess& child, const std::string& marker) {
+  // Once the leader's exit is seen its children are this subreaper's (the kernel re-parents them before
+  // it wakes the pidfd), and so would be every live member of its tree or group and every marked orphan:
+  // with no child of ours that no ChildProcess owns, nothing of the run is left. One look at our own
+  // children instead of the tree, the group and the markers, on the path of every stop.
+  if (child.exit_status() && IsChildSubreaper() && !HasUnownedChildren()) return {};
   std::vector<pid_t> live = LiveDescendants(child.pid());
   if (!marker.empty()) {
     for (pid_t p : LiveMarkedOrphans(marker))
