@@ -27,7 +27,7 @@ Result<RunRecord> InMemoryRuns::Find(const std::string& variant, int index) cons
 }
 
 Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& dir,
-                                                 std::vector<std::string> variant_order) {
+                                                 std::vector<std::string> variant_order, size_t memory_budget_bytes) {
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     // A file system without O_TMPFILE: a private name, unlinked at once, is the same file.
@@ -36,7 +36,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& di
     if (fd >= 0) ::unlink(name.c_str());
   }
   if (fd < 0) return Error{fmt::format("cannot keep the run records in {}: {}", dir.string(), std::strerror(errno))};
-  return std::unique_ptr<RunStore>(new RunStore(fd, std::move(variant_order)));
+  return std::unique_ptr<RunStore>(new RunStore(fd, std::move(variant_order), memory_budget_bytes));
 }
 
 RunStore::~RunStore() { ::close(fd_); }
@@ -46,7 +46,35 @@ uint32_t RunStore::VariantPosition(const std::string& name) const {
   return static_cast<uint32_t>(it - variant_order_.begin());
 }
 
+namespace {
+
+/// What a record holds in memory, roughly: its text and its vectors, which is what grows.
+size_t ApproxBytes(const RunRecord& r) {
+  size_t n = sizeof(RunRecord) + r.variant.size() + r.detail.size() + r.exit.size();
+  for (const auto* strings : {&r.fingerprints, &r.held_slots, &r.log_tail})
+    for (const std::string& s : *strings) n += sizeof(std::string) + s.size();
+  for (const StepTiming& s : r.steps) n += sizeof(StepTiming) + s.name.size();
+  n += r.rss_timeline.size() * sizeof(RssPoint);
+  if (r.log)
+    for (const LogLine& l : r.log->lines) n += sizeof(LogLine) + l.text.size();
+  for (const ProcessStacks& p : r.stacks) n += sizeof(ProcessStacks) + p.tool.size() + p.text.size() + p.error.size();
+  return n;
+}
+
+}  // namespace
+
 Status RunStore::Add(const RunRecord& run) {
+  const size_t bytes = ApproxBytes(run);
+  {
+    std::lock_guard lock(mu_);
+    if (held_bytes_ + bytes <= memory_budget_ && held_.size() < kInTheFile) {
+      entries_.push_back({VariantPosition(run.variant), run.index, 0, 0, static_cast<uint32_t>(held_.size())});
+      held_.push_back(run);
+      held_bytes_ += bytes;
+      sorted_ = false;
+      return Ok{};
+    }
+  }
   std::string line = DumpJson(run.ToJson());
   if (line.size() > std::numeric_limits<uint32_t>::max())
     return Error{fmt::format("run #{} of {} is too large to keep ({} bytes)", run.index, run.variant, line.size())};
@@ -79,6 +107,11 @@ uint64_t RunStore::file_bytes() const {
   return end_;
 }
 
+size_t RunStore::held_runs() const {
+  std::lock_guard lock(mu_);
+  return held_.size();
+}
+
 const std::vector<RunStore::Entry>& RunStore::Sorted() const {
   std::lock_guard lock(mu_);
   if (!sorted_) {
@@ -92,6 +125,7 @@ const std::vector<RunStore::Entry>& RunStore::Sorted() const {
 }
 
 Result<RunRecord> RunStore::Read(const Entry& e) const {
+  if (e.held != kInTheFile) return held_[e.held];
   std::string text(e.length, '\0');
   size_t done = 0;
   while (done < text.size()) {
@@ -109,6 +143,10 @@ Result<RunRecord> RunStore::Read(const Entry& e) const {
 
 Status RunStore::ForEach(const std::function<Status(const RunRecord&)>& fn) const {
   for (const Entry& e : Sorted()) {
+    if (e.held != kInTheFile) {
+      if (auto ok = fn(held_[e.held]); !ok) return ok;
+      continue;
+    }
     auto record = Read(e);
     if (!record) return record.error();
     if (auto ok = fn(*record); !ok) return ok;

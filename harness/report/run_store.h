@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,19 +43,23 @@ class InMemoryRuns : public RunSource {
   std::vector<RunRecord> runs_;
 };
 
-/// Every finished run of an experiment, spilled to a temporary file as it arrives, so that memory
-/// stays bounded whatever the run count: the store keeps 24 bytes a run in memory (where its JSON line
-/// is), the file holds the records. The file is created unlinked in `dir` (O_TMPFILE, or a mkstemp name
+/// Every finished run of an experiment, so that memory stays bounded whatever the run count: the first
+/// runs are held in memory up to `memory_budget_bytes` (their approximate size: strings, logs, stacks,
+/// timelines), the rest spilled to a temporary file as they arrive, where the store keeps 32 bytes a run
+/// in memory (where its JSON line is). Most experiments fit the budget and pay neither the JSON writing
+/// nor its reading back for every report format. The file is created unlinked in `dir` (O_TMPFILE, or a mkstemp name
 /// unlinked at once where the file system lacks it: nothing to clean up, nothing another user can open
 /// by name, mode 0600) and goes with the store.
 ///
-/// Add is thread-safe (runs finish on the runner's worker threads); reading is for after the last Add.
+/// Add is thread-safe; reading is for after the last Add.
 class RunStore : public RunSource {
  public:
   /// `variant_order` is the report order of the variants; a run of a variant not in it sorts last.
   /// The Error names `dir` and the reason (missing, not writable, no O_TMPFILE on its file system).
   static Result<std::unique_ptr<RunStore>> Open(const std::filesystem::path& dir,
-                                                std::vector<std::string> variant_order);
+                                                std::vector<std::string> variant_order,
+                                                size_t memory_budget_bytes = kDefaultMemoryBudget);
+  static constexpr size_t kDefaultMemoryBudget = 32 << 20;
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
   ~RunStore() override;
@@ -68,15 +73,20 @@ class RunStore : public RunSource {
   Result<RunRecord> Find(const std::string& variant, int index) const override;
   /// Bytes the file holds.
   uint64_t file_bytes() const;
+  /// Runs held in memory rather than in the file.
+  size_t held_runs() const;
 
  private:
   struct Entry {
     uint32_t variant = 0;  ///< position in variant_order_ (its size for an unknown variant)
     int32_t index = 0;
     uint64_t offset = 0;
-    uint32_t length = 0;  ///< bytes of the JSON text, without the newline
+    uint32_t length = 0;         ///< bytes of the JSON text, without the newline
+    uint32_t held = kInTheFile;  ///< else its position in held_
   };
-  RunStore(int fd, std::vector<std::string> variant_order) : fd_(fd), variant_order_(std::move(variant_order)) {}
+  static constexpr uint32_t kInTheFile = std::numeric_limits<uint32_t>::max();
+  RunStore(int fd, std::vector<std::string> variant_order, size_t memory_budget)
+      : fd_(fd), variant_order_(std::move(variant_order)), memory_budget_(memory_budget) {}
   uint32_t VariantPosition(const std::string& name) const;
   Result<RunRecord> Read(const Entry& e) const;
   /// The entries in report order (sorted once, on the first read after an Add).
@@ -88,6 +98,9 @@ class RunStore : public RunSource {
   mutable std::vector<Entry> entries_;
   mutable bool sorted_ = true;
   uint64_t end_ = 0;
+  const size_t memory_budget_;
+  std::vector<RunRecord> held_;  // guarded by mu_
+  size_t held_bytes_ = 0;        // guarded by mu_
 };
 
 }  // namespace coder::harness

@@ -60,7 +60,7 @@ TEST(RunStoreTest, ReadsRunsBackInReportOrderWhateverOrderTheyFinished) {
 
 TEST(RunStoreTest, ARunReadsBackAsItWasAdded) {
   TempDir dir("run-store");
-  auto store = RunStore::Open(dir.path(), {"a"});
+  auto store = RunStore::Open(dir.path(), {"a"}, 0);  // through the file
   ASSERT_TRUE(store);
   RunRecord r = MakeRun("a", 3, Outcome::kCrashed);
   r.log = RunLog{.clock = LogClock::kSignal, .lines = {{-1.5, 2, "bye"}}};
@@ -75,10 +75,35 @@ TEST(RunStoreTest, ARunReadsBackAsItWasAdded) {
   EXPECT_THAT(missing.error().message, HasSubstr("no run #4 of a"));
 }
 
+TEST(RunStoreTest, RunsWithinTheMemoryBudgetAreHeldTheRestFiledAndAllReadBackInReportOrder) {
+  TempDir dir("run-store");
+  RunRecord sized = MakeRun("a", 0);
+  sized.log_tail.assign(10, std::string(1000, 'x'));  // about 10 KB a record: three fit in 35 KB
+  auto store = RunStore::Open(dir.path(), {"b", "a"}, 35'000);
+  ASSERT_TRUE(store);
+  const std::vector<std::pair<std::string, int>> added = {{"a", 2}, {"b", 1}, {"a", 0}, {"b", 0}, {"a", 1}, {"b", 2}};
+  for (const auto& [variant, index] : added) {
+    RunRecord r = sized;
+    r.variant = variant;
+    r.index = index;
+    ASSERT_TRUE((*store)->Add(r).ok());
+  }
+  EXPECT_EQ((*store)->held_runs(), 3u);
+  EXPECT_GT((*store)->file_bytes(), 0u);
+  const std::vector<std::pair<std::string, int>> expected = {{"b", 0}, {"b", 1}, {"b", 2},
+                                                             {"a", 0}, {"a", 1}, {"a", 2}};
+  EXPECT_EQ(Order(**store), expected);
+  for (const auto& [variant, index] : added) {
+    const auto found = (*store)->Find(variant, index);
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_EQ(found->log_tail, sized.log_tail);
+  }
+}
+
 TEST(RunStoreTest, LeavesNothingInItsDirectoryThatAnotherUserCouldOpen) {
   TempDir dir("run-store");
   {
-    auto store = RunStore::Open(dir.path(), {"a"});
+    auto store = RunStore::Open(dir.path(), {"a"}, 0);
     ASSERT_TRUE(store);
     ASSERT_TRUE((*store)->Add(MakeRun("a", 0)).ok());
     EXPECT_GT((*store)->file_bytes(), 0u);
@@ -112,7 +137,7 @@ TEST(RunStoreTest, AFullDiskIsAnErrorAndTheRunsKeptBeforeStayReadable) {
   std::filesystem::create_directories(at);
   ASSERT_EQ(::mount("tmpfs", at.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
   {
-    auto store = RunStore::Open(at, {"a"});
+    auto store = RunStore::Open(at, {"a"}, 0);
     ASSERT_TRUE(store);
     RunRecord big = MakeRun("a", 0);
     big.log_tail.assign(200, std::string(100, 'x'));  // about 20 KB a record
