@@ -17,7 +17,8 @@ namespace coder::harness {
 /// and everything it starts inherits, daemons that left its group and session included), again until
 /// none is left or 10 s pass, then exits.
 ///
-/// Call Start() before the process has other threads: the keeper is a plain fork. Not thread-safe;
+/// Call Start() before the process has other threads (the keeper is a plain fork) and before it becomes
+/// a child subreaper (a subreaper would adopt the keeper, which is then its child again). Not thread-safe;
 /// one per experiment. Release() is idempotent; the destructor calls it.
 class Keeper {
  public:
