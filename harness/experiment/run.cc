@@ -300,7 +300,6 @@ net::awaitable<bool> WaitReady(ChildProcess& child, const RunOptions& options, R
               : fmt::format("{} notifications, last STATUS: '{}'", setup.notify->datagrams(), setup.notify->status())));
     }
   };
-  const bool probes_block = !setup.ready_url.empty() || !setup.ready_tcp.empty();
   for (;;) {
     if (active.interrupted()) co_return false;
     // Before the probes look: a line printed while they do wakes the wait below.
@@ -309,7 +308,7 @@ net::awaitable<bool> WaitReady(ChildProcess& child, const RunOptions& options, R
     // An exited target's sockets are closed: probing it again would only delay the record.
     if (probes.any() && !probes_at && !child.exit_status()) {
       const bool held =
-          probes_block ? co_await OffLoop([&] { return probes.PollOnce(deadline); }) : probes.PollOnce(deadline);
+          probes.may_block() ? co_await OffLoop([&] { return probes.PollOnce(deadline); }) : probes.PollOnce(deadline);
       if (held) probes_at = Clock::now();
     }
     const auto log_at = want_log ? state.ready_line_at() : std::optional<Clock::time_point>(Clock::time_point::min());

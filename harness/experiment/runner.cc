@@ -56,7 +56,7 @@ void Runner::RunBlock(const std::vector<Job>& jobs, int width, Clock::time_point
       // Helpers that left their target's process group (daemons) were re-parented to us; with no run in
       // progress they are all leftovers of finished runs. Here, on the loop, no run starts meanwhile;
       // with none in progress, nothing on the loop waits for it either.
-      if (--in_progress == 0 && IsChildSubreaper() && !OwnChildren().empty()) KillOrphans();
+      if (--in_progress == 0 && IsChildSubreaper()) KillOrphans();
       if (!record) {
         ++unfinished_;
         continue;

@@ -39,6 +39,8 @@ class ReadinessProbes {
   /// attempt that `deadline` cut short and that ran out of time keeps what the attempt before it saw.
   bool PollOnce(std::chrono::steady_clock::time_point deadline);
   bool any() const { return listen_ || url_ || tcp_; }
+  /// Whether PollOnce may block (up to a second an attempt): an HTTP GET or a TCP connect is asked for.
+  bool may_block() const { return url_ || tcp_; }
 
   /// What the polled conditions waited for and what each last saw, e.g. "a TCP listener of the
   /// target's tree on port 4321 (last seen: the tree listens on 127.0.0.1:8080 only)".

@@ -67,6 +67,12 @@ struct ChildProcess::Watch {
     for (auto& w : waits)
       if (!w->ended) End(*w);
   }
+  /// The end of watching, once the streams are closed: the pidfd's watcher goes, the waits end.
+  void Close() {
+    exit.reset();
+    closed = true;
+    EndAll();
+  }
   static void End(AsyncWaiter& w) {
     w.ended = true;
     w.timer.cancel();  // the handler runs later, from the loop, never inside a caller's callback
@@ -216,9 +222,7 @@ void ChildProcess::EndStream(int index) {
 void ChildProcess::StopWatching() {
   if (watch_->closed) return;
   for (int i = 0; i < 2; ++i) EndStream(i);
-  watch_->exit.reset();
-  watch_->closed = true;
-  watch_->EndAll();
+  watch_->Close();
 }
 
 void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
@@ -360,11 +364,6 @@ uint64_t ChildProcess::lines_read() const {
   return lines_read_;
 }
 
-void ChildProcess::WaitForOutputAfter(uint64_t lines, Clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  output_cv_.wait_until(lock, deadline, [&] { return lines_read_ > lines || exit_.has_value(); });
-}
-
 std::vector<OutputLine> ChildProcess::Lines() const {
   std::lock_guard lock(mu_);
   return {ring_.lines().begin(), ring_.lines().end()};
@@ -467,11 +466,7 @@ void ChildProcess::EndWatching() {
     // Both streams ended and the exit was handled, so no callback of the loop's can reach this object
     // again: what is left, the pidfd's watcher, is closed on the loop's thread without a round trip to
     // it (a wake-up of each thread, on the path of every run).
-    auto close_exit_watch = [w = watch_] {
-      w->exit.reset();
-      w->closed = true;
-      w->EndAll();
-    };
+    auto close_exit_watch = [w = watch_] { w->Close(); };
     // On the loop's thread, or once the loop runs nothing more (as RunAndWait does): here.
     if (loop_.InLoopThread() || loop_.context().stopped()) close_exit_watch();
     else loop_.Post(std::move(close_exit_watch));

@@ -97,12 +97,9 @@ class ChildProcess {
   /// before the exit is seen: after a false return, WaitUntil tells whether and how the child ended.
   bool WaitForLine(const std::function<bool(const OutputLine&)>& match, std::chrono::steady_clock::time_point deadline);
 
-  /// How many lines the child has written so far (both streams), for WaitForOutputAfter.
+  /// How many lines the child has written so far (both streams): a wait that polls something else (a
+  /// listener, a URL) looks again as soon as it grows, since readiness often comes with a line.
   uint64_t lines_read() const;
-  /// Blocks until more than `lines` lines have been read (lines_read()), the child has exited, or
-  /// `deadline`. For a wait that polls something else (a listener, a URL) and should look again as soon
-  /// as the target says anything, since readiness often comes with a line.
-  void WaitForOutputAfter(uint64_t lines, std::chrono::steady_clock::time_point deadline);
 
   /// A copy of the retained lines, oldest first.
   std::vector<OutputLine> Lines() const;

@@ -41,22 +41,13 @@ boost::asio::awaitable<void> SleepUntil(std::chrono::steady_clock::time_point de
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F&>> OffLoop(F fn) {
   using R = std::invoke_result_t<F&>;
-  auto executor = co_await boost::asio::this_coro::executor;
   if constexpr (std::is_void_v<R>) {
-    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr)>(
-        [&fn, executor](auto handler) {
-          std::thread([&fn, executor, handler = std::move(handler)]() mutable {
-            std::exception_ptr error;
-            try {
-              fn();
-            } catch (...) {
-              error = std::current_exception();
-            }
-            boost::asio::post(executor, [handler = std::move(handler), error]() mutable { std::move(handler)(error); });
-          }).detach();
-        },
-        boost::asio::use_awaitable);
+    (void)co_await OffLoop([&fn] {
+      fn();
+      return true;
+    });
   } else {
+    auto executor = co_await boost::asio::this_coro::executor;
     co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
         [&fn, executor](auto handler) {
           std::thread([&fn, executor, handler = std::move(handler)]() mutable {

@@ -90,21 +90,23 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   return ParseProcStat(*text);
 }
 
+std::optional<uint64_t> StatusSignalMask(std::string_view status, std::string_view key) {
+  const auto at = status.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  const size_t b = status.find_first_not_of(" \t", at + key.size());
+  if (b == std::string_view::npos) return std::nullopt;
+  const size_t e = status.find('\n', b);
+  const std::string_view hex = status.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b);
+  uint64_t mask = 0;
+  if (std::from_chars(hex.data(), hex.data() + hex.size(), mask, 16).ec != std::errc()) return std::nullopt;
+  return mask;
+}
+
 bool SignalPending(pid_t pid, int sig) {
   auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
   if (!text || sig < 1 || sig > 64) return false;
-  for (std::string_view key : {"SigPnd:", "ShdPnd:"}) {
-    const auto at = text->find(key);
-    if (at == std::string::npos) continue;
-    size_t b = text->find_first_not_of(" \t", at + key.size());
-    size_t e = text->find('\n', b);
-    if (b == std::string::npos) continue;
-    uint64_t mask = 0;
-    const std::string_view hex = std::string_view(*text).substr(b, e == std::string::npos ? std::string::npos : e - b);
-    if (std::from_chars(hex.data(), hex.data() + hex.size(), mask, 16).ec == std::errc() &&
-        (mask >> (sig - 1) & 1u) != 0)
-      return true;
-  }
+  for (std::string_view key : {"SigPnd:", "ShdPnd:"})
+    if (auto mask = StatusSignalMask(*text, key); mask && (*mask >> (sig - 1) & 1u) != 0) return true;
   return false;
 }
 

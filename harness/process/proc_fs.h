@@ -38,6 +38,10 @@ std::vector<pid_t> ReadChildren(pid_t pid);
 /// scans, never per sampling tick. Thread-safe.
 std::vector<pid_t> ListPids();
 
+/// The hexadecimal signal mask of field `key` ("SigIgn:", "ShdPnd:", ...) in the text of a
+/// /proc/<pid>/status; nullopt when the field is missing or malformed. Pure function.
+std::optional<uint64_t> StatusSignalMask(std::string_view status, std::string_view key);
+
 /// Whether signal `sig` is pending for `pid` and not yet handled (SigPnd or ShdPnd of /proc/<pid>/status).
 /// False when the process is gone or the file cannot be read. Thread-safe.
 bool SignalPending(pid_t pid, int sig);

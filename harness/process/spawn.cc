@@ -116,19 +116,12 @@ sigset_t SignalsToReset() {
   sigfillset(&set);
   auto text = ReadSmallFile("/proc/thread-self/status");
   if (!text) return set;
-  unsigned long long ignored = 0, caught = 0;
-  bool have_ignored = false, have_caught = false;
-  for (size_t at = 0; at < text->size();) {
-    const size_t end = std::min(text->find('\n', at), text->size());
-    const std::string line = text->substr(at, end - at);
-    have_ignored = have_ignored || std::sscanf(line.c_str(), "SigIgn: %llx", &ignored) == 1;
-    have_caught = have_caught || std::sscanf(line.c_str(), "SigCgt: %llx", &caught) == 1;
-    at = end + 1;
-  }
-  if (!have_ignored || !have_caught) return set;
+  const auto ignored = StatusSignalMask(*text, "SigIgn:");
+  const auto caught = StatusSignalMask(*text, "SigCgt:");
+  if (!ignored || !caught) return set;
   sigemptyset(&set);
   for (int sig = 1; sig < NSIG && sig <= 64; ++sig)
-    if (((ignored | caught) >> (sig - 1)) & 1ULL) sigaddset(&set, sig);
+    if (((*ignored | *caught) >> (sig - 1)) & 1u) sigaddset(&set, sig);
   return set;
 }
 

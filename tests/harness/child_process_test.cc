@@ -411,25 +411,6 @@ TEST(ChildProcessTest, AFloodingChildDoesNotHoldBackAnotherChildsOutput) {
   EXPECT_FALSE(flooder->exit_status());
 }
 
-TEST(ChildProcessTest, WaitForOutputAfterReturnsOnTheNextLineOrTheExit) {
-  auto child = StartOrFail(Calibrated({"--ready-after-ms", "100"}));
-  ASSERT_TRUE(child);
-  const uint64_t before = child->lines_read();
-  EXPECT_EQ(before, 0u);
-  // The child keeps running after its line: returning long before the deadline means the line woke it.
-  const auto deadline = In(30s);
-  child->WaitForOutputAfter(before, deadline);
-  EXPECT_LT(std::chrono::steady_clock::now(), deadline);
-  EXPECT_GT(child->lines_read(), before);
-  EXPECT_FALSE(child->exit_status());
-  ASSERT_TRUE(child->Signal(SIGTERM).ok());
-  ASSERT_TRUE(child->WaitUntil(In(10s)));
-  const uint64_t all = child->lines_read();
-  const auto after_exit = In(30s);
-  child->WaitForOutputAfter(all, after_exit);  // exited: returns at once
-  EXPECT_LT(std::chrono::steady_clock::now(), after_exit);
-}
-
 TEST(ChildProcessTest, NoLineCallbackRunsAfterStopReturns) {
   std::atomic<bool> stopped{false};
   std::atomic<int> late{0};
