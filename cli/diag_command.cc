@@ -76,6 +76,29 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
                 "repeatable")
       ->allow_extra_args(false)
       ->take_all();
+  s->add_option("--client", f.traffic.clients,
+                "KIND:COUNT[:PATH]: COUNT connections held from ready through the stop, confirmed before the "
+                "signal: idle (keep-alive, one request answered), silent (connected, nothing sent), inflight (a "
+                "request whose answer is read only after the signal), websocket (upgraded, waiting for the close "
+                "frame); repeatable")
+      ->allow_extra_args(false)
+      ->take_all();
+  s->add_option("--load", f.traffic.load,
+                "RATE/s:PATH (e.g. 500/s:/healthz): open-loop requests from ready until the target exits, each "
+                "given one fate; max:PATH as fast as the connections allow");
+  s->add_option("--load-connections", f.traffic.load_connections, "Keep-alive connections the --load uses")
+      ->capture_default_str();
+  s->add_option("--client-url", f.traffic.url,
+                "Where --client and --load go (default: the origin of --ready-url, else http://127.0.0.1:{port}, "
+                "else the built-in server's announced URL)");
+  s->add_option("--client-header", f.traffic.headers,
+                "NAME:VALUE sent on every --client and --load request ({port} and {dir} substituted); repeatable")
+      ->allow_extra_args(false)
+      ->take_all();
+  s->add_option("--client-timeout", f.traffic.timeout,
+                "How long the --client connections may take to be established after ready; a run whose clients "
+                "were not is clients-not-established")
+      ->capture_default_str();
   s->add_option("--dir-mode", f.dir_mode,
                 "Mode of each run's directory (default 0700), e.g. 0755 for servers whose workers drop privileges");
   s->add_option("--fingerprint", f.fingerprints, "NAME=REGEX (RE2) flagged when an output line matches; repeatable")

@@ -22,6 +22,9 @@ constexpr std::pair<FindingKind, std::string_view> kNames[] = {
     {FindingKind::kRegression, "regression"},
     {FindingKind::kLeftProcesses, "left-processes"},
     {FindingKind::kFixedTail, "fixed-tail"},
+    {FindingKind::kClients, "clients"},
+    {FindingKind::kDropped, "dropped"},
+    {FindingKind::kHeldByClient, "held-by-client"},
 };
 
 std::string KindNames() {
@@ -39,6 +42,7 @@ std::optional<FindingKind> FindingKindOf(Outcome outcome) {
     case Outcome::kCrashed: return FindingKind::kCrash;
     case Outcome::kKilledByWatchdog: return FindingKind::kWatchdog;
     case Outcome::kLeftProcesses: return FindingKind::kLeftProcesses;
+    case Outcome::kClientsNotEstablished: return FindingKind::kClients;
     case Outcome::kTimeoutFingerprint: return FindingKind::kFingerprint;
     case Outcome::kSlow: return FindingKind::kSlow;
     case Outcome::kClean: return std::nullopt;

@@ -26,13 +26,17 @@ enum class FindingKind {
   kRegression,
   kLeftProcesses,  ///< the leader exited while its tree still ran
   kFixedTail,      ///< a variant's stops cluster at one latency (FindFixedTailInRuns): the signature of a timeout
+  kClients,        ///< --client connections not all established before the signal: the stop was not tested
+  kDropped,        ///< requests the server took and never answered whole
+  kHeldByClient,   ///< a slow stop that ended only as held client connections closed
 };
 std::string_view ToString(FindingKind kind);
 /// The kind named `name` ("fingerprint", "fixed-tail", ...); nullopt for any other text.
 std::optional<FindingKind> FindingKindFromString(std::string_view name);
 
 /// "all" (the default), "none", or a comma-separated list of: fingerprint, slow, watchdog, crash,
-/// never-ready, failed-to-start, budget, regression, left-processes, fixed-tail.
+/// never-ready, failed-to-start, budget, regression, left-processes, fixed-tail, clients, dropped,
+/// held-by-client.
 Result<std::set<FindingKind>> ParseFailOn(const std::string& text);
 
 struct Finding {

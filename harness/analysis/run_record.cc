@@ -1,6 +1,8 @@
 #include "harness/analysis/run_record.h"
 
 #include "common/enum_names.h"
+#include "harness/analysis/json_reader.h"
+#include "harness/analysis/traffic_json.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -17,6 +19,7 @@ constexpr std::pair<Outcome, std::string_view> kOutcomeNames[] = {
     {Outcome::kSlow, "slow"},
     {Outcome::kTimeoutFingerprint, "timeout-fingerprint"},
     {Outcome::kLeftProcesses, "left-processes"},
+    {Outcome::kClientsNotEstablished, "clients-not-established"},
     {Outcome::kKilledByWatchdog, "killed-by-watchdog"},
     {Outcome::kCrashed, "crashed"},
     {Outcome::kNeverReady, "never-ready"},
@@ -37,85 +40,6 @@ json LogJson(const std::optional<RunLog>& log) {
 
 json Optional(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 json Optional(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
-
-// Readers below are strict about types (a string where a number belongs is a corrupt record, not a
-// zero) and lenient about presence: a missing key keeps the member's default, so records written by
-// an older harness that lacked a field still load.
-class Reader {
- public:
-  explicit Reader(const json& j) : j_(j) {}
-  bool ok() const { return ok_; }
-
-  const json* Find(const char* key) {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return nullptr;
-    return &*it;
-  }
-  void String(const char* key, std::string& out) { Take(key, out, &json::is_string); }
-  void Bool(const char* key, bool& out) { Take(key, out, &json::is_boolean); }
-  void Double(const char* key, double& out) { Take(key, out, &json::is_number); }
-  void Double(const char* key, std::optional<double>& out) {
-    double v = 0;
-    if (Take(key, v, &json::is_number)) out = v;
-  }
-  void Int(const char* key, int& out) {
-    if (const json* v = Find(key)) {
-      if (auto i = AsInt(*v)) out = *i;
-    }
-  }
-  void Int(const char* key, std::optional<int>& out) {
-    if (const json* v = Find(key)) {
-      if (auto i = AsInt(*v)) out = *i;
-    }
-  }
-  void U64(const char* key, uint64_t& out) {
-    if (const json* v = Find(key)) {
-      if (auto u = AsU64(*v)) out = *u;
-    }
-  }
-  void Strings(const char* key, std::vector<std::string>& out) {
-    const json* v = Find(key);
-    if (!v) return;
-    if (!v->is_array()) return Fail();
-    for (const json& e : *v) {
-      if (!e.is_string()) return Fail();
-      out.push_back(e.get<std::string>());
-    }
-  }
-  std::optional<int> AsInt(const json& v) {
-    if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()})
-      return static_cast<int>(v.get<uint64_t>());
-    if (v.is_number_integer() && !v.is_number_unsigned()) {
-      const int64_t i = v.get<int64_t>();
-      if (i >= std::numeric_limits<int>::min() && i <= std::numeric_limits<int>::max()) return static_cast<int>(i);
-    }
-    Fail();
-    return std::nullopt;
-  }
-  std::optional<uint64_t> AsU64(const json& v) {
-    if (v.is_number_unsigned()) return v.get<uint64_t>();
-    if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
-    Fail();
-    return std::nullopt;
-  }
-  void Fail() { ok_ = false; }
-
- private:
-  template <class T>
-  bool Take(const char* key, T& out, bool (json::*is_type)() const noexcept) {
-    const json* v = Find(key);
-    if (!v) return false;
-    if (!(v->*is_type)()) {
-      Fail();
-      return false;
-    }
-    out = v->get<T>();
-    return true;
-  }
-
-  const json& j_;
-  bool ok_ = true;
-};
 
 }  // namespace
 
@@ -161,6 +85,7 @@ json RunRecord::ToJson() const {
       {"log_lines", log_lines},
       {"log_dropped_bytes", log_dropped_bytes},
       {"stacks", std::move(stack_list)},
+      {"traffic", TrafficJson(traffic)},
   };
 }
 
@@ -168,7 +93,7 @@ namespace {
 
 // Each reads one optional member of a run record's JSON; false when it is present but malformed.
 
-bool ReadRssTimeline(const json& timeline, Reader& in, std::vector<RssPoint>& out) {
+bool ReadRssTimeline(const json& timeline, JsonReader& in, std::vector<RssPoint>& out) {
   if (!timeline.is_array()) return false;
   for (const json& p : timeline) {
     if (!p.is_array() || p.size() != 2 || !p[0].is_number()) return false;
@@ -186,7 +111,7 @@ bool ReadObjects(const json& array, std::vector<T>& out, Fill fill) {
   for (const json& element : array) {
     if (!element.is_object()) return false;
     T item;
-    Reader in(element);
+    JsonReader in(element);
     fill(in, item);
     if (!in.ok()) return false;
     out.push_back(std::move(item));
@@ -195,7 +120,7 @@ bool ReadObjects(const json& array, std::vector<T>& out, Fill fill) {
 }
 
 bool ReadSteps(const json& steps, std::vector<StepTiming>& out) {
-  return ReadObjects(steps, out, [](Reader& in, StepTiming& step) {
+  return ReadObjects(steps, out, [](JsonReader& in, StepTiming& step) {
     in.String("name", step.name);
     in.Double("ms", step.ms);
   });
@@ -204,7 +129,7 @@ bool ReadSteps(const json& steps, std::vector<StepTiming>& out) {
 bool ReadLog(const json& log, std::optional<RunLog>& result) {
   if (!log.is_object()) return false;
   RunLog out;
-  Reader log_in(log);
+  JsonReader log_in(log);
   std::string clock = "launch";
   log_in.String("clock", clock);
   const auto known = LogClockFromString(clock);
@@ -227,7 +152,7 @@ bool ReadLog(const json& log, std::optional<RunLog>& result) {
 }
 
 bool ReadStacks(const json& stacks, std::vector<ProcessStacks>& out) {
-  return ReadObjects(stacks, out, [](Reader& in, ProcessStacks& entry) {
+  return ReadObjects(stacks, out, [](JsonReader& in, ProcessStacks& entry) {
     in.Int("pid", entry.pid);
     in.String("tool", entry.tool);
     in.Double("at_ms", entry.at_ms);
@@ -241,7 +166,7 @@ bool ReadStacks(const json& stacks, std::vector<ProcessStacks>& out) {
 std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   if (!j.is_object()) return std::nullopt;
   RunRecord r;
-  Reader in(j);
+  JsonReader in(j);
   // variant and outcome identify a record: without them it is not one.
   const json* variant = in.Find("variant");
   const json* outcome = in.Find("outcome");
@@ -276,6 +201,7 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.U64("log_lines", r.log_lines);
   in.U64("log_dropped_bytes", r.log_dropped_bytes);
   if (const json* stacks = in.Find("stacks"); stacks && !ReadStacks(*stacks, r.stacks)) return std::nullopt;
+  if (const json* traffic = in.Find("traffic"); traffic && !ReadTraffic(*traffic, r.traffic)) return std::nullopt;
   if (!in.ok()) return std::nullopt;
   return r;
 }

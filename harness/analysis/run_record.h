@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/measure/measurements.h"
+#include "harness/traffic/traffic_record.h"
 
 namespace coder::harness {
 
@@ -21,6 +22,7 @@ enum class Outcome {
   kNeverReady,          ///< did not become ready within --ready-timeout (the harness then stopped it)
   kCrashed,             ///< non-zero exit, or died of a signal the harness did not send
   kKilledByWatchdog,    ///< still running --kill-after past the signal: the harness sent SIGKILL
+  kClientsNotEstablished,  ///< its --client connections were not all established before the signal: untested
   kLeftProcesses,       ///< the leader exited while processes of its tree still ran (the harness killed them)
   kTimeoutFingerprint,  ///< exited, but a timeout fingerprint matched (log line or latency at a known timeout)
   kSlow,                ///< exited cleanly, but slower than --slow-threshold
@@ -30,12 +32,13 @@ inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,
                                            Outcome::kSlow,
                                            Outcome::kTimeoutFingerprint,
                                            Outcome::kLeftProcesses,
+                                           Outcome::kClientsNotEstablished,
                                            Outcome::kKilledByWatchdog,
                                            Outcome::kCrashed,
                                            Outcome::kNeverReady,
                                            Outcome::kFailedToStart};
-/// "clean", "slow", "timeout-fingerprint", "left-processes", "killed-by-watchdog", "crashed",
-/// "never-ready", "failed-to-start".
+/// "clean", "slow", "timeout-fingerprint", "left-processes", "clients-not-established",
+/// "killed-by-watchdog", "crashed", "never-ready", "failed-to-start".
 std::string_view ToString(Outcome outcome);
 std::optional<Outcome> OutcomeFromString(std::string_view text);
 
@@ -90,6 +93,8 @@ struct RunRecord {
   uint64_t log_lines = 0;
   uint64_t log_dropped_bytes = 0;
   std::vector<ProcessStacks> stacks;  ///< taken when the run hung past --stack-after
+  /// What the run's --client and --load traffic met; absent without them.
+  std::optional<TrafficRecord> traffic;
 
   /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
   /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are

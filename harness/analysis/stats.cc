@@ -162,6 +162,7 @@ json VariantSummary::ToJson() const {
       {"dominant_step", dominant_step ? json{{"name", dominant_step->name}, {"ms", dominant_step->ms}} : json(nullptr)},
       {"held_slots", Counts(held_slots)},
       {"fixed_tail", fixed_tail ? fixed_tail->ToJson() : json(nullptr)},
+      {"traffic", traffic ? traffic->ToJson() : json(nullptr)},
   };
 }
 

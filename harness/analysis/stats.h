@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness/analysis/run_record.h"
+#include "harness/analysis/traffic_analysis.h"
 
 namespace coder::harness {
 
@@ -110,6 +111,7 @@ struct VariantSummary {
   std::map<std::string, size_t> held_slots;  ///< wait-group slot -> runs whose timeout line named it
   size_t findings = 0;                       ///< runs whose outcome is not kClean
   std::optional<FixedTail> fixed_tail;       ///< FindFixedTailInRuns over the variant's runs
+  std::optional<TrafficSummary> traffic;     ///< over the runs with --client or --load traffic
 
   /// See docs/report-schema.md ("Variant summary"). `outcomes` lists every outcome, zeros included.
   nlohmann::json ToJson() const;

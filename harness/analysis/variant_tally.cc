@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "harness/analysis/fingerprint.h"
+#include "harness/analysis/traffic_analysis.h"
 
 namespace coder::harness {
 
@@ -23,6 +24,7 @@ void VariantTally::Add(const RunRecord& run) {
     ++runs_with_steps_;
     for (const StepTiming& s : run.steps) step_total_ms_[s.name] += s.ms;
   }
+  traffic_.Add(run);
   if (auto timeline = TimelineOf(run)) {
     DecimateSamples(timeline->samples, budget_samples_per_run_);
     timeline->samples.shrink_to_fit();
@@ -51,6 +53,7 @@ VariantSummary VariantTally::Summary() const {
   s.kernel_peak_rss_bytes = Summarize(std::move(kernel_rss));
   s.fingerprints = fingerprints_;
   s.held_slots = held_slots_;
+  s.traffic = traffic_.Summary();
   // The mean over the runs that reported steps, a step missing from one of them counting 0 ms there.
   for (const auto& [name, total] : step_total_ms_) {
     const double mean = total / static_cast<double>(runs_with_steps_);
@@ -95,6 +98,10 @@ void AppendRunFindings(const RunRecord& run, bool gated, std::vector<Finding>& o
     if (!IsBuiltinFingerprint(f))
       out.push_back(
           {run.variant, run.index, FindingKind::kFingerprint, fmt::format("fingerprint {} matched", f), gated});
+  if (auto dropped = DroppedFinding(run))
+    out.push_back({run.variant, run.index, FindingKind::kDropped, "dropped: " + *dropped, gated});
+  if (auto held = HeldByClientFinding(run))
+    out.push_back({run.variant, run.index, FindingKind::kHeldByClient, "held-by-client: " + *held, gated});
 }
 
 std::vector<Finding> CollectFindings(const std::vector<VariantTally>& variants, const ExperimentFindings& experiment) {

@@ -12,6 +12,7 @@
 #include "harness/analysis/gate.h"
 #include "harness/analysis/run_record.h"
 #include "harness/analysis/stats.h"
+#include "harness/analysis/traffic_analysis.h"
 
 namespace coder::harness {
 
@@ -64,6 +65,7 @@ class VariantTally {
   size_t runs_with_steps_ = 0;
   std::vector<TargetTimeline> timelines_;
   std::vector<Finding> findings_;
+  TrafficTally traffic_;
 };
 
 /// CollectFindings' per-run rule: one finding for a run whose outcome is not clean, one per user

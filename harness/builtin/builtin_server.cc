@@ -1,5 +1,7 @@
 #include "harness/builtin/builtin_server.h"
 
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include <utility>
@@ -51,6 +53,22 @@ Result<std::vector<VariantSpec>> Matrix(const MatrixOptions& o) {
 
 std::vector<std::string> RunArguments(const std::filesystem::path& run_dir) {
   return {"--config-dir", (run_dir / "config").string()};
+}
+
+std::optional<std::string> UrlFromReadyLine(std::string_view line) {
+  const size_t at = line.find(kReadyLine);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view url = line.substr(at + std::string_view(kReadyLine).size());
+  url = url.substr(0, url.find_first_of(" \t\r\n"));
+  if (url.substr(0, 7) != "http://") return std::nullopt;
+  return std::string(url);
+}
+
+std::vector<std::pair<std::string, std::string>> ClientHeaders(const std::filesystem::path& run_dir) {
+  std::ifstream in(run_dir / "config" / "session");
+  std::string token;
+  if (!std::getline(in, token) || token.empty()) return {};
+  return {{"Coder-Session-Token", token}};
 }
 
 bool HasOrder(const VariantSpec& variant, std::string_view order) {

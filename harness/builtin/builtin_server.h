@@ -45,6 +45,17 @@ Result<std::vector<VariantSpec>> Matrix(const MatrixOptions& options);
 /// directory `run_dir`.
 std::vector<std::string> RunArguments(const std::filesystem::path& run_dir);
 
+/// The URL the built-in server's ready line announces ("Started HTTP listener at http://127.0.0.1:41234"
+/// → "http://127.0.0.1:41234"): where --client traffic goes by default. nullopt for another line.
+std::optional<std::string> UrlFromReadyLine(std::string_view line);
+
+/// The headers a client of a run's built-in server needs: its session token (written into the run's
+/// config directory before the ready line), as Coder-Session-Token. Empty when the token cannot be read.
+std::vector<std::pair<std::string, std::string>> ClientHeaders(const std::filesystem::path& run_dir);
+
+/// The built-in server's WebSocket endpoint (the notifications watch), for `--client websocket:N`.
+inline constexpr const char* kWebsocketPath = "/api/v2/notifications/watch";
+
 /// Whether `variant` runs the shutdown order `order` (its `order` label says so).
 bool HasOrder(const VariantSpec& variant, std::string_view order);
 

@@ -467,11 +467,26 @@ Status ParseOpenLoopAndReportFlags(const DiagFlags& f, DiagConfig& c) {
 
 }  // namespace
 
+namespace {
+
+/// --client, --load and their companions, once the targets and the schedule are known.
+Status ApplyTrafficFlags(const DiagFlags& f, DiagConfig& c) {
+  TrafficContext context;
+  context.builtin_server = f.command.empty() && f.targets.empty();
+  context.url_source = !c.run.ready_url.empty();
+  for (const auto& v : c.plan.variants)
+    for (const auto& arg : v.argv) context.url_source = context.url_source || arg.find("{port}") != std::string::npos;
+  context.live_targets = c.plan.arrival_interval ? c.plan.max_live : c.plan.parallel;
+  return ParseTrafficFlags(f.traffic, context, c.run.traffic);
+}
+
+}  // namespace
+
 Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
   // In the order a reader meets them in --help, so the first bad flag named is the first in it.
   for (auto* parse : {ParseScheduleFlags, ParseStackFlags, ParseOutputAndSignalFlags, ParseTargetFlags,
-                      ParseReportFileFlags, ParseOpenLoopAndReportFlags})
+                      ParseReportFileFlags, ParseOpenLoopAndReportFlags, ApplyTrafficFlags})
     if (auto ok = parse(f, c); !ok) return ok.error();
   return c;
 }
@@ -588,6 +603,24 @@ class InterruptRouter {
   bool early_ = false;
 };
 
+nlohmann::json TrafficOptionsJson(const TrafficSpec& t) {
+  if (!t.any()) return nullptr;
+  nlohmann::json clients = nlohmann::json::array();
+  for (const auto& c : t.clients) clients.push_back({{"kind", ToString(c.kind)}, {"count", c.count}, {"path", c.path}});
+  nlohmann::json headers = nlohmann::json::array();
+  // Names only: a header's value is often a secret (a session token).
+  for (const auto& [name, value] : t.headers) headers.push_back(name);
+  return {{"clients", std::move(clients)},
+          {"load", t.load ? nlohmann::json{{"rate_per_s", t.load->rate_per_s ? nlohmann::json(*t.load->rate_per_s)
+                                                                              : nlohmann::json("max")},
+                                           {"path", t.load->path},
+                                           {"connections", t.load->connections}}
+                          : nlohmann::json(nullptr)},
+          {"url", t.url},
+          {"header_names", std::move(headers)},
+          {"establish_timeout_ms", t.establish_timeout.count()}};
+}
+
 /// The options of a run as the report's meta records them.
 nlohmann::json MetaOptions(const DiagConfig& config) {
   return {
@@ -616,6 +649,7 @@ nlohmann::json MetaOptions(const DiagConfig& config) {
       {"known_timeouts_ms", config.run.known_timeouts_ms},
       {"log_bytes", config.run.log_capacity_bytes},
       {"keep_logs", config.run.keep_logs},
+      {"traffic", TrafficOptionsJson(config.run.traffic)},
       {"suite_stops", config.report.suite_stops},
       {"regression_ratio", config.report.regression_ratio}};
 }

@@ -13,6 +13,7 @@
 #include "harness/experiment/diag_report.h"
 #include "harness/experiment/run.h"
 #include "harness/experiment/runner.h"
+#include "harness/experiment/traffic_flags.h"
 
 namespace coder::harness {
 
@@ -62,6 +63,7 @@ struct DiagFlags {
   std::string log_bytes = "1MiB";    ///< each run's log is bounded to this
   bool keep_logs = false;            ///< keep the whole log of clean runs too
   bool show_output = false;          ///< stream every target's output to stderr
+  TrafficFlags traffic;              ///< --client, --load, --client-url, ...
   // Whether the built-in server's options were given on the command line (their defaults cannot tell).
   bool gateway_given = false;
   bool shutdown_order_given = false;

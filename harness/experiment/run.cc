@@ -32,6 +32,7 @@
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
 #include "harness/process/subreaper.h"
+#include "harness/traffic/traffic_session.h"
 
 namespace coder::harness {
 namespace {
@@ -124,10 +125,15 @@ struct LineState {
   std::vector<StepTiming> steps;
   std::vector<std::string> held_slots;
   std::optional<double> timeout_seconds;
+  std::string ready_line;  // the first line that matched: the built-in server's names its URL
 
   void OnLine(const OutputLine& line) {
     ++lines;
-    if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text)) MarkReady(line.at);
+    if (ready_line_at_.load() == std::numeric_limits<Clock::rep>::max() && IsReadyLine(line.text)) {
+      MarkReady(line.at);
+      std::lock_guard lock(mu);
+      ready_line = line.text;
+    }
     const bool after_signal = line.at.time_since_epoch().count() >= signal_at.load();
     if (after_signal) ++lines_after_signal;
     std::lock_guard lock(mu);
@@ -189,6 +195,8 @@ struct RunSetup {
   LaunchSpec spec;
   std::string ready_url;
   std::string ready_tcp;
+  std::string client_url;                                          // --client-url, substituted
+  std::vector<std::pair<std::string, std::string>> client_headers;  // --client-header, substituted
   std::optional<uint16_t> listen_port;  // the {port} the target's arguments name
   std::string error;                    // why the run cannot start
 };
@@ -228,7 +236,8 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
     return setup;
   }
   std::string port;
-  if (any_uses("{port}") || Mentions(options.ready_url, "{port}") || Mentions(options.ready_tcp, "{port}")) {
+  if (any_uses("{port}") || Mentions(options.ready_url, "{port}") || Mentions(options.ready_tcp, "{port}") ||
+      Mentions(options.traffic.url, "{port}")) {
     auto reserved = PortReservation::Reserve();
     if (!reserved) {
       setup.error = reserved.error().message;
@@ -266,6 +275,14 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   setup.spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
   setup.ready_url = substitute(options.ready_url);
   setup.ready_tcp = substitute(options.ready_tcp);
+  if (options.traffic.any()) {
+    // The default: the origin of --ready-url, else {port} on loopback; the built-in server's own
+    // announcement is read at ready (TrafficTargetOf).
+    setup.client_url = substitute(options.traffic.url);
+    if (setup.client_url.empty()) setup.client_url = OriginOf(setup.ready_url);
+    if (setup.client_url.empty() && !port.empty()) setup.client_url = "http://127.0.0.1:" + port;
+    for (const auto& [name, value] : options.traffic.headers) setup.client_headers.emplace_back(name, substitute(value));
+  }
   return setup;
 }
 
@@ -479,7 +496,7 @@ std::vector<pid_t> LiveOfRun(ChildProcess& child, const std::string& marker) {
 /// SignalTarget::kGroup, then for the rest of the tree. SIGKILLs the group when the watchdog fires.
 net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options,
                                      ActiveChildren& active, NotifySocket* notify, Clock::time_point signal_at,
-                                     const std::string& marker) {
+                                     const std::string& marker, TrafficSession* traffic) {
   StopResult out;
   const auto watchdog_at = signal_at + options.kill_after;
   auto wait_exit = [&](Clock::time_point until) -> net::awaitable<std::optional<ExitStatus>> {
@@ -504,6 +521,7 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
   }
   if ((!out.exit || !tree_gone) && !active.interrupted()) {
     rec.watchdog_fired = true;
+    if (traffic) traffic->MarkWatchdog();  // before the kill closes what the target held open
     (void)child.SignalGroup(SIGKILL);
     if (!out.exit) out.exit = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(10));
   }
@@ -552,6 +570,7 @@ struct LiveRun {
   LineState& state;
   ChildProcess& child;
   PhaseReport& phases;
+  TrafficSession* traffic = nullptr;  // with --client or --load, from ready on
 };
 
 /// A crashed record when the target is ending by itself before the stop signal (already exited, or
@@ -581,13 +600,16 @@ net::awaitable<std::optional<RunRecord>> SignalAndMeasure(RunRecord rec, LiveRun
   NotifySocket* notify = run.setup.notify.get();
   const auto signal_at = Clock::now();
   run.state.signal_at = signal_at.time_since_epoch().count();
+  if (run.traffic) run.traffic->MarkSignal(signal_at);
   // If it just exited, the wait below tells how, and the exit's time says it came first.
   (void)(options.signal_to == RunOptions::SignalTarget::kGroup ? child.SignalGroup(options.signal)
                                                                : child.Signal(options.signal));
   run.phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(child.started_at(), signal_at);
-  StopResult stop = co_await AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker);
+  StopResult stop =
+      co_await AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker, run.traffic);
   if (run.active.interrupted()) co_return std::nullopt;
+  if (run.traffic) run.traffic->MarkExit(stop.exit ? stop.exit->at : Clock::now());
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
     rec.left_processes = co_await CountLeftBehind(child, options, notify, run.setup.sweep.marker);
   // An interrupt meanwhile killed what was left: that is ours, not a measurement.
@@ -599,6 +621,11 @@ net::awaitable<std::optional<RunRecord>> SignalAndMeasure(RunRecord rec, LiveRun
   const bool said_stopping = notify && (notify->Drain(), notify->stopping_at().has_value());
   const bool signal_unhandled =
       stop.exit && !stop.exit->signaled && !said_stopping && SignalPending(child.pid(), options.signal);
+  if (run.traffic) {
+    // The exit closed the target's sockets a moment before its pidfd said so: see those closes first.
+    co_await run.traffic->Settle(Clock::now() + std::chrono::milliseconds(250));
+    rec.traffic = run.traffic->Close();
+  }
   co_await StopChild(child);  // reaps, and kills what the target left behind in its group
   if (!stop.exit) stop.exit = child.exit_status();
   FillFromChild(rec, child, run.state, run.sampler, stop.exit, options);
@@ -622,6 +649,46 @@ net::awaitable<std::optional<RunRecord>> SignalAndMeasure(RunRecord rec, LiveRun
 
 namespace {
 
+/// Where the run's traffic goes: --client-url (or its default, PrepareLaunch), else the URL the built-in
+/// server's ready line announced; with the built-in server's session token besides --client-header.
+Result<TrafficSession::Target> TrafficTargetOf(LiveRun& run) {
+  std::string url = run.setup.client_url;
+  if (url.empty() && run.variant.builtin_server) {
+    std::lock_guard lock(run.state.mu);
+    url = builtin::UrlFromReadyLine(run.state.ready_line).value_or("");
+  }
+  if (url.empty())
+    return Error{"--client/--load: no URL to send the traffic to (give --client-url, a --ready-url, or {port} in the "
+                 "command)"};
+  auto parsed = ParseClientUrl(url);
+  if (!parsed) return parsed.error();
+  TrafficSession::Target target{*parsed, url, run.setup.client_headers};
+  if (run.variant.builtin_server && run.setup.dir)
+    for (auto& header : builtin::ClientHeaders(run.setup.dir->path())) target.headers.push_back(std::move(header));
+  return target;
+}
+
+/// Opens the run's --client connections and starts its --load, and waits (bounded) until the clients
+/// are established. Whatever went wrong is in the record's traffic: a run whose clients were not all
+/// established is not clean (Classify), and is still stopped and measured.
+net::awaitable<std::unique_ptr<TrafficSession>> StartTraffic(RunRecord& rec, LiveRun& run) {
+  auto target = TrafficTargetOf(run);
+  if (!target) {
+    rec.traffic = TrafficRecord{.established = false, .establish_detail = target.error().message};
+    co_return nullptr;
+  }
+  auto traffic = std::make_unique<TrafficSession>(co_await net::this_coro::executor, run.options.traffic,
+                                                  std::move(*target));
+  if (auto started = co_await traffic->Start(); !started) {
+    rec.traffic = traffic->Close();
+    rec.traffic->established = false;
+    rec.traffic->establish_detail = started.error().message;
+    co_return nullptr;
+  }
+  (void)co_await traffic->WaitEstablished(Clock::now() + run.options.traffic.establish_timeout);
+  co_return traffic;
+}
+
 /// What a launched run does until its record: readiness, the hold, the signal and the stop. nullopt
 /// after an interrupt. The child may still be running when this returns; the caller stops it.
 net::awaitable<std::optional<RunRecord>> WatchRun(RunRecord rec, LiveRun& run, std::optional<Clock::time_point> epoch) {
@@ -637,17 +704,28 @@ net::awaitable<std::optional<RunRecord>> WatchRun(RunRecord rec, LiveRun& run, s
     co_return co_await FinishNotReady(std::move(rec), child, run.state, run.sampler, options, run.active, waited);
   rec.ready_ms = MsBetween(t0, ready_at);
   run.sampler.SampleNow(child.pid());
+  std::unique_ptr<TrafficSession> traffic;
+  if (options.traffic.any()) {
+    traffic = co_await StartTraffic(rec, run);
+    run.traffic = traffic.get();
+  }
   if (options.hold.count() > 0) {
     run.phases.Enter(RunPhase::kHolding, ready_at);
     (void)co_await WaitForExit(child, Clock::now() + options.hold);
   }
   if (run.active.interrupted()) co_return std::nullopt;
   // Nothing was stopped when the target ends by itself: it never tested its shutdown.
-  if (child.exit_status()) co_return co_await EndedBeforeTheSignal(rec, run);
+  if (child.exit_status()) {
+    auto ended = co_await EndedBeforeTheSignal(rec, run);
+    if (ended && traffic) ended->traffic = traffic->Close();
+    co_return ended;
+  }
   // The resident set the tail starts from; without a hold, the sample at ready a moment ago is it.
   if (options.hold.count() > 0) run.sampler.SampleNow(child.pid());
-  if (auto ended = co_await EndedBeforeTheSignal(rec, run)) co_return ended;
-  co_return co_await SignalAndMeasure(std::move(rec), run);
+  std::optional<RunRecord> out = co_await EndedBeforeTheSignal(rec, run);
+  if (!out) out = co_await SignalAndMeasure(std::move(rec), run);
+  if (out && traffic && !out->traffic) out->traffic = traffic->Close();
+  co_return out;
 }
 
 /// Kills what the run left outside its group (daemons re-parented to this subreaper) now, instead of
@@ -733,6 +811,11 @@ void Classify(RunRecord& rec, const RunOptions& options) {
     rec.outcome = Outcome::kKilledByWatchdog;
     rec.detail = fmt::format("still running {} after {}; the watchdog sent SIGKILL", FormatDuration(options.kill_after),
                              SignalName(options.signal));
+  } else if (rec.traffic && !rec.traffic->established) {
+    rec.outcome = Outcome::kClientsNotEstablished;
+    rec.detail = fmt::format("its clients were not all established before the stop signal, so its stop was not "
+                             "tested with them: {}",
+                             rec.traffic->establish_detail);
   } else if (rec.left_processes > 0) {
     rec.outcome = Outcome::kLeftProcesses;
     rec.detail = fmt::format(

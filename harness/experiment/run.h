@@ -22,6 +22,7 @@
 #include "harness/measure/stack_capture.h"
 #include "harness/process/active_children.h"
 #include "harness/process/child_process.h"
+#include "harness/traffic/traffic_spec.h"
 
 namespace coder::harness {
 
@@ -87,6 +88,8 @@ struct RunOptions {
   std::optional<std::chrono::milliseconds> stack_after;
   StackTool stack_tool;
   StackCaptureLimits stack_limits;
+  /// --client and --load: the traffic each run sends its target from ready until its exit.
+  TrafficSpec traffic;
 };
 
 /// Launches `variant` once, waits until it is ready, holds, sends the stop signal, waits for the exit with

@@ -13,6 +13,7 @@
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
+#include "harness/report/traffic_text.h"
 
 namespace coder::harness {
 namespace {
@@ -126,6 +127,7 @@ std::string SummaryText(const VariantSummary* s) {
         fmt::format("dominant shutdown step: {} ({} mean)\n", s->dominant_step->name, FormatMs(s->dominant_step->ms));
   out += fmt::format("fingerprints: {}\n", CountsText(s->fingerprints));
   if (!s->held_slots.empty()) out += fmt::format("held wait-group slots: {}\n", CountsText(s->held_slots));
+  if (s->traffic) out += "traffic: " + TrafficLine(*s->traffic) + "\n";
   return out;
 }
 
@@ -151,6 +153,21 @@ void AddSummary(std::vector<Property>& props, const VariantSummary& s) {
   AddCounts(props, "outcome", OutcomesByName(s));
   AddCounts(props, "fingerprint", s.fingerprints);
   AddCounts(props, "held_slot", s.held_slots);
+  if (s.traffic) {
+    const RequestFates& r = s.traffic->requests;
+    AddNumber(props, "traffic_answered", static_cast<double>(r.answered_before + r.answered_after));
+    AddNumber(props, "traffic_answered_during_stop", static_cast<double>(r.answered_after));
+    AddNumber(props, "traffic_refused", static_cast<double>(r.refused));
+    AddNumber(props, "traffic_closed_before_read", static_cast<double>(r.closed_before_read));
+    AddNumber(props, "traffic_dropped", static_cast<double>(r.dropped));
+    AddNumber(props, "traffic_open", static_cast<double>(r.open_at_exit + r.open_at_watchdog));
+    AddNumber(props, "traffic_errors", static_cast<double>(r.error));
+    if (s.traffic->achieved_per_s_mean) AddNumber(props, "traffic_rate_per_s", *s.traffic->achieved_per_s_mean);
+    AddNumber(props, "traffic_latency_before_p50_ms", s.traffic->latency_before_p50_ms);
+    AddNumber(props, "traffic_latency_before_p99_ms", s.traffic->latency_before_p99_ms);
+    AddNumber(props, "traffic_latency_during_p50_ms", s.traffic->latency_during_p50_ms);
+    AddNumber(props, "traffic_latency_during_p99_ms", s.traffic->latency_during_p99_ms);
+  }
 }
 
 void AddComparison(std::vector<Property>& props, const Comparison& c) {

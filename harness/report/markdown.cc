@@ -17,6 +17,7 @@
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
+#include "harness/report/traffic_text.h"
 
 namespace coder::harness {
 namespace {
@@ -113,6 +114,23 @@ std::string FixedTailSection(const std::vector<ReportVariant>& variants) {
   return "\n### Fixed tails\n\nStops that cluster at one latency of 1 s or more are the signature of a timeout: "
          "something waited until its timer ran out.\n\n" +
          Table({"variant", "fixed tail"}, "ll", rows);
+}
+
+std::string TrafficSection(const std::vector<ReportVariant>& variants) {
+  std::vector<Row> rows;
+  for (const ReportVariant& v : variants) {
+    if (!v.summary || !v.summary->traffic) continue;
+    Row row = {E(v.spec.name)};
+    for (const std::string& cell : TrafficCells(*v.summary->traffic)) row.push_back(E(cell));
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return "";
+  Row header = {"variant"};
+  for (std::string& h : TrafficHeader()) header.push_back(std::move(h));
+  return "\n### Traffic during the stop\n\nEvery request the harness sent has one fate: answered (before or during the "
+         "stop), refused once the listener closed, closed before the server read it (safe to retry), **dropped** "
+         "(taken and never answered whole), or open when the target exited.\n\n" +
+         Table(header, "lrrrrrrrrrrll", rows);
 }
 
 std::string HeldSlotsSection(const std::vector<ReportVariant>& variants, const ReportSections& sections) {
@@ -334,6 +352,7 @@ std::string RenderMarkdown(const ReportDocument& report, const RunSource& runs) 
   const ReportSections sections = ChooseSections(report);
   out += SummarySection(report.variants, sections);
   out += FixedTailSection(report.variants);
+  out += TrafficSection(report.variants);
   out += HeldSlotsSection(report.variants, sections);
   out += ComparisonSection(report);
   out += BudgetSection(report, sections);

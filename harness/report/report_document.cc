@@ -228,6 +228,10 @@ VariantSummary ReadSummary(const Node& n, const VariantSpec& spec) {
     s.dominant_step = StepTiming{step->String("name"), step->Number("ms")};
   s.held_slots = n.Counts("held_slots");
   if (const json* tail = n.Added("fixed_tail")) s.fixed_tail = ReadFixedTail(Node(*tail, n.PathOf("fixed_tail")));
+  if (const json* traffic = n.Added("traffic"); traffic && !traffic->is_null()) {  // added within v1 (issue 14)
+    s.traffic = TrafficSummary::FromJson(*traffic);
+    if (!s.traffic) Fail(n.PathOf("traffic"), "a traffic summary (docs/report-schema.md)", *traffic);
+  }
   return s;
 }
 

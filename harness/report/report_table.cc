@@ -8,6 +8,7 @@
 
 #include "common/terminal_text.h"
 #include "harness/report/report_sections.h"
+#include "harness/report/traffic_text.h"
 
 namespace coder::harness {
 namespace {
@@ -210,6 +211,25 @@ std::string HeldSlots(const std::vector<VariantSummary>& summaries, const Report
   return "\nHeld wait-group slots, per variant with findings:\n" + table.Render("  ", false);
 }
 
+std::string Traffic(const std::vector<VariantSummary>& summaries) {
+  std::vector<Column> columns = {{"variant"}};
+  for (std::string& h : TrafficHeader()) columns.push_back({std::move(h), true});
+  columns.back().right_aligned = false;
+  columns[columns.size() - 2].right_aligned = false;
+  TextTable table(std::move(columns));
+  bool any = false;
+  for (const VariantSummary& s : summaries) {
+    if (!s.traffic) continue;
+    any = true;
+    std::vector<std::string> row = {s.variant};
+    for (std::string& cell : TrafficCells(*s.traffic)) row.push_back(std::move(cell));
+    table.AddRow(std::move(row));
+  }
+  if (!any) return "";
+  return "\nTraffic during the stop (requests the harness sent, each with one fate), per variant:\n" +
+         table.Render("  ");
+}
+
 std::string FixedTails(const std::vector<VariantSummary>& summaries) {
   TextTable table({{"variant"}, {"fixed tail"}});
   for (const VariantSummary& s : summaries)
@@ -238,7 +258,7 @@ std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries) {
 }
 
 std::string RenderSummaryTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
-  return MainTable(summaries, sections) + CensoredNote(summaries) + FixedTails(summaries) +
+  return MainTable(summaries, sections) + CensoredNote(summaries) + FixedTails(summaries) + Traffic(summaries) +
          HeldSlots(summaries, sections);
 }
 

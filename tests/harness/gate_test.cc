@@ -19,7 +19,9 @@ RunRecord Record(std::string variant, int index, Outcome outcome, std::vector<st
 }
 
 TEST(GateTest, FailOnParsesAllNoneAndLists) {
-  EXPECT_EQ(ParseFailOn("all")->size(), 10u);
+  EXPECT_EQ(ParseFailOn("all")->size(), 13u);
+  EXPECT_EQ(*ParseFailOn("dropped,held-by-client,clients"),
+            (std::set<FindingKind>{FindingKind::kDropped, FindingKind::kHeldByClient, FindingKind::kClients}));
   EXPECT_EQ(*ParseFailOn("left-processes"), std::set<FindingKind>{FindingKind::kLeftProcesses});
   EXPECT_EQ(*ParseFailOn("fixed-tail"), std::set<FindingKind>{FindingKind::kFixedTail});
   EXPECT_TRUE(ParseFailOn("none")->empty());

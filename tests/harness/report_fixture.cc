@@ -45,6 +45,7 @@ std::string KindOf(Outcome o) {
     case Outcome::kCrashed: return "crash";
     case Outcome::kKilledByWatchdog: return "watchdog";
     case Outcome::kLeftProcesses: return "left-processes";
+    case Outcome::kClientsNotEstablished: return "clients";
     case Outcome::kTimeoutFingerprint: return "fingerprint";
     case Outcome::kSlow: return "slow";
     case Outcome::kClean: return "";
