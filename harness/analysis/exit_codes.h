@@ -6,7 +6,8 @@ namespace coder::harness {
 /// the report files record them (`meta.exit_code`, `gate.exit_code`) and the CI formats render them.
 /// Of several that apply, the larger wins (130 > 3 > 1 > 0), which is also how a merge combines them.
 inline constexpr int kDiagNoFindings = 0;
-inline constexpr int kDiagFindings = 1;       ///< findings in a gated (non-baseline) variant
+/// Findings in a gated (non-baseline) variant, or a run of any variant that left the stop untested.
+inline constexpr int kDiagFindings = 1;
 inline constexpr int kDiagUsage = 2;          ///< a bad flag, an unreadable or unmergeable input
 inline constexpr int kDiagHarnessFailed = 3;  ///< the harness could not do or keep its work
 inline constexpr int kDiagInterrupted = 130;  ///< SIGINT/SIGTERM: a partial report

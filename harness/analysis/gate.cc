@@ -50,6 +50,11 @@ std::optional<FindingKind> FindingKindOf(Outcome outcome) {
   return std::nullopt;
 }
 
+bool LeavesTheStopUntested(Outcome outcome) {
+  return outcome == Outcome::kFailedToStart || outcome == Outcome::kNeverReady ||
+         outcome == Outcome::kClientsNotEstablished || outcome == Outcome::kLeftProcesses;
+}
+
 std::string_view ToString(FindingKind kind) { return NameIn(kNames, kind); }
 
 std::optional<FindingKind> FindingKindFromString(std::string_view name) { return ValueNamed(kNames, name); }

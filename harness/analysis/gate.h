@@ -62,6 +62,11 @@ std::vector<Finding> CollectFindings(const std::vector<VariantSpec>& variants, c
 /// The finding kind of a run's outcome; nullopt for a clean run.
 std::optional<FindingKind> FindingKindOf(Outcome outcome);
 
+/// Whether a run with this outcome did not test the stop at all (it never started or got ready, its
+/// clients were not established, or it left processes behind). Its finding gates even in a baseline
+/// variant: a baseline that was not measured makes every comparison with it meaningless.
+bool LeavesTheStopUntested(Outcome outcome);
+
 /// Appends the experiment's budget and regression findings, gated as `gated(variant)` says (all variants
 /// together, variant "", always gate: they shared the runner's memory).
 void AppendExperimentFindings(const std::function<bool(const std::string&)>& gated,

@@ -31,8 +31,7 @@ std::string Seconds(double ms) { return fmt::format("{:.1f} s", ms / 1e3); }
 std::string DescribeRequests(const RequestFates& f) {
   std::vector<std::string> parts;
   const uint64_t answered = f.answered_before + f.answered_after;
-  if (answered > 0)
-    parts.push_back(fmt::format("{} answered ({} during the stop)", answered, f.answered_after));
+  if (answered > 0) parts.push_back(fmt::format("{} answered ({} during the stop)", answered, f.answered_after));
   if (f.refused > 0) parts.push_back(fmt::format("{} refused after the listener closed", f.refused));
   if (f.closed_before_read > 0) parts.push_back(fmt::format("{} closed before read", f.closed_before_read));
   parts.push_back(fmt::format("{} dropped", f.dropped));
@@ -48,7 +47,8 @@ std::optional<std::string> DroppedFinding(const RunRecord& run) {
   if (all.dropped == 0) return std::nullopt;
   std::vector<std::string> where;
   for (const auto& c : run.traffic->clients)
-    if (c.requests.dropped > 0) where.push_back(fmt::format("{} of --client {} {}", c.requests.dropped, c.kind, c.path));
+    if (c.requests.dropped > 0)
+      where.push_back(fmt::format("{} of --client {} {}", c.requests.dropped, c.kind, c.path));
   if (run.traffic->load && run.traffic->load->requests.dropped > 0)
     where.push_back(fmt::format("{} of --load {}", run.traffic->load->requests.dropped, run.traffic->load->path));
   return fmt::format("{} the server took and never answered whole ({}); of {} tried",
@@ -64,8 +64,9 @@ std::optional<std::string> HeldByClientFinding(const RunRecord& run) {
   for (const auto& c : run.traffic->clients) {
     const uint64_t open = c.connections.open_at_exit + c.connections.open_at_watchdog;
     if (open == 0) continue;
-    const std::string what = c.kind == "silent" ? "silent connection" : c.kind;
-    held.push_back(fmt::format("{} {}{} open until {}", what, c.path,
+    // A silent connection asked for no path.
+    const std::string what = c.kind == "silent" ? "silent connection" : fmt::format("{} {}", c.kind, c.path);
+    held.push_back(fmt::format("{}{} open until {}", what,
                                c.count > 1 ? fmt::format(" ({} of {})", open, c.count) : std::string(),
                                c.connections.open_at_watchdog > 0 ? "the watchdog fired" : "exit"));
   }
@@ -142,10 +143,11 @@ json TrafficSummary::ToJson() const {
 std::optional<TrafficSummary> TrafficSummary::FromJson(const json& j) {
   if (!j.is_object()) return std::nullopt;
   // Read back through the run record's reader, as a one-group record.
-  json record = {{"clients", json::array({{{"requests", j.value("requests", json::object())},
-                                           {"connections", j.value("connections", json::object())},
-                                           {"websocket_close_codes", j.value("websocket_close_codes", json::object())}}})},
-                 {"load", {{"statuses", j.value("statuses", json::object())}}}};
+  json record = {
+      {"clients", json::array({{{"requests", j.value("requests", json::object())},
+                                {"connections", j.value("connections", json::object())},
+                                {"websocket_close_codes", j.value("websocket_close_codes", json::object())}}})},
+      {"load", {{"statuses", j.value("statuses", json::object())}}}};
   std::optional<TrafficRecord> t;
   if (!ReadTraffic(record, t) || !t) return std::nullopt;
   TrafficSummary s;

@@ -12,10 +12,15 @@ using nlohmann::json;
 json Optional(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
 json RequestsJson(const RequestFates& f) {
-  return {{"answered_before", f.answered_before}, {"answered_after", f.answered_after},
-          {"refused", f.refused},                 {"closed_before_read", f.closed_before_read},
-          {"dropped", f.dropped},                 {"open_at_exit", f.open_at_exit},
-          {"open_at_watchdog", f.open_at_watchdog}, {"error", f.error}};
+  return {{"answered_before", f.answered_before},
+          {"answered_after", f.answered_after},
+          {"refused", f.refused},
+          {"closed_before_read", f.closed_before_read},
+          {"dropped", f.dropped},
+          {"open_at_exit", f.open_at_exit},
+          {"open_at_watchdog", f.open_at_watchdog},
+          {"error", f.error},
+          {"tried", f.tried}};
 }
 void ReadRequests(JsonReader& in, RequestFates& f) {
   in.U64("answered_before", f.answered_before);
@@ -26,11 +31,15 @@ void ReadRequests(JsonReader& in, RequestFates& f) {
   in.U64("open_at_exit", f.open_at_exit);
   in.U64("open_at_watchdog", f.open_at_watchdog);
   in.U64("error", f.error);
+  in.U64("tried", f.tried);
 }
 
 json ConnectionsJson(const ConnectionFates& f) {
-  return {{"not_established", f.not_established}, {"closed", f.closed}, {"reset", f.reset},
-          {"open_at_exit", f.open_at_exit},       {"open_at_watchdog", f.open_at_watchdog}};
+  return {{"not_established", f.not_established},
+          {"closed", f.closed},
+          {"reset", f.reset},
+          {"open_at_exit", f.open_at_exit},
+          {"open_at_watchdog", f.open_at_watchdog}};
 }
 void ReadConnections(JsonReader& in, ConnectionFates& f) {
   in.U64("not_established", f.not_established);

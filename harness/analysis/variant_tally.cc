@@ -93,7 +93,8 @@ std::optional<FixedTail> VariantTally::FixedTailOfRuns() const {
 
 void AppendRunFindings(const RunRecord& run, bool gated, std::vector<Finding>& out) {
   if (auto kind = FindingKindOf(run.outcome))
-    out.push_back({run.variant, run.index, *kind, fmt::format("{}: {}", ToString(run.outcome), run.detail), gated});
+    out.push_back({run.variant, run.index, *kind, fmt::format("{}: {}", ToString(run.outcome), run.detail),
+                   gated || LeavesTheStopUntested(run.outcome)});
   for (const auto& f : run.fingerprints)
     if (!IsBuiltinFingerprint(f))
       out.push_back(

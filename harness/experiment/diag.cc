@@ -473,6 +473,7 @@ namespace {
 Status ApplyTrafficFlags(const DiagFlags& f, DiagConfig& c) {
   TrafficContext context;
   context.builtin_server = f.command.empty() && f.targets.empty();
+  if (context.builtin_server) context.websocket_path = builtin::kWebsocketPath;
   context.url_source = !c.run.ready_url.empty();
   for (const auto& v : c.plan.variants)
     for (const auto& arg : v.argv) context.url_source = context.url_source || arg.find("{port}") != std::string::npos;
@@ -612,7 +613,7 @@ nlohmann::json TrafficOptionsJson(const TrafficSpec& t) {
   for (const auto& [name, value] : t.headers) headers.push_back(name);
   return {{"clients", std::move(clients)},
           {"load", t.load ? nlohmann::json{{"rate_per_s", t.load->rate_per_s ? nlohmann::json(*t.load->rate_per_s)
-                                                                              : nlohmann::json("max")},
+                                                                             : nlohmann::json("max")},
                                            {"path", t.load->path},
                                            {"connections", t.load->connections}}
                           : nlohmann::json(nullptr)},

@@ -20,9 +20,10 @@ Status EnsureDescriptors(uint64_t needed) {
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return Ok{};
   if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur >= needed) return Ok{};
   if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed)
-    return Error{fmt::format("--client/--load: the runs would hold about {} descriptors, over this process's hard "
-                             "limit of {} (ulimit -Hn); fewer connections or a lower --parallel",
-                             needed, limit.rlim_max)};
+    return Error{
+        fmt::format("--client/--load: the runs would hold about {} descriptors, over this process's hard "
+                    "limit of {} (ulimit -Hn); fewer connections or a lower --parallel",
+                    needed, limit.rlim_max)};
   limit.rlim_cur = needed;
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0)
     return Error{fmt::format("--client/--load: cannot raise the descriptor limit to {}", needed)};
@@ -34,7 +35,7 @@ Status EnsureDescriptors(uint64_t needed) {
 Status ParseTrafficFlags(const TrafficFlags& f, const TrafficContext& context, TrafficSpec& out) {
   out = TrafficSpec{};
   for (const std::string& text : f.clients) {
-    auto client = ParseClientFlag(text);
+    auto client = ParseClientFlag(text, context.websocket_path);
     if (!client) return client.error();
     out.clients.push_back(std::move(*client));
   }
@@ -42,7 +43,8 @@ Status ParseTrafficFlags(const TrafficFlags& f, const TrafficContext& context, T
     auto load = ParseLoadFlag(f.load);
     if (!load) return load.error();
     uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(f.load_connections.data(), f.load_connections.data() + f.load_connections.size(), n);
+    const auto [end, ec] =
+        std::from_chars(f.load_connections.data(), f.load_connections.data() + f.load_connections.size(), n);
     if (ec != std::errc() || end != f.load_connections.data() + f.load_connections.size() || n == 0 || n > 10'000)
       return Error{fmt::format("--load-connections {}: want a whole number from 1 to 10000", f.load_connections)};
     load->connections = static_cast<uint32_t>(n);
@@ -75,8 +77,9 @@ Status ParseTrafficFlags(const TrafficFlags& f, const TrafficContext& context, T
     }
     if (auto url = ParseClientUrl(shape); !url) return url.error();
   } else if (!context.url_source && !context.builtin_server) {
-    return Error{"--client/--load: no URL to send the traffic to: give --client-url BASE, a --ready-url, or {port} "
-                 "in the target's command"};
+    return Error{
+        "--client/--load: no URL to send the traffic to: give --client-url BASE, a --ready-url, or {port} "
+        "in the target's command"};
   }
   const uint64_t live = static_cast<uint64_t>(std::max(1, context.live_targets));
   if (out.held_connections() * live > kMaxTrafficConnections)

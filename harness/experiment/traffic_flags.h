@@ -20,9 +20,10 @@ struct TrafficFlags {
 
 /// What the traffic flags need of the rest of the experiment.
 struct TrafficContext {
-  bool builtin_server = false;  ///< its ready line names its URL; its WebSocket path is known
-  bool url_source = false;      ///< --ready-url given, or {port} in a target's command
-  int live_targets = 1;         ///< --parallel, or --max-live in the open loop
+  bool builtin_server = false;       ///< its ready line names its URL
+  std::string websocket_path = "/";  ///< where a --client websocket without a PATH goes
+  bool url_source = false;           ///< --ready-url given, or {port} in a target's command
+  int live_targets = 1;              ///< --parallel, or --max-live in the open loop
 };
 
 /// Checks the traffic flags into `out`. An Error for a malformed flag, for traffic with nowhere to go

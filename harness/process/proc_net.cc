@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <optional>
@@ -74,6 +75,22 @@ std::string AddressText(int family, const uint32_t* words) {
   return text;
 }
 
+TcpSocketEntry EntryOf(const inet_diag_msg& d) {
+  TcpSocketEntry e;
+  e.ipv6 = d.idiag_family == AF_INET6;
+  e.local_address = AddressText(d.idiag_family, d.id.idiag_src);
+  e.local_port = ntohs(d.id.idiag_sport);
+  e.remote_address = AddressText(d.idiag_family, d.id.idiag_dst);
+  e.remote_port = ntohs(d.id.idiag_dport);
+  e.state = d.idiag_state;
+  // As /proc/net/tcp has it: a listener's receive queue is its accept queue, its send queue 0 (the
+  // netlink reply puts the backlog limit there).
+  e.rx_queue = d.idiag_rqueue;
+  e.tx_queue = e.state == kTcpListen ? 0 : d.idiag_wqueue;
+  e.inode = d.idiag_inode;
+  return e;
+}
+
 /// One dump request of one address family; appends what it answers to `out`.
 Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vector<TcpSocketEntry>& out) {
   struct {
@@ -112,20 +129,7 @@ Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vect
         return Error{fmt::format("sock_diag: {}", std::strerror(-e->error))};
       }
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
-      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-      TcpSocketEntry e;
-      e.ipv6 = d->idiag_family == AF_INET6;
-      e.local_address = AddressText(d->idiag_family, d->id.idiag_src);
-      e.local_port = ntohs(d->id.idiag_sport);
-      e.remote_address = AddressText(d->idiag_family, d->id.idiag_dst);
-      e.remote_port = ntohs(d->id.idiag_dport);
-      e.state = d->idiag_state;
-      // As /proc/net/tcp has it: a listener's receive queue is its accept queue, its send queue 0 (the
-      // netlink reply puts the backlog limit there).
-      e.rx_queue = d->idiag_rqueue;
-      e.tx_queue = e.state == kTcpListen ? 0 : d->idiag_wqueue;
-      e.inode = d->idiag_inode;
-      out.push_back(std::move(e));
+      out.push_back(EntryOf(*static_cast<const inet_diag_msg*>(NLMSG_DATA(h))));
     }
   }
 }
@@ -211,6 +215,74 @@ Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states) {
   close(fd);
   if (!dumped) return dumped.error();
   return out;
+}
+
+Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd) {
+  sockaddr_storage mine{};
+  sockaddr_storage theirs{};
+  socklen_t mine_len = sizeof mine;
+  socklen_t theirs_len = sizeof theirs;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &mine_len) != 0 ||
+      getpeername(fd, reinterpret_cast<sockaddr*>(&theirs), &theirs_len) != 0)
+    return Error{fmt::format("not a connected socket: {}", std::strerror(errno))};
+  if (mine.ss_family != theirs.ss_family || (mine.ss_family != AF_INET && mine.ss_family != AF_INET6))
+    return Error{"not an IPv4 or IPv6 connection"};
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } message{};
+  message.header.nlmsg_len = sizeof message;
+  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message.header.nlmsg_flags = NLM_F_REQUEST;  // one socket, by its four-tuple: no dump
+  message.header.nlmsg_seq = 1;
+  message.request.sdiag_family = static_cast<uint8_t>(mine.ss_family);
+  message.request.sdiag_protocol = IPPROTO_TCP;
+  message.request.idiag_states = ~0u;
+  inet_diag_sockid& id = message.request.id;
+  id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  // The peer's socket: its source is our destination.
+  if (mine.ss_family == AF_INET) {
+    const auto& me = reinterpret_cast<const sockaddr_in&>(mine);
+    const auto& peer = reinterpret_cast<const sockaddr_in&>(theirs);
+    id.idiag_sport = peer.sin_port;
+    id.idiag_dport = me.sin_port;
+    std::memcpy(id.idiag_src, &peer.sin_addr, sizeof peer.sin_addr);
+    std::memcpy(id.idiag_dst, &me.sin_addr, sizeof me.sin_addr);
+  } else {
+    const auto& me = reinterpret_cast<const sockaddr_in6&>(mine);
+    const auto& peer = reinterpret_cast<const sockaddr_in6&>(theirs);
+    id.idiag_sport = peer.sin6_port;
+    id.idiag_dport = me.sin6_port;
+    std::memcpy(id.idiag_src, &peer.sin6_addr, sizeof peer.sin6_addr);
+    std::memcpy(id.idiag_dst, &me.sin6_addr, sizeof me.sin6_addr);
+  }
+  const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return Error{fmt::format("sock_diag socket: {}", std::strerror(errno))};
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(nl, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    const int err = errno;
+    close(nl);
+    return Error{fmt::format("sock_diag request: {}", std::strerror(err))};
+  }
+  alignas(nlmsghdr) char buffer[4096];
+  ssize_t n = 0;
+  do n = recv(nl, buffer, sizeof buffer, 0);
+  while (n < 0 && errno == EINTR);
+  const int err = errno;
+  close(nl);
+  if (n < 0) return Error{fmt::format("sock_diag reply: {}", std::strerror(err))};
+  const auto* h = reinterpret_cast<const nlmsghdr*>(buffer);
+  if (static_cast<size_t>(n) < sizeof(nlmsghdr) || h->nlmsg_len > static_cast<size_t>(n))
+    return Error{"sock_diag reply: truncated"};
+  if (h->nlmsg_type == NLMSG_ERROR) {
+    const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+    if (e->error == -ENOENT) return std::optional<TcpSocketEntry>();
+    return Error{fmt::format("sock_diag: {}", std::strerror(-e->error))};
+  }
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) return Error{"sock_diag reply: too short"};
+  return std::optional<TcpSocketEntry>(EntryOf(*static_cast<const inet_diag_msg*>(NLMSG_DATA(h))));
 }
 
 std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid) {

@@ -32,6 +32,7 @@ struct TcpSocketEntry {
 };
 
 inline constexpr int kTcpEstablished = 0x01;
+inline constexpr int kTcpCloseWait = 0x08;
 inline constexpr int kTcpListen = 0x0A;
 /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ... ; "state 0x.." for a number the kernel does not define.
 std::string TcpStateName(int state);
@@ -55,6 +56,13 @@ std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid);
 /// 1 << kTcp* bits) through NETLINK_SOCK_DIAG, IPv4 first. An Error when netlink is unavailable.
 /// Thread-safe.
 Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states);
+
+/// The other end of the TCP connection `fd` is one end of, looked up by its four-tuple through
+/// NETLINK_SOCK_DIAG (one hash lookup, not a dump of the table): its `inode` is 0 while it waits in a
+/// listener's accept queue, its `rx_queue` counts the bytes that arrived and its owner has not read.
+/// nullopt when this network namespace has no such socket (the peer is elsewhere, or gone); an Error
+/// when `fd` is not a connected TCP socket or netlink is unavailable. Thread-safe.
+Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd);
 
 /// The inodes of the sockets `pid` holds open (its /proc/PID/fd links "socket:[N]"). Empty when the
 /// process is gone or its descriptors cannot be read. Thread-safe.

@@ -12,7 +12,11 @@ namespace coder::harness {
 /// A Beast body that keeps only the number of bytes it was given: an answer of any size (a download
 /// in flight) is read whole in fixed memory. Read-only (responses the harness receives).
 struct CountingBody {
-  using value_type = uint64_t;
+  /// A class with an initialiser: Beast's message default-initialises its body, which would leave
+  /// a plain integer indeterminate until the first byte of the body.
+  struct value_type {
+    uint64_t bytes = 0;
+  };
 
   class reader {
    public:
@@ -22,7 +26,7 @@ struct CountingBody {
     template <class ConstBufferSequence>
     std::size_t put(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
       const std::size_t n = boost::asio::buffer_size(buffers);
-      bytes_ += n;
+      bytes_.bytes += n;
       ec = {};
       return n;
     }

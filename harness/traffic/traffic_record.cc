@@ -11,6 +11,7 @@ RequestFates& RequestFates::operator+=(const RequestFates& o) {
   open_at_exit += o.open_at_exit;
   open_at_watchdog += o.open_at_watchdog;
   error += o.error;
+  tried += o.tried;
   return *this;
 }
 

@@ -22,10 +22,14 @@ struct RequestFates {
   uint64_t open_at_exit = 0;        ///< unanswered when the target's exit ended the run
   uint64_t open_at_watchdog = 0;    ///< unanswered when the watchdog fired
   uint64_t error = 0;               ///< anything else: refused before the signal, a malformed answer, ...
+  /// Requests tried, counted as each began, apart from the fates: total() == tried is the check that
+  /// each had exactly one.
+  uint64_t tried = 0;
 
+  /// The fates recorded (not `tried`).
   uint64_t total() const {
-    return answered_before + answered_after + refused + closed_before_read + dropped + open_at_exit +
-           open_at_watchdog + error;
+    return answered_before + answered_after + refused + closed_before_read + dropped + open_at_exit + open_at_watchdog +
+           error;
   }
   RequestFates& operator+=(const RequestFates& other);
   bool operator==(const RequestFates&) const = default;
@@ -33,11 +37,11 @@ struct RequestFates {
 
 /// Where each held connection ended: exactly one fate a connection.
 struct ConnectionFates {
-  uint64_t not_established = 0;  ///< never confirmed before the signal (refused, closed, answered too soon)
-  uint64_t closed = 0;           ///< closed by the server in order (FIN, or a WebSocket close frame) before its exit
-  uint64_t reset = 0;            ///< reset by the server before its exit
-  uint64_t open_at_exit = 0;     ///< open until the target exited (closed as it exited, or by its exit)
-  uint64_t open_at_watchdog = 0; ///< open when the watchdog fired
+  uint64_t not_established = 0;   ///< never confirmed before the signal (refused, closed, answered too soon)
+  uint64_t closed = 0;            ///< closed by the server in order (FIN, or a WebSocket close frame) before its exit
+  uint64_t reset = 0;             ///< reset by the server before its exit
+  uint64_t open_at_exit = 0;      ///< open until the target exited (closed as it exited, or by its exit)
+  uint64_t open_at_watchdog = 0;  ///< open when the watchdog fired
 
   uint64_t total() const { return not_established + closed + reset + open_at_exit + open_at_watchdog; }
   bool operator==(const ConnectionFates&) const = default;

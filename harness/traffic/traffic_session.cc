@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include <boost/asio/co_spawn.hpp>
@@ -20,10 +21,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "harness/process/proc_net.h"
 #include "harness/traffic/counting_body.h"
 #include "harness/traffic/latency_histogram.h"
 
@@ -50,9 +53,7 @@ double MsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-bool IsReset(const error_code& ec) {
-  return ec == net::error::connection_reset || ec == net::error::broken_pipe;
-}
+bool IsReset(const error_code& ec) { return ec == net::error::connection_reset || ec == net::error::broken_pipe; }
 
 /// Whether the server's side of an idle keep-alive connection has closed (its FIN or a reset is
 /// here), or it sent something nobody asked for: a request must not go on it.
@@ -67,11 +68,18 @@ bool PeerClosedOrSpoke(int fd) {
 /// its way before the request arrived leaves the request unacknowledged (and draws a reset).
 bool ServerTookRequest(int fd, bool reset) {
   if (reset) return false;
-  tcp_info info{};
-  socklen_t len = sizeof info;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return true;
-  if (info.tcpi_state == TCP_CLOSE) return false;  // a reset followed the FIN
-  return info.tcpi_unacked == 0;
+  tcp_info acked{};
+  tcp_info after{};
+  socklen_t len = sizeof acked;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &acked, &len) != 0) return true;
+  // The kernel reads a socket's state before it takes the socket's lock for the rest of TCP_INFO, and
+  // a reset empties the send queue (unacked 0) and closes the socket under that lock: one look can
+  // pair the state from before a reset with the unacked count from after it. A second look's state
+  // comes after the first's count, so a reset that emptied the queue shows in it.
+  len = sizeof after;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &after, &len) != 0) return true;
+  if (after.tcpi_state == TCP_CLOSE) return false;  // a reset followed the FIN
+  return acked.tcpi_unacked == 0;
 }
 
 /// Whether every byte written on `fd` has been acknowledged by the peer's TCP.
@@ -88,6 +96,10 @@ std::string Describe(const error_code& ec) {
 
 enum class ConnEnd { kNone, kClosed, kReset, kWatchdog };
 
+/// The server's end of a connection, as the kernel last said: waiting in the listener's accept queue,
+/// accepted with our request still unread, or accepted with all we sent read.
+enum class ServerSide { kUnknown, kQueued, kUnread, kHeld };
+
 using ResponseParser = http::response_parser<CountingBody>;
 
 }  // namespace
@@ -103,9 +115,10 @@ struct TrafficConn {
   bool open = false;       // connected, its end not yet seen
   bool confirmed = false;  // established as its kind asks
   bool established_at_signal = false;
-  bool request_pending = false;  // a request whose fate is still to be recorded
+  bool request_pending = false;            // a request whose fate is still to be recorded
   const ResponseParser* parser = nullptr;  // the inflight answer being read, while it is
   ConnEnd end = ConnEnd::kNone;
+  ServerSide server_side = ServerSide::kUnknown;  // of --client silent and inflight, while establishing
   std::optional<Clock::time_point> ended_at;
   std::optional<int> websocket_code;  // the close frame's code
   std::string failure;                // why it can never be confirmed
@@ -152,8 +165,15 @@ struct TrafficSession::State : std::enable_shared_from_this<State> {
     return c.group < 0 ? record.load->requests : record.clients[static_cast<size_t>(c.group)].requests;
   }
   void NoteError(const TrafficConn& c, const std::string& what) {
-    std::string& first = c.group < 0 ? record.load->first_error : record.clients[static_cast<size_t>(c.group)].first_error;
+    std::string& first =
+        c.group < 0 ? record.load->first_error : record.clients[static_cast<size_t>(c.group)].first_error;
     if (first.empty()) first = what;
+  }
+  /// A request begins: counted once, whatever happens to it next.
+  void Begin(TrafficConn& c) {
+    if (c.request_pending) return;
+    c.request_pending = true;
+    ++RequestsOf(c).tried;
   }
   /// Records the pending request's fate, once: false when it had one already (the watchdog's, say).
   bool Settle(TrafficConn& c, uint64_t RequestFates::*fate) {
@@ -177,10 +197,39 @@ struct TrafficSession::State : std::enable_shared_from_this<State> {
   }
   bool Established(TrafficConn& c) const {
     if (!c.confirmed || c.end != ConnEnd::kNone || !c.open) return false;
-    if (c.group < 0 || spec.clients[static_cast<size_t>(c.group)].kind != ClientKind::kInflight) return true;
-    return c.request_pending && AllAcknowledged(c.socket.native_handle());
+    if (c.group < 0) return true;
+    const ClientKind kind = spec.clients[static_cast<size_t>(c.group)].kind;
+    if (kind == ClientKind::kSilent) return ServerHoldsIt(c);
+    if (kind != ClientKind::kInflight) return true;
+    if (!c.request_pending || AnswerUnparsed(c)) return false;
+    if (c.parser != nullptr && c.parser->is_header_done()) return true;
+    return AllAcknowledged(c.socket.native_handle()) && ServerHoldsIt(c);
+  }
+  // A connection in the listener's accept queue has been acknowledged by the kernel, request and
+  // all, but the server has not seen it, and an accepted one's request may sit unread in its receive
+  // queue: a stop then resets it unread. The kernel says which of the three the server's end is (its
+  // socket has no inode until accepted; its receive queue counts what it has not read), one hash
+  // lookup per connection, and only until it holds what was sent. Where the kernel cannot say (the
+  // server's end in another namespace, no sock_diag) an acknowledgement stands for it.
+  static bool ServerHoldsIt(TrafficConn& c) {
+    if (c.server_side != ServerSide::kHeld) {
+      auto peer = DiagPeerOf(c.socket.native_handle());
+      if (!peer || !*peer) c.server_side = ServerSide::kUnknown;
+      else if ((*peer)->inode == 0) c.server_side = ServerSide::kQueued;
+      else if ((*peer)->rx_queue > 0) c.server_side = ServerSide::kUnread;
+      else c.server_side = ServerSide::kHeld;
+    }
+    return c.server_side == ServerSide::kHeld || c.server_side == ServerSide::kUnknown;
+  }
+  // Bytes of the answer that the connection's coroutine has not parsed yet (a busy loop): until it
+  // has, whether the answer is still in flight or already whole cannot be told.
+  static bool AnswerUnparsed(TrafficConn& c) {
+    if (c.parser == nullptr || c.parser->is_header_done()) return false;
+    error_code ec;
+    return c.buffer.size() > 0 || c.socket.available(ec) > 0 || ec;
   }
   std::optional<std::string> AnsweredWholeAlready(TrafficConn& c) const;
+  bool EstablishedAtSignal(TrafficConn& c) const;
 
   net::awaitable<error_code> Connect(TrafficConn& c);
   net::awaitable<bool> Exchange(TrafficConn& c, const std::string& request, Clock::time_point due, bool hold);
@@ -198,12 +247,34 @@ std::optional<std::string> TrafficSession::State::AnsweredWholeAlready(TrafficCo
   if (c.parser->is_done()) return "answered whole before the stop signal";
   if (!c.parser->is_header_done() || !c.parser->content_length()) return std::nullopt;
   error_code ec;
-  const uint64_t here = c.parser->get().body() + c.buffer.size() + c.socket.available(ec);
+  const uint64_t here = c.parser->get().body().bytes + c.buffer.size() + c.socket.available(ec);
   if (!ec && here >= *c.parser->content_length())
-    return fmt::format("its whole answer ({} bytes) had arrived before the stop signal; use a slower path or a "
-                       "download larger than the socket buffers (tens of MB)",
-                       *c.parser->content_length());
+    return fmt::format(
+        "its whole answer ({} bytes) had arrived before the stop signal; use a slower path or a "
+        "download larger than the socket buffers (tens of MB)",
+        *c.parser->content_length());
   return std::nullopt;
+}
+
+bool TrafficSession::State::EstablishedAtSignal(TrafficConn& c) const {
+  if (AnsweredWholeAlready(c)) return false;
+  if (!AnswerUnparsed(c)) return Established(c);
+  // Bytes of the answer arrived since the loop last ran the connection's coroutine (the header of a
+  // download, say): parse a copy of what is here to tell an answer in flight from a whole one.
+  std::string here(static_cast<const char*>(c.buffer.data().data()), c.buffer.size());
+  std::array<char, kHeaderLimit> peeked;
+  const ssize_t n = ::recv(c.socket.native_handle(), peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) here.append(peeked.data(), static_cast<size_t>(n));
+  http::response_parser<http::empty_body> header;
+  header.header_limit(kHeaderLimit);
+  header.eager(false);
+  error_code ec;
+  const size_t header_bytes = header.put(net::buffer(here), ec);
+  if (ec || !header.is_header_done()) return false;  // not even a whole header: cannot tell, so not
+  if (!header.content_length()) return true;         // chunked or to the close: in flight until it ends
+  error_code avail_ec;
+  const uint64_t body_here = c.buffer.size() + c.socket.available(avail_ec) - header_bytes;
+  return !avail_ec && body_here < *header.content_length();
 }
 
 net::awaitable<error_code> TrafficSession::State::Connect(TrafficConn& c) {
@@ -221,9 +292,9 @@ net::awaitable<error_code> TrafficSession::State::Connect(TrafficConn& c) {
 // Sends `request` and reads its answer whole, recording its fate. `hold` (inflight): after the
 // header, the rest is read only after the stop signal. Returns whether the connection may carry
 // another request.
-net::awaitable<bool> TrafficSession::State::Exchange(TrafficConn& c, const std::string& request,
-                                                     Clock::time_point due, bool hold) {
-  c.request_pending = true;
+net::awaitable<bool> TrafficSession::State::Exchange(TrafficConn& c, const std::string& request, Clock::time_point due,
+                                                     bool hold) {
+  Begin(c);
   error_code ec;
   co_await net::async_write(c.socket, net::buffer(request), net::redirect_error(net::use_awaitable, ec));
   if (closed || !c.request_pending) co_return false;
@@ -387,7 +458,7 @@ net::awaitable<void> TrafficSession::State::RunLoad(std::shared_ptr<State> /*kee
     // on a new one, as an HTTP client's pool does it.
     if (c.open && PeerClosedOrSpoke(c.socket.native_handle())) c.CloseSocket();
     if (!c.open) {
-      c.request_pending = true;
+      Begin(c);
       const error_code ec = co_await Connect(c);
       if (closed) co_return;
       if (ec) {
@@ -415,8 +486,8 @@ TrafficSession::TrafficSession(const net::any_io_executor& context, const Traffi
   for (const ClientSpec& c : spec.clients)
     st.record.clients.push_back({.kind = std::string(ToString(c.kind)), .path = c.path, .count = c.count});
   if (spec.load)
-    st.record.load = LoadRecord{.path = spec.load->path, .rate_per_s = spec.load->rate_per_s,
-                                .connections = spec.load->connections};
+    st.record.load =
+        LoadRecord{.path = spec.load->path, .rate_per_s = spec.load->rate_per_s, .connections = spec.load->connections};
 }
 
 TrafficSession::~TrafficSession() { (void)Close(); }
@@ -463,6 +534,8 @@ net::awaitable<bool> TrafficSession::WaitEstablished(Clock::time_point deadline)
     // Per group: how many are established, and the first that never can be.
     std::vector<uint64_t> ready(st->spec.clients.size(), 0);
     std::vector<std::string> failures(st->spec.clients.size());
+    std::vector<uint64_t> queued(st->spec.clients.size(), 0);  // connected, never accepted
+    std::vector<uint64_t> unread(st->spec.clients.size(), 0);  // accepted, the request never read
     for (auto& c : st->conns) {
       if (c->group < 0) continue;
       const size_t g = static_cast<size_t>(c->group);
@@ -471,6 +544,10 @@ net::awaitable<bool> TrafficSession::WaitEstablished(Clock::time_point deadline)
       else ok = st->Established(*c);
       if (ok) ++ready[g];
       else if (failures[g].empty() && !c->failure.empty()) failures[g] = c->failure;
+      if (!ok && c->open && c->end == ConnEnd::kNone) {
+        if (c->server_side == ServerSide::kQueued) ++queued[g];
+        if (c->server_side == ServerSide::kUnread) ++unread[g];
+      }
     }
     bool all = true;
     bool hopeless = false;
@@ -484,10 +561,16 @@ net::awaitable<bool> TrafficSession::WaitEstablished(Clock::time_point deadline)
       for (size_t g = 0; g < ready.size(); ++g) {
         const ClientSpec& c = st->spec.clients[g];
         if (ready[g] == c.count) continue;
+        std::string why = fmt::format("; {}", failures[g]);
+        if (failures[g].empty()) {
+          why = fmt::format(" within {} ms", st->spec.establish_timeout.count());
+          if (queued[g] > 0)
+            why += fmt::format("; {} still in the listener's accept queue (the server never accepted them)", queued[g]);
+          if (unread[g] > 0)
+            why += fmt::format("; {} accepted with the request still unread (the server never read it)", unread[g]);
+        }
         parts.push_back(fmt::format("--client {}:{}:{}: {} of {} established{}", ToString(c.kind), c.count, c.path,
-                                    ready[g], c.count,
-                                    failures[g].empty() ? fmt::format(" within {} ms", st->spec.establish_timeout.count())
-                                                        : fmt::format("; {}", failures[g])));
+                                    ready[g], c.count, why));
       }
       st->record.established = false;
       st->record.establish_detail = fmt::format("{}", fmt::join(parts, "; "));
@@ -506,8 +589,21 @@ void TrafficSession::MarkSignal(Clock::time_point at) {
   st.signal_at = at;
   for (auto& c : st.conns) {
     if (c->group < 0) continue;
-    c->established_at_signal = !st.AnsweredWholeAlready(*c) && st.Established(*c);
+    c->established_at_signal = st.EstablishedAtSignal(*c);
     if (c->established_at_signal) ++st.record.clients[static_cast<size_t>(c->group)].established;
+  }
+  // What WaitEstablished saw may have changed since (an answer finished, a server closed): the run
+  // counts as tested with its clients only if they all were established at the signal itself.
+  std::vector<std::string> lost;
+  for (size_t g = 0; g < st.spec.clients.size(); ++g) {
+    const ClientSpec& c = st.spec.clients[g];
+    if (st.record.clients[g].established < c.count)
+      lost.push_back(fmt::format("--client {}:{}:{}: {} of {} established at the stop signal", ToString(c.kind),
+                                 c.count, c.path, st.record.clients[g].established, c.count));
+  }
+  if (!lost.empty() && st.record.established) {
+    st.record.established = false;
+    st.record.establish_detail = fmt::format("{}", fmt::join(lost, "; "));
   }
   st.signal_event.cancel();
 }

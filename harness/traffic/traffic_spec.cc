@@ -23,7 +23,8 @@ Result<std::string> ParsePath(std::string_view text, std::string_view flag) {
   if (text.empty()) return std::string("/");
   if (text.front() != '/') return Error{fmt::format("{}: the path \"{}\" must start with /", flag, text)};
   for (unsigned char c : text)
-    if (c <= ' ' || c == 0x7f) return Error{fmt::format("{}: the path \"{}\" holds a blank or control character", flag, text)};
+    if (c <= ' ' || c == 0x7f)
+      return Error{fmt::format("{}: the path \"{}\" holds a blank or control character", flag, text)};
   return std::string(text);
 }
 
@@ -43,7 +44,7 @@ uint64_t TrafficSpec::held_connections() const {
   return n;
 }
 
-Result<ClientSpec> ParseClientFlag(std::string_view text) {
+Result<ClientSpec> ParseClientFlag(std::string_view text, std::string_view websocket_path) {
   const auto usage = [&](std::string_view why) {
     return Error{fmt::format("--client \"{}\": {} (KIND:COUNT[:PATH], KIND one of idle, silent, inflight, websocket)",
                              text, why)};
@@ -55,8 +56,8 @@ Result<ClientSpec> ParseClientFlag(std::string_view text) {
   if (!kind) return usage(fmt::format("unknown kind \"{}\"", text.substr(0, first)));
   spec.kind = *kind;
   const size_t second = text.find(':', first + 1);
-  const std::string_view count = text.substr(first + 1, second == std::string_view::npos ? std::string_view::npos
-                                                                                          : second - first - 1);
+  const std::string_view count =
+      text.substr(first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1);
   uint64_t n = 0;
   const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
   if (ec != std::errc() || end != count.data() + count.size() || n == 0 || n > kMaxTrafficConnections)
@@ -66,6 +67,8 @@ Result<ClientSpec> ParseClientFlag(std::string_view text) {
     auto path = ParsePath(text.substr(second + 1), "--client");
     if (!path) return path.error();
     spec.path = std::move(*path);
+  } else if (spec.kind == ClientKind::kWebsocket) {
+    spec.path = websocket_path;
   }
   return spec;
 }

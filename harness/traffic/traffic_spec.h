@@ -67,8 +67,9 @@ struct TrafficSpec {
 /// a descriptor of the harness, and a typo of a zero must not exhaust them.
 inline constexpr uint64_t kMaxTrafficConnections = 100'000;
 
-/// Parses `KIND:COUNT[:PATH]`; an Error says what is wrong and what is accepted.
-Result<ClientSpec> ParseClientFlag(std::string_view text);
+/// Parses `KIND:COUNT[:PATH]`; an Error says what is wrong and what is accepted. A websocket without
+/// a PATH goes to `websocket_path` (the target's known endpoint, if any), the others to "/".
+Result<ClientSpec> ParseClientFlag(std::string_view text, std::string_view websocket_path = "/");
 /// Parses `RATE/s:PATH` or `max:PATH` (PATH optional, default "/"); connections are set apart.
 Result<LoadSpec> ParseLoadFlag(std::string_view text);
 /// Parses `NAME:VALUE` (the value's leading blanks dropped); an Error for a bad header name, or a

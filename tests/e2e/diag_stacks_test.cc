@@ -10,6 +10,7 @@
 #include "harness/process/child_process.h"
 #include "harness/process/spawn.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/foreign_servers.h"
 #include "tests/e2e/report_files.h"
 
 namespace coder::e2e {
@@ -111,51 +112,6 @@ func main() {
 }
 )";
 
-/// Outcome of building the Go server: its path, or why not. `skip` when go cannot be run at all.
-struct GoBuild {
-  std::optional<std::filesystem::path> binary;
-  bool skip = false;
-  std::string why;
-};
-
-// Compiled at test time in `dir` (its own GOCACHE and GOPATH, no proxy: nothing is fetched), with
-// GOTOOLCHAIN unset so no other toolchain is looked for.
-GoBuild BuildHungGoServer(const std::filesystem::path& dir) {
-  auto go = harness::ResolveExecutable("go", harness::ChildPath({}));
-  if (!go)
-    return {.skip = true, .why = go.error().message + " (Debian: apt-get install golang-go; scripts/setup does)"};
-  auto env = harness::ResolveExecutable("env", harness::ChildPath({}));
-  if (!env) return {.why = env.error().message};
-  const auto src = dir / "gosrc";
-  std::filesystem::create_directories(src);
-  std::ofstream(src / "go.mod") << "module hung\n\ngo 1.19\n";
-  std::ofstream(src / "main.go") << kHungGoServer;
-  auto run_go = [&](std::vector<std::string> args) -> std::pair<std::optional<harness::ExitStatus>, std::string> {
-    harness::LaunchSpec spec;
-    spec.argv = {*env,
-                 "-u",
-                 "GOTOOLCHAIN",
-                 "GOCACHE=" + (dir / "gocache").string(),
-                 "GOPATH=" + (dir / "gopath").string(),
-                 "GOFLAGS=-mod=mod",
-                 "GOPROXY=off",
-                 *go};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.working_dir = src;
-    auto child = harness::ChildProcess::Start(std::move(spec));
-    if (!child) return {std::nullopt, child.error().message};
-    auto exit = (*child)->WaitUntil(In(40s));
-    (*child)->Stop();
-    return {exit, (*child)->Output()};
-  };
-  if (auto [exit, out] = run_go({"version"}); !exit || exit->signaled || exit->code != 0)
-    return {.skip = true, .why = "go is installed but `go version` fails: " + out};
-  const auto binary = dir / "hung-go-server";
-  if (auto [exit, out] = run_go({"build", "-o", binary.string(), "."}); !exit || exit->signaled || exit->code != 0)
-    return {.why = "go build of a standard-library program failed: " + out};
-  return {.binary = binary};
-}
-
 // eu-stack exits 1 on the warnings it prints for every Go binary (no matching address range below a
 // thread's bottom frame) while it prints every thread's stack. Before, the run recorded "eu-stack ended
 // with exit 1" as the capture's error.
@@ -163,7 +119,7 @@ TEST(DiagStacksTest, AHungGoServersStacksAreCompleteDespiteEuStacksWarnings) {
   if (auto tool = harness::FindStackTool("eu-stack", harness::ChildPath({})); !tool)
     GTEST_SKIP() << tool.error().message << " (scripts/setup installs it)";
   TempDir dir;
-  const GoBuild built = BuildHungGoServer(dir.path());
+  const GoBuild built = BuildGoProgram(dir.path(), "hung", kHungGoServer);
   if (built.skip) GTEST_SKIP() << built.why;
   ASSERT_TRUE(built.binary) << built.why;
   const auto report = dir.path() / "report.json";

@@ -55,6 +55,19 @@ TEST(GateTest, ABaselineAloneNeverFails) {
   EXPECT_FALSE(Fails(findings, *ParseFailOn("all")));
 }
 
+// A baseline whose clients never connected was reported "no findings in gated variants", exit 0: a
+// comparison with runs that tested nothing.
+TEST(GateTest, ABaselineRunThatLeftTheStopUntestedStillFails) {
+  std::vector<VariantSpec> variants{{.name = "old", .gated = false, .baseline = true}};
+  for (Outcome untested :
+       {Outcome::kClientsNotEstablished, Outcome::kNeverReady, Outcome::kFailedToStart, Outcome::kLeftProcesses}) {
+    const auto findings = CollectFindings(variants, {Record("old", 0, untested)}, {});
+    ASSERT_EQ(findings.size(), 1u);
+    EXPECT_TRUE(findings[0].gated) << ToString(untested);
+    EXPECT_TRUE(Fails(findings, *ParseFailOn("all"))) << ToString(untested);
+  }
+}
+
 TEST(GateTest, BudgetAndRegressionAreExperimentFindings) {
   std::vector<VariantSpec> variants{{.name = "new"}, {.name = "old", .gated = false, .baseline = true}};
   ExperimentFindings experiment{.budgets = {{"", "peak 20GiB over 17GiB"}, {"old", "its own tails: 30GiB"}},

@@ -112,6 +112,57 @@ int ListenOnLoopback(int family, uint16_t& port) {
   return fd;
 }
 
+// What the traffic clients ask of a connection's server end: queued (no inode), accepted with bytes
+// unread, read.
+TEST(ProcNetTest, APeerLookupSaysWhetherTheServerAcceptedAndReadWhatWasSent) {
+  for (int family : {AF_INET, AF_INET6}) {
+    uint16_t port = 0;
+    const int listener = ListenOnLoopback(family, port);
+    if (listener < 0 && family == AF_INET6) continue;  // a machine without IPv6
+    ASSERT_GE(listener, 0);
+    const int client = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage to{};
+    socklen_t len = 0;
+    if (family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&to);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a->sin_port = htons(port);
+      len = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&to);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_loopback;
+      a->sin6_port = htons(port);
+      len = sizeof *a;
+    }
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&to), len), 0);
+    ASSERT_EQ(::write(client, "hello", 5), 5);
+    auto queued = DiagPeerOf(client);
+    ASSERT_TRUE(queued) << queued.error().message;
+    ASSERT_TRUE(*queued);
+    EXPECT_EQ((*queued)->inode, 0u) << "in the accept queue";
+    EXPECT_EQ((*queued)->local_port, port);
+    const int served = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    ASSERT_GE(served, 0);
+    auto unread = DiagPeerOf(client);
+    ASSERT_TRUE(unread && *unread);
+    EXPECT_NE((*unread)->inode, 0u);
+    EXPECT_EQ((*unread)->rx_queue, 5u);
+    char buf[8];
+    ASSERT_EQ(::read(served, buf, sizeof buf), 5);
+    auto read = DiagPeerOf(client);
+    ASSERT_TRUE(read && *read);
+    EXPECT_EQ((*read)->rx_queue, 0u);
+    ::close(served);
+    ::close(client);
+    ::close(listener);
+  }
+  const int unconnected = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_FALSE(DiagPeerOf(unconnected).ok());
+  ::close(unconnected);
+}
+
 TEST(ProcNetTest, NetlinkListenersMatchTheProcTablesRowForRow) {
   uint16_t port4 = 0, port6 = 0;
   const int fd4 = ListenOnLoopback(AF_INET, port4);
@@ -125,17 +176,29 @@ TEST(ProcNetTest, NetlinkListenersMatchTheProcTablesRowForRow) {
   to.sin_port = htons(port4);
   ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
 
-  auto diag = DiagTcpSockets(1u << kTcpListen);
-  ASSERT_TRUE(diag) << diag.error().message;
-  std::vector<TcpSocketEntry> proc;
-  for (auto& e : ReadTcpSockets(::getpid()))
-    if (e.listening()) proc.push_back(e);
   auto key = [](const TcpSocketEntry& e) {
     return std::tuple(e.inode, e.local_address, e.local_port, e.remote_address, e.remote_port, e.state, e.rx_queue,
                       e.tx_queue, e.ipv6);
   };
-  std::set<decltype(key(proc[0]))> from_proc, from_diag;
-  for (const auto& e : proc) from_proc.insert(key(e));
+  using Rows = std::set<decltype(key(TcpSocketEntry{}))>;
+  auto proc_rows = [&] {
+    Rows rows;
+    for (auto& e : ReadTcpSockets(::getpid()))
+      if (e.listening()) rows.insert(key(e));
+    return rows;
+  };
+  // Other tests open and close listeners in this namespace while this one reads, so the comparison
+  // counts only when the proc tables read the same before and after the netlink dump.
+  Result<std::vector<TcpSocketEntry>> diag = Error{"not read"};
+  Rows from_proc, from_diag;
+  bool settled = false;
+  for (int attempt = 0; attempt < 50 && !settled; ++attempt) {
+    from_proc = proc_rows();
+    diag = DiagTcpSockets(1u << kTcpListen);
+    ASSERT_TRUE(diag) << diag.error().message;
+    settled = proc_rows() == from_proc;
+  }
+  ASSERT_TRUE(settled) << "the listening sockets of this namespace never held still across one dump";
   for (const auto& e : *diag) from_diag.insert(key(e));
   EXPECT_EQ(from_diag, from_proc);
   bool saw4 = false, saw6 = false;
