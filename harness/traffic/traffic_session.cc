@@ -232,6 +232,9 @@ struct TrafficSession::State : std::enable_shared_from_this<State> {
   bool EstablishedAtSignal(TrafficConn& c) const;
 
   net::awaitable<error_code> Connect(TrafficConn& c);
+  /// Connects a --client connection: false (its failure recorded) when it cannot be, or the session
+  /// closed meanwhile.
+  net::awaitable<bool> ConnectClient(TrafficConn& c);
   net::awaitable<bool> Exchange(TrafficConn& c, const std::string& request, Clock::time_point due, bool hold);
   net::awaitable<void> AwaitClose(TrafficConn& c);
   net::awaitable<void> RunClient(std::shared_ptr<State> keep, TrafficConn& c);
@@ -366,16 +369,20 @@ net::awaitable<void> TrafficSession::State::AwaitClose(TrafficConn& c) {
   }
 }
 
-net::awaitable<void> TrafficSession::State::RunClient(std::shared_ptr<State> /*keep*/, TrafficConn& c) {
-  const ClientSpec& spec_of = spec.clients[static_cast<size_t>(c.group)];
+net::awaitable<bool> TrafficSession::State::ConnectClient(TrafficConn& c) {
   if (const error_code ec = co_await Connect(c); ec) {
-    if (closed) co_return;
+    if (closed) co_return false;
     c.failure = Describe(ec);
     NoteError(c, c.failure);
     End(c, ConnEnd::kClosed);
-    co_return;
+    co_return false;
   }
-  if (closed) co_return;
+  co_return !closed;
+}
+
+net::awaitable<void> TrafficSession::State::RunClient(std::shared_ptr<State> /*keep*/, TrafficConn& c) {
+  const ClientSpec& spec_of = spec.clients[static_cast<size_t>(c.group)];
+  if (!co_await ConnectClient(c)) co_return;
   if (spec_of.kind == ClientKind::kIdle || spec_of.kind == ClientKind::kInflight) {
     const bool hold = spec_of.kind == ClientKind::kInflight;
     const bool kept = co_await Exchange(c, RequestFor(spec_of.path), Clock::now(), hold);
@@ -394,14 +401,7 @@ net::awaitable<void> TrafficSession::State::RunClient(std::shared_ptr<State> /*k
 
 net::awaitable<void> TrafficSession::State::RunWebsocket(std::shared_ptr<State> /*keep*/, TrafficConn& c) {
   const ClientSpec& spec_of = spec.clients[static_cast<size_t>(c.group)];
-  if (const error_code ec = co_await Connect(c); ec) {
-    if (closed) co_return;
-    c.failure = Describe(ec);
-    NoteError(c, c.failure);
-    End(c, ConnEnd::kClosed);
-    co_return;
-  }
-  if (closed) co_return;
+  if (!co_await ConnectClient(c)) co_return;
   c.ws = std::make_unique<websocket::stream<tcp::socket>>(std::move(c.socket));
   auto& ws = *c.ws;
   ws.read_message_max(kWebsocketMessageLimit);

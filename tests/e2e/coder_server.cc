@@ -1,4 +1,5 @@
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/report_files.h"
 
 #include <gtest/gtest.h>
 
@@ -91,6 +92,16 @@ std::optional<harness::ExitStatus> CoderServer::SignalAndWait(int sig, std::chro
 bool CoderServer::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) {
   return process_->WaitForLine(
       [&](const harness::OutputLine& line) { return line.text.find(text) != std::string::npos; }, In(timeout));
+}
+
+DiagWithReport RunDiagWithReport(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  TempDir dir;
+  const auto path = dir.path() / "report.json";
+  args.insert(args.begin(), {"--json", path.string()});
+  DiagWithReport d;
+  d.run = RunDiag(std::move(args), timeout);
+  d.report = ReadJson(path);
+  return d;
 }
 
 }  // namespace coder::e2e

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "harness/process/child_process.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -32,6 +34,16 @@ CoderRun RunCoder(const std::vector<std::string>& args, std::vector<std::pair<st
 CoderRun RunDiag(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 CoderRun RunDiag(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env,
                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+/// A `coder diag shutdown` run and the JSON report it wrote (null when it wrote none).
+struct DiagWithReport {
+  CoderRun run;
+  nlohmann::json report;
+};
+
+/// `coder diag shutdown --json R ARGS...`, run to completion (or the timeout), with R read back.
+DiagWithReport RunDiagWithReport(std::vector<std::string> args,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
 /// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
 /// ready line. Owns the process: the destructor stops it.

@@ -25,20 +25,10 @@ using ::testing::HasSubstr;
 
 std::string Python() { return SystemProgram("python3"); }
 
-struct Diag {
-  CoderRun run;
-  json report;
-};
+using Diag = DiagWithReport;
 
-/// `coder diag shutdown ARGS --json R`, with the report read back.
 Diag RunWithReport(std::vector<std::string> args, std::chrono::milliseconds timeout = 90s) {
-  TempDir dir;
-  const auto path = dir.path() / "report.json";
-  args.insert(args.begin(), {"--json", path.string()});
-  Diag d;
-  d.run = RunDiag(std::move(args), timeout);
-  d.report = ReadJson(path);
-  return d;
+  return RunDiagWithReport(std::move(args), timeout);
 }
 
 // ---- Readiness ----

@@ -20,19 +20,10 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-struct Diag {
-  CoderRun run;
-  json report;
-};
+using Diag = DiagWithReport;
 
 Diag RunWithReport(std::vector<std::string> args, std::chrono::milliseconds timeout = 90s) {
-  TempDir dir;
-  const auto path = dir.path() / "report.json";
-  args.insert(args.begin(), {"--json", path.string()});
-  Diag d;
-  d.run = RunDiag(std::move(args), timeout);
-  d.report = ReadJson(path);
-  return d;
+  return RunDiagWithReport(std::move(args), timeout);
 }
 
 uint64_t U(const json& j, const char* key) { return j.at(key).get<uint64_t>(); }
@@ -263,8 +254,9 @@ TEST(DiagTrafficPythonTest, AServerKilledMidAnswerDropsTheRequest) {
   EXPECT_THAT(FindingKinds(d.report), ::testing::Contains("dropped"));
 }
 
-// Two targets at once, each on its own {port}: each run's traffic goes to its own target.
-TEST(DiagTrafficPythonTest, ParallelRunsSendTheirTrafficToTheirOwnPort) {
+// Two targets at once (closed loop, then open), each on its own {port}: each run's traffic goes to its
+// own target.
+TEST(DiagTrafficPythonTest, ParallelAndOpenLoopRunsSendTheirTrafficToTheirOwnPort) {
   const auto python = SystemProgram("python3");
   CODER_REQUIRE_PROGRAM(python, "python3");
   TempDir dir;
@@ -280,6 +272,16 @@ TEST(DiagTrafficPythonTest, ParallelRunsSendTheirTrafficToTheirOwnPort) {
     urls.insert(run.at("traffic").at("url").get<std::string>());
   }
   EXPECT_EQ(urls.size(), 4u);  // four runs, four ports
+
+  // The open loop: a target launched every 50 ms whether or not the last one stopped.
+  const auto open_loop = RunWithReport(
+      {"--runs", "3", "--arrival-interval", "50ms", "--client", "idle:1", "--", python, script.string(), "{port}"});
+  ASSERT_TRUE(open_loop.run.exit) << open_loop.run.output;
+  EXPECT_EQ(open_loop.run.exit->Describe(), "exit 0") << open_loop.run.output;
+  for (const auto& run : open_loop.report.at("runs")) {
+    EXPECT_EQ(run.at("outcome"), "clean") << run.at("detail");
+    EXPECT_EQ(U(run.at("traffic").at("clients").at(0), "established"), 1u);
+  }
 }
 
 // ---- Go ----
