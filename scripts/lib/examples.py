@@ -150,7 +150,8 @@ NORMALISE = [
 
 
 LOG_TAIL_LINE = re.compile(r"^\+<N> \S+\| ")
-TRAFFIC_ROW = re.compile(r"^(\S+) \d+ \d+ \d+ \d+ (\d+) (\d+) (\d+) (?:\d+|-) (?=\S+/\S+ \S+/\S+ )")
+# A row with a load: its rate is a number; its latency cells are p50/p99 or "-" (nothing answered then).
+TRAFFIC_ROW = re.compile(r"^(\S+) \d+ \d+ \d+ \d+ (\d+) (\d+) (\d+) \d+ (?:\S+/\S+|-) (?:\S+/\S+|-) ")
 
 
 def normalise(lines):
@@ -164,9 +165,10 @@ def normalise(lines):
         # A summary table row's dominant step: the slowest of a fast stop's steps changes from run to run.
         if re.match(r"^\S+ (?:gated|baseline) \d+ ", line):
             line = re.sub(r"\b" + _STEPS + r" <N>", "<step> <N>", line)
-        # A traffic row's answered, during-stop, refused and closed-before-read counts and its achieved rate
-        # follow the timing of the stop; dropped, open and errors are compared as they are.
-        line = TRAFFIC_ROW.sub(r"\1 <n> <n> <n> <n> \2 \3 \4 <n> ", line)
+        # A traffic row's answered, during-stop, refused and closed-before-read counts, its achieved rate and
+        # its latencies ("-" when nothing was answered during the stop) follow the timing of the stop;
+        # dropped, open and errors are compared as they are.
+        line = TRAFFIC_ROW.sub(r"\1 <n> <n> <n> <n> \2 \3 \4 <n> <latency> <latency> ", line)
         out.append(line)
     # A log tail's lines (`+10.001s stderr| ...`) come from the target's threads, whose order at one moment
     # varies (the gateway's session closing beside the shutdown's steps): each run of them is compared sorted.
