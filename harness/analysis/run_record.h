@@ -18,14 +18,14 @@ namespace coder::harness {
 
 /// How one launch of a target ended, most severe first in the order Classify() applies them.
 enum class Outcome {
-  kFailedToStart,       ///< could not be executed, or exited before it became ready
-  kNeverReady,          ///< did not become ready within --ready-timeout (the harness then stopped it)
-  kCrashed,             ///< non-zero exit, or died of a signal the harness did not send
-  kKilledByWatchdog,    ///< still running --kill-after past the signal: the harness sent SIGKILL
+  kFailedToStart,          ///< could not be executed, or exited before it became ready
+  kNeverReady,             ///< did not become ready within --ready-timeout (the harness then stopped it)
+  kCrashed,                ///< non-zero exit, or died of a signal the harness did not send
+  kKilledByWatchdog,       ///< still running --kill-after past the signal: the harness sent SIGKILL
   kClientsNotEstablished,  ///< its --client connections were not all established before the signal: untested
-  kLeftProcesses,       ///< the leader exited while processes of its tree still ran (the harness killed them)
-  kTimeoutFingerprint,  ///< exited, but a timeout fingerprint matched (log line or latency at a known timeout)
-  kSlow,                ///< exited cleanly, but slower than --slow-threshold
+  kLeftProcesses,          ///< the leader exited while processes of its tree still ran (the harness killed them)
+  kTimeoutFingerprint,     ///< exited, but a timeout fingerprint matched (log line or latency at a known timeout)
+  kSlow,                   ///< exited cleanly, but slower than --slow-threshold
   kClean,
 };
 inline constexpr Outcome kAllOutcomes[] = {Outcome::kClean,

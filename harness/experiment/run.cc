@@ -195,10 +195,10 @@ struct RunSetup {
   LaunchSpec spec;
   std::string ready_url;
   std::string ready_tcp;
-  std::string client_url;                                          // --client-url, substituted
+  std::string client_url;                                           // --client-url, substituted
   std::vector<std::pair<std::string, std::string>> client_headers;  // --client-header, substituted
-  std::optional<uint16_t> listen_port;  // the {port} the target's arguments name
-  std::string error;                    // why the run cannot start
+  std::optional<uint16_t> listen_port;                              // the {port} the target's arguments name
+  std::string error;                                                // why the run cannot start
 };
 
 bool Mentions(const std::string& text, const char* key) { return text.find(key) != std::string::npos; }
@@ -281,7 +281,8 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
     setup.client_url = substitute(options.traffic.url);
     if (setup.client_url.empty()) setup.client_url = OriginOf(setup.ready_url);
     if (setup.client_url.empty() && !port.empty()) setup.client_url = "http://127.0.0.1:" + port;
-    for (const auto& [name, value] : options.traffic.headers) setup.client_headers.emplace_back(name, substitute(value));
+    for (const auto& [name, value] : options.traffic.headers)
+      setup.client_headers.emplace_back(name, substitute(value));
   }
   return setup;
 }
@@ -658,8 +659,9 @@ Result<TrafficSession::Target> TrafficTargetOf(LiveRun& run) {
     url = builtin::UrlFromReadyLine(run.state.ready_line).value_or("");
   }
   if (url.empty())
-    return Error{"--client/--load: no URL to send the traffic to (give --client-url, a --ready-url, or {port} in the "
-                 "command)"};
+    return Error{
+        "--client/--load: no URL to send the traffic to (give --client-url, a --ready-url, or {port} in the "
+        "command)"};
   auto parsed = ParseClientUrl(url);
   if (!parsed) return parsed.error();
   TrafficSession::Target target{*parsed, url, run.setup.client_headers};
@@ -677,8 +679,8 @@ net::awaitable<std::unique_ptr<TrafficSession>> StartTraffic(RunRecord& rec, Liv
     rec.traffic = TrafficRecord{.established = false, .establish_detail = target.error().message};
     co_return nullptr;
   }
-  auto traffic = std::make_unique<TrafficSession>(co_await net::this_coro::executor, run.options.traffic,
-                                                  std::move(*target));
+  auto traffic =
+      std::make_unique<TrafficSession>(co_await net::this_coro::executor, run.options.traffic, std::move(*target));
   if (auto started = co_await traffic->Start(); !started) {
     rec.traffic = traffic->Close();
     rec.traffic->established = false;
@@ -813,9 +815,10 @@ void Classify(RunRecord& rec, const RunOptions& options) {
                              SignalName(options.signal));
   } else if (rec.traffic && !rec.traffic->established) {
     rec.outcome = Outcome::kClientsNotEstablished;
-    rec.detail = fmt::format("its clients were not all established before the stop signal, so its stop was not "
-                             "tested with them: {}",
-                             rec.traffic->establish_detail);
+    rec.detail = fmt::format(
+        "its clients were not all established before the stop signal, so its stop was not "
+        "tested with them: {}",
+        rec.traffic->establish_detail);
   } else if (rec.left_processes > 0) {
     rec.outcome = Outcome::kLeftProcesses;
     rec.detail = fmt::format(

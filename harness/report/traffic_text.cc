@@ -33,8 +33,8 @@ std::string Rate(const std::optional<double>& rate) { return rate ? fmt::format(
 }  // namespace
 
 std::vector<std::string> TrafficHeader() {
-  return {"answered",       "during stop",    "refused",     "closed-before-read", "dropped",        "open",
-          "errors",         "rate/s",         "p50/p99 before", "p50/p99 during", "connections", "websocket close"};
+  return {"answered", "during stop", "refused",        "closed-before-read", "dropped",     "open",
+          "errors",   "rate/s",      "p50/p99 before", "p50/p99 during",     "connections", "websocket close"};
 }
 
 std::vector<std::string> TrafficCells(const TrafficSummary& t) {

@@ -15,7 +15,9 @@ size_t LatencyHistogram::BucketOf(double ms) {
   return std::min(kBuckets - 1, static_cast<size_t>(b));
 }
 
-double LatencyHistogram::UpperEdgeMs(size_t bucket) { return kFirstEdgeMs * std::pow(kRatio, static_cast<double>(bucket)); }
+double LatencyHistogram::UpperEdgeMs(size_t bucket) {
+  return kFirstEdgeMs * std::pow(kRatio, static_cast<double>(bucket));
+}
 
 void LatencyHistogram::Add(double ms) {
   ++counts_[BucketOf(ms)];
