@@ -270,6 +270,7 @@ bool TrafficSession::State::EstablishedAtSignal(TrafficConn& c) const {
   if (n > 0) here.append(peeked.data(), static_cast<size_t>(n));
   http::response_parser<http::empty_body> header;
   header.header_limit(kHeaderLimit);
+  header.body_limit(boost::none);  // Beast's default (8 MB) refuses the header of a larger download
   header.eager(false);
   error_code ec;
   const size_t header_bytes = header.put(net::buffer(here), ec);
