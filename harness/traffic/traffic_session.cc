@@ -79,7 +79,12 @@ bool ServerTookRequest(int fd, bool reset) {
   len = sizeof after;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &after, &len) != 0) return true;
   if (after.tcpi_state == TCP_CLOSE) return false;  // a reset followed the FIN
-  return acked.tcpi_unacked == 0;
+  if (acked.tcpi_unacked != 0) return false;
+  // A server that half-closed (shutdown for writing, as a lingering close does) still has a socket
+  // whose kernel acknowledges what arrives: if that socket still holds the request unread, the
+  // server never took it.
+  if (auto peer = DiagPeerOf(fd); peer && *peer && (*peer)->rx_queue > 0) return false;
+  return true;
 }
 
 /// Whether every byte written on `fd` has been acknowledged by the peer's TCP.

@@ -239,6 +239,32 @@ TEST(TrafficSessionTest, ARequestTheServerClosedUnreadIsClosedBeforeReadNotDropp
   ExpectEveryRequestHasOneFate(record);
 }
 
+// A server that half-closes a keep-alive connection (shutdown for writing, a lingering close) keeps a
+// socket whose kernel acknowledged the request it never read. It was "dropped".
+TEST(TrafficSessionTest, ARequestThatCrossedAHalfCloseUnreadIsClosedBeforeReadNotDropped) {
+  std::promise<void> finished;
+  std::shared_future<void> done = finished.get_future().share();
+  std::atomic<int> crossed{0};
+  ScriptedServer server([&crossed, done](int fd) {
+    // The next request arrives (its kernel acknowledges it) and stays unread; then the half-close.
+    if (!ReadRequest(fd)) return;
+    Write(fd, kOk);
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return;
+    ::shutdown(fd, SHUT_WR);
+    ++crossed;
+    Await(done);
+  });
+  TrafficSpec spec;
+  spec.load = LoadSpec{.rate_per_s = 1000, .path = "/", .connections = 1};
+  const TrafficRecord record = RunLoadUntil(spec, server.port(), [&] { return crossed >= 3; });
+  finished.set_value();
+  ASSERT_TRUE(record.load);
+  EXPECT_GE(record.load->requests.closed_before_read, 1u);
+  EXPECT_EQ(record.load->requests.dropped, 0u);
+  ExpectEveryRequestHasOneFate(record);
+}
+
 TEST(TrafficSessionTest, AnAnswerCutShortIsDropped) {
   std::promise<void> signalled;
   std::shared_future<void> cue = signalled.get_future().share();
