@@ -91,23 +91,34 @@ TcpSocketEntry EntryOf(const inet_diag_msg& d) {
   return e;
 }
 
-/// One dump request of one address family; appends what it answers to `out`.
-Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vector<TcpSocketEntry>& out) {
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
+/// A sock_diag request for TCP sockets of `family`; the caller fills in what it asks for.
+struct DiagRequest {
+  nlmsghdr header;
+  inet_diag_req_v2 request;
+};
+DiagRequest MakeDiagRequest(uint8_t family, uint16_t flags, uint32_t seq) {
+  DiagRequest message{};
   message.header.nlmsg_len = sizeof message;
   message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message.header.nlmsg_flags = flags;
   message.header.nlmsg_seq = seq;
   message.request.sdiag_family = family;
   message.request.sdiag_protocol = IPPROTO_TCP;
-  message.request.idiag_states = states;
+  return message;
+}
+Status SendDiagRequest(int fd, const DiagRequest& message) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+  if (sendto(fd, &message, sizeof message, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0)
     return Error{fmt::format("sock_diag request: {}", std::strerror(errno))};
+  return Ok{};
+}
+
+/// One dump request of one address family; appends what it answers to `out`.
+Status DiagDump(int fd, uint8_t family, uint32_t states, uint32_t seq, std::vector<TcpSocketEntry>& out) {
+  DiagRequest message = MakeDiagRequest(family, NLM_F_REQUEST | NLM_F_DUMP, seq);
+  message.request.idiag_states = states;
+  if (Status sent = SendDiagRequest(fd, message); !sent) return sent;
   alignas(nlmsghdr) char buffer[32 << 10];
   for (;;) {
     const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
@@ -227,16 +238,8 @@ Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd) {
     return Error{fmt::format("not a connected socket: {}", std::strerror(errno))};
   if (mine.ss_family != theirs.ss_family || (mine.ss_family != AF_INET && mine.ss_family != AF_INET6))
     return Error{"not an IPv4 or IPv6 connection"};
-  struct {
-    nlmsghdr header;
-    inet_diag_req_v2 request;
-  } message{};
-  message.header.nlmsg_len = sizeof message;
-  message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  message.header.nlmsg_flags = NLM_F_REQUEST;  // one socket, by its four-tuple: no dump
-  message.header.nlmsg_seq = 1;
-  message.request.sdiag_family = static_cast<uint8_t>(mine.ss_family);
-  message.request.sdiag_protocol = IPPROTO_TCP;
+  // One socket, by its four-tuple: no dump.
+  DiagRequest message = MakeDiagRequest(static_cast<uint8_t>(mine.ss_family), NLM_F_REQUEST, 1);
   message.request.idiag_states = ~0u;
   inet_diag_sockid& id = message.request.id;
   id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
@@ -259,12 +262,9 @@ Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd) {
   }
   const int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (nl < 0) return Error{fmt::format("sock_diag socket: {}", std::strerror(errno))};
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(nl, &message, sizeof message, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-    const int err = errno;
+  if (Status sent = SendDiagRequest(nl, message); !sent) {
     close(nl);
-    return Error{fmt::format("sock_diag request: {}", std::strerror(err))};
+    return sent.error();
   }
   alignas(nlmsghdr) char buffer[4096];
   ssize_t n = 0;

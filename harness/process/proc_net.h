@@ -32,7 +32,6 @@ struct TcpSocketEntry {
 };
 
 inline constexpr int kTcpEstablished = 0x01;
-inline constexpr int kTcpCloseWait = 0x08;
 inline constexpr int kTcpListen = 0x0A;
 /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ... ; "state 0x.." for a number the kernel does not define.
 std::string TcpStateName(int state);

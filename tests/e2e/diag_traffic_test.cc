@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string_view>
 
 #include "tests/e2e/coder_server.h"
 #include "tests/e2e/foreign_servers.h"
@@ -27,6 +28,13 @@ Diag RunWithReport(std::vector<std::string> args, std::chrono::milliseconds time
 }
 
 uint64_t U(const json& j, const char* key) { return j.at(key).get<uint64_t>(); }
+
+/// `text` written to `dir`/`name`: a server script the test runs.
+std::filesystem::path WriteScript(const TempDir& dir, const std::string& name, std::string_view text) {
+  const auto path = dir.path() / name;
+  std::ofstream(path) << text;
+  return path;
+}
 
 /// Every request a run's traffic tried has exactly one fate.
 void ExpectOneFateEach(const json& traffic) {
@@ -186,12 +194,11 @@ TEST_F(NginxTraffic, AFastStopDropsTheDownloadInFlightAndFails) {
 /// connection to end. Node 19+ closes idle keep-alive connections at once; a connection that never
 /// sent a request it leaves open.
 std::filesystem::path NodeServer(const TempDir& dir) {
-  const auto path = dir.path() / "server.js";
-  std::ofstream(path) << "const http = require('http');\n"
-                         "const server = http.createServer((req, res) => res.end('ok'));\n"
-                         "server.listen(Number(process.argv[2]), '127.0.0.1');\n"
-                         "process.on('SIGTERM', () => server.close(() => process.exit(0)));\n";
-  return path;
+  return WriteScript(dir, "server.js",
+                     "const http = require('http');\n"
+                     "const server = http.createServer((req, res) => res.end('ok'));\n"
+                     "server.listen(Number(process.argv[2]), '127.0.0.1');\n"
+                     "process.on('SIGTERM', () => server.close(() => process.exit(0)));\n");
 }
 
 TEST(DiagTrafficNodeTest, ASilentConnectionHoldsServerCloseUntilTheWatchdogAndIsNamed) {
@@ -220,24 +227,24 @@ TEST(DiagTrafficNodeTest, ASilentConnectionHoldsServerCloseUntilTheWatchdogAndIs
 
 // ---- Python ----
 
-/// A Python server with a slow path that sends half its answer and then waits a minute; SIGTERM kills
-/// Python at once (no handler), so the half answer is all the client ever gets.
+/// A Python server with a slow path that sends half its answer and then blocks reading the connection,
+/// which the harness's client never writes to again; SIGTERM kills Python at once (no handler), so the
+/// half answer is all the client ever gets.
 std::filesystem::path PythonSlowServer(const TempDir& dir) {
-  const auto path = dir.path() / "slow.py";
-  std::ofstream(path) << "import http.server, sys, time\n"
-                         "class H(http.server.BaseHTTPRequestHandler):\n"
-                         "    protocol_version = 'HTTP/1.1'\n"
-                         "    def log_message(self, *args): pass\n"
-                         "    def do_GET(self):\n"
-                         "        body = b'hello world'\n"
-                         "        self.send_response(200)\n"
-                         "        self.send_header('Content-Length', str(len(body)))\n"
-                         "        self.end_headers()\n"
-                         "        if self.path == '/slow':\n"
-                         "            self.wfile.write(body[:5]); self.wfile.flush(); time.sleep(60)\n"
-                         "        self.wfile.write(body)\n"
-                         "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
-  return path;
+  return WriteScript(dir, "slow.py",
+                     "import http.server, sys\n"
+                     "class H(http.server.BaseHTTPRequestHandler):\n"
+                     "    protocol_version = 'HTTP/1.1'\n"
+                     "    def log_message(self, *args): pass\n"
+                     "    def do_GET(self):\n"
+                     "        body = b'hello world'\n"
+                     "        self.send_response(200)\n"
+                     "        self.send_header('Content-Length', str(len(body)))\n"
+                     "        self.end_headers()\n"
+                     "        if self.path == '/slow':\n"
+                     "            self.wfile.write(body[:5]); self.wfile.flush(); self.rfile.read(1)\n"
+                     "        self.wfile.write(body)\n"
+                     "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n");
 }
 
 TEST(DiagTrafficPythonTest, AServerKilledMidAnswerDropsTheRequest) {

@@ -84,24 +84,30 @@ TEST(ProcNetTest, FindsTheListenerThisProcessHolds) {
   EXPECT_FALSE(listens());
 }
 
-/// A listening socket on an ephemeral port of `address` (AF_INET or AF_INET6 loopback); -1 when the
-/// family is unavailable.
-int ListenOnLoopback(int family, uint16_t& port) {
-  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_storage storage{};
-  socklen_t len = 0;
+/// The loopback address of `family` (AF_INET or AF_INET6) with `port`, and its length.
+socklen_t LoopbackAddress(int family, uint16_t port, sockaddr_storage& storage) {
+  storage = {};
   if (family == AF_INET) {
     auto* a = reinterpret_cast<sockaddr_in*>(&storage);
     a->sin_family = AF_INET;
     a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    len = sizeof *a;
+    a->sin_port = htons(port);
+    return sizeof *a;
   }
+  auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
+  a->sin6_family = AF_INET6;
+  a->sin6_addr = in6addr_loopback;
+  a->sin6_port = htons(port);
+  return sizeof *a;
+}
+
+/// A listening socket on an ephemeral port of `family`'s loopback address; -1 when the family is
+/// unavailable.
+int ListenOnLoopback(int family, uint16_t& port) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage storage;
+  socklen_t len = LoopbackAddress(family, 0, storage);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 || ::listen(fd, 4) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) {
     ::close(fd);
@@ -121,21 +127,8 @@ TEST(ProcNetTest, APeerLookupSaysWhetherTheServerAcceptedAndReadWhatWasSent) {
     if (listener < 0 && family == AF_INET6) continue;  // a machine without IPv6
     ASSERT_GE(listener, 0);
     const int client = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_storage to{};
-    socklen_t len = 0;
-    if (family == AF_INET) {
-      auto* a = reinterpret_cast<sockaddr_in*>(&to);
-      a->sin_family = AF_INET;
-      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a->sin_port = htons(port);
-      len = sizeof *a;
-    } else {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&to);
-      a->sin6_family = AF_INET6;
-      a->sin6_addr = in6addr_loopback;
-      a->sin6_port = htons(port);
-      len = sizeof *a;
-    }
+    sockaddr_storage to;
+    const socklen_t len = LoopbackAddress(family, port, to);
     ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&to), len), 0);
     ASSERT_EQ(::write(client, "hello", 5), 5);
     auto queued = DiagPeerOf(client);
