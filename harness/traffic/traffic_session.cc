@@ -28,6 +28,7 @@
 
 #include "harness/process/proc_net.h"
 #include "harness/traffic/counting_body.h"
+#include "harness/traffic/eof_rule.h"
 #include "harness/traffic/latency_histogram.h"
 
 namespace coder::harness {
@@ -62,29 +63,27 @@ bool PeerClosedOrSpoke(int fd) {
   return ::poll(&p, 1, 0) > 0 && p.revents != 0;
 }
 
-/// Whether the server took a request whose connection ended before any byte of its answer: the
-/// server's TCP acknowledged every byte of it and the connection ended in order. A close by a server
-/// that has not read what arrived is a reset (the kernel's rule for unread data); a FIN that was on
-/// its way before the request arrived leaves the request unacknowledged (and draws a reset).
-bool ServerTookRequest(int fd, bool reset) {
-  if (reset) return false;
+/// What the kernel says now of connection `fd`, which ended before any byte of the answer to its request.
+EofLooks LookAtEof(int fd, bool reset, bool peer_seen) {
+  EofLooks looks;
+  looks.reset = reset;
+  looks.peer_seen = peer_seen;
+  if (reset) return looks;
   tcp_info acked{};
   tcp_info after{};
   socklen_t len = sizeof acked;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &acked, &len) != 0) return true;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &acked, &len) != 0) return looks;
+  looks.unacked = acked.tcpi_unacked;
   // The kernel reads a socket's state before it takes the socket's lock for the rest of TCP_INFO, and
   // a reset empties the send queue (unacked 0) and closes the socket under that lock: one look can
   // pair the state from before a reset with the unacked count from after it. A second look's state
   // comes after the first's count, so a reset that emptied the queue shows in it.
   len = sizeof after;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &after, &len) != 0) return true;
-  if (after.tcpi_state == TCP_CLOSE) return false;  // a reset followed the FIN
-  if (acked.tcpi_unacked != 0) return false;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &after, &len) == 0) looks.closed_after = after.tcpi_state == TCP_CLOSE;
   // A server that half-closed (shutdown for writing, as a lingering close does) still has a socket
-  // whose kernel acknowledges what arrives: if that socket still holds the request unread, the
-  // server never took it.
-  if (auto peer = DiagPeerOf(fd); peer && *peer && (*peer)->rx_queue > 0) return false;
-  return true;
+  // whose kernel acknowledges what arrives; whether it still holds the request unread, or is gone.
+  if (auto peer = DiagPeerOf(fd); peer && *peer) looks.peer_rx_queue = (*peer)->rx_queue;
+  return looks;
 }
 
 /// Whether every byte written on `fd` has been acknowledged by the peer's TCP.
@@ -124,6 +123,7 @@ struct TrafficConn {
   const ResponseParser* parser = nullptr;  // the inflight answer being read, while it is
   ConnEnd end = ConnEnd::kNone;
   ServerSide server_side = ServerSide::kUnknown;  // of --client silent and inflight, while establishing
+  bool peer_seen = false;                         // sock_diag found the server's end at the connect
   std::optional<Clock::time_point> ended_at;
   std::optional<int> websocket_code;  // the close frame's code
   std::string failure;                // why it can never be confirmed
@@ -294,6 +294,9 @@ net::awaitable<error_code> TrafficSession::State::Connect(TrafficConn& c) {
     c.open = true;
     c.socket.set_option(tcp::no_delay(true), ec);
     ec = {};
+    // Whether the server's end is where sock_diag can see it: if it is, its later absence means more.
+    auto peer = DiagPeerOf(c.socket.native_handle());
+    c.peer_seen = peer && *peer;
   }
   co_return ec;
 }
@@ -350,8 +353,9 @@ net::awaitable<bool> TrafficSession::State::Exchange(TrafficConn& c, const std::
   if (parser.got_some()) {
     Settle(c, &RequestFates::dropped);
   } else if (reset || ec == http::error::end_of_stream || ec == net::error::eof) {
-    Settle(c, ServerTookRequest(c.socket.native_handle(), reset) ? &RequestFates::dropped
-                                                                 : &RequestFates::closed_before_read);
+    Settle(c, ServerTookRequest(LookAtEof(c.socket.native_handle(), reset, c.peer_seen))
+                  ? &RequestFates::dropped
+                  : &RequestFates::closed_before_read);
   } else {
     Settle(c, &RequestFates::error);
     NoteError(c, fmt::format("reading the answer: {}", ec.message()));
@@ -612,6 +616,22 @@ void TrafficSession::MarkSignal(Clock::time_point at) {
     st.record.establish_detail = fmt::format("{}", fmt::join(lost, "; "));
   }
   st.signal_event.cancel();
+}
+
+std::vector<TrafficSession::HeldConnection> TrafficSession::OpenConnections() const {
+  std::vector<HeldConnection> out;
+  for (const auto& c : state_->conns) {
+    if (!c->open) continue;
+    error_code ec;
+    const auto local = c->live().local_endpoint(ec);
+    if (ec) continue;
+    std::string what = c->group >= 0 ? fmt::format("the harness's {} client {}",
+                                                   ToString(state_->spec.clients[static_cast<size_t>(c->group)].kind),
+                                                   state_->spec.clients[static_cast<size_t>(c->group)].path)
+                                     : fmt::format("the harness's load {}", state_->spec.load->path);
+    out.push_back({local.address().to_string(), local.port(), std::move(what)});
+  }
+  return out;
 }
 
 void TrafficSession::MarkWatchdog() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -55,6 +56,15 @@ class TrafficSession {
   /// Suspends until no request is in flight and no connection open, or `deadline`: the target's exit
   /// closed its sockets before its pidfd said so, and their reads are still to be seen.
   boost::asio::awaitable<void> Settle(std::chrono::steady_clock::time_point deadline);
+  /// One connection the session holds open now, by its local port, and what it is ("the harness's
+  /// websocket client /ws", "the harness's load /healthz"): how a hung target's sockets are told apart
+  /// from other clients'.
+  struct HeldConnection {
+    std::string address;  ///< the client end's address ("127.0.0.1", "::1")
+    uint16_t port = 0;    ///< and port
+    std::string what;
+  };
+  std::vector<HeldConnection> OpenConnections() const;
   /// Records the rest as open at the exit, closes every socket and returns the record. Idempotent: a
   /// second call returns the same record.
   TrafficRecord Close();
