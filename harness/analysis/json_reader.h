@@ -56,6 +56,20 @@ class JsonReader {
       out.push_back(e.get<std::string>());
     }
   }
+  /// Reads the array of objects `key`, calling `each(JsonReader&)` on each element's reader; a
+  /// non-array, a non-object element or an element whose reader failed fails this one.
+  template <class Each>
+  void Objects(const char* key, Each each) {
+    const json* v = Find(key);
+    if (!v) return;
+    if (!v->is_array()) return Fail();
+    for (const json& e : *v) {
+      if (!e.is_object()) return Fail();
+      JsonReader inner(e);
+      each(inner);
+      if (!inner.ok()) return Fail();
+    }
+  }
   std::optional<int> AsInt(const json& v) {
     if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()})
       return static_cast<int>(v.get<uint64_t>());

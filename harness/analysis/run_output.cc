@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/terminal_text.h"
+#include "harness/analysis/hang_verdict.h"
 
 namespace coder::harness {
 namespace {
@@ -107,6 +108,8 @@ std::string HangOutputNotes(const std::vector<std::string>& variant_order, const
     const auto lines = LastOutputLines(*r, max_lines, true);
     if (lines.empty()) out += "    (no output)\n";
     for (const std::string& line : lines) out += "    " + line + "\n";
+    if (r->hang)
+      for (const std::string& line : WhereItHungLines(*r->hang)) out += "    " + TerminalSafe(line) + "\n";
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "harness/analysis/run_record.h"
 
 #include "common/enum_names.h"
+#include "harness/analysis/hang_json.h"
 #include "harness/analysis/json_reader.h"
 #include "harness/analysis/traffic_json.h"
 
@@ -86,6 +87,7 @@ json RunRecord::ToJson() const {
       {"log_dropped_bytes", log_dropped_bytes},
       {"stacks", std::move(stack_list)},
       {"traffic", TrafficJson(traffic)},
+      {"hang", HangJson(hang)},
   };
 }
 
@@ -202,6 +204,7 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.U64("log_dropped_bytes", r.log_dropped_bytes);
   if (const json* stacks = in.Find("stacks"); stacks && !ReadStacks(*stacks, r.stacks)) return std::nullopt;
   if (const json* traffic = in.Find("traffic"); traffic && !ReadTraffic(*traffic, r.traffic)) return std::nullopt;
+  if (const json* hang = in.Find("hang"); hang && !ReadHang(*hang, r.hang)) return std::nullopt;
   if (!in.ok()) return std::nullopt;
   return r;
 }

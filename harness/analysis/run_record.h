@@ -95,6 +95,9 @@ struct RunRecord {
   std::vector<ProcessStacks> stacks;  ///< taken when the run hung past --stack-after
   /// What the run's --client and --load traffic met; absent without them.
   std::optional<TrafficRecord> traffic;
+  /// Where it hung: its threads and open sockets when it was still running at --stack-after, the
+  /// watchdog or the ready timeout, with the verdict; absent for a run that did not hang.
+  std::optional<HangSnapshot> hang;
 
   /// One JSON object with every member under its own name (docs/report-schema.md, "Run record"): an
   /// absent optional is written as null; rss_timeline is [[t_ms, bytes], ...]; steps are

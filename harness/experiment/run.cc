@@ -24,6 +24,7 @@
 
 #include "common/duration.h"
 #include "harness/builtin/builtin_log.h"
+#include "harness/experiment/hang_capture.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/notify_socket.h"
 #include "harness/measure/readiness.h"
@@ -434,6 +435,7 @@ net::awaitable<std::optional<RunRecord>> FinishNotReady(RunRecord rec, ChildProc
   const std::string what = waited.empty() ? std::string() : fmt::format("; waited for {}", fmt::join(waited, "; "));
   if (!exit) {
     const bool output_closed = !options.ready_log_regex.empty() && child.output_ended() && !state.ready_line_at();
+    rec.hang = co_await SnapshotHang(child, "ready-timeout", nullptr);
     if (options.stack_after) rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
     co_await StopChild(child);
     exit = child.exit_status();
@@ -507,9 +509,12 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
   };
   if (options.stack_after && *options.stack_after < options.kill_after) {
     out.exit = co_await wait_exit(signal_at + *options.stack_after);
-    // The debugger pauses the target while attached; by now it is past its budget anyway.
-    if (!out.exit && !active.interrupted())
+    // The debugger pauses the target while attached; by now it is past its budget anyway. The
+    // snapshot first: it pauses nothing, and the debugger's attach would show every thread stopped.
+    if (!out.exit && !active.interrupted()) {
+      rec.hang = co_await SnapshotHang(child, "stack-after", traffic);
       rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
+    }
   }
   if (!out.exit) out.exit = co_await wait_exit(watchdog_at);
   bool tree_gone = true;
@@ -521,6 +526,8 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
     out.ended = out.exit->at;
   }
   if ((!out.exit || !tree_gone) && !active.interrupted()) {
+    // Where it hung, while it still holds what it holds: the kill closes every socket.
+    if (!rec.hang) rec.hang = co_await SnapshotHang(child, "watchdog", traffic);
     rec.watchdog_fired = true;
     if (traffic) traffic->MarkWatchdog();  // before the kill closes what the target held open
     (void)child.SignalGroup(SIGKILL);

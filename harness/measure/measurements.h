@@ -6,6 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/process/socket_inventory.h"
+#include "harness/process/thread_states.h"
+
 // What the measuring layer records about one run, as plain values: RSS samples, debugger stacks and the
 // target's bounded log. The analysis layer's RunRecord holds them; nothing here knows about outcomes.
 namespace coder::harness {
@@ -25,6 +28,21 @@ struct ProcessStacks {
   std::string text;   ///< every thread's stack, bounded (the head is cut, and says so)
   std::string error;  ///< why the text is missing or partial (the tool failed or timed out); else empty
   bool operator==(const ProcessStacks&) const = default;
+};
+
+/// What a hung run's processes held and did, from /proc (no ptrace, nothing paused): taken once per run
+/// that was still running at --stack-after, at the watchdog, or at the ready timeout.
+struct HangSnapshot {
+  double at_ms = 0;                       ///< since the launch
+  std::string taken_at;                   ///< "stack-after", "watchdog" or "ready-timeout"
+  std::vector<ProcessThreads> processes;  ///< each live process of the tree, the leader first
+  std::vector<OpenSocket> sockets;        ///< their open sockets (SocketsOf)
+  uint64_t sockets_omitted = 0;
+  uint64_t processes_omitted = 0;
+  /// One sentence of where it hung, from all of the above (and the stacks, when there are); the analysis
+  /// layer writes it (HangVerdict), so a snapshot read back from a report keeps the one it was given.
+  std::string verdict;
+  bool operator==(const HangSnapshot&) const = default;
 };
 
 /// One line of a target's output as the run's log keeps it.

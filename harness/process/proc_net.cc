@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -285,18 +286,26 @@ Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd) {
   return std::optional<TcpSocketEntry>(EntryOf(*static_cast<const inet_diag_msg*>(NLMSG_DATA(h))));
 }
 
-std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid) {
+namespace {
+
+/// The TCP sockets of `pid`'s namespace whose state is in `states` (1 << kTcp* bits).
+std::vector<TcpSocketEntry> TcpSocketsIn(pid_t pid, uint32_t states) {
   if (SameNetworkNamespace(pid)) {
-    if (auto listeners = DiagTcpSockets(1u << kTcpListen)) return std::move(*listeners);
+    if (auto sockets = DiagTcpSockets(states)) return std::move(*sockets);
   }
   std::vector<TcpSocketEntry> out;
   for (auto& e : ReadTcpSockets(pid))
-    if (e.listening()) out.push_back(std::move(e));
+    if (e.state >= 0 && e.state < 32 && ((states >> e.state) & 1u)) out.push_back(std::move(e));
   return out;
 }
 
-std::set<uint64_t> SocketInodes(pid_t pid) {
-  std::set<uint64_t> out;
+}  // namespace
+
+std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid) { return TcpSocketsIn(pid, 1u << kTcpListen); }
+std::vector<TcpSocketEntry> AllTcpSockets(pid_t pid) { return TcpSocketsIn(pid, ~0u); }
+
+std::vector<SocketDescriptor> SocketDescriptors(pid_t pid) {
+  std::vector<SocketDescriptor> out;
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return out;
@@ -309,11 +318,22 @@ std::set<uint64_t> SocketInodes(pid_t pid) {
     const std::string_view target(link, static_cast<size_t>(n));
     if (target.rfind(kPrefix, 0) != 0 || target.back() != ']') continue;
     const auto digits = target.substr(kPrefix.size(), target.size() - kPrefix.size() - 1);
-    uint64_t inode = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), inode);
-    if (ec == std::errc() && end == digits.data() + digits.size()) out.insert(inode);
+    const std::string_view name(ent->d_name);
+    SocketDescriptor s;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s.inode);
+    auto [fd_end, fd_ec] = std::from_chars(name.data(), name.data() + name.size(), s.fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && fd_ec == std::errc() &&
+        fd_end == name.data() + name.size())
+      out.push_back(s);
   }
   closedir(d);
+  std::sort(out.begin(), out.end(), [](const SocketDescriptor& a, const SocketDescriptor& b) { return a.fd < b.fd; });
+  return out;
+}
+
+std::set<uint64_t> SocketInodes(pid_t pid) {
+  std::set<uint64_t> out;
+  for (const SocketDescriptor& s : SocketDescriptors(pid)) out.insert(s.inode);
   return out;
 }
 

@@ -63,8 +63,21 @@ Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states);
 /// when `fd` is not a connected TCP socket or netlink is unavailable. Thread-safe.
 Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd);
 
-/// The inodes of the sockets `pid` holds open (its /proc/PID/fd links "socket:[N]"). Empty when the
-/// process is gone or its descriptors cannot be read. Thread-safe.
+/// Every TCP socket of the network namespace `pid` lives in, in any state, IPv4 first: through sock_diag
+/// in the harness's own namespace, else (or when netlink fails) from /proc/PID/net/tcp and tcp6. Empty
+/// when the process is gone. Thread-safe.
+std::vector<TcpSocketEntry> AllTcpSockets(pid_t pid);
+
+/// One descriptor of a process that is a socket: its number and the socket's inode.
+struct SocketDescriptor {
+  int fd = -1;
+  uint64_t inode = 0;
+};
+/// The sockets `pid` holds open (its /proc/PID/fd links "socket:[N]"), in descriptor order. Empty when
+/// the process is gone or its descriptors cannot be read. Thread-safe.
+std::vector<SocketDescriptor> SocketDescriptors(pid_t pid);
+
+/// The inodes of the sockets `pid` holds open (SocketDescriptors' inodes). Thread-safe.
 std::set<uint64_t> SocketInodes(pid_t pid);
 
 /// `root` and its live descendants (followed through /proc/PID/task/*/children), root first. Cheap

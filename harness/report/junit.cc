@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness/analysis/exit_codes.h"
+#include "harness/analysis/hang_verdict.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
 #include "harness/report/report_view.h"
@@ -254,6 +255,10 @@ TestCase RunCase(const RunSource& runs, const std::string& variant, int index,
 
   tc.system_out = fmt::format("last {} of {} lines of output:\n", run->log_tail.size(), run->log_lines);
   for (const std::string& line : run->log_tail) tc.system_out += line + "\n";
+  if (run->hang) {
+    tc.system_out += "\n";
+    for (const std::string& line : WhereItHungLines(*run->hang)) tc.system_out += line + "\n";
+  }
   for (const ProcessStacks& stacks : run->stacks) {
     tc.system_out += fmt::format("\nstacks of process {} ({}, {:.0f} ms after launch){}:\n", stacks.pid, stacks.tool,
                                  stacks.at_ms, stacks.error.empty() ? "" : ": " + stacks.error);

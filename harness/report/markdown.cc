@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/terminal_text.h"
 #include "harness/analysis/exit_codes.h"
+#include "harness/analysis/hang_verdict.h"
 #include "harness/analysis/run_output.h"
 #include "harness/report/report.h"
 #include "harness/report/report_sections.h"
@@ -310,6 +312,14 @@ std::string HangOutputSection(const RunSource& runs, const std::vector<ReportVar
     out += fence + "text\n";
     for (const std::string& line : lines) out += line + "\n";
     out += fence + "\n";
+    if (record->hang) {
+      const std::vector<std::string> where = WhereItHungLines(*record->hang);
+      out += fmt::format("\n**Where it hung:** {}\n\n", E(record->hang->verdict));
+      const std::string where_fence = FenceFor(where);
+      out += where_fence + "text\n";
+      for (size_t i = 1; i < where.size(); ++i) out += TerminalSafe(where[i]) + "\n";
+      out += where_fence + "\n";
+    }
   }
   if (out.empty()) return "";
   return fmt::format(

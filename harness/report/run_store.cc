@@ -58,6 +58,13 @@ size_t ApproxBytes(const RunRecord& r) {
   if (r.log)
     for (const LogLine& l : r.log->lines) n += sizeof(LogLine) + l.text.size();
   for (const ProcessStacks& p : r.stacks) n += sizeof(ProcessStacks) + p.tool.size() + p.text.size() + p.error.size();
+  if (r.hang) {
+    n += sizeof(HangSnapshot) + r.hang->verdict.size();
+    for (const OpenSocket& s : r.hang->sockets)
+      n += sizeof(OpenSocket) + s.local.size() + s.remote.size() + s.state.size() + s.held_by.size();
+    for (const ProcessThreads& p : r.hang->processes)
+      n += sizeof(ProcessThreads) + p.threads.size() * sizeof(ThreadState);
+  }
   return n;
 }
 

@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 using Diag = DiagWithReport;
@@ -176,6 +177,27 @@ TEST_F(NginxTraffic, AGracefulStopFinishesTheDownloadInFlight) {
   ExpectOneFateEach(run.at("traffic"));
 }
 
+// nginx's graceful stop waits for a connected client that has sent nothing (until client_header_timeout,
+// 60 s): the hang snapshot at the watchdog names the worker's connection and the harness's client on it.
+TEST_F(NginxTraffic, AGracefulStopHeldByASilentClientNamesTheConnectionThatHoldsIt) {
+  const auto d = Run({"--signal", "QUIT", "--kill-after", "2s", "--client", "silent:1"});
+  ASSERT_TRUE(d.run.exit) << d.run.output;
+  EXPECT_EQ(d.run.exit->Describe(), "exit 1") << d.run.output;
+  const json& run = d.report.at("runs").at(0);
+  EXPECT_EQ(run.at("outcome"), "killed-by-watchdog") << run.at("detail");
+  const json& hang = run.at("hang");
+  ASSERT_TRUE(hang.is_object()) << run.dump();
+  EXPECT_EQ(hang.at("taken_at"), "watchdog");
+  EXPECT_THAT(hang.at("verdict").get<std::string>(), AllOf(HasSubstr("1 connection open: ESTABLISHED 127.0.0.1:"),
+                                                           HasSubstr("(the harness's silent client /)")));
+  size_t held = 0;
+  for (const json& s : hang.at("sockets"))
+    if (s.at("held_by") == "the harness's silent client /") ++held;
+  EXPECT_EQ(held, 1u) << hang.dump();
+  EXPECT_GE(hang.at("processes").size(), 2u) << "the master and its worker";
+  EXPECT_THAT(d.run.output, HasSubstr("where it hung (at the watchdog"));
+}
+
 // TERM is nginx's fast stop: it cuts the download, a request it took and never answered whole.
 TEST_F(NginxTraffic, AFastStopDropsTheDownloadInFlightAndFails) {
   const auto d = Run({"--signal", "TERM", "--client", "inflight:1:/big"});
@@ -215,6 +237,10 @@ TEST(DiagTrafficNodeTest, ASilentConnectionHoldsServerCloseUntilTheWatchdogAndIs
   EXPECT_EQ(U(run.at("traffic").at("clients").at(0).at("connections"), "open_at_watchdog"), 2u);
   EXPECT_THAT(FindingKinds(silent.report), ::testing::Contains("held-by-client"));
   EXPECT_THAT(silent.run.output, HasSubstr("silent connection"));
+  // The hang snapshot, taken before the kill, names both connections and whose they are.
+  EXPECT_THAT(run.at("hang").at("verdict").get<std::string>(),
+              AllOf(HasSubstr("2 connections open"), HasSubstr("(the harness's silent client /)")))
+      << run.at("hang").dump();
 
   const auto idle = RunWithReport(
       {"--runs", "1", "--kill-after", "10s", "--client", "idle:2", "--", node, script.string(), "{port}"});
