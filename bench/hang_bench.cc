@@ -1,9 +1,7 @@
 // The hang snapshot's socket inventory of a process holding many sockets: /proc/PID/fd, one sock_diag
 // dump of the TCP table and /proc/PID/net/unix. Issue 15's target: 10 000 sockets within 50 ms.
 
-#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "harness/process/socket_inventory.h"
+#include "tests/support/loopback.h"
 
 namespace coder::bench {
 namespace {
@@ -23,17 +22,11 @@ class ManySockets {
     ::getrlimit(RLIMIT_NOFILE, &limit);
     limit.rlim_cur = limit.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &limit);
-    const int listener = Keep(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(listener, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(listener, 4096) != 0 ||
-        ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      return;
+    uint16_t port = 0;
+    const int listener = Keep(test_support::ListenOnLoopback(AF_INET, port, 4096));
+    if (listener < 0) return;
     while (static_cast<int>(fds_.size()) + 2 <= sockets) {
-      const int client = Keep(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (client < 0 || ::connect(client, reinterpret_cast<sockaddr*>(&a), len) != 0) return;
+      if (Keep(test_support::ConnectToLoopback(AF_INET, port)) < 0) return;
       if (Keep(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) return;
     }
     ok_ = true;

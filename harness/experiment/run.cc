@@ -166,9 +166,8 @@ std::vector<RssPoint> Decimate(std::vector<RssPoint> points, size_t max) {
 
 /// Every thread's stack of each live process of the child's tree, the leader first.
 std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& options, ActiveChildren& active) {
-  std::vector<pid_t> pids = LiveDescendants(child.pid());
-  std::stable_partition(pids.begin(), pids.end(), [&](pid_t p) { return p == child.pid(); });
-  return CaptureStacks(options.stack_tool, pids, child.started_at(), options.stack_limits, active);
+  return CaptureStacks(options.stack_tool, LiveTreeLeaderFirst(child.pid()), child.started_at(), options.stack_limits,
+                       active);
 }
 
 /// When the run ends, kills the processes it left outside its group (daemons re-parented to this

@@ -29,6 +29,11 @@ bool ParseHex(std::string_view text, T& out) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, 16);
   return ec == std::errc() && end == text.data() + text.size();
 }
+template <class T>
+bool ParseDecimal(std::string_view text, T& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
 
 // The kernel prints each 32-bit word of the address in host byte order ("%08X" of the stored value),
 // so copying the parsed words back into memory restores the network-order bytes.
@@ -58,16 +63,31 @@ bool ParseEndpoint(std::string_view field, bool ipv6, std::string& address, uint
   return ParseAddress(field.substr(0, colon), ipv6, address) && ParseHex(field.substr(colon + 1), port);
 }
 
-std::vector<std::string_view> Fields(std::string_view line) {
+/// The space-separated fields of `line`; with `max`, the last of them is the rest of the line (a unix
+/// socket's path may hold spaces).
+std::vector<std::string_view> Fields(std::string_view line, size_t max = std::string_view::npos) {
   std::vector<std::string_view> out;
   size_t i = 0;
-  while (i < line.size()) {
+  while (i < line.size() && out.size() < max) {
     while (i < line.size() && line[i] == ' ') ++i;
-    const size_t start = i;
-    while (i < line.size() && line[i] != ' ') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
+    if (i == line.size()) break;
+    const size_t end = out.size() + 1 == max ? line.size() : std::min(line.find(' ', i), line.size());
+    out.push_back(line.substr(i, end - i));
+    i = end;
   }
   return out;
+}
+
+/// Calls `row` on each line of a /proc/net table after its header line.
+template <class Row>
+void ForEachRow(std::string_view text, Row row) {
+  bool header = true;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (!std::exchange(header, false)) row(line);
+  }
 }
 
 std::string AddressText(int family, const uint32_t* words) {
@@ -158,15 +178,14 @@ bool SameNetworkNamespace(pid_t pid) {
   return own->first == theirs.st_dev && own->second == theirs.st_ino;
 }
 
-std::string Endpoint(const std::string& address, uint16_t port, bool ipv6) {
-  return ipv6 ? fmt::format("[{}]:{}", address, port) : fmt::format("{}:{}", address, port);
-}
-
 }  // namespace
 
 bool TcpSocketEntry::listening() const { return state == kTcpListen; }
-std::string TcpSocketEntry::LocalEndpoint() const { return Endpoint(local_address, local_port, ipv6); }
-std::string TcpSocketEntry::RemoteEndpoint() const { return Endpoint(remote_address, remote_port, ipv6); }
+std::string EndpointText(const std::string& address, uint16_t port, bool ipv6) {
+  return ipv6 ? fmt::format("[{}]:{}", address, port) : fmt::format("{}:{}", address, port);
+}
+std::string TcpSocketEntry::LocalEndpoint() const { return EndpointText(local_address, local_port, ipv6); }
+std::string TcpSocketEntry::RemoteEndpoint() const { return EndpointText(remote_address, remote_port, ipv6); }
 
 std::string TcpStateName(int state) {
   static const char* const kNames[] = {"",          "ESTABLISHED", "SYN_SENT",    "SYN_RECV",   "FIN_WAIT1",
@@ -178,30 +197,37 @@ std::string TcpStateName(int state) {
 
 std::vector<TcpSocketEntry> ParseTcpTable(std::string_view text, bool ipv6) {
   std::vector<TcpSocketEntry> out;
-  bool header = true;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (header) {  // "  sl  local_address rem_address   st tx_queue rx_queue ..."
-      header = false;
-      continue;
-    }
-    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+  // After the header "  sl  local_address rem_address   st tx_queue rx_queue ...":
+  // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+  ForEachRow(text, [&](std::string_view line) {
     const auto f = Fields(line);
-    if (f.size() < 10) continue;
+    if (f.size() < 10) return;
     TcpSocketEntry e;
     e.ipv6 = ipv6;
     const auto queues = f[4].find(':');
     if (!ParseEndpoint(f[1], ipv6, e.local_address, e.local_port) ||
         !ParseEndpoint(f[2], ipv6, e.remote_address, e.remote_port) || !ParseHex(f[3], e.state) ||
         queues == std::string_view::npos || !ParseHex(f[4].substr(0, queues), e.tx_queue) ||
-        !ParseHex(f[4].substr(queues + 1), e.rx_queue))
-      continue;
-    auto [end, ec] = std::from_chars(f[9].data(), f[9].data() + f[9].size(), e.inode);
-    if (ec != std::errc() || end != f[9].data() + f[9].size()) continue;
+        !ParseHex(f[4].substr(queues + 1), e.rx_queue) || !ParseDecimal(f[9], e.inode))
+      return;
     out.push_back(std::move(e));
-  }
+  });
+  return out;
+}
+
+std::vector<UnixSocketEntry> ParseUnixTable(std::string_view text) {
+  // "Num RefCount Protocol Flags Type St Inode Path"; Flags 00010000 is __SO_ACCEPTCON, a listener.
+  static const char* const kStates[] = {"UNCONNECTED", "UNCONNECTED", "CONNECTING", "CONNECTED", "DISCONNECTING"};
+  std::vector<UnixSocketEntry> out;
+  ForEachRow(text, [&](std::string_view line) {
+    const auto f = Fields(line, 8);
+    uint32_t flags = 0, state = 0;
+    UnixSocketEntry e;
+    if (f.size() < 7 || !ParseHex(f[3], flags) || !ParseHex(f[5], state) || !ParseDecimal(f[6], e.inode)) return;
+    e.state = (flags & 0x10000u) != 0 ? "LISTEN" : state < std::size(kStates) ? kStates[state] : "UNKNOWN";
+    if (f.size() == 8) e.path = std::string(f[7]);
+    out.push_back(std::move(e));
+  });
   return out;
 }
 
@@ -320,11 +346,7 @@ std::vector<SocketDescriptor> SocketDescriptors(pid_t pid) {
     const auto digits = target.substr(kPrefix.size(), target.size() - kPrefix.size() - 1);
     const std::string_view name(ent->d_name);
     SocketDescriptor s;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), s.inode);
-    auto [fd_end, fd_ec] = std::from_chars(name.data(), name.data() + name.size(), s.fd);
-    if (ec == std::errc() && end == digits.data() + digits.size() && fd_ec == std::errc() &&
-        fd_end == name.data() + name.size())
-      out.push_back(s);
+    if (ParseDecimal(digits, s.inode) && ParseDecimal(name, s.fd)) out.push_back(s);
   }
   closedir(d);
   std::sort(out.begin(), out.end(), [](const SocketDescriptor& a, const SocketDescriptor& b) { return a.fd < b.fd; });

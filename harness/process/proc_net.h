@@ -31,6 +31,18 @@ struct TcpSocketEntry {
   std::string RemoteEndpoint() const;
 };
 
+/// "127.0.0.1:8080" or, for an IPv6 address, "[::1]:8080": how every endpoint of the harness is written.
+std::string EndpointText(const std::string& address, uint16_t port, bool ipv6);
+
+/// One row of /proc/net/unix.
+struct UnixSocketEntry {
+  uint64_t inode = 0;
+  std::string state;  ///< "LISTEN" (accepting), "CONNECTED", "UNCONNECTED", "CONNECTING", "DISCONNECTING"
+  std::string path;   ///< "" unnamed; "@name" abstract
+};
+/// Parses the text of /proc/net/unix; rows that do not parse are skipped. Pure; thread-safe.
+std::vector<UnixSocketEntry> ParseUnixTable(std::string_view text);
+
 inline constexpr int kTcpEstablished = 0x01;
 inline constexpr int kTcpListen = 0x0A;
 /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ... ; "state 0x.." for a number the kernel does not define.

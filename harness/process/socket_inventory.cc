@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -14,26 +13,6 @@
 namespace coder::harness {
 namespace {
 
-template <class T>
-bool ParseNumber(std::string_view text, T& out, int base) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-std::vector<std::string_view> Fields(std::string_view line, size_t max) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size() && out.size() < max) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    if (i == line.size()) break;
-    // The last field (a unix path) is the rest of the line: a path may hold spaces.
-    const size_t end = out.size() + 1 == max ? line.size() : std::min(line.find(' ', i), line.size());
-    out.push_back(line.substr(i, end - i));
-    i = end;
-  }
-  return out;
-}
-
 // Which group a socket sorts into: listeners first, as the question is usually "what is still open
 // that keeps the stop waiting".
 int Rank(const OpenSocket& s) {
@@ -42,28 +21,6 @@ int Rank(const OpenSocket& s) {
 }
 
 }  // namespace
-
-std::vector<UnixSocketEntry> ParseUnixTable(std::string_view text) {
-  // "Num RefCount Protocol Flags Type St Inode Path"; Flags 00010000 is __SO_ACCEPTCON, a listener.
-  static const char* const kStates[] = {"UNCONNECTED", "UNCONNECTED", "CONNECTING", "CONNECTED", "DISCONNECTING"};
-  std::vector<UnixSocketEntry> out;
-  bool header = true;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (std::exchange(header, false)) continue;
-    const auto f = Fields(line, 8);
-    if (f.size() < 7) continue;
-    uint32_t flags = 0, state = 0;
-    UnixSocketEntry e;
-    if (!ParseNumber(f[3], flags, 16) || !ParseNumber(f[5], state, 16) || !ParseNumber(f[6], e.inode, 10)) continue;
-    e.state = (flags & 0x10000u) != 0 ? "LISTEN" : state < std::size(kStates) ? kStates[state] : "UNKNOWN";
-    if (f.size() == 8) e.path = std::string(f[7]);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
 
 SocketInventory SocketsOf(const std::vector<pid_t>& pids, size_t max_sockets) {
   SocketInventory out;

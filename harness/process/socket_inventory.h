@@ -24,15 +24,6 @@ struct OpenSocket {
   bool operator==(const OpenSocket&) const = default;
 };
 
-/// One row of /proc/net/unix.
-struct UnixSocketEntry {
-  uint64_t inode = 0;
-  std::string state;  ///< "LISTEN" (accepting), "CONNECTED", "UNCONNECTED", "CONNECTING", "DISCONNECTING"
-  std::string path;   ///< "" unnamed; "@name" abstract
-};
-/// Parses the text of /proc/net/unix; rows that do not parse are skipped. Pure; thread-safe.
-std::vector<UnixSocketEntry> ParseUnixTable(std::string_view text);
-
 /// The open sockets of a process tree, and what was left out.
 struct SocketInventory {
   std::vector<OpenSocket> sockets;  ///< TCP listeners, other TCP, unix, other; by pid and fd within each

@@ -194,6 +194,12 @@ bool HasUnownedChildren() {
   return false;
 }
 
+std::vector<pid_t> LiveTreeLeaderFirst(pid_t root) {
+  std::vector<pid_t> pids = LiveDescendants(root);
+  std::stable_partition(pids.begin(), pids.end(), [&](pid_t p) { return p == root; });
+  return pids;
+}
+
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid) {
   // For a group this process made (its leader a child of ours, alive or a zombie): a member outside the
   // leader's tree is, or descends from, an orphan re-parented here. With none, the tree is the answer

@@ -69,6 +69,8 @@ bool HasUnownedChildren();
 /// Scans all of /proc, except when HasUnownedChildren() says no member can be outside the live root's
 /// tree (then it walks that tree): for tests and checks after a stop, not for hot paths. Thread-safe.
 std::vector<pid_t> LiveDescendants(pid_t root_or_pgid);
+/// LiveDescendants(root) with `root` first, as the stacks and the hang snapshot list a tree.
+std::vector<pid_t> LiveTreeLeaderFirst(pid_t root);
 
 namespace internal {
 

@@ -17,8 +17,10 @@
 #include "harness/analysis/hang_json.h"
 #include "harness/analysis/hang_verdict.h"
 #include "harness/experiment/hang_capture.h"
+#include "harness/process/proc_net.h"
 #include "harness/process/socket_inventory.h"
 #include "harness/process/thread_states.h"
+#include "tests/support/loopback.h"
 
 namespace coder::harness {
 namespace {
@@ -28,17 +30,10 @@ using ::testing::HasSubstr;
 /// A listener on an ephemeral loopback port, a client connected to it and the accepted end.
 struct LoopbackPair {
   LoopbackPair() {
-    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&a), len), 0);
-    EXPECT_EQ(::listen(listener, 4), 0);
-    EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
-    port = ntohs(a.sin_port);
-    client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), len), 0);
+    listener = test_support::ListenOnLoopback(AF_INET, port);
+    EXPECT_GE(listener, 0);
+    client = test_support::ConnectToLoopback(AF_INET, port);
+    EXPECT_GE(client, 0);
     served = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     EXPECT_GE(served, 0);
   }

@@ -25,6 +25,7 @@
 #include "harness/process/port_reservation.h"
 #include "harness/process/proc_fs.h"
 #include "harness/process/proc_net.h"
+#include "tests/support/loopback.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -84,39 +85,8 @@ TEST(ProcNetTest, FindsTheListenerThisProcessHolds) {
   EXPECT_FALSE(listens());
 }
 
-/// The loopback address of `family` (AF_INET or AF_INET6) with `port`, and its length.
-socklen_t LoopbackAddress(int family, uint16_t port, sockaddr_storage& storage) {
-  storage = {};
-  if (family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a->sin_port = htons(port);
-    return sizeof *a;
-  }
-  auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
-  a->sin6_family = AF_INET6;
-  a->sin6_addr = in6addr_loopback;
-  a->sin6_port = htons(port);
-  return sizeof *a;
-}
-
-/// A listening socket on an ephemeral port of `family`'s loopback address; -1 when the family is
-/// unavailable.
-int ListenOnLoopback(int family, uint16_t& port) {
-  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_storage storage;
-  socklen_t len = LoopbackAddress(family, 0, storage);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 || ::listen(fd, 4) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&storage)->sin_port
-                                 : reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port);
-  return fd;
-}
+using test_support::ConnectToLoopback;
+using test_support::ListenOnLoopback;
 
 // What the traffic clients ask of a connection's server end: queued (no inode), accepted with bytes
 // unread, read.
@@ -126,10 +96,8 @@ TEST(ProcNetTest, APeerLookupSaysWhetherTheServerAcceptedAndReadWhatWasSent) {
     const int listener = ListenOnLoopback(family, port);
     if (listener < 0 && family == AF_INET6) continue;  // a machine without IPv6
     ASSERT_GE(listener, 0);
-    const int client = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_storage to;
-    const socklen_t len = LoopbackAddress(family, port, to);
-    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&to), len), 0);
+    const int client = ConnectToLoopback(family, port);
+    ASSERT_GE(client, 0);
     ASSERT_EQ(::write(client, "hello", 5), 5);
     auto queued = DiagPeerOf(client);
     ASSERT_TRUE(queued) << queued.error().message;
