@@ -90,6 +90,27 @@ std::string WaitText(const Goroutine& g) {
   return fmt::format(" in {} from {}", waiting->function, FrameText(*own));
 }
 
+bool IsOwnCode(std::string_view function) {
+  const std::string_view pkg = PackageOf(function);
+  const std::string_view first_element = pkg.substr(0, pkg.find('/'));
+  return pkg == "main" || first_element.find('.') != std::string_view::npos;
+}
+
+// Who started a goroutine, when that is the program's code: what holds a slot of a wait group is
+// named by where it was started more often than by where it waits.
+std::string CreatorText(const Goroutine& g) {
+  if (g.created_by.function.empty() || !IsOwnCode(g.created_by.function)) return "";
+  return fmt::format(", created by {}", FrameText(g.created_by));
+}
+
+// Which waits a reader looks at first: on a lock or a wait group, then on a channel, then the rest
+// (network reads, sleeps), which a server has plenty of whether it hangs or not.
+int WaitRank(const std::string& state) {
+  if (state == "semacquire" || state.find("sync.") != std::string::npos) return 0;
+  if (state.find("chan ") == 0 || state.find("select") == 0) return 1;
+  return 2;
+}
+
 std::string StateText(const Goroutine& g) {
   if (g.wait_minutes > 0) return fmt::format("[{}, {} min]", g.state, g.wait_minutes);
   return fmt::format("[{}]", g.state);
@@ -167,18 +188,22 @@ const GoFrame* WaitingFrame(const Goroutine& g) {
 }
 
 const GoFrame* OwnCodeFrame(const Goroutine& g) {
-  for (const GoFrame& f : g.frames) {
-    const std::string_view pkg = PackageOf(f.function);
-    const std::string_view first_element = pkg.substr(0, pkg.find('/'));
-    if (pkg == "main" || first_element.find('.') != std::string_view::npos) return &f;
-  }
+  for (const GoFrame& f : g.frames)
+    if (IsOwnCode(f.function)) return &f;
   return nullptr;
 }
 
 std::string GoDumpVerdict(const GoDump& dump, size_t max_groups) {
   std::string out;
   // Groups keyed by what a reader compares: the state and where it waits, in first-seen order.
-  std::vector<std::pair<std::string, size_t>> groups;
+  struct Group {
+    std::string state;
+    std::string where;  // the waiting frame and the creator
+    int rank = 0;
+    size_t count = 0;
+    long longest_minutes = 0;
+  };
+  std::vector<Group> groups;
   std::map<std::string, size_t> index;
   for (const Goroutine& g : dump.goroutines) {
     if (IsRuntimeGoroutine(g)) continue;
@@ -186,21 +211,30 @@ std::string GoDumpVerdict(const GoDump& dump, size_t max_groups) {
       out = fmt::format("main goroutine {}{}", StateText(g), WaitText(g));
       continue;
     }
-    const std::string key = fmt::format("[{}]{}", g.state, WaitText(g));
-    const auto [it, fresh] = index.emplace(key, groups.size());
-    if (fresh) groups.emplace_back(key, 0);
-    ++groups[it->second].second;
+    std::string where = WaitText(g) + CreatorText(g);
+    const auto [it, fresh] = index.emplace(g.state + '\n' + where, groups.size());
+    if (fresh) groups.push_back({g.state, std::move(where), WaitRank(g.state), 0, 0});
+    Group& group = groups[it->second];
+    ++group.count;
+    group.longest_minutes = std::max(group.longest_minutes, g.wait_minutes);
   }
-  std::stable_sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.count > b.count;
+  });
   size_t shown = 0;
   size_t rest = 0;
-  for (const auto& [key, count] : groups) {
+  for (const Group& group : groups) {
+    const size_t count = group.count;
     if (shown == max_groups) {
       rest += count;
       continue;
     }
     if (!out.empty()) out += "; ";
-    out += fmt::format("{} goroutine{} {}", count, count == 1 ? "" : "s", key);
+    // The longest wait of the group: how long the oldest of them has been stuck.
+    const std::string waited = group.longest_minutes == 0 ? ""
+                               : count == 1               ? fmt::format(", {} min", group.longest_minutes)
+                                                          : fmt::format(", up to {} min", group.longest_minutes);
+    out += fmt::format("{} goroutine{} [{}{}]{}", count, count == 1 ? "" : "s", group.state, waited, group.where);
     ++shown;
   }
   if (rest > 0) out += fmt::format("; {} more goroutine{}", rest, rest == 1 ? "" : "s");

@@ -18,11 +18,11 @@ struct GoFrame {
 /// One goroutine of a traceback: "goroutine 18 [semacquire, 3 minutes]:" and its frames, innermost first.
 struct Goroutine {
   long id = 0;
-  std::string state;     ///< "semacquire", "select", "IO wait", "chan receive" ...
-  long wait_minutes = 0; ///< From ", N minutes"; 0 when the runtime printed none (under a minute).
+  std::string state;      ///< "semacquire", "select", "IO wait", "chan receive" ...
+  long wait_minutes = 0;  ///< From ", N minutes"; 0 when the runtime printed none (under a minute).
   bool locked_to_thread = false;
   std::vector<GoFrame> frames;
-  GoFrame created_by;    ///< Empty function for goroutine 1 and the runtime's own.
+  GoFrame created_by;  ///< Empty function for goroutine 1 and the runtime's own.
 };
 
 /// A goroutine traceback, as SIGQUIT (or a panic) prints it on standard error.
@@ -49,9 +49,10 @@ const GoFrame* WaitingFrame(const Goroutine& g);
 const GoFrame* OwnCodeFrame(const Goroutine& g);
 
 /// One sentence of where the goroutines wait, the main goroutine first, then the others grouped by
-/// state and waiting frame, most first, e.g. "main goroutine [select] in main.(*API).Close (main.go:36);
-/// 1 goroutine [semacquire] in sync.(*WaitGroup).Wait from main.(*API).Close.func1 (main.go:33)".
-/// At most `max_groups` groups, the rest counted. Empty when there is no goroutine of the program. Pure.
+/// state, waiting frame and (when the program's code started them) creator: those waiting on a lock or
+/// wait group first, then on channels, then the rest, each rank most first, e.g. "main goroutine [select] in
+/// main.(*API).Close (main.go:36); 1 goroutine [semacquire] in sync.(*WaitGroup).Wait from main.(*API).Close.func1
+/// (main.go:33)". At most `max_groups` groups, the rest counted. Empty when there is no goroutine of the program. Pure.
 std::string GoDumpVerdict(const GoDump& dump, size_t max_groups = 4);
 
 }  // namespace coder::harness

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -62,6 +63,14 @@ std::string ThreadsPart(const HangSnapshot& hang) {
   return fmt::format("{}: {}", head, fmt::join(parts, ", "));
 }
 
+// "goroutines" for Go's dump; the runtime's own word for what it lists.
+std::string DumpSubject(const ProcessStacks& s) {
+  if (s.runtime == "go") return "goroutines";
+  return s.runtime + " threads";
+}
+
+bool IsRuntimeDump(const ProcessStacks& s) { return !s.runtime.empty() && s.runtime != "native"; }
+
 }  // namespace
 
 std::string ThreadWait(const ThreadState& t) {
@@ -110,6 +119,28 @@ std::vector<std::string> WhereItHungLines(const HangSnapshot& hang, size_t max_s
     if (threads > max_threads) out.push_back(fmt::format("  and {} more threads", threads - max_threads));
   }
   if (hang.processes_omitted > 0) out.push_back(fmt::format("and {} more processes", hang.processes_omitted));
+  return out;
+}
+
+std::string HangVerdict(const HangSnapshot& hang, const std::vector<ProcessStacks>& stacks) {
+  std::vector<std::string> parts;
+  for (const ProcessStacks& s : stacks)
+    if (IsRuntimeDump(s) && !s.verdict.empty())
+      parts.push_back(fmt::format("{} of pid {}: {}", DumpSubject(s), s.pid, s.verdict));
+  parts.push_back(HangVerdict(hang));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+std::vector<std::string> WhereItHungLines(const HangSnapshot& hang, const std::vector<ProcessStacks>& stacks) {
+  std::vector<std::string> out = WhereItHungLines(hang);
+  for (const ProcessStacks& s : stacks) {
+    if (!IsRuntimeDump(s)) continue;
+    std::string line = fmt::format("{} dump of pid {} ({}, {:.1f}s after the launch{}): ", s.runtime, s.pid, s.tool,
+                                   s.at_ms / 1000, s.cut ? ", cut at its limit" : "");
+    line += s.verdict.empty() ? "no " + DumpSubject(s) + " read" : s.verdict;
+    if (!s.error.empty()) line += " (" + s.error + ")";
+    out.push_back(std::move(line));
+  }
   return out;
 }
 

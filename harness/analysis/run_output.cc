@@ -109,7 +109,7 @@ std::string HangOutputNotes(const std::vector<std::string>& variant_order, const
     if (lines.empty()) out += "    (no output)\n";
     for (const std::string& line : lines) out += "    " + line + "\n";
     if (r->hang)
-      for (const std::string& line : WhereItHungLines(*r->hang)) out += "    " + TerminalSafe(line) + "\n";
+      for (const std::string& line : WhereItHungLines(*r->hang, r->stacks)) out += "    " + TerminalSafe(line) + "\n";
   }
   return out;
 }

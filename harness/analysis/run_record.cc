@@ -57,7 +57,14 @@ json RunRecord::ToJson() const {
   for (const StepTiming& s : steps) step_list.push_back({{"name", s.name}, {"ms", s.ms}});
   json stack_list = json::array();
   for (const ProcessStacks& s : stacks) {
-    stack_list.push_back({{"pid", s.pid}, {"tool", s.tool}, {"at_ms", s.at_ms}, {"text", s.text}, {"error", s.error}});
+    stack_list.push_back({{"pid", s.pid},
+                          {"tool", s.tool},
+                          {"runtime", s.runtime},
+                          {"at_ms", s.at_ms},
+                          {"text", s.text},
+                          {"cut", s.cut},
+                          {"verdict", s.verdict},
+                          {"error", s.error}});
   }
   return json{
       {"variant", variant},
@@ -73,6 +80,7 @@ json RunRecord::ToJson() const {
       {"exit_code", Optional(exit_code)},
       {"exit_signal", Optional(exit_signal)},
       {"watchdog_fired", watchdog_fired},
+      {"ended_by_dump", ended_by_dump},
       {"stop_acknowledged_ms", Optional(stop_acknowledged_ms)},
       {"left_processes", left_processes},
       {"kernel_peak_rss_bytes", kernel_peak_rss_bytes},
@@ -160,6 +168,10 @@ bool ReadStacks(const json& stacks, std::vector<ProcessStacks>& out) {
     in.Double("at_ms", entry.at_ms);
     in.String("text", entry.text);
     in.String("error", entry.error);
+    // Reports from before --dump have none of these: their stacks were all a debugger's.
+    in.String("runtime", entry.runtime);
+    in.Bool("cut", entry.cut);
+    in.String("verdict", entry.verdict);
   });
 }
 
@@ -189,6 +201,7 @@ std::optional<RunRecord> RunRecord::FromJson(const json& j) {
   in.Int("exit_code", r.exit_code);
   in.Int("exit_signal", r.exit_signal);
   in.Bool("watchdog_fired", r.watchdog_fired);
+  in.Bool("ended_by_dump", r.ended_by_dump);
   in.Double("stop_acknowledged_ms", r.stop_acknowledged_ms);
   in.Int("left_processes", r.left_processes);
   in.U64("kernel_peak_rss_bytes", r.kernel_peak_rss_bytes);

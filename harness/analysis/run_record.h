@@ -71,7 +71,10 @@ struct RunRecord {
   std::string exit;                  ///< "exit 0", "killed by SIGKILL", "" if never launched
   std::optional<int> exit_code;
   std::optional<int> exit_signal;
-  bool watchdog_fired = false;  ///< the harness sent SIGKILL after --kill-after
+  bool watchdog_fired = false;  ///< the harness sent SIGKILL after --kill-after (or ended it with a dump)
+  /// A runtime dump at --stack-after ended the target (Go exits after its goroutine dump): the run was
+  /// hung then, and was not watched on to --kill-after. watchdog_fired is set too.
+  bool ended_by_dump = false;
   /// Stop signal → STOPPING=1 on the run's notify socket (--ready-notify): when the target said it
   /// had begun to stop.
   std::optional<double> stop_acknowledged_ms;

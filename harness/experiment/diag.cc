@@ -317,8 +317,12 @@ Status ParseScheduleFlags(const DiagFlags& f, DiagConfig& c) {
   return Ok{};
 }
 
-/// --stack-after and --stack-tool.
+/// --stack-after, --stack-tool and --dump.
 Status ParseStackFlags(const DiagFlags& f, DiagConfig& c) {
+  auto dump = DumpChoice::Parse(f.dump);
+  if (!dump) return dump.error();
+  c.run.dump = *dump;
+  if (f.stack_after.empty() && f.dump != "auto") return Error{"--dump: only meaningful with --stack-after"};
   if (!f.stack_after.empty()) {
     auto after = Millis("stack-after", f.stack_after);
     if (!after) return after.error();
@@ -518,10 +522,12 @@ struct StacksSeen {
   size_t runs = 0;
   std::optional<RunRecord> first;
   std::pair<size_t, int> first_key{};
+  std::set<std::string> tools;  // eu-stack, gdb, and the runtimes' ways (sigquit)
 
   void Add(const RunRecord& r, const std::vector<VariantSpec>& variants) {
     if (r.stacks.empty()) return;
     ++runs;
+    for (const ProcessStacks& s : r.stacks) tools.insert(s.tool);
     size_t position = 0;
     while (position < variants.size() && variants[position].name != r.variant) ++position;
     if (!first || std::pair(position, r.index) < first_key) {
@@ -535,16 +541,17 @@ void PrintStacksNote(const StacksSeen& seen, const DiagConfig& config) {
   if (seen.runs == 0) return;
   if (config.report.json || config.report.junit) {
     fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}: see runs[].stacks in the {}\n",
-               seen.runs, seen.runs == 1 ? "" : "s", config.run.stack_tool.name,
+               seen.runs, seen.runs == 1 ? "" : "s", fmt::join(seen.tools, " and "),
                config.report.json ? "JSON report" : "JUnit report's system-out");
     return;
   }
   const RunRecord& first = *seen.first;
   fmt::print(stderr, "coder diag shutdown: stacks of {} hung run{} taken with {}; {} #{} (--json keeps them all):\n",
-             seen.runs, seen.runs == 1 ? "" : "s", config.run.stack_tool.name, first.variant, first.index);
+             seen.runs, seen.runs == 1 ? "" : "s", fmt::join(seen.tools, " and "), first.variant, first.index);
   for (const ProcessStacks& s : first.stacks) {
-    fmt::print(stderr, "--- process {} at {:.0f} ms{}\n{}", s.pid, s.at_ms, s.error.empty() ? "" : " (" + s.error + ")",
-               TerminalSafe(s.text, true));
+    fmt::print(stderr, "--- process {} ({}) at {:.0f} ms{}{}\n{}", s.pid, s.tool, s.at_ms,
+               s.error.empty() ? "" : " (" + TerminalSafe(s.error) + ")",
+               s.verdict.empty() ? "" : ": " + TerminalSafe(s.verdict), TerminalSafe(s.text, true));
   }
 }
 
@@ -645,6 +652,7 @@ nlohmann::json MetaOptions(const DiagConfig& config) {
       {"stack_after_ms",
        config.run.stack_after ? nlohmann::json(config.run.stack_after->count()) : nlohmann::json(nullptr)},
       {"stack_tool", config.run.stack_after ? nlohmann::json(config.run.stack_tool.path) : nlohmann::json(nullptr)},
+      {"dump", config.run.stack_after ? nlohmann::json(config.run.dump.Name()) : nlohmann::json(nullptr)},
       {"slow_threshold_ms", config.run.slow_threshold.count()},
       {"sample_interval_ms", std::chrono::duration<double, std::milli>(config.plan.sample_interval).count()},
       {"known_timeouts_ms", config.run.known_timeouts_ms},

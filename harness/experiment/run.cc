@@ -23,6 +23,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "common/duration.h"
+#include "harness/analysis/hang_verdict.h"
 #include "harness/builtin/builtin_log.h"
 #include "harness/experiment/hang_capture.h"
 #include "harness/measure/http_probe.h"
@@ -164,10 +165,27 @@ std::vector<RssPoint> Decimate(std::vector<RssPoint> points, size_t max) {
   return out;
 }
 
-/// Every thread's stack of each live process of the child's tree, the leader first.
-std::vector<ProcessStacks> TakeStacks(ChildProcess& child, const RunOptions& options, ActiveChildren& active) {
-  return CaptureStacks(options.stack_tool, LiveTreeLeaderFirst(child.pid()), child.started_at(), options.stack_limits,
-                       active);
+/// What each live process of the hung tree waits in: its runtime's dump (--dump), then every thread's
+/// native stack of those no dump answered for, into rec.stacks (the dumps first); the snapshot's
+/// verdict then leads with what the dumps said. True when a dump ended a process of the tree.
+net::awaitable<bool> TakeStacks(RunRecord& rec, ChildProcess& child, const RunOptions& options,
+                                ActiveChildren& active) {
+  RuntimeDumps dumps =
+      co_await TakeRuntimeDumps(child, LiveTreeLeaderFirst(child.pid()), options.dump, options.dump_limits);
+  rec.stacks = std::move(dumps.dumps);
+  if (options.dump.native_stacks()) {
+    std::vector<pid_t> pids = LiveTreeLeaderFirst(child.pid());
+    std::erase_if(pids, [&](pid_t p) {
+      return std::find(dumps.answered.begin(), dumps.answered.end(), p) != dumps.answered.end();
+    });
+    if (!pids.empty()) {
+      std::vector<ProcessStacks> native = co_await OffLoop(
+          [&] { return CaptureStacks(options.stack_tool, pids, child.started_at(), options.stack_limits, active); });
+      for (ProcessStacks& s : native) rec.stacks.push_back(std::move(s));
+    }
+  }
+  if (rec.hang) rec.hang->verdict = HangVerdict(*rec.hang, rec.stacks);
+  co_return dumps.ended_a_process;
 }
 
 /// When the run ends, kills the processes it left outside its group (daemons re-parented to this
@@ -271,6 +289,11 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   }
   setup.spec.log_capacity_bytes = options.log_capacity_bytes;
   setup.spec.allow_ptrace_by_harness = options.stack_after.has_value();
+  // SIGQUIT prints every goroutine with GOTRACEBACK=all; a value the user chose stays.
+  if (options.stack_after && options.dump.mode != DumpChoice::Mode::kNative &&
+      options.dump.mode != DumpChoice::Mode::kNone && std::getenv("GOTRACEBACK") == nullptr &&
+      std::none_of(options.env.begin(), options.env.end(), [](const auto& e) { return e.first == "GOTRACEBACK"; }))
+    setup.spec.env.emplace_back("GOTRACEBACK", "all");
   // The stop signal was the harness's to send; what Stop() meets afterwards is leftovers to kill.
   setup.spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
   setup.ready_url = substitute(options.ready_url);
@@ -435,7 +458,7 @@ net::awaitable<std::optional<RunRecord>> FinishNotReady(RunRecord rec, ChildProc
   if (!exit) {
     const bool output_closed = !options.ready_log_regex.empty() && child.output_ended() && !state.ready_line_at();
     rec.hang = co_await SnapshotHang(child, "ready-timeout", nullptr);
-    if (options.stack_after) rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
+    if (options.stack_after) (void)co_await TakeStacks(rec, child, options, active);
     co_await StopChild(child);
     exit = child.exit_status();
     rec.outcome = Outcome::kNeverReady;
@@ -506,18 +529,35 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
     co_await PollUntil([&] { return child.exit_status().has_value(); }, until, notify);
     co_return child.exit_status();
   };
+  const bool whole_group = options.signal_to == RunOptions::SignalTarget::kGroup;
   if (options.stack_after && *options.stack_after < options.kill_after) {
-    out.exit = co_await wait_exit(signal_at + *options.stack_after);
+    const auto stack_at = signal_at + *options.stack_after;
+    out.exit = co_await wait_exit(stack_at);
+    // With the group signalled the stop is the whole tree's: a wrapper that died of the signal at once
+    // leaves the server it started still hung at --stack-after.
+    bool hung = !out.exit;
+    if (!hung && whole_group)
+      hung = !co_await PollUntil([&] { return LiveOfRun(child, marker).empty(); }, stack_at, notify);
     // The debugger pauses the target while attached; by now it is past its budget anyway. The
     // snapshot first: it pauses nothing, and the debugger's attach would show every thread stopped.
-    if (!out.exit && !active.interrupted()) {
+    if (hung && !active.interrupted()) {
       rec.hang = co_await SnapshotHang(child, "stack-after", traffic);
-      rec.stacks = co_await OffLoop([&] { return TakeStacks(child, options, active); });
+      if (co_await TakeStacks(rec, child, options, active) && !active.interrupted()) {
+        // Go exits after its dump. The run was hung at --stack-after; what is left of it is killed
+        // now, as the watchdog would, and the exit the dump caused is not the target's own.
+        rec.ended_by_dump = true;
+        rec.watchdog_fired = true;
+        if (traffic) traffic->MarkWatchdog();
+        (void)child.SignalGroup(SIGKILL);
+        if (!out.exit) out.exit = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(10));
+        if (out.exit) out.ended = Clock::now();
+        co_return out;
+      }
     }
   }
   if (!out.exit) out.exit = co_await wait_exit(watchdog_at);
   bool tree_gone = true;
-  if (out.exit && options.signal_to == RunOptions::SignalTarget::kGroup) {
+  if (out.exit && whole_group) {
     // systemd's control-group stop is over when the last process is, not the first.
     tree_gone = co_await PollUntil([&] { return LiveOfRun(child, marker).empty(); }, watchdog_at, notify);
     if (tree_gone) out.ended = Clock::now();
@@ -808,6 +848,15 @@ bool IsCleanExitCode(int code, const RunOptions& options) {
 
 void Classify(RunRecord& rec, const RunOptions& options) {
   if (rec.outcome == Outcome::kFailedToStart || rec.outcome == Outcome::kNeverReady) return;
+  if (rec.ended_by_dump) {
+    rec.outcome = Outcome::kKilledByWatchdog;
+    rec.detail = fmt::format(
+        "still running {} after {}; its runtime's dump ended it there (Go exits after printing its goroutines), "
+        "before the {} watchdog",
+        options.stack_after ? FormatDuration(*options.stack_after) : std::string("--stack-after"),
+        SignalName(options.signal), FormatDuration(options.kill_after));
+    return;
+  }
   const bool stopped_by_our_signal = rec.exit_signal && *rec.exit_signal == options.signal && !rec.watchdog_fired;
   if (rec.exit_signal && !rec.watchdog_fired && !stopped_by_our_signal) {
     rec.outcome = Outcome::kCrashed;

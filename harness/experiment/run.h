@@ -18,6 +18,7 @@
 #include "harness/analysis/run_record.h"
 #include "harness/builtin/builtin_server.h"
 #include "harness/experiment/run_observer.h"
+#include "harness/experiment/runtime_dump.h"
 #include "harness/measure/rss_sampler.h"
 #include "harness/measure/stack_capture.h"
 #include "harness/process/active_children.h"
@@ -88,6 +89,11 @@ struct RunOptions {
   std::optional<std::chrono::milliseconds> stack_after;
   StackTool stack_tool;
   StackCaptureLimits stack_limits;
+  /// --dump: at --stack-after (and the ready timeout) each process of the hung tree is asked for its
+  /// runtime's dump first (Go: its goroutines); native stacks for the rest. With Go, GOTRACEBACK=all is
+  /// set at the launch unless the target's environment has one.
+  DumpChoice dump;
+  DumpLimits dump_limits;
   /// --client and --load: the traffic each run sends its target from ready until its exit.
   TrafficSpec traffic;
 };

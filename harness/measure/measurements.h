@@ -20,13 +20,19 @@ struct RssPoint {
   bool operator==(const RssPoint&) const = default;
 };
 
-/// The stacks of one process of a run that hung past --stack-after, as a debugger printed them.
+/// The stacks of one process of a run that hung past --stack-after: as a debugger printed them (the
+/// native threads), or as the process's own runtime dumped them (--dump: Go's goroutines, ...).
 struct ProcessStacks {
   int pid = 0;
-  std::string tool;   ///< "eu-stack" or "gdb"
+  std::string tool;   ///< "eu-stack", "gdb"; a runtime's dump: "sigquit" (Go)
   double at_ms = 0;   ///< since the launch
-  std::string text;   ///< every thread's stack, bounded (the head is cut, and says so)
+  std::string text;   ///< every thread's stack, bounded (a debugger's head is cut and says so; a dump's tail)
   std::string error;  ///< why the text is missing or partial (the tool failed or timed out); else empty
+  std::string runtime = "native";  ///< what the text is in: "native", "go" (Runtime's names)
+  bool cut = false;                ///< a dump's text reached its limit and its tail was dropped
+  /// One sentence of where it waits in the runtime's terms ("main goroutine [select] in ..."), from the
+  /// analysis layer; empty for native stacks.
+  std::string verdict;
   bool operator==(const ProcessStacks&) const = default;
 };
 

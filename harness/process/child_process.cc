@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include <fmt/format.h>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -116,6 +118,13 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(LaunchSpec spec, LineC
   child->spawn_rss_kib_ = spawn_rss;
   child->watch_ = std::make_shared<Watch>(child.get());
   for (int fd : {spawned.stdout_fd, spawned.stderr_fd}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  {
+    const int fds[2] = {spawned.stdout_fd, spawned.stderr_fd};
+    for (int i = 0; i < 2; ++i) {
+      struct stat st {};
+      if (fstat(fds[i], &st) == 0) child->output_pipes_[i] = fmt::format("pipe:[{}]", st.st_ino);
+    }
+  }
   // Registered and armed in one task on the loop's thread, so an exit that is already readable when the
   // pidfd is added is seen by the wait armed in the same turn.
   loop.Post([c = child.get(), out = spawned.stdout_fd, err = spawned.stderr_fd] { c->BeginWatching(out, err); });
@@ -228,6 +237,23 @@ void ChildProcess::StopWatching() {
 void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
   std::vector<OutputLine> lines;
   lines.reserve(texts.size());
+  {
+    std::lock_guard lock(mu_);
+    if (capture_stream_ == stream) {
+      for (auto& [text, truncated] : texts) {
+        ++capture_.lines;
+        if (capture_.cut || capture_.text.size() + text.size() + 1 > capture_limit_) {
+          capture_.cut = true;
+          continue;
+        }
+        capture_.text += text;
+        capture_.text += '\n';
+      }
+      lines_read_ += texts.size();
+      output_cv_.notify_all();
+      return;
+    }
+  }
   for (auto& [text, truncated] : texts) lines.push_back(OutputLine{at, stream, std::move(text), truncated});
   {
     std::lock_guard lock(mu_);
@@ -246,6 +272,24 @@ void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>
     // After the callback, so a wait sees what it recorded of this line.
     if (!watch_->waits.empty()) watch_->Check(&line);
   }
+}
+
+void ChildProcess::StartCapture(int stream, size_t max_bytes) {
+  std::lock_guard lock(mu_);
+  capture_stream_ = stream;
+  capture_limit_ = max_bytes;
+  capture_ = {};
+}
+
+uint64_t ChildProcess::capture_lines() const {
+  std::lock_guard lock(mu_);
+  return capture_stream_ == 0 ? 0 : capture_.lines;
+}
+
+ChildProcess::Capture ChildProcess::TakeCapture() {
+  std::lock_guard lock(mu_);
+  capture_stream_ = 0;
+  return std::exchange(capture_, {});
 }
 
 void ChildProcess::OnExited() {

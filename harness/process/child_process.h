@@ -110,6 +110,25 @@ class ChildProcess {
   /// Whether both output streams have reached end of file.
   bool output_ended() const;
 
+  /// The kernel's name of the pipe the child's `stream` (1 stdout, 2 stderr) writes to, "pipe:[INODE]"
+  /// as /proc/PID/fd shows it: a descendant whose fd 2 reads the same writes where the harness reads.
+  const std::string& output_pipe(int stream) const { return output_pipes_[stream == 2 ? 1 : 0]; }
+
+  /// What a capture kept: the text of its lines, each followed by '\n', at most the capture's limit.
+  struct Capture {
+    std::string text;
+    bool cut = false;    ///< lines past the limit were dropped
+    uint64_t lines = 0;  ///< every line read while it ran, kept or not
+  };
+  /// From now on the lines of `stream` go to a capture of at most `max_bytes` instead of the retained
+  /// lines and the LineCallback: a runtime's dump (a Go goroutine dump on stderr) is kept whole and
+  /// does not push the target's log out of the ring. One capture at a time; a second call restarts it.
+  void StartCapture(int stream, size_t max_bytes);
+  /// Lines the running capture has read so far (0 when none runs).
+  uint64_t capture_lines() const;
+  /// Ends the capture and returns it; an empty Capture when none ran. Idempotent.
+  Capture TakeCapture();
+
   /// Runs spec.stop_plan: each step acts on the process group and waits up to its timeout for the child
   /// to exit; the plan ends early once it has. Then SIGKILLs whatever is left of the process group, waits
   /// until no live member remains, drains the output (up to spec.output_drain_timeout) and stops
@@ -177,6 +196,10 @@ class ChildProcess {
   std::optional<ExitStatus> exit_;       // guarded by mu_
   bool reaped_ = false;                  // guarded by mu_
   std::vector<Waiter*> waiters_;         // guarded by mu_
+  int capture_stream_ = 0;               // guarded by mu_; 0: no capture runs
+  size_t capture_limit_ = 0;             // guarded by mu_
+  Capture capture_;                      // guarded by mu_
+  std::string output_pipes_[2];          // set by Start
 
   std::mutex stop_mu_;
   bool stopped_ = false;  // guarded by stop_mu_

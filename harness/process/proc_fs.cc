@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace coder::harness {
 namespace {
@@ -43,6 +45,30 @@ std::optional<std::string> ReadSmallFile(const std::string& path) {
   }
   close(fd);
   return out;
+}
+
+std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view name) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  // Bounded: a target's environment is its own to make as large as it likes.
+  constexpr size_t kMaxEnvBytes = 1 << 20;
+  std::string env;
+  char buf[16384];
+  for (ssize_t n; env.size() < kMaxEnvBytes && (n = read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    env.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  for (size_t at = 0; at < env.size();) {
+    const size_t end = std::min(env.find('\0', at), env.size());
+    const std::string_view entry(env.data() + at, end - at);
+    if (entry.size() > name.size() && entry.substr(0, name.size()) == name && entry[name.size()] == '=')
+      return std::string(entry.substr(name.size() + 1));
+    at = end + 1;
+  }
+  return std::nullopt;
 }
 
 std::optional<ProcStat> ParseProcStat(std::string_view text) {

@@ -49,6 +49,10 @@ bool SignalPending(pid_t pid, int sig);
 /// Parses whitespace-separated decimal pids, as in a children file. Pure function.
 std::vector<pid_t> ParsePidList(std::string_view text);
 
+/// The value of `name` in `pid`'s environment as it was at execve (/proc/PID/environ, the first
+/// 1 MiB); nullopt when it has none or the file cannot be read. Thread-safe.
+std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view name);
+
 /// Reads a whole small file (a /proc entry) with one open/read/close; nullopt on error.
 std::optional<std::string> ReadSmallFile(const std::string& path);
 

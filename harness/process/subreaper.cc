@@ -145,26 +145,8 @@ int KillOrphans(std::chrono::milliseconds timeout) {
 }
 
 bool HasOwnerMarker(pid_t pid, std::string_view prefix) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/environ";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  std::string env;
-  char buf[16384];
-  constexpr size_t kMaxEnvBytes = 1 << 20;
-  for (ssize_t n; env.size() < kMaxEnvBytes && (n = ::read(fd, buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    env.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  const std::string key = std::string(kOwnerVariable) + "=";
-  for (size_t at = 0; at < env.size();) {
-    const size_t end = std::min(env.find('\0', at), env.size());
-    const std::string_view entry(env.data() + at, end - at);
-    if (entry.rfind(key, 0) == 0) return entry.substr(key.size()).rfind(prefix, 0) == 0;
-    at = end + 1;
-  }
-  return false;
+  const auto value = EnvironmentValue(pid, kOwnerVariable);
+  return value && value->rfind(prefix, 0) == 0;
 }
 
 std::vector<pid_t> LiveMarkedOrphans(std::string_view prefix) {

@@ -257,7 +257,7 @@ TestCase RunCase(const RunSource& runs, const std::string& variant, int index,
   for (const std::string& line : run->log_tail) tc.system_out += line + "\n";
   if (run->hang) {
     tc.system_out += "\n";
-    for (const std::string& line : WhereItHungLines(*run->hang)) tc.system_out += line + "\n";
+    for (const std::string& line : WhereItHungLines(*run->hang, run->stacks)) tc.system_out += line + "\n";
   }
   for (const ProcessStacks& stacks : run->stacks) {
     tc.system_out += fmt::format("\nstacks of process {} ({}, {:.0f} ms after launch){}:\n", stacks.pid, stacks.tool,

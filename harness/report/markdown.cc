@@ -313,7 +313,7 @@ std::string HangOutputSection(const RunSource& runs, const std::vector<ReportVar
     for (const std::string& line : lines) out += line + "\n";
     out += fence + "\n";
     if (record->hang) {
-      const std::vector<std::string> where = WhereItHungLines(*record->hang);
+      const std::vector<std::string> where = WhereItHungLines(*record->hang, record->stacks);
       out += fmt::format("\n**Where it hung:** {}\n\n", E(record->hang->verdict));
       const std::string where_fence = FenceFor(where);
       out += where_fence + "text\n";

@@ -123,8 +123,9 @@ TEST(DiagStacksTest, AHungGoServersStacksAreCompleteDespiteEuStacksWarnings) {
   if (built.skip) GTEST_SKIP() << built.why;
   ASSERT_TRUE(built.binary) << built.why;
   const auto report = dir.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--stack-tool", "eu-stack", "--kill-after", "5s",
-                          "--ready-log", kGoReadyLine, "--json", report.string(), "--", built.binary->string()});
+  const auto r =
+      RunDiag({"--runs", "1", "--stack-after", "300ms", "--stack-tool", "eu-stack", "--dump", "native", "--kill-after",
+               "5s", "--ready-log", kGoReadyLine, "--json", report.string(), "--", built.binary->string()});
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
   const json j = ReadJson(report);

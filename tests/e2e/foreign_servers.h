@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "tests/support/go_build.h"
+
 namespace coder::e2e {
 
 /// The absolute path of `program` found in the usual system directories, or "" when it is missing.
@@ -18,16 +20,7 @@ std::string SystemProgram(const std::string& program);
     if ((path).empty()) GTEST_SKIP() << "needs Debian's " << (package) << " (scripts/setup installs it)"; \
   } while (0)
 
-/// Outcome of building a Go program: its path, or why not. `skip` when go cannot be run at all.
-struct GoBuild {
-  std::optional<std::filesystem::path> binary;
-  bool skip = false;
-  std::string why;
-};
-
-/// Builds the standard-library Go program `source` (one main.go, module `module`) in `dir`, with its
-/// own GOCACHE and GOPATH, no proxy (nothing is fetched) and GOTOOLCHAIN unset (no other toolchain is
-/// looked for). Debian's Go ships the standard library compiled: a build is a link, seconds.
-GoBuild BuildGoProgram(const std::filesystem::path& dir, std::string_view module, std::string_view source);
+using test_support::BuildGoProgram;
+using test_support::GoBuild;
 
 }  // namespace coder::e2e

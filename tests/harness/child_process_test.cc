@@ -168,6 +168,41 @@ TEST(ChildProcessTest, AppliesEnvironmentAndWorkingDirectory) {
   EXPECT_EQ(err, (std::vector<std::string>{"/nowhere"}));
 }
 
+TEST(ChildProcessTest, ACaptureTakesItsStreamsLinesOutOfTheLogUpToItsLimit) {
+  test_support::TempDir dir;
+  const auto go = dir.path() / "go";
+  LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c",
+               "echo before >&2; while [ ! -e \"$1\" ]; do sleep 0.01; done; "
+               "echo 'dump line 1' >&2; echo log; echo 'dump line 2' >&2; echo 'dump line 3' >&2",
+               "sh", go.string()};
+  auto child = StartOrFail(spec);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->WaitForLine(Contains("before"), In(5s)));
+  // The child's fd 2 is the pipe the harness reads, by the name /proc gives it.
+  char target[256] = {};
+  ASSERT_GT(readlink(("/proc/" + std::to_string(child->pid()) + "/fd/2").c_str(), target, sizeof target - 1), 0);
+  EXPECT_EQ(child->output_pipe(2), target);
+  EXPECT_NE(child->output_pipe(1), child->output_pipe(2));
+
+  child->StartCapture(2, 20);
+  std::ofstream(go).put('\n');
+  ASSERT_TRUE(child->WaitUntil(In(5s)));
+  EXPECT_EQ(child->capture_lines(), 3u);
+  const ChildProcess::Capture capture = child->TakeCapture();
+  EXPECT_EQ(capture.text, "dump line 1\n");
+  EXPECT_TRUE(capture.cut);
+  EXPECT_EQ(capture.lines, 3u);
+  std::vector<std::string> logged;
+  for (const OutputLine& l : child->Lines()) logged.push_back(l.text);
+  EXPECT_EQ(logged, (std::vector<std::string>{"before", "log"}));
+  // Taken once: a second take finds no capture running.
+  const ChildProcess::Capture again = child->TakeCapture();
+  EXPECT_TRUE(again.text.empty());
+  EXPECT_EQ(again.lines, 0u);
+  EXPECT_EQ(child->capture_lines(), 0u);
+}
+
 TEST(ChildProcessTest, MissingWorkingDirectoryIsAClearError) {
   LaunchSpec spec = Calibrated({});
   spec.working_dir = "/nonexistent/dir";

@@ -237,6 +237,37 @@ TEST(HangVerdictTest, WhereItHungLinesListSocketsAndThreadsWithinTheirLimits) {
   EXPECT_EQ(lines[7], "  and 2 more threads");
 }
 
+TEST(HangVerdictTest, ARuntimesDumpLeadsTheVerdictAndHasItsLine) {
+  HangSnapshot h;
+  h.processes = {{.pid = 42, .name = "api", .threads = {{.tid = 42, .state = 'S', .syscall = "futex"}}}};
+  std::vector<ProcessStacks> stacks = {
+      {.pid = 42,
+       .tool = "sigquit",
+       .at_ms = 2500,
+       .text = "goroutine 1 [select]:\n",
+       .runtime = "go",
+       .verdict = "main goroutine [select] in main.(*API).Close (main.go:36)"},
+      {.pid = 43,
+       .tool = "sigquit",
+       .at_ms = 2600,
+       .error = "no goroutine dump within 2000 ms of SIGQUIT",
+       .runtime = "go",
+       .cut = true},
+      {.pid = 44, .tool = "eu-stack", .at_ms = 2700, .text = "TID 44:\n#0 epoll_wait\n"}};
+  EXPECT_EQ(HangVerdict(h, stacks),
+            "goroutines of pid 42: main goroutine [select] in main.(*API).Close (main.go:36); no connection open; no "
+            "listener open; 1 thread, in futex");
+  h.verdict = HangVerdict(h, stacks);
+  const auto lines = WhereItHungLines(h, stacks);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[lines.size() - 2],
+            "go dump of pid 42 (sigquit, 2.5s after the launch): main goroutine [select] in main.(*API).Close "
+            "(main.go:36)");
+  EXPECT_EQ(lines.back(),
+            "go dump of pid 43 (sigquit, 2.6s after the launch, cut at its limit): no goroutines read (no goroutine "
+            "dump within 2000 ms of SIGQUIT)");
+}
+
 TEST(HangJsonTest, ASnapshotRoundTripsAndAMalformedOneIsRefused) {
   HangSnapshot h = Snapshot();
   h.verdict = HangVerdict(h);

@@ -38,7 +38,10 @@ RunRecord FullRecord() {
                  121,
                  4567};
   r.stacks = {{4242, "eu-stack", 10'200.5, "PID 4242 - process\nTID 4242:\n#0  0x00007f00 __poll\n", ""},
-              {4243, "gdb", 11'100.25, "", "gdb did not finish within 10000 ms; killed"}};
+              {4243, "gdb", 11'100.25, "", "gdb did not finish within 10000 ms; killed"},
+              {4244, "sigquit", 10'190.0, "goroutine 1 [select]:\nmain.main()\n", "", "go", true,
+               "main goroutine [select] in main.main"}};
+  r.ended_by_dump = true;
   return r;
 }
 
@@ -57,6 +60,25 @@ TEST(RunRecordTest, JsonRoundTripIsExactThroughText) {
   ASSERT_TRUE(reparsed.has_value());
   EXPECT_EQ(*reparsed, r);
   EXPECT_EQ(reparsed->ready_ms, 41.123456789012345);
+}
+
+TEST(RunRecordTest, StacksFromBeforeRuntimeDumpsReadAsNative) {
+  json j = FullRecord().ToJson();
+  for (json& s : j["stacks"]) {
+    s.erase("runtime");
+    s.erase("cut");
+    s.erase("verdict");
+  }
+  j.erase("ended_by_dump");
+  const auto r = RunRecord::FromJson(j);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->stacks.size(), 3u);
+  for (const ProcessStacks& s : r->stacks) {
+    EXPECT_EQ(s.runtime, "native");
+    EXPECT_FALSE(s.cut);
+    EXPECT_EQ(s.verdict, "");
+  }
+  EXPECT_FALSE(r->ended_by_dump);
 }
 
 TEST(RunRecordTest, JsonShapeUsesMemberNamesAndNullForAbsentOptionals) {

@@ -1,0 +1,166 @@
+#include "harness/experiment/runtime_dump.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "harness/analysis/go_dump.h"
+#include "harness/process/loop_await.h"
+#include "harness/process/proc_fs.h"
+
+namespace coder::harness {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point from) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
+}
+
+std::string FdTarget(pid_t pid, int fd) {
+  char target[4096];
+  const std::string path = fmt::format("/proc/{}/fd/{}", pid, fd);
+  const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
+}
+
+bool Gone(ChildProcess& child, pid_t pid) {
+  if (pid == child.pid()) return child.exit_status().has_value();
+  const auto st = ReadProcStat(pid);
+  return !st || st->exiting();
+}
+
+/// Why a Go dump of `pid` would be lost, or "" when it can be taken.
+std::string WhyNoGoDump(ChildProcess& child, pid_t pid) {
+  if (auto traceback = EnvironmentValue(pid, "GOTRACEBACK"); traceback && (*traceback == "none" || *traceback == "0"))
+    return fmt::format("GOTRACEBACK={} in its environment: SIGQUIT would print no goroutine, so none was sent",
+                       *traceback);
+  const std::string err = FdTarget(pid, 2);
+  if (err.empty()) return "its standard error cannot be read from /proc: SIGQUIT was not sent";
+  if (err != child.output_pipe(2))
+    return fmt::format(
+        "its standard error is {}, not the harness's pipe: the goroutine dump would not reach the harness, so "
+        "SIGQUIT was not sent",
+        err);
+  return "";
+}
+
+/// SIGQUIT to a Go process and its goroutine dump off the stderr pipe. Go prints every goroutine
+/// (GOTRACEBACK=all, set at the launch) and exits 2.
+boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid, const DumpLimits& limits) {
+  ProcessStacks out;
+  out.pid = static_cast<int>(pid);
+  out.tool = "sigquit";
+  out.runtime = std::string(ToString(Runtime::kGo));
+  out.at_ms = MsSince(child.started_at());
+  if (out.error = WhyNoGoDump(child, pid); !out.error.empty()) co_return out;
+  child.StartCapture(2, limits.max_bytes);
+  const auto sent_at = Clock::now();
+  // The leader through its pidfd; a descendant by pid: it is alive and in the tree this moment.
+  const bool sent = pid == child.pid() ? child.Signal(SIGQUIT).ok() : ::kill(pid, SIGQUIT) == 0;
+  if (!sent) {
+    (void)child.TakeCapture();
+    out.error = "the process was gone before SIGQUIT reached it";
+    co_return out;
+  }
+  const auto answer_by = sent_at + limits.answer_timeout;
+  const auto finish_by = sent_at + limits.finish_timeout;
+  auto pause = std::chrono::microseconds(500);
+  uint64_t lines = 0;
+  auto quiet_since = Clock::now();
+  bool gone = false;
+  for (;;) {
+    const auto now = Clock::now();
+    if (const uint64_t seen = child.capture_lines(); seen != lines) {
+      lines = seen;
+      quiet_since = now;
+    }
+    // The leader's exit is published once its pipes are drained: all it wrote is in the capture. Of a
+    // descendant only the quiet after its exit says so.
+    gone = gone || Gone(child, pid);
+    if (gone && (pid == child.pid() || now - quiet_since >= std::chrono::milliseconds(20))) break;
+    if (lines == 0 && now >= answer_by) {
+      out.error = fmt::format(
+          "no goroutine dump within {} ms of SIGQUIT: the program may catch SIGQUIT itself (os/signal.Notify)",
+          limits.answer_timeout.count());
+      break;
+    }
+    if (now >= finish_by) {
+      out.error = fmt::format("the goroutine dump was still going {} ms after SIGQUIT; kept what it printed",
+                              limits.finish_timeout.count());
+      break;
+    }
+    co_await SleepUntil(std::min(now + pause, finish_by));
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
+  }
+  ChildProcess::Capture capture = child.TakeCapture();
+  out.text = std::move(capture.text);
+  out.cut = capture.cut;
+  const GoDump dump = ParseGoDump(out.text);
+  if (dump.goroutines.empty() && out.error.empty())
+    out.error = gone ? "it exited after SIGQUIT without a goroutine dump on its standard error"
+                     : "SIGQUIT printed no goroutine";
+  out.verdict = GoDumpVerdict(dump);
+  // A verdict of a cut dump counts only what it read: say so where the counts are.
+  if (out.cut && !out.verdict.empty())
+    out.verdict += fmt::format(" (of the first {} goroutines: the dump was cut at {} KiB)", dump.goroutines.size(),
+                               limits.max_bytes >> 10);
+  co_return out;
+}
+
+}  // namespace
+
+Result<DumpChoice> DumpChoice::Parse(std::string_view text) {
+  if (text == "auto") return DumpChoice{Mode::kAuto, Runtime::kNative};
+  if (text == "none") return DumpChoice{Mode::kNone, Runtime::kNative};
+  if (text == "native") return DumpChoice{Mode::kNative, Runtime::kNative};
+  if (text == "go") return DumpChoice{Mode::kForced, Runtime::kGo};
+  if (text == "jvm" || text == "python" || text == "node")
+    return Error{fmt::format(
+        "--dump {}: not available yet; only Go dumps are (auto takes them, native stacks for the rest)", text)};
+  return Error{fmt::format("--dump: want auto, go, native or none, not '{}'", text)};
+}
+
+std::string DumpChoice::Name() const {
+  switch (mode) {
+    case Mode::kAuto: return "auto";
+    case Mode::kForced: return std::string(ToString(runtime));
+    case Mode::kNative: return "native";
+    case Mode::kNone: return "none";
+  }
+  return "auto";
+}
+
+bool DumpChoice::Dumps(Runtime detected, Runtime wanted) const {
+  switch (mode) {
+    case Mode::kAuto: return detected == wanted;
+    case Mode::kForced: return runtime == wanted && (detected == wanted || detected == Runtime::kNative);
+    case Mode::kNative:
+    case Mode::kNone: return false;
+  }
+  return false;
+}
+
+boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::vector<pid_t> pids, DumpChoice choice,
+                                                      DumpLimits limits) {
+  RuntimeDumps out;
+  if (choice.mode == DumpChoice::Mode::kNative || choice.mode == DumpChoice::Mode::kNone) co_return out;
+  // Deepest first: the list is the leader first, parents before their children.
+  std::reverse(pids.begin(), pids.end());
+  for (pid_t pid : pids) {
+    if (!choice.Dumps(DetectRuntime(pid), Runtime::kGo)) continue;
+    ProcessStacks dump = co_await TakeGoDump(child, pid, limits);
+    if (!dump.text.empty()) out.answered.push_back(pid);
+    out.ended_a_process = out.ended_a_process || Gone(child, pid);
+    out.dumps.push_back(std::move(dump));
+  }
+  // In the tree's order, as the native stacks are.
+  std::reverse(out.dumps.begin(), out.dumps.end());
+  co_return out;
+}
+
+}  // namespace coder::harness
