@@ -22,4 +22,9 @@ std::string FormatDuration(Duration d);
 /// Seconds as a double, for JSON and arithmetic on measurements.
 inline double ToSeconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
+/// Milliseconds from `from` to `to` as a double (negative when `to` is earlier): what the reports hold.
+inline double MsBetween(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
 }  // namespace coder

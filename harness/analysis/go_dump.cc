@@ -10,8 +10,6 @@
 namespace coder::harness {
 namespace {
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
 // "main.(*API).Close" -> package "main"; "github.com/x/y.(*T).M" -> "github.com/x/y". The package
 // ends at the first '.' after the last '/'.
 std::string_view PackageOf(std::string_view function) {
@@ -23,12 +21,12 @@ std::string_view PackageOf(std::string_view function) {
 
 bool IsRuntimeFrame(const GoFrame& f) {
   const std::string_view name = f.function;
-  if (StartsWith(name, "runtime.")) return true;
+  if (name.starts_with("runtime.")) return true;
   // The runtime's entry points into other packages: sync.runtime_Semacquire,
   // internal/poll.runtime_pollWait, os/signal.signal_recv.
   const std::string_view pkg = PackageOf(name);
   const std::string_view rest = name.substr(std::min(name.size(), pkg.size() + 1));
-  return StartsWith(rest, "runtime_") || name == "os/signal.signal_recv";
+  return rest.starts_with("runtime_") || name == "os/signal.signal_recv";
 }
 
 long ParseLong(std::string_view s) {
@@ -39,7 +37,7 @@ long ParseLong(std::string_view s) {
 
 // "goroutine 18 [semacquire, 3 minutes, locked to thread]:"
 bool ParseHeader(std::string_view line, Goroutine& g) {
-  if (!StartsWith(line, "goroutine ") || line.size() < 2 || line.substr(line.size() - 2) != "]:") return false;
+  if (!line.starts_with("goroutine ") || !line.ends_with("]:")) return false;
   const size_t open = line.find(" [");
   if (open == std::string_view::npos) return false;
   g.id = ParseLong(line.substr(10, open - 10));
@@ -157,7 +155,7 @@ GoDump ParseGoDump(std::string_view text) {
       awaiting_location = nullptr;
       continue;
     }
-    if (StartsWith(line, "created by ")) {
+    if (line.starts_with("created by ")) {
       std::string_view name = line.substr(11);
       // Go 1.21 appends " in goroutine N".
       if (const size_t in = name.find(" in goroutine "); in != std::string_view::npos) name = name.substr(0, in);
@@ -165,7 +163,7 @@ GoDump ParseGoDump(std::string_view text) {
       awaiting_location = &current->created_by;
       continue;
     }
-    if (StartsWith(line, "...")) continue;  // "...additional frames elided..."
+    if (line.starts_with("...")) continue;  // "...additional frames elided..."
     const size_t paren = line.rfind('(');
     GoFrame frame;
     frame.function = std::string(paren == std::string_view::npos || paren == 0 ? line : line.substr(0, paren));
@@ -177,7 +175,7 @@ GoDump ParseGoDump(std::string_view text) {
 
 bool IsRuntimeGoroutine(const Goroutine& g) {
   const std::string_view creator = g.created_by.function;
-  if (StartsWith(creator, "runtime.") || StartsWith(creator, "os/signal.")) return true;
+  if (creator.starts_with("runtime.") || creator.starts_with("os/signal.")) return true;
   return std::all_of(g.frames.begin(), g.frames.end(), [](const GoFrame& f) { return IsRuntimeFrame(f); });
 }
 

@@ -42,10 +42,6 @@ namespace {
 namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-double MsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
 /// The child's exit status once it has exited, or nullopt at `deadline` (or if it stops being watched).
 net::awaitable<std::optional<ExitStatus>> WaitForExit(ChildProcess& child, Clock::time_point deadline) {
   co_await WaitOn(
@@ -542,22 +538,16 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
     // snapshot first: it pauses nothing, and the debugger's attach would show every thread stopped.
     if (hung && !active.interrupted()) {
       rec.hang = co_await SnapshotHang(child, "stack-after", traffic);
-      if (co_await TakeStacks(rec, child, options, active) && !active.interrupted()) {
-        // Go exits after its dump. The run was hung at --stack-after; what is left of it is killed
-        // now, as the watchdog would, and the exit the dump caused is not the target's own.
-        rec.ended_by_dump = true;
-        rec.watchdog_fired = true;
-        if (traffic) traffic->MarkWatchdog();
-        (void)child.SignalGroup(SIGKILL);
-        if (!out.exit) out.exit = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(10));
-        if (out.exit) out.ended = Clock::now();
-        co_return out;
-      }
+      // Go exits after its dump. The run was hung at --stack-after; what is left of it is killed now,
+      // as the watchdog would, and the exit the dump caused is not the target's own.
+      rec.ended_by_dump = co_await TakeStacks(rec, child, options, active) && !active.interrupted();
     }
   }
-  if (!out.exit) out.exit = co_await wait_exit(watchdog_at);
-  bool tree_gone = true;
-  if (out.exit && whole_group) {
+  if (!out.exit && !rec.ended_by_dump) out.exit = co_await wait_exit(watchdog_at);
+  bool tree_gone = !rec.ended_by_dump;
+  if (rec.ended_by_dump) {
+    // Nothing to wait for: the kill below ends the run.
+  } else if (out.exit && whole_group) {
     // systemd's control-group stop is over when the last process is, not the first.
     tree_gone = co_await PollUntil([&] { return LiveOfRun(child, marker).empty(); }, watchdog_at, notify);
     if (tree_gone) out.ended = Clock::now();
@@ -571,6 +561,7 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
     if (traffic) traffic->MarkWatchdog();  // before the kill closes what the target held open
     (void)child.SignalGroup(SIGKILL);
     if (!out.exit) out.exit = co_await WaitForExit(child, Clock::now() + std::chrono::seconds(10));
+    if (rec.ended_by_dump && out.exit) out.ended = Clock::now();
   }
   co_return out;
 }

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/duration.h"
 #include "harness/analysis/go_dump.h"
 #include "harness/process/loop_await.h"
 #include "harness/process/proc_fs.h"
@@ -16,17 +17,6 @@ namespace coder::harness {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double MsSince(Clock::time_point from) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
-}
-
-std::string FdTarget(pid_t pid, int fd) {
-  char target[4096];
-  const std::string path = fmt::format("/proc/{}/fd/{}", pid, fd);
-  const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
-  return n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
-}
 
 bool Gone(ChildProcess& child, pid_t pid) {
   if (pid == child.pid()) return child.exit_status().has_value();
@@ -39,7 +29,7 @@ std::string WhyNoGoDump(ChildProcess& child, pid_t pid) {
   if (auto traceback = EnvironmentValue(pid, "GOTRACEBACK"); traceback && (*traceback == "none" || *traceback == "0"))
     return fmt::format("GOTRACEBACK={} in its environment: SIGQUIT would print no goroutine, so none was sent",
                        *traceback);
-  const std::string err = FdTarget(pid, 2);
+  const std::string err = ReadLink(fmt::format("/proc/{}/fd/2", pid));
   if (err.empty()) return "its standard error cannot be read from /proc: SIGQUIT was not sent";
   if (err != child.output_pipe(2))
     return fmt::format(
@@ -56,7 +46,7 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
   out.pid = static_cast<int>(pid);
   out.tool = "sigquit";
   out.runtime = std::string(ToString(Runtime::kGo));
-  out.at_ms = MsSince(child.started_at());
+  out.at_ms = MsBetween(child.started_at(), Clock::now());
   if (out.error = WhyNoGoDump(child, pid); !out.error.empty()) co_return out;
   child.StartCapture(2, limits.max_bytes);
   const auto sent_at = Clock::now();

@@ -76,8 +76,6 @@ std::string_view BaseName(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
 }  // namespace
 
 std::string_view ToString(Runtime runtime) {
@@ -108,8 +106,8 @@ bool IsGoExecutable(const std::string& path) {
 }
 
 Runtime RuntimeFromMaps(std::string_view maps, std::string_view exe_name) {
-  if (StartsWith(exe_name, "node")) return Runtime::kNode;
-  if (StartsWith(exe_name, "python") || StartsWith(exe_name, "pypy")) return Runtime::kPython;
+  if (exe_name.starts_with("node")) return Runtime::kNode;
+  if (exe_name.starts_with("python") || exe_name.starts_with("pypy")) return Runtime::kPython;
   bool python = false;
   bool node = false;
   while (!maps.empty()) {
@@ -120,9 +118,9 @@ Runtime RuntimeFromMaps(std::string_view maps, std::string_view exe_name) {
     if (slash == std::string_view::npos) continue;
     const std::string_view file = BaseName(line.substr(slash));
     // The JVM first: a Java service may load a libpython or a libnode of its own through JNI.
-    if (StartsWith(file, "libjvm.so")) return Runtime::kJvm;
-    python = python || StartsWith(file, "libpython");
-    node = node || StartsWith(file, "libnode.so");
+    if (file.starts_with("libjvm.so")) return Runtime::kJvm;
+    python = python || file.starts_with("libpython");
+    node = node || file.starts_with("libnode.so");
   }
   if (node) return Runtime::kNode;
   if (python) return Runtime::kPython;
@@ -133,9 +131,7 @@ Runtime DetectRuntime(pid_t pid) {
   const std::string proc = "/proc/" + std::to_string(pid);
   // Through /proc/PID/exe, not its name: the file the process runs, even when its path was replaced.
   if (IsGoExecutable(proc + "/exe")) return Runtime::kGo;
-  char target[4096];
-  const ssize_t n = ::readlink((proc + "/exe").c_str(), target, sizeof target - 1);
-  const std::string exe = n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
+  const std::string exe = ReadLink(proc + "/exe");
   std::string_view name = BaseName(exe);
   if (const size_t deleted = name.find(" (deleted)"); deleted != std::string_view::npos) name = name.substr(0, deleted);
   const auto maps = ReadSmallFile(proc + "/maps");

@@ -236,41 +236,37 @@ void ChildProcess::StopWatching() {
 
 void ChildProcess::Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, Clock::time_point at) {
   std::vector<OutputLine> lines;
-  lines.reserve(texts.size());
   {
     std::lock_guard lock(mu_);
-    if (capture_stream_ == stream) {
-      for (auto& [text, truncated] : texts) {
-        ++capture_.lines;
-        if (capture_.cut || capture_.text.size() + text.size() + 1 > capture_limit_) {
-          capture_.cut = true;
-          continue;
-        }
-        capture_.text += text;
-        capture_.text += '\n';
-      }
-      lines_read_ += texts.size();
-      output_cv_.notify_all();
-      return;
-    }
-  }
-  for (auto& [text, truncated] : texts) lines.push_back(OutputLine{at, stream, std::move(text), truncated});
-  {
-    std::lock_guard lock(mu_);
-    for (const OutputLine& line : lines) {
-      for (Waiter* w : waiters_) {
-        if (!w->matched && (*w->match)(line)) w->matched = true;
-      }
-      ring_.Push(line);
-    }
-    lines_read_ += lines.size();
-    truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
+    lines_read_ += texts.size();
     output_cv_.notify_all();
+    if (capture_stream_ == stream) return CaptureLocked(texts);
+    lines.reserve(texts.size());
+    for (auto& [text, truncated] : texts) {
+      lines.push_back(OutputLine{at, stream, std::move(text), truncated});
+      for (Waiter* w : waiters_) {
+        if (!w->matched && (*w->match)(lines.back())) w->matched = true;
+      }
+      ring_.Push(lines.back());
+    }
+    truncated_bytes_ = splitters_[0].truncated_bytes() + splitters_[1].truncated_bytes();
   }
   for (const OutputLine& line : lines) {
     if (on_line_) on_line_(line);
     // After the callback, so a wait sees what it recorded of this line.
     if (!watch_->waits.empty()) watch_->Check(&line);
+  }
+}
+
+void ChildProcess::CaptureLocked(const std::vector<std::pair<std::string, bool>>& texts) {
+  for (const auto& [text, truncated] : texts) {
+    ++capture_.lines;
+    if (capture_.cut || capture_.text.size() + text.size() + 1 > capture_limit_) {
+      capture_.cut = true;
+      continue;
+    }
+    capture_.text += text;
+    capture_.text += '\n';
   }
 }
 

@@ -166,11 +166,12 @@ class ChildProcess {
   void OnReadable(int index);                        // loop thread
   ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read; loop thread
   void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, std::chrono::steady_clock::time_point at);
-  void OnExited();                                     // loop thread
-  void EndStream(int index);                           // loop thread
-  void StopWatching();                                 // loop thread
-  void StopLocked(const std::vector<StopStep>& plan);  // with stop_mu_ held
-  void EndWatching();                                  // Stop()'s last step: the output drained, the descriptors closed
+  void CaptureLocked(const std::vector<std::pair<std::string, bool>>& texts);  // with mu_ held
+  void OnExited();                                                             // loop thread
+  void EndStream(int index);                                                   // loop thread
+  void StopWatching();                                                         // loop thread
+  void StopLocked(const std::vector<StopStep>& plan);                          // with stop_mu_ held
+  void EndWatching();  // Stop()'s last step: the output drained, the descriptors closed
   void WaitForNoLiveGroupMember(std::chrono::steady_clock::time_point deadline);
   void KillGroupLeftovers(std::chrono::steady_clock::time_point deadline);
 

@@ -47,6 +47,12 @@ std::optional<std::string> ReadSmallFile(const std::string& path) {
   return out;
 }
 
+std::string ReadLink(const std::string& path) {
+  char target[4096];
+  const ssize_t n = readlink(path.c_str(), target, sizeof target);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
+}
+
 std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view name) {
   const std::string path = "/proc/" + std::to_string(pid) + "/environ";
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -53,6 +53,10 @@ std::vector<pid_t> ParsePidList(std::string_view text);
 /// 1 MiB); nullopt when it has none or the file cannot be read. Thread-safe.
 std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view name);
 
+/// The target of the symbolic link `path` (a /proc/PID/exe or fd entry: "pipe:[123]"); "" when it cannot
+/// be read. Thread-safe.
+std::string ReadLink(const std::string& path);
+
 /// Reads a whole small file (a /proc entry) with one open/read/close; nullopt on error.
 std::optional<std::string> ReadSmallFile(const std::string& path);
 

@@ -26,6 +26,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "common/duration.h"
 #include "harness/process/proc_net.h"
 #include "harness/traffic/counting_body.h"
 #include "harness/traffic/eof_rule.h"
@@ -49,10 +50,6 @@ constexpr size_t kWebsocketMessageLimit = 1 << 20;
 /// exit: the kernel closes a process's sockets just before its pidfd says it exited, and the loop may
 /// see the two in either order.
 constexpr auto kExitWindow = std::chrono::milliseconds(2);
-
-double MsBetween(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double, std::milli>(to - from).count();
-}
 
 bool IsReset(const error_code& ec) { return ec == net::error::connection_reset || ec == net::error::broken_pipe; }
 

@@ -100,6 +100,21 @@ class DiagDumpTest : public ::testing::Test {
   TempDir out_;
 };
 
+/// `coder diag shutdown --runs 1 ARGS...` with its JSON report read back, and the report's one run (null
+/// unless there is exactly one).
+struct OneRun {
+  CoderRun diag;
+  json report;
+  json run;
+};
+OneRun RunOnce(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--runs", "1"});
+  DiagWithReport d = RunDiagWithReport(std::move(args));
+  OneRun out{std::move(d.run), std::move(d.report), nullptr};
+  if (out.report.is_object() && out.report["runs"].size() == 1) out.run = out.report["runs"][0];
+  return out;
+}
+
 const json* DumpOf(const json& run, const std::string& tool) {
   for (const json& s : run["stacks"])
     if (s["tool"] == tool) return &s;
@@ -107,17 +122,14 @@ const json* DumpOf(const json& run, const std::string& tool) {
 }
 
 TEST_F(DiagDumpTest, AHungGoServersReportNamesTheWaitGroupAndWhoHoldsIt) {
-  const auto report = out_.path() / "report.json";
   const auto markdown = out_.path() / "report.md";
   const auto junit = out_.path() / "junit.xml";
-  const auto r =
-      RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening", "--json",
-               report.string(), "--markdown", markdown.string(), "--junit", junit.string(), "--", Server(), "{port}"});
+  const auto [r, j, run] =
+      RunOnce({"--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening", "--markdown",
+               markdown.string(), "--junit", junit.string(), "--", Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   ASSERT_TRUE(r.exit) << r.output;
   EXPECT_EQ(r.exit->Describe(), "exit 1") << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
   // Hung at --stack-after, ended by its dump: never a crash of its own, never clean.
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
   EXPECT_EQ(run["ended_by_dump"], true);
@@ -147,16 +159,12 @@ TEST_F(DiagDumpTest, AHungGoServersReportNamesTheWaitGroupAndWhoHoldsIt) {
 }
 
 TEST_F(DiagDumpTest, AGoServerBehindAShellWrapperIsDumpedAndTheWrapperGetsNativeStacks) {
-  const auto report = out_.path() / "report.json";
   // The shell outlives the signal and the server's end (a supervisor's shape); both get the signal.
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening",
-                          "--signal-to", "group", "--json", report.string(), "--", "/bin/sh", "-c",
-                          "trap 'echo wrapper got TERM' TERM; \"$0\" \"$1\"; echo wrapper saw $?; exec sleep 600",
-                          Server(), "{port}"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
+  const auto [r, j, run] = RunOnce(
+      {"--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening", "--signal-to", "group", "--",
+       "/bin/sh", "-c", "trap 'echo wrapper got TERM' TERM; \"$0\" \"$1\"; echo wrapper saw $?; exec sleep 600",
+       Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
   EXPECT_EQ(run["ended_by_dump"], true);
   ASSERT_EQ(run["hang"]["processes"].size(), 2u) << run.dump(2);
@@ -176,14 +184,10 @@ TEST_F(DiagDumpTest, AGoServerBehindAShellWrapperIsDumpedAndTheWrapperGetsNative
 // at once left its server hung, and --stack-after used to take nothing (the leader had exited), so the
 // run reached the watchdog with no stacks at all.
 TEST_F(DiagDumpTest, AWrapperThatDiesOfTheSignalStillHasItsHungServerDumped) {
-  const auto report = out_.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening",
-                          "--signal-to", "group", "--json", report.string(), "--", "/bin/sh", "-c",
-                          "\"$0\" \"$1\"; echo wrapper saw $?", Server(), "{port}"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
+  const auto [r, j, run] =
+      RunOnce({"--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening", "--signal-to", "group",
+               "--", "/bin/sh", "-c", "\"$0\" \"$1\"; echo wrapper saw $?", Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
   EXPECT_EQ(run["hang"]["taken_at"], "stack-after");
   const json* dump = DumpOf(run, "sigquit");
@@ -192,13 +196,9 @@ TEST_F(DiagDumpTest, AWrapperThatDiesOfTheSignalStillHasItsHungServerDumped) {
 }
 
 TEST_F(DiagDumpTest, ANeverReadyGoServerIsDumpedAtTheReadyTimeout) {
-  const auto report = out_.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "1s", "--ready-timeout", "500ms", "--ready-log",
-                          "a line it never prints", "--json", report.string(), "--", Server(), "{port}"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
+  const auto [r, j, run] = RunOnce({"--stack-after", "1s", "--ready-timeout", "500ms", "--ready-log",
+                                    "a line it never prints", "--", Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "never-ready") << run.dump(2);
   EXPECT_EQ(run["hang"]["taken_at"], "ready-timeout");
   const json* dump = DumpOf(run, "sigquit");
@@ -209,13 +209,9 @@ TEST_F(DiagDumpTest, ANeverReadyGoServerIsDumpedAtTheReadyTimeout) {
 }
 
 TEST_F(DiagDumpTest, ADumpThatWouldBeLostIsNotAskedForAndNativeStacksStandIn) {
-  const auto report = out_.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "3s", "--ready-log", "listening",
-                          "--env", "GOTRACEBACK=none", "--json", report.string(), "--", Server(), "{port}"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
+  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "3s", "--ready-log", "listening", "--env",
+                                    "GOTRACEBACK=none", "--", Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   // No SIGQUIT was sent: the server hung on to the watchdog.
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
   EXPECT_EQ(run["ended_by_dump"], false);
@@ -229,13 +225,9 @@ TEST_F(DiagDumpTest, ADumpThatWouldBeLostIsNotAskedForAndNativeStacksStandIn) {
 }
 
 TEST_F(DiagDumpTest, AGoServerThatCatchesSigquitIsRecordedAsNotAnswering) {
-  const auto report = out_.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "4s", "--ready-log", "listening",
-                          "--json", report.string(), "--", Server(), "{port}", "catch-quit"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  const json& run = j["runs"][0];
+  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "4s", "--ready-log", "listening", "--",
+                                    Server(), "{port}", "catch-quit"});
+  ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
   EXPECT_EQ(run["ended_by_dump"], false);
   const json* dump = DumpOf(run, "sigquit");
@@ -244,15 +236,12 @@ TEST_F(DiagDumpTest, AGoServerThatCatchesSigquitIsRecordedAsNotAnswering) {
 }
 
 TEST_F(DiagDumpTest, DumpNoneTakesNothingButTheSnapshot) {
-  const auto report = out_.path() / "report.json";
-  const auto r = RunDiag({"--runs", "1", "--stack-after", "300ms", "--kill-after", "2s", "--ready-log", "listening",
-                          "--dump", "none", "--json", report.string(), "--", Server(), "{port}"});
-  ASSERT_TRUE(r.exit) << r.output;
-  const json j = ReadJson(report);
-  ASSERT_EQ(j["runs"].size(), 1u) << r.output;
-  EXPECT_TRUE(j["runs"][0]["stacks"].empty()) << j["runs"][0].dump(2);
-  EXPECT_EQ(j["runs"][0]["ended_by_dump"], false);
-  EXPECT_THAT(j["runs"][0]["hang"]["verdict"].get<std::string>(), HasSubstr("listener 127.0.0.1:"));
+  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "2s", "--ready-log", "listening",
+                                    "--dump", "none", "--", Server(), "{port}"});
+  ASSERT_TRUE(run.is_object()) << r.output;
+  EXPECT_TRUE(run["stacks"].empty()) << run.dump(2);
+  EXPECT_EQ(run["ended_by_dump"], false);
+  EXPECT_THAT(run["hang"]["verdict"].get<std::string>(), HasSubstr("listener 127.0.0.1:"));
 }
 
 TEST(DiagDumpUsageTest, BadDumpValuesAreUsageErrors) {
