@@ -77,11 +77,12 @@ void BM_GoDumpTakenAndAnalysed(benchmark::State& state) {
                                test_support::In(std::chrono::seconds(30))))
       return Fail(state, "the Go program never printed its ready line");
     state.ResumeTiming();
-    harness::RuntimeDumps dumps = boost::asio::co_spawn(harness::EventLoop::Shared().context(),
-                                                        harness::TakeRuntimeDumps(**child, {(*child)->pid()},
-                                                                                  *harness::DumpChoice::Parse("auto")),
-                                                        boost::asio::use_future)
-                                      .get();
+    harness::RuntimeDumps dumps =
+        boost::asio::co_spawn(
+            harness::EventLoop::Shared().context(),
+            harness::TakeRuntimeDumps(**child, {(*child)->pid()}, *harness::DumpChoice::Parse("auto"), {}),
+            boost::asio::use_future)
+            .get();
     state.PauseTiming();
     if (dumps.dumps.size() != 1 || !dumps.dumps[0].error.empty())
       return Fail(state, dumps.dumps.empty() ? "no dump taken" : dumps.dumps[0].error);

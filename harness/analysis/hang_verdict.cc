@@ -66,6 +66,8 @@ std::string ThreadsPart(const HangSnapshot& hang) {
 // "goroutines" for Go's dump; the runtime's own word for what it lists.
 std::string DumpSubject(const ProcessStacks& s) {
   if (s.runtime == "go") return "goroutines";
+  if (s.runtime == "python") return "Python threads";
+  if (s.runtime == "node") return "Node.js";
   return s.runtime + " threads";
 }
 
@@ -137,7 +139,11 @@ std::vector<std::string> WhereItHungLines(const HangSnapshot& hang, const std::v
     if (!IsRuntimeDump(s)) continue;
     std::string line = fmt::format("{} dump of pid {} ({}, {:.1f}s after the launch{}): ", s.runtime, s.pid, s.tool,
                                    s.at_ms / 1000, s.cut ? ", cut at its limit" : "");
-    line += s.verdict.empty() ? "no " + DumpSubject(s) + " read" : s.verdict;
+    if (!s.verdict.empty()) {
+      line += s.verdict;
+    } else {
+      line += s.runtime == "node" ? "no report read" : "no " + DumpSubject(s) + " read";
+    }
     if (!s.error.empty()) line += " (" + s.error + ")";
     out.push_back(std::move(line));
   }

@@ -25,6 +25,7 @@
 #include "common/duration.h"
 #include "harness/analysis/hang_verdict.h"
 #include "harness/builtin/builtin_log.h"
+#include "harness/experiment/agent_dump.h"
 #include "harness/experiment/hang_capture.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/notify_socket.h"
@@ -164,10 +165,10 @@ std::vector<RssPoint> Decimate(std::vector<RssPoint> points, size_t max) {
 /// What each live process of the hung tree waits in: its runtime's dump (--dump), then every thread's
 /// native stack of those no dump answered for, into rec.stacks (the dumps first); the snapshot's
 /// verdict then leads with what the dumps said. True when a dump ended a process of the tree.
-net::awaitable<bool> TakeStacks(RunRecord& rec, ChildProcess& child, const RunOptions& options,
-                                ActiveChildren& active) {
+net::awaitable<bool> TakeStacks(RunRecord& rec, ChildProcess& child, const RunOptions& options, ActiveChildren& active,
+                                const std::filesystem::path& agent_dir) {
   RuntimeDumps dumps =
-      co_await TakeRuntimeDumps(child, LiveTreeLeaderFirst(child.pid()), options.dump, options.dump_limits);
+      co_await TakeRuntimeDumps(child, LiveTreeLeaderFirst(child.pid()), options.dump, agent_dir, options.dump_limits);
   rec.stacks = std::move(dumps.dumps);
   if (options.dump.native_stacks()) {
     std::vector<pid_t> pids = LiveTreeLeaderFirst(child.pid());
@@ -204,6 +205,12 @@ struct MarkedOrphanSweep {
 struct RunSetup {
   MarkedOrphanSweep sweep;  // first, so it runs last: after every other member and the child are gone
   std::unique_ptr<RunDir> dir;
+  std::unique_ptr<RunDir> agent_dir;  // where armed Python and Node processes write their dumps (--dump)
+  // A reference, never a temporary: g++ 12 destroys a temporary argument of a co_awaited call twice.
+  const std::filesystem::path& agent_path() const {
+    static const std::filesystem::path kNone;
+    return agent_dir ? agent_dir->path() : kNone;
+  }
   std::optional<PortReservation> port;
   std::unique_ptr<NotifySocket> notify;
   LaunchSpec spec;
@@ -230,6 +237,32 @@ std::string WriteTemplates(const RunOptions& options, const std::filesystem::pat
     if (!out) return fmt::format("--template {}: cannot write {}", t.source, dest.string());
   }
   return {};
+}
+
+/// The launch's part of --dump (only with --stack-after, when dumps are taken): GOTRACEBACK=all for Go,
+/// whose SIGQUIT then prints every goroutine (a value the user chose stays), and the Python and Node
+/// agents in a private directory of their own (ArmDumpAgents). Why they could not be armed, or "".
+std::string ArmRuntimeDumps(const RunOptions& options, RunSetup& setup) {
+  if (!options.stack_after || options.dump.mode == DumpChoice::Mode::kNative ||
+      options.dump.mode == DumpChoice::Mode::kNone)
+    return "";
+  // What the target would see without the harness: its --env (the last one wins), else ours.
+  auto existing = [&](std::string_view name) -> std::optional<std::string> {
+    for (auto it = options.env.rbegin(); it != options.env.rend(); ++it)
+      if (it->first == name) return it->second;
+    if (const char* v = std::getenv(std::string(name).c_str())) return std::string(v);
+    return std::nullopt;
+  };
+  if (options.dump.Arms(Runtime::kGo) && !existing("GOTRACEBACK")) setup.spec.env.emplace_back("GOTRACEBACK", "all");
+  const bool python = options.dump.Arms(Runtime::kPython);
+  const bool node = options.dump.Arms(Runtime::kNode);
+  if (!python && !node) return "";
+  setup.agent_dir = std::make_unique<RunDir>(true);
+  if (!setup.agent_dir->error().empty()) return setup.agent_dir->error();
+  auto env = ArmDumpAgents(setup.agent_dir->path(), python, node, existing);
+  if (!env) return fmt::format("--dump: cannot arm the Python agent: {}", env.error().message);
+  for (auto& entry : *env) setup.spec.env.push_back(std::move(entry));
+  return "";
 }
 
 RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
@@ -285,11 +318,7 @@ RunSetup PrepareLaunch(const VariantSpec& variant, const RunOptions& options) {
   }
   setup.spec.log_capacity_bytes = options.log_capacity_bytes;
   setup.spec.allow_ptrace_by_harness = options.stack_after.has_value();
-  // SIGQUIT prints every goroutine with GOTRACEBACK=all; a value the user chose stays.
-  if (options.stack_after && options.dump.mode != DumpChoice::Mode::kNative &&
-      options.dump.mode != DumpChoice::Mode::kNone && std::getenv("GOTRACEBACK") == nullptr &&
-      std::none_of(options.env.begin(), options.env.end(), [](const auto& e) { return e.first == "GOTRACEBACK"; }))
-    setup.spec.env.emplace_back("GOTRACEBACK", "all");
+  if (setup.error = ArmRuntimeDumps(options, setup); !setup.error.empty()) return setup;
   // The stop signal was the harness's to send; what Stop() meets afterwards is leftovers to kill.
   setup.spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
   setup.ready_url = substitute(options.ready_url);
@@ -443,8 +472,8 @@ namespace {
 /// meet the conditions any more) or failed-to-start (it exited first). nullopt after an interrupt.
 net::awaitable<std::optional<RunRecord>> FinishNotReady(RunRecord rec, ChildProcess& child, LineState& state,
                                                         RssSampler& sampler, const RunOptions& options,
-                                                        ActiveChildren& active,
-                                                        const std::vector<std::string>& waited) {
+                                                        ActiveChildren& active, const std::vector<std::string>& waited,
+                                                        const std::filesystem::path& agent_dir) {
   if (active.interrupted()) co_return std::nullopt;
   // Output ends a moment before the exit is seen; give the exit that moment.
   auto exit = co_await WaitForExit(child, Clock::now() + std::chrono::milliseconds(200));
@@ -454,7 +483,7 @@ net::awaitable<std::optional<RunRecord>> FinishNotReady(RunRecord rec, ChildProc
   if (!exit) {
     const bool output_closed = !options.ready_log_regex.empty() && child.output_ended() && !state.ready_line_at();
     rec.hang = co_await SnapshotHang(child, "ready-timeout", nullptr);
-    if (options.stack_after) (void)co_await TakeStacks(rec, child, options, active);
+    if (options.stack_after) (void)co_await TakeStacks(rec, child, options, active, agent_dir);
     co_await StopChild(child);
     exit = child.exit_status();
     rec.outcome = Outcome::kNeverReady;
@@ -517,7 +546,8 @@ std::vector<pid_t> LiveOfRun(ChildProcess& child, const std::string& marker) {
 /// SignalTarget::kGroup, then for the rest of the tree. SIGKILLs the group when the watchdog fires.
 net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const RunOptions& options,
                                      ActiveChildren& active, NotifySocket* notify, Clock::time_point signal_at,
-                                     const std::string& marker, TrafficSession* traffic) {
+                                     const std::string& marker, TrafficSession* traffic,
+                                     const std::filesystem::path& agent_dir) {
   StopResult out;
   const auto watchdog_at = signal_at + options.kill_after;
   auto wait_exit = [&](Clock::time_point until) -> net::awaitable<std::optional<ExitStatus>> {
@@ -540,7 +570,7 @@ net::awaitable<StopResult> AwaitStop(RunRecord& rec, ChildProcess& child, const 
       rec.hang = co_await SnapshotHang(child, "stack-after", traffic);
       // Go exits after its dump. The run was hung at --stack-after; what is left of it is killed now,
       // as the watchdog would, and the exit the dump caused is not the target's own.
-      rec.ended_by_dump = co_await TakeStacks(rec, child, options, active) && !active.interrupted();
+      rec.ended_by_dump = co_await TakeStacks(rec, child, options, active, agent_dir) && !active.interrupted();
     }
   }
   if (!out.exit && !rec.ended_by_dump) out.exit = co_await wait_exit(watchdog_at);
@@ -644,8 +674,8 @@ net::awaitable<std::optional<RunRecord>> SignalAndMeasure(RunRecord rec, LiveRun
                                                                : child.Signal(options.signal));
   run.phases.Enter(RunPhase::kStopping, signal_at);
   rec.signal_ms = MsBetween(child.started_at(), signal_at);
-  StopResult stop =
-      co_await AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker, run.traffic);
+  StopResult stop = co_await AwaitStop(rec, child, options, run.active, notify, signal_at, run.setup.sweep.marker,
+                                       run.traffic, run.setup.agent_path());
   if (run.active.interrupted()) co_return std::nullopt;
   if (run.traffic) run.traffic->MarkExit(stop.exit ? stop.exit->at : Clock::now());
   if (stop.exit && !rec.watchdog_fired && options.signal_to == RunOptions::SignalTarget::kLeader)
@@ -740,7 +770,8 @@ net::awaitable<std::optional<RunRecord>> WatchRun(RunRecord rec, LiveRun& run, s
   Clock::time_point ready_at;
   std::vector<std::string> waited;
   if (!co_await WaitReady(child, options, run.setup, run.state, run.active, &ready_at, &waited))
-    co_return co_await FinishNotReady(std::move(rec), child, run.state, run.sampler, options, run.active, waited);
+    co_return co_await FinishNotReady(std::move(rec), child, run.state, run.sampler, options, run.active, waited,
+                                      run.setup.agent_path());
   rec.ready_ms = MsBetween(t0, ready_at);
   run.sampler.SampleNow(child.pid());
   std::unique_ptr<TrafficSession> traffic;

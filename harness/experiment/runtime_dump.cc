@@ -10,6 +10,7 @@
 
 #include "common/duration.h"
 #include "harness/analysis/go_dump.h"
+#include "harness/experiment/agent_dump.h"
 #include "harness/process/loop_await.h"
 #include "harness/process/proc_fs.h"
 
@@ -109,10 +110,12 @@ Result<DumpChoice> DumpChoice::Parse(std::string_view text) {
   if (text == "none") return DumpChoice{Mode::kNone, Runtime::kNative};
   if (text == "native") return DumpChoice{Mode::kNative, Runtime::kNative};
   if (text == "go") return DumpChoice{Mode::kForced, Runtime::kGo};
-  if (text == "jvm" || text == "python" || text == "node")
-    return Error{fmt::format(
-        "--dump {}: not available yet; only Go dumps are (auto takes them, native stacks for the rest)", text)};
-  return Error{fmt::format("--dump: want auto, go, native or none, not '{}'", text)};
+  if (text == "python") return DumpChoice{Mode::kForced, Runtime::kPython};
+  if (text == "node") return DumpChoice{Mode::kForced, Runtime::kNode};
+  if (text == "jvm")
+    return Error{
+        "--dump jvm: not available yet; Go, Python and Node dumps are (auto takes them, native stacks for the rest)"};
+  return Error{fmt::format("--dump: want auto, go, python, node, native or none, not '{}'", text)};
 }
 
 std::string DumpChoice::Name() const {
@@ -135,15 +138,28 @@ bool DumpChoice::Dumps(Runtime detected, Runtime wanted) const {
   return false;
 }
 
+bool DumpChoice::Arms(Runtime wanted) const {
+  return mode == Mode::kAuto || (mode == Mode::kForced && runtime == wanted);
+}
+
 boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::vector<pid_t> pids, DumpChoice choice,
-                                                      DumpLimits limits) {
+                                                      std::filesystem::path agent_dir, DumpLimits limits) {
   RuntimeDumps out;
   if (choice.mode == DumpChoice::Mode::kNative || choice.mode == DumpChoice::Mode::kNone) co_return out;
   // Deepest first: the list is the leader first, parents before their children.
   std::reverse(pids.begin(), pids.end());
   for (pid_t pid : pids) {
-    if (!choice.Dumps(DetectRuntime(pid), Runtime::kGo)) continue;
-    ProcessStacks dump = co_await TakeGoDump(child, pid, limits);
+    const Runtime detected = DetectRuntime(pid);
+    ProcessStacks dump;
+    if (choice.Dumps(detected, Runtime::kGo)) {
+      dump = co_await TakeGoDump(child, pid, limits);
+    } else if (choice.Dumps(detected, Runtime::kPython)) {
+      dump = co_await TakePythonDump(child, pid, agent_dir, limits);
+    } else if (choice.Dumps(detected, Runtime::kNode)) {
+      dump = co_await TakeNodeDump(child, pid, agent_dir, limits);
+    } else {
+      continue;
+    }
     if (!dump.text.empty()) out.answered.push_back(pid);
     out.ended_a_process = out.ended_a_process || Gone(child, pid);
     out.dumps.push_back(std::move(dump));

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +35,9 @@ struct DumpChoice {
   static Result<DumpChoice> Parse(std::string_view text);
   /// Whether a process of `detected` runtime gets `runtime`'s dump.
   bool Dumps(Runtime detected, Runtime runtime) const;
-  /// What Parse read: "auto", "go", "native", "none".
+  /// Whether the launch arms `runtime`'s agent (ArmDumpAgents): with auto, or that runtime forced.
+  bool Arms(Runtime runtime) const;
+  /// What Parse read: "auto", "go", "python", "node", "native", "none".
   std::string Name() const;
   /// Whether any native stacks are taken.
   bool native_stacks() const { return mode != Mode::kNone; }
@@ -63,9 +66,10 @@ struct RuntimeDumps {
 /// dump ends it; its children are still there to be asked). Go: SIGQUIT, its goroutines read off the
 /// child's stderr pipe as a capture (ChildProcess::StartCapture), so they never flood the run's log; not
 /// sent when the dump would be lost (its stderr is not the harness's pipe, or GOTRACEBACK=none).
-/// Each dump is bounded by `limits` and analysed (its verdict). Call on the loop; `child` must outlive
-/// the call.
+/// Python and Node: through the agents the launch armed in `agent_dir` (TakePythonDump, TakeNodeDump);
+/// they keep running. Each dump is bounded by `limits` and analysed (its verdict). Call on the loop;
+/// `child` must outlive the call.
 boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::vector<pid_t> pids, DumpChoice choice,
-                                                      DumpLimits limits = {});
+                                                      std::filesystem::path agent_dir, DumpLimits limits = {});
 
 }  // namespace coder::harness

@@ -142,6 +142,13 @@ bool SignalPending(pid_t pid, int sig) {
   return false;
 }
 
+bool SignalCaught(pid_t pid, int sig) {
+  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/status");
+  if (!text || sig < 1 || sig > 64) return false;
+  auto mask = StatusSignalMask(*text, "SigCgt:");
+  return mask && (*mask >> (sig - 1) & 1u) != 0;
+}
+
 std::vector<pid_t> ParsePidList(std::string_view text) {
   std::vector<pid_t> out;
   size_t i = 0;

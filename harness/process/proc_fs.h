@@ -46,6 +46,10 @@ std::optional<uint64_t> StatusSignalMask(std::string_view status, std::string_vi
 /// False when the process is gone or the file cannot be read. Thread-safe.
 bool SignalPending(pid_t pid, int sig);
 
+/// Whether `pid` has a handler installed for signal `sig` (SigCgt of /proc/<pid>/status): a signal it
+/// catches does not kill it. False when the process is gone or the file cannot be read. Thread-safe.
+bool SignalCaught(pid_t pid, int sig);
+
 /// Parses whitespace-separated decimal pids, as in a children file. Pure function.
 std::vector<pid_t> ParsePidList(std::string_view text);
 

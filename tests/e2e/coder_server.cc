@@ -104,4 +104,19 @@ DiagWithReport RunDiagWithReport(std::vector<std::string> args, std::chrono::mil
   return d;
 }
 
+OneRun RunOnce(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--runs", "1"});
+  DiagWithReport d = RunDiagWithReport(std::move(args));
+  OneRun out{std::move(d.run), std::move(d.report), nullptr};
+  if (out.report.is_object() && out.report["runs"].size() == 1) out.run = out.report["runs"][0];
+  return out;
+}
+
+const nlohmann::json* DumpOf(const nlohmann::json& run, const std::string& tool) {
+  if (!run.is_object() || !run.contains("stacks")) return nullptr;
+  for (const nlohmann::json& s : run["stacks"])
+    if (s["tool"] == tool) return &s;
+  return nullptr;
+}
+
 }  // namespace coder::e2e

@@ -45,6 +45,18 @@ struct DiagWithReport {
 DiagWithReport RunDiagWithReport(std::vector<std::string> args,
                                  std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
+/// `coder diag shutdown --runs 1 ARGS...` with its JSON report read back, and the report's one run (null
+/// unless there is exactly one).
+struct OneRun {
+  CoderRun diag;
+  nlohmann::json report;
+  nlohmann::json run;
+};
+OneRun RunOnce(std::vector<std::string> args);
+
+/// The entry of the run's "stacks" taken with `tool` ("sigquit", "faulthandler", "eu-stack"), or null.
+const nlohmann::json* DumpOf(const nlohmann::json& run, const std::string& tool);
+
 /// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
 /// ready line. Owns the process: the destructor stops it.
 class CoderServer {

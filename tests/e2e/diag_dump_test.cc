@@ -100,27 +100,6 @@ class DiagDumpTest : public ::testing::Test {
   TempDir out_;
 };
 
-/// `coder diag shutdown --runs 1 ARGS...` with its JSON report read back, and the report's one run (null
-/// unless there is exactly one).
-struct OneRun {
-  CoderRun diag;
-  json report;
-  json run;
-};
-OneRun RunOnce(std::vector<std::string> args) {
-  args.insert(args.begin(), {"--runs", "1"});
-  DiagWithReport d = RunDiagWithReport(std::move(args));
-  OneRun out{std::move(d.run), std::move(d.report), nullptr};
-  if (out.report.is_object() && out.report["runs"].size() == 1) out.run = out.report["runs"][0];
-  return out;
-}
-
-const json* DumpOf(const json& run, const std::string& tool) {
-  for (const json& s : run["stacks"])
-    if (s["tool"] == tool) return &s;
-  return nullptr;
-}
-
 TEST_F(DiagDumpTest, AHungGoServersReportNamesTheWaitGroupAndWhoHoldsIt) {
   const auto markdown = out_.path() / "report.md";
   const auto junit = out_.path() / "junit.xml";
@@ -246,8 +225,9 @@ TEST_F(DiagDumpTest, DumpNoneTakesNothingButTheSnapshot) {
 
 TEST(DiagDumpUsageTest, BadDumpValuesAreUsageErrors) {
   for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"--stack-after", "1s", "--dump", "ruby"}, "--dump: want auto, go, native or none, not 'ruby'"},
-           {{"--stack-after", "1s", "--dump", "python"}, "--dump python: not available yet"},
+           {{"--stack-after", "1s", "--dump", "ruby"},
+            "--dump: want auto, go, python, node, native or none, not 'ruby'"},
+           {{"--stack-after", "1s", "--dump", "jvm"}, "--dump jvm: not available yet"},
            {{"--dump", "go"}, "--dump: only meaningful with --stack-after"}}) {
     std::vector<std::string> all = args;
     all.insert(all.end(), {"--", "/bin/true"});

@@ -254,6 +254,22 @@ TEST(ProcStatTest, SeesASignalThatIsPendingAndNotYetHandled) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+void IgnoreSignal(int) {}
+
+TEST(ProcStatTest, SeesWhichSignalsAProcessCatches) {
+  const int sig = SIGRTMIN + 7;
+  struct sigaction old {};
+  ASSERT_EQ(::sigaction(sig, nullptr, &old), 0);
+  EXPECT_FALSE(SignalCaught(::getpid(), sig));
+  struct sigaction handler {};
+  handler.sa_handler = IgnoreSignal;
+  ASSERT_EQ(::sigaction(sig, &handler, nullptr), 0);
+  EXPECT_TRUE(SignalCaught(::getpid(), sig));
+  ASSERT_EQ(::sigaction(sig, &old, nullptr), 0);
+  EXPECT_FALSE(SignalCaught(::getpid(), sig));
+  EXPECT_FALSE(SignalCaught(::getpid(), 65));
+}
+
 TEST(PortReservationTest, NoTwoLiveReservationsShareAPort) {
   // The kernel hands a just-freed port out again; 2000 picks of ~28000 ephemeral ports collide almost
   // surely unless reserved ones are skipped.

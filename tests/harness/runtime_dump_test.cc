@@ -58,7 +58,7 @@ TEST(RuntimeDetectTest, TheTestBinaryItselfIsNative) {
   EXPECT_EQ(DetectRuntime(0x7ffffff0), Runtime::kNative);
 }
 
-TEST(DumpChoiceTest, ParsesTheModesAndRefusesWhatItCannotDump) {
+TEST(DumpChoiceTest, ParsesTheModesAndRefusesTheJvm) {
   EXPECT_EQ(DumpChoice::Parse("auto")->mode, DumpChoice::Mode::kAuto);
   EXPECT_EQ(DumpChoice::Parse("none")->mode, DumpChoice::Mode::kNone);
   EXPECT_EQ(DumpChoice::Parse("native")->mode, DumpChoice::Mode::kNative);
@@ -66,14 +66,29 @@ TEST(DumpChoiceTest, ParsesTheModesAndRefusesWhatItCannotDump) {
   ASSERT_TRUE(go);
   EXPECT_EQ(go->mode, DumpChoice::Mode::kForced);
   EXPECT_EQ(go->Name(), "go");
-  for (const char* later : {"jvm", "python", "node"}) {
-    const auto r = DumpChoice::Parse(later);
-    ASSERT_FALSE(r) << later;
-    EXPECT_NE(r.error().message.find("not available yet"), std::string::npos) << r.error().message;
+  for (const char* name : {"python", "node"}) {
+    const auto forced = DumpChoice::Parse(name);
+    ASSERT_TRUE(forced) << name;
+    EXPECT_EQ(forced->Name(), name);
   }
+  const auto jvm = DumpChoice::Parse("jvm");
+  ASSERT_FALSE(jvm);
+  EXPECT_NE(jvm.error().message.find("not available yet"), std::string::npos) << jvm.error().message;
   const auto bad = DumpChoice::Parse("Go");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message, "--dump: want auto, go, native or none, not 'Go'");
+  EXPECT_EQ(bad.error().message, "--dump: want auto, go, python, node, native or none, not 'Go'");
+}
+
+TEST(DumpChoiceTest, ArmsTheAgentsOfAutoAndOfTheForcedRuntimeOnly) {
+  const DumpChoice automatic = *DumpChoice::Parse("auto");
+  EXPECT_TRUE(automatic.Arms(Runtime::kPython));
+  EXPECT_TRUE(automatic.Arms(Runtime::kNode));
+  const DumpChoice python = *DumpChoice::Parse("python");
+  EXPECT_TRUE(python.Arms(Runtime::kPython));
+  EXPECT_FALSE(python.Arms(Runtime::kNode));
+  EXPECT_FALSE(python.Arms(Runtime::kGo));
+  EXPECT_FALSE(DumpChoice::Parse("native")->Arms(Runtime::kPython));
+  EXPECT_FALSE(DumpChoice::Parse("none")->Arms(Runtime::kNode));
 }
 
 TEST(DumpChoiceTest, AutoFollowsDetectionAndAForcedRuntimeTakesTheUnrecognised) {
