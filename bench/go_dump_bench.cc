@@ -14,6 +14,7 @@
 #include "bench/bench_util.h"
 #include "harness/analysis/go_dump.h"
 #include "harness/experiment/runtime_dump.h"
+#include "harness/process/active_children.h"
 #include "harness/process/child_process.h"
 #include "harness/process/event_loop.h"
 #include "tests/support/go_build.h"
@@ -66,6 +67,7 @@ void BM_GoDumpTakenAndAnalysed(benchmark::State& state) {
   const std::string count = std::to_string(state.range(0));
   double bytes = 0;
   bool cut = false;
+  harness::ActiveChildren active;
   for (auto _ : state) {
     state.PauseTiming();
     harness::LaunchSpec spec;
@@ -80,7 +82,7 @@ void BM_GoDumpTakenAndAnalysed(benchmark::State& state) {
     harness::RuntimeDumps dumps =
         boost::asio::co_spawn(
             harness::EventLoop::Shared().context(),
-            harness::TakeRuntimeDumps(**child, {(*child)->pid()}, *harness::DumpChoice::Parse("auto"), {}),
+            harness::TakeRuntimeDumps(**child, {(*child)->pid()}, *harness::DumpChoice::Parse("auto"), {}, active),
             boost::asio::use_future)
             .get();
     state.PauseTiming();

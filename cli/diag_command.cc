@@ -46,8 +46,9 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--stack-tool", f.stack_tool, "auto (eu-stack, else gdb), eu-stack or gdb")->capture_default_str();
   s->add_option("--dump", f.dump,
                 "At --stack-after, what a hung process is asked for: auto (each in its own runtime's terms: a Go "
-                "program's goroutines through SIGQUIT, Python's threads through faulthandler, a Node.js report; "
-                "native stacks for the rest), go, python, node, native (--stack-tool only) or none")
+                "program's goroutines through SIGQUIT, a JVM's threads through jcmd, Python's through faulthandler, "
+                "a Node.js report; native stacks for the rest), go, jvm, python, node, native (--stack-tool only) "
+                "or none")
       ->capture_default_str();
   s->add_option("--slow-threshold", f.slow_threshold, "A clean stop slower than this is slow")->capture_default_str();
   s->add_option("--sample-interval", f.sample_interval, "RSS sampling period")->capture_default_str();

@@ -67,6 +67,7 @@ std::string ThreadsPart(const HangSnapshot& hang) {
 std::string DumpSubject(const ProcessStacks& s) {
   if (s.runtime == "go") return "goroutines";
   if (s.runtime == "python") return "Python threads";
+  if (s.runtime == "jvm") return "JVM threads";
   if (s.runtime == "node") return "Node.js";
   return s.runtime + " threads";
 }

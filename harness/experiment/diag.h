@@ -31,7 +31,7 @@ struct DiagFlags {
   std::string kill_after = "30s";
   std::string stack_after;          ///< empty: no stacks are taken
   std::string stack_tool = "auto";  ///< auto, eu-stack or gdb, looked up in PATH
-  std::string dump = "auto";        ///< auto, go, python, node, native or none (DumpChoice::Parse)
+  std::string dump = "auto";        ///< auto, go, jvm, python, node, native or none (DumpChoice::Parse)
   std::string slow_threshold = "5s";
   std::string sample_interval = "10ms";
   std::string known_timeouts = "1s,2s,3s,5s,10s,15s,30s,60s";

@@ -167,8 +167,8 @@ std::vector<RssPoint> Decimate(std::vector<RssPoint> points, size_t max) {
 /// verdict then leads with what the dumps said. True when a dump ended a process of the tree.
 net::awaitable<bool> TakeStacks(RunRecord& rec, ChildProcess& child, const RunOptions& options, ActiveChildren& active,
                                 const std::filesystem::path& agent_dir) {
-  RuntimeDumps dumps =
-      co_await TakeRuntimeDumps(child, LiveTreeLeaderFirst(child.pid()), options.dump, agent_dir, options.dump_limits);
+  RuntimeDumps dumps = co_await TakeRuntimeDumps(child, LiveTreeLeaderFirst(child.pid()), options.dump, agent_dir,
+                                                 active, options.dump_limits);
   rec.stacks = std::move(dumps.dumps);
   if (options.dump.native_stacks()) {
     std::vector<pid_t> pids = LiveTreeLeaderFirst(child.pid());

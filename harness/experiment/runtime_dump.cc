@@ -11,6 +11,7 @@
 #include "common/duration.h"
 #include "harness/analysis/go_dump.h"
 #include "harness/experiment/agent_dump.h"
+#include "harness/experiment/jvm_attach.h"
 #include "harness/process/loop_await.h"
 #include "harness/process/proc_fs.h"
 
@@ -112,10 +113,8 @@ Result<DumpChoice> DumpChoice::Parse(std::string_view text) {
   if (text == "go") return DumpChoice{Mode::kForced, Runtime::kGo};
   if (text == "python") return DumpChoice{Mode::kForced, Runtime::kPython};
   if (text == "node") return DumpChoice{Mode::kForced, Runtime::kNode};
-  if (text == "jvm")
-    return Error{
-        "--dump jvm: not available yet; Go, Python and Node dumps are (auto takes them, native stacks for the rest)"};
-  return Error{fmt::format("--dump: want auto, go, python, node, native or none, not '{}'", text)};
+  if (text == "jvm") return DumpChoice{Mode::kForced, Runtime::kJvm};
+  return Error{fmt::format("--dump: want auto, go, jvm, python, node, native or none, not '{}'", text)};
 }
 
 std::string DumpChoice::Name() const {
@@ -143,7 +142,8 @@ bool DumpChoice::Arms(Runtime wanted) const {
 }
 
 boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::vector<pid_t> pids, DumpChoice choice,
-                                                      std::filesystem::path agent_dir, DumpLimits limits) {
+                                                      std::filesystem::path agent_dir, ActiveChildren& active,
+                                                      DumpLimits limits) {
   RuntimeDumps out;
   if (choice.mode == DumpChoice::Mode::kNative || choice.mode == DumpChoice::Mode::kNone) co_return out;
   // Deepest first: the list is the leader first, parents before their children.
@@ -153,6 +153,8 @@ boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::
     ProcessStacks dump;
     if (choice.Dumps(detected, Runtime::kGo)) {
       dump = co_await TakeGoDump(child, pid, limits);
+    } else if (choice.Dumps(detected, Runtime::kJvm)) {
+      dump = co_await TakeJvmDump(child, pid, limits, active);
     } else if (choice.Dumps(detected, Runtime::kPython)) {
       dump = co_await TakePythonDump(child, pid, agent_dir, limits);
     } else if (choice.Dumps(detected, Runtime::kNode)) {

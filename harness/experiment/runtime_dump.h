@@ -19,6 +19,8 @@
 
 namespace coder::harness {
 
+class ActiveChildren;
+
 /// --dump: what a hung process is asked for, besides the /proc snapshot every hung run gets.
 struct DumpChoice {
   enum class Mode {
@@ -37,7 +39,7 @@ struct DumpChoice {
   bool Dumps(Runtime detected, Runtime runtime) const;
   /// Whether the launch arms `runtime`'s agent (ArmDumpAgents): with auto, or that runtime forced.
   bool Arms(Runtime runtime) const;
-  /// What Parse read: "auto", "go", "python", "node", "native", "none".
+  /// What Parse read: "auto", "go", "jvm", "python", "node", "native", "none".
   std::string Name() const;
   /// Whether any native stacks are taken.
   bool native_stacks() const { return mode != Mode::kNone; }
@@ -66,10 +68,12 @@ struct RuntimeDumps {
 /// dump ends it; its children are still there to be asked). Go: SIGQUIT, its goroutines read off the
 /// child's stderr pipe as a capture (ChildProcess::StartCapture), so they never flood the run's log; not
 /// sent when the dump would be lost (its stderr is not the harness's pipe, or GOTRACEBACK=none).
+/// JVM: jcmd Thread.print, registered in `active` (TakeJvmDump); it keeps running.
 /// Python and Node: through the agents the launch armed in `agent_dir` (TakePythonDump, TakeNodeDump);
 /// they keep running. Each dump is bounded by `limits` and analysed (its verdict). Call on the loop;
 /// `child` must outlive the call.
 boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::vector<pid_t> pids, DumpChoice choice,
-                                                      std::filesystem::path agent_dir, DumpLimits limits = {});
+                                                      std::filesystem::path agent_dir, ActiveChildren& active,
+                                                      DumpLimits limits = {});
 
 }  // namespace coder::harness

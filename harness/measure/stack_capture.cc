@@ -77,14 +77,38 @@ ProcessStacks CaptureOne(const StackTool& tool, pid_t pid, Clock::time_point lau
   out.pid = pid;
   out.tool = tool.name;
   out.at_ms = std::chrono::duration<double, std::milli>(Clock::now() - launched).count();
-  LaunchSpec spec;
-  spec.argv = StackToolArgv(tool, pid);
-  spec.log_capacity_bytes = limits.max_bytes;
+  const size_t threads_before = ThreadCount(pid);
   // A debuginfod lookup would go to the network for every library, which a CI machine may not reach
   // and which would spend the capture's whole timeout.
-  spec.env = {{"DEBUGINFOD_URLS", ""}};
+  ToolRun run = RunTool(StackToolArgv(tool, pid), {{"DEBUGINFOD_URLS", ""}}, limits.timeout, limits.max_bytes, active);
+  if (!run.error.empty()) {
+    out.error = std::move(run.error);
+    return out;
+  }
+  // A thread that ended meanwhile has no stack to print; one that started meanwhile may be missed.
+  const size_t threads = std::min(threads_before, ThreadCount(pid));
+  out.text = std::move(run.text);
+  if (!run.exit) {
+    out.error = fmt::format("{} did not finish within {} ms; killed", tool.name, limits.timeout.count());
+  } else if (run.exit->signaled || (run.exit->code != 0 && !StacksAreComplete(out.text, tool.name, threads))) {
+    // eu-stack exits 1 after any warning, e.g. on the DWARF of every Go binary ("no matching address
+    // range" below the bottom frame) while every thread's stack is printed: the warnings stay in the
+    // text, and only a capture missing stacks is an error.
+    out.error = fmt::format("{} ended with {}", tool.name, run.exit->Describe());
+  }
+  return out;
+}
+
+}  // namespace
+
+ToolRun RunTool(std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
+                std::chrono::milliseconds timeout, size_t max_bytes, ActiveChildren& active) {
+  ToolRun out;
+  LaunchSpec spec;
+  spec.argv = std::move(argv);
+  spec.env = std::move(env);
+  spec.log_capacity_bytes = max_bytes;
   spec.stop_plan = {{StopAction::kKill, std::chrono::seconds(5)}};
-  const size_t threads_before = ThreadCount(pid);
   auto started = ChildProcess::Start(std::move(spec));
   if (!started) {
     out.error = started.error().message;
@@ -100,26 +124,12 @@ ProcessStacks CaptureOne(const StackTool& tool, pid_t pid, Clock::time_point lau
     ChildProcess* child;
     ~Registration() { active.Remove(child); }
   } registration{active, &child};
-  auto exit = child.WaitUntil(Clock::now() + limits.timeout);
+  out.exit = child.WaitUntil(Clock::now() + timeout);
   child.Stop();
-  // A thread that ended meanwhile has no stack to print; one that started meanwhile may be missed.
-  const size_t threads = std::min(threads_before, ThreadCount(pid));
   out.text = child.Output();
-  if (child.dropped_bytes() > 0) {
-    out.text = fmt::format("[{} earlier bytes cut]\n", child.dropped_bytes()) + out.text;
-  }
-  if (!exit) {
-    out.error = fmt::format("{} did not finish within {} ms; killed", tool.name, limits.timeout.count());
-  } else if (exit->signaled || (exit->code != 0 && !StacksAreComplete(out.text, tool.name, threads))) {
-    // eu-stack exits 1 after any warning, e.g. on the DWARF of every Go binary ("no matching address
-    // range" below the bottom frame) while every thread's stack is printed: the warnings stay in the
-    // text, and only a capture missing stacks is an error.
-    out.error = fmt::format("{} ended with {}", tool.name, exit->Describe());
-  }
+  if (child.dropped_bytes() > 0) out.text = fmt::format("[{} earlier bytes cut]\n", child.dropped_bytes()) + out.text;
   return out;
 }
-
-}  // namespace
 
 std::vector<ProcessStacks> CaptureStacks(const StackTool& tool, const std::vector<pid_t>& pids,
                                          Clock::time_point launched, const StackCaptureLimits& limits,

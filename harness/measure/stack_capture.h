@@ -6,10 +6,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
 #include "harness/measure/measurements.h"
+#include "harness/process/child_process.h"
 
 namespace coder::harness {
 
@@ -34,6 +36,19 @@ std::vector<std::string> StackToolArgv(const StackTool& tool, pid_t pid);
 /// least one, and each with at least one frame line ("#0 ..."). Lines outside the blocks (warnings)
 /// do not matter. Pure; thread-safe.
 bool StacksAreComplete(std::string_view text, std::string_view tool, size_t threads);
+
+/// What RunTool's program printed and how it ended.
+struct ToolRun {
+  std::string text;                ///< stdout and stderr interleaved, the tail kept, a head cut said so
+  std::optional<ExitStatus> exit;  ///< nullopt when it was killed at the timeout
+  std::string error;               ///< it could not be started, or the harness was interrupted
+};
+
+/// Runs `argv` (its own process group, its stop plan SIGKILL) until it exits or `timeout`, keeping the
+/// last `max_bytes` of its output. Registered in `active` while it runs, so an interrupt stops it too.
+/// Blocks; thread-safe.
+ToolRun RunTool(std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
+                std::chrono::milliseconds timeout, size_t max_bytes, ActiveChildren& active);
 
 /// How a capture is bounded.
 struct StackCaptureLimits {

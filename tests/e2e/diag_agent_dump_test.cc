@@ -58,7 +58,7 @@ class DiagPythonDumpTest : public ::testing::Test {
     script_ = Write(dir_, "server.py", kJoinServer);
   }
   OneRun Run(std::vector<std::string> flags, std::vector<std::string> python_args = {}) {
-    std::vector<std::string> args = {"--stack-after", "300ms", "--kill-after", "4s", "--ready-log", "listening"};
+    std::vector<std::string> args = {"--stack-after", "300ms", "--kill-after", "3s", "--ready-log", "listening"};
     args.insert(args.end(), flags.begin(), flags.end());
     args.insert(args.end(), {"--", python_});
     args.insert(args.end(), python_args.begin(), python_args.end());
@@ -138,7 +138,7 @@ class DiagNodeDumpTest : public ::testing::Test {
 
 TEST_F(DiagNodeDumpTest, AHungNodeServersReportNamesTheConnectionThatHoldsIt) {
   const auto script = Write(dir_, "server.js", kInflightServer);
-  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "4s", "--ready-log", "listening",
+  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "3s", "--ready-log", "listening",
                                     "--client", "inflight:1", "--", node_, script.string(), "{port}"});
   ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
@@ -168,7 +168,7 @@ TEST_F(DiagNodeDumpTest, ANodeServerBusyInJavaScriptIsRecordedAsNotAnswering) {
       dir_, "busy.js",
       "require('net').createServer().listen(Number(process.argv[2]), '127.0.0.1', () => console.log('listening'));\n"
       "process.on('SIGTERM', () => { for (;;) {} });\n");
-  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "6s", "--ready-log", "listening", "--",
+  const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "4s", "--ready-log", "listening", "--",
                                     node_, script.string(), "{port}"});
   ASSERT_TRUE(run.is_object()) << r.output;
   EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
