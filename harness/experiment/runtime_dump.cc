@@ -1,9 +1,12 @@
 #include "harness/experiment/runtime_dump.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <string>
 
 #include <fmt/format.h>
@@ -26,19 +29,63 @@ bool Gone(ChildProcess& child, pid_t pid) {
   return !st || st->exiting();
 }
 
-/// Why a Go dump of `pid` would be lost, or "" when it can be taken.
-std::string WhyNoGoDump(ChildProcess& child, pid_t pid) {
-  if (auto traceback = EnvironmentValue(pid, "GOTRACEBACK"); traceback && (*traceback == "none" || *traceback == "0"))
-    return fmt::format("GOTRACEBACK={} in its environment: SIGQUIT would print no goroutine, so none was sent",
-                       *traceback);
-  const std::string err = ReadLink(fmt::format("/proc/{}/fd/2", pid));
-  if (err.empty()) return "its standard error cannot be read from /proc: SIGQUIT was not sent";
-  if (err != child.output_pipe(2))
-    return fmt::format(
-        "its standard error is {}, not the harness's pipe: the goroutine dump would not reach the harness, so "
-        "SIGQUIT was not sent",
-        err);
-  return "";
+/// Where a Go dump of `pid` can be read: the harness's own stderr pipe, or a regular file its stderr
+/// was redirected to (a wrapper's `2>server.log`), opened through /proc for reading.
+struct GoDumpSource {
+  std::string error;  ///< why the dump would be lost; "" when it can be taken
+  int file = -1;      ///< the stderr file, read from its size before the signal; -1: the harness's pipe
+  GoDumpSource() = default;
+  GoDumpSource(const GoDumpSource&) = delete;
+  GoDumpSource& operator=(const GoDumpSource&) = delete;
+  ~GoDumpSource() {
+    if (file >= 0) ::close(file);
+  }
+};
+
+void FindGoDumpSource(ChildProcess& child, pid_t pid, GoDumpSource& out) {
+  if (auto traceback = EnvironmentValue(pid, "GOTRACEBACK"); traceback && (*traceback == "none" || *traceback == "0")) {
+    out.error = fmt::format("GOTRACEBACK={} in its environment: SIGQUIT would print no goroutine, so none was sent",
+                            *traceback);
+    return;
+  }
+  const std::string fd2 = fmt::format("/proc/{}/fd/2", pid);
+  const std::string err = ReadLink(fd2);
+  if (err.empty()) {
+    out.error = "its standard error cannot be read from /proc: SIGQUIT was not sent";
+    return;
+  }
+  if (err == child.output_pipe(2)) return;
+  // O_NONBLOCK: a FIFO's open must not wait for a writer; only a regular file is read.
+  const int fd = ::open(fd2.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    out.file = fd;
+    return;
+  }
+  if (fd >= 0) ::close(fd);
+  out.error = fmt::format(
+      "its standard error is {}, neither the harness's pipe nor a file it can read: the goroutine dump would not "
+      "reach the harness, so SIGQUIT was not sent",
+      err);
+}
+
+off_t FileSize(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_size : 0;
+}
+
+// Bytes [from, from + max) of `fd`.
+std::string ReadAt(int fd, off_t from, size_t max) {
+  std::string out(max, '\0');
+  size_t got = 0;
+  while (got < max) {
+    const ssize_t n = ::pread(fd, out.data() + got, max - got, from + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
 }
 
 /// SIGQUIT to a Go process and its goroutine dump off the stderr pipe. Go prints every goroutine
@@ -49,33 +96,40 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
   out.tool = "sigquit";
   out.runtime = std::string(ToString(Runtime::kGo));
   out.at_ms = MsBetween(child.started_at(), Clock::now());
-  if (out.error = WhyNoGoDump(child, pid); !out.error.empty()) co_return out;
-  child.StartCapture(2, limits.max_bytes);
+  GoDumpSource source;
+  FindGoDumpSource(child, pid, source);
+  if (out.error = source.error; !out.error.empty()) co_return out;
+  const bool to_file = source.file >= 0;
+  const off_t file_before = to_file ? FileSize(source.file) : 0;
+  if (!to_file) child.StartCapture(2, limits.max_bytes);
   const auto sent_at = Clock::now();
   // The leader through its pidfd; a descendant by pid: it is alive and in the tree this moment.
   const bool sent = pid == child.pid() ? child.Signal(SIGQUIT).ok() : ::kill(pid, SIGQUIT) == 0;
   if (!sent) {
-    (void)child.TakeCapture();
+    if (!to_file) (void)child.TakeCapture();
     out.error = "the process was gone before SIGQUIT reached it";
     co_return out;
   }
   const auto answer_by = sent_at + limits.answer_timeout;
   const auto finish_by = sent_at + limits.finish_timeout;
   auto pause = std::chrono::microseconds(500);
-  uint64_t lines = 0;
+  // Lines of the capture, or the file's size: what grows while Go writes.
+  const uint64_t initial = to_file ? static_cast<uint64_t>(file_before) : 0;
+  uint64_t lines = initial;
   auto quiet_since = Clock::now();
   bool gone = false;
   for (;;) {
     const auto now = Clock::now();
-    if (const uint64_t seen = child.capture_lines(); seen != lines) {
+    if (const uint64_t seen = to_file ? static_cast<uint64_t>(FileSize(source.file)) : child.capture_lines();
+        seen != lines) {
       lines = seen;
       quiet_since = now;
     }
     // The leader's exit is published once its pipes are drained: all it wrote is in the capture. Of a
     // descendant only the quiet after its exit says so.
     gone = gone || Gone(child, pid);
-    if (gone && (pid == child.pid() || now - quiet_since >= std::chrono::milliseconds(20))) break;
-    if (lines == 0 && now >= answer_by) {
+    if (gone && ((pid == child.pid() && !to_file) || now - quiet_since >= std::chrono::milliseconds(20))) break;
+    if (lines == initial && now >= answer_by) {
       out.error = fmt::format(
           "no goroutine dump within {} ms of SIGQUIT: the program may catch SIGQUIT itself (os/signal.Notify)",
           limits.answer_timeout.count());
@@ -89,9 +143,17 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
     co_await SleepUntil(std::min(now + pause, finish_by));
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(10));
   }
-  ChildProcess::Capture capture = child.TakeCapture();
-  out.text = std::move(capture.text);
-  out.cut = capture.cut;
+  if (to_file) {
+    const off_t size = FileSize(source.file);
+    const off_t from = std::min(file_before, size);  // a file truncated meanwhile is read from its start
+    const size_t appended = static_cast<size_t>(size - from);
+    out.text = ReadAt(source.file, from, std::min(appended, limits.max_bytes));
+    out.cut = appended > limits.max_bytes;
+  } else {
+    ChildProcess::Capture capture = child.TakeCapture();
+    out.text = std::move(capture.text);
+    out.cut = capture.cut;
+  }
   const GoDump dump = ParseGoDump(out.text);
   if (dump.goroutines.empty() && out.error.empty())
     out.error = gone ? "it exited after SIGQUIT without a goroutine dump on its standard error"

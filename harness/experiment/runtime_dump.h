@@ -66,8 +66,9 @@ struct RuntimeDumps {
 
 /// Takes the runtime dump of each process of `pids` that `choice` picks, deepest first (a Go leader's
 /// dump ends it; its children are still there to be asked). Go: SIGQUIT, its goroutines read off the
-/// child's stderr pipe as a capture (ChildProcess::StartCapture), so they never flood the run's log; not
-/// sent when the dump would be lost (its stderr is not the harness's pipe, or GOTRACEBACK=none).
+/// child's stderr pipe as a capture (ChildProcess::StartCapture), so they never flood the run's log, or off
+/// the regular file its stderr was redirected to (what SIGQUIT appended to it); not sent when the dump
+/// would be lost (its stderr is neither, or GOTRACEBACK=none).
 /// JVM: jcmd Thread.print, registered in `active` (TakeJvmDump); it keeps running.
 /// Python and Node: through the agents the launch armed in `agent_dir` (TakePythonDump, TakeNodeDump);
 /// they keep running. Each dump is bounded by `limits` and analysed (its verdict). Call on the loop;

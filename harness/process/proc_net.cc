@@ -328,7 +328,9 @@ std::vector<TcpSocketEntry> TcpSocketsIn(pid_t pid, uint32_t states) {
 }  // namespace
 
 std::vector<TcpSocketEntry> ListeningTcpSockets(pid_t pid) { return TcpSocketsIn(pid, 1u << kTcpListen); }
-std::vector<TcpSocketEntry> AllTcpSockets(pid_t pid) { return TcpSocketsIn(pid, ~0u); }
+std::vector<TcpSocketEntry> OwnableTcpSockets(pid_t pid) {
+  return TcpSocketsIn(pid, ~((1u << kTcpTimeWait) | (1u << kTcpNewSynRecv)));
+}
 
 std::vector<SocketDescriptor> SocketDescriptors(pid_t pid) {
   std::vector<SocketDescriptor> out;

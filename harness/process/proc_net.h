@@ -45,6 +45,8 @@ std::vector<UnixSocketEntry> ParseUnixTable(std::string_view text);
 
 inline constexpr int kTcpEstablished = 0x01;
 inline constexpr int kTcpListen = 0x0A;
+inline constexpr int kTcpTimeWait = 0x06;
+inline constexpr int kTcpNewSynRecv = 0x0C;
 /// "ESTABLISHED", "LISTEN", "CLOSE_WAIT", ... ; "state 0x.." for a number the kernel does not define.
 std::string TcpStateName(int state);
 
@@ -75,10 +77,12 @@ Result<std::vector<TcpSocketEntry>> DiagTcpSockets(uint32_t states);
 /// when `fd` is not a connected TCP socket or netlink is unavailable. Thread-safe.
 Result<std::optional<TcpSocketEntry>> DiagPeerOf(int fd);
 
-/// Every TCP socket of the network namespace `pid` lives in, in any state, IPv4 first: through sock_diag
-/// in the harness's own namespace, else (or when netlink fails) from /proc/PID/net/tcp and tcp6. Empty
-/// when the process is gone. Thread-safe.
-std::vector<TcpSocketEntry> AllTcpSockets(pid_t pid);
+/// Every TCP socket of the network namespace `pid` lives in that a descriptor can hold, IPv4 first:
+/// every state but TIME_WAIT and NEW_SYN_RECV, which are the kernel's alone (inode 0), and of which a
+/// machine that has run many stops holds tens of thousands. Through sock_diag in the harness's own
+/// namespace, else (or when netlink fails) from /proc/PID/net/tcp and tcp6. Empty when the process is
+/// gone. Thread-safe.
+std::vector<TcpSocketEntry> OwnableTcpSockets(pid_t pid);
 
 /// One descriptor of a process that is a socket: its number and the socket's inode.
 struct SocketDescriptor {

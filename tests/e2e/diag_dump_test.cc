@@ -187,6 +187,22 @@ TEST_F(DiagDumpTest, ANeverReadyGoServerIsDumpedAtTheReadyTimeout) {
   EXPECT_THAT((*dump)["verdict"].get<std::string>(), HasSubstr("main.(*API).serveRPC"));
 }
 
+// A wrapper that sends the server's stderr to a file: the dump is what SIGQUIT appended to that file,
+// read through /proc; the earlier lines of the file are not part of it.
+TEST_F(DiagDumpTest, AGoServerWhoseStderrGoesToAFileIsDumpedFromThatFile) {
+  const auto [r, j, run] =
+      RunOnce({"--stack-after", "300ms", "--kill-after", "20s", "--ready-log", "listening", "--", "/bin/sh", "-c",
+               "echo earlier >\"$2\"; exec \"$0\" \"$1\" 2>>\"$2\"", Server(), "{port}", "{dir}/server.err"});
+  ASSERT_TRUE(run.is_object()) << r.output;
+  EXPECT_EQ(run["outcome"], "killed-by-watchdog") << run.dump(2);
+  EXPECT_EQ(run["ended_by_dump"], true);
+  const json* dump = DumpOf(run, "sigquit");
+  ASSERT_NE(dump, nullptr) << run.dump(2);
+  EXPECT_EQ((*dump)["error"], "");
+  EXPECT_THAT((*dump)["text"].get<std::string>(), StartsWith("SIGQUIT: quit"));
+  EXPECT_THAT((*dump)["verdict"].get<std::string>(), HasSubstr("sync.(*WaitGroup).Wait"));
+}
+
 TEST_F(DiagDumpTest, ADumpThatWouldBeLostIsNotAskedForAndNativeStacksStandIn) {
   const auto [r, j, run] = RunOnce({"--stack-after", "300ms", "--kill-after", "3s", "--ready-log", "listening", "--env",
                                     "GOTRACEBACK=none", "--", Server(), "{port}"});

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "harness/process/event_loop.h"
 #include "harness/process/proc_fs.h"
 #include "tests/harness/harness_test_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace coder::harness {
 namespace {
@@ -43,21 +46,29 @@ TEST(LoopAwaitTest, AWaitWhoseCheckAlreadyHoldsEndsAtOnceNotAtItsDeadline) {
 }
 
 TEST(LoopAwaitTest, AWaitEndsWithTheLineThatSatisfiesItAndTheCheckSeesThatLine) {
-  auto child = StartOrFail(Calibrated({}));
+  // The line is printed only once the wait is in place (its first check opens the gate): a line read
+  // before the wait began is no line the check is shown, and the calibrated target's ready line, at
+  // once, was sometimes read first under load.
+  test_support::TempDir dir;
+  const auto gate = dir.path() / "gate";
+  LaunchSpec spec;
+  spec.argv = {"/bin/sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done; echo ready now", "sh", gate.string()};
+  auto child = StartOrFail(spec);
   ASSERT_TRUE(child);
   auto seen = OnLoop<std::string>([&]() -> net::awaitable<std::string> {
     std::string text;
     co_await WaitOn(
         *child,
         [&](const OutputLine* line) {
-          if (line != nullptr && line->text.find(kReady) != std::string::npos) text = line->text;
+          if (line == nullptr && !std::filesystem::exists(gate)) std::ofstream(gate).put('\n');
+          if (line != nullptr && line->text == "ready now") text = line->text;
           return !text.empty();
         },
         In(60s));
     co_return text;
   });
   ASSERT_EQ(seen.wait_for(20s), std::future_status::ready);
-  EXPECT_NE(seen.get().find(kReady), std::string::npos);
+  EXPECT_EQ(seen.get(), "ready now");
   child->Stop();
 }
 
