@@ -146,18 +146,12 @@ std::string WhyNotArmed(pid_t pid, int sig, const std::string& sig_name, bool en
   return "";
 }
 
-// "report.20261207.151442.1886.0.001.json": Node's name for a report of pid 1886.
-bool IsReportOf(const std::string& name, pid_t pid) {
-  return name.starts_with("report.") && name.ends_with(".json") &&
-         name.find(fmt::format(".{}.", pid)) != std::string::npos;
-}
-
 std::vector<std::string> ReportsOf(const std::filesystem::path& dir, pid_t pid) {
   std::vector<std::string> out;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (IsReportOf(name, pid)) out.push_back(name);
+    if (IsNodeReportOf(name, pid)) out.push_back(name);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -168,6 +162,20 @@ std::vector<std::string> ReportsOf(const std::filesystem::path& dir, pid_t pid) 
 constexpr size_t kMaxReportBytes = 64 << 20;
 
 }  // namespace
+
+// "report.20261207.151442.1886.0.001.json": Node's name for a report of pid 1886. The pid is the fourth
+// field: found anywhere, pid 151442 would take another process's report written at 15:14:42.
+bool IsNodeReportOf(std::string_view name, pid_t pid) {
+  if (!name.starts_with("report.") || !name.ends_with(".json")) return false;
+  size_t start = 0;
+  for (int field = 0; field < 3; ++field) {
+    start = name.find('.', start);
+    if (start == std::string_view::npos) return false;
+    ++start;
+  }
+  const size_t end = name.find('.', start);
+  return end != std::string_view::npos && name.substr(start, end - start) == std::to_string(pid);
+}
 
 int PythonDumpSignal() { return SIGRTMIN + 6; }
 std::string PythonDumpSignalName() { return "SIGRTMIN+6"; }

@@ -50,6 +50,9 @@ Result<std::vector<std::pair<std::string, std::string>>> ArmDumpAgents(
 boost::asio::awaitable<ProcessStacks> TakePythonDump(ChildProcess& child, pid_t pid, const std::filesystem::path& dir,
                                                      const DumpLimits& limits);
 
+/// Whether `name` is Node's file name for a report of `pid` ("report.DATE.TIME.PID.TID.SEQ.json"). Pure.
+bool IsNodeReportOf(std::string_view name, pid_t pid);
+
 /// Asks the Node.js process `pid` for a diagnostic report (SIGPWR) and reads it off `dir` once it is
 /// whole: the text kept is NodeReportText (never the report's environment variables), with its verdict.
 /// Not sent when the process is not armed, which the error says. The process keeps running. Call on

@@ -204,35 +204,6 @@ TEST(ChildProcessTest, ACaptureTakesItsStreamsLinesOutOfTheLogUpToItsLimit) {
   EXPECT_EQ(child->capture_lines(), 0u);
 }
 
-// While a capture runs its pipe is read on a timer, out of the loop's epoll; once taken, the stream is
-// the loop's again: what comes next is logged, and its end and the exit are seen.
-TEST(ChildProcessTest, AStreamGoesBackToTheLogWhenItsCaptureIsTaken) {
-  test_support::TempDir dir;
-  const auto first = dir.path() / "first";
-  const auto second = dir.path() / "second";
-  LaunchSpec spec;
-  spec.argv = {"/bin/sh",
-               "-c",
-               "echo before >&2; while [ ! -e \"$1\" ]; do sleep 0.01; done; echo 'dump line' >&2; "
-               "while [ ! -e \"$2\" ]; do sleep 0.01; done; echo after >&2",
-               "sh",
-               first.string(),
-               second.string()};
-  auto child = StartOrFail(spec);
-  ASSERT_TRUE(child);
-  ASSERT_TRUE(child->WaitForLine(Contains("before"), In(5s)));
-  child->StartCapture(2, 1 << 10);
-  std::ofstream(first).put('\n');
-  ASSERT_TRUE(test_support::Eventually([&] { return child->capture_lines() == 1; }, In(5s)));
-  EXPECT_EQ(child->TakeCapture().text, "dump line\n");
-  std::ofstream(second).put('\n');
-  ASSERT_TRUE(child->WaitForLine(Contains("after"), In(5s)));
-  ASSERT_TRUE(child->WaitUntil(In(5s)));
-  std::vector<std::string> logged;
-  for (const OutputLine& l : child->Lines()) logged.push_back(l.text);
-  EXPECT_EQ(logged, (std::vector<std::string>{"before", "after"}));
-}
-
 TEST(ChildProcessTest, MissingWorkingDirectoryIsAClearError) {
   LaunchSpec spec = Calibrated({});
   spec.working_dir = "/nonexistent/dir";

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "harness/experiment/agent_dump.h"
 #include "harness/experiment/runtime_dump.h"
 #include "harness/measure/runtime_detect.h"
 #include "tests/support/temp_dir.h"
@@ -74,6 +75,16 @@ TEST(DumpChoiceTest, ParsesTheModesAndRefusesWhatItDoesNotKnow) {
   const auto bad = DumpChoice::Parse("Go");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message, "--dump: want auto, go, jvm, python, node, native or none, not 'Go'");
+}
+
+// A pid found anywhere in the name matched another process's report whose time field was that number.
+TEST(NodeReportNameTest, ThePidIsTheFourthFieldOnly) {
+  EXPECT_TRUE(IsNodeReportOf("report.20261207.151442.1886.0.001.json", 1886));
+  EXPECT_FALSE(IsNodeReportOf("report.20261207.151442.1886.0.001.json", 151442));
+  EXPECT_FALSE(IsNodeReportOf("report.20261207.151442.1886.0.001.json", 188));
+  EXPECT_FALSE(IsNodeReportOf("report.20261207.151442.1886.0.001.txt", 1886));
+  EXPECT_FALSE(IsNodeReportOf("1886.txt", 1886));
+  EXPECT_FALSE(IsNodeReportOf("report.1.2.json", 2));
 }
 
 TEST(DumpChoiceTest, ArmsTheAgentsOfAutoAndOfTheForcedRuntimeOnly) {
