@@ -132,13 +132,13 @@ TEST(JvmDumpTest, APoolOfThreadsWaitingAlikeIsOneGroupAndTheRestIsCounted) {
             "\tat java.util.concurrent.LinkedBlockingQueue.take(java.base@17/LinkedBlockingQueue.java:435)\n"
             "\tat com.example.Worker.run(Worker.java:12)\n\n";
   text +=
-      "\"ticker\" #40 prio=5 tid=0x1 nid=0x2 sleeping\n   java.lang.Thread.State: TIMED_WAITING (sleeping)\n"
-      "\tat java.lang.Thread.sleep(java.base@17/Native Method)\n\tat com.example.Tick.run(Tick.java:5)\n\n";
+      "\"ticker\" #40 prio=5 tid=0x1 nid=0x2 in Object.wait()\n   java.lang.Thread.State: TIMED_WAITING (on object "
+      "monitor)\n\tat java.lang.Object.wait(java.base@17/Native Method)\n\tat com.example.Tick.run(Tick.java:5)\n\n";
   const JvmDump dump = ParseJvmDump(text);
   EXPECT_EQ(
       JvmDumpVerdict(dump),
       "4 threads WAITING in java.util.concurrent.LinkedBlockingQueue.take from com.example.Worker.run "
-      "(Worker.java:12); \"ticker\" TIMED_WAITING in java.lang.Thread.sleep from com.example.Tick.run (Tick.java:5)");
+      "(Worker.java:12); \"ticker\" TIMED_WAITING in java.lang.Object.wait from com.example.Tick.run (Tick.java:5)");
   EXPECT_THAT(JvmDumpVerdict(dump, 1), HasSubstr("; 1 more thread"));
 }
 

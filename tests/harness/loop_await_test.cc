@@ -1,6 +1,7 @@
 #include "harness/process/loop_await.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -51,16 +52,20 @@ TEST(LoopAwaitTest, AWaitEndsWithTheLineThatSatisfiesItAndTheCheckSeesThatLine) 
   // once, was sometimes read first under load.
   test_support::TempDir dir;
   const auto gate = dir.path() / "gate";
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
   LaunchSpec spec;
-  spec.argv = {"/bin/sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done; echo ready now", "sh", gate.string()};
+  // `cat` returns once the FIFO has had a writer and that writer has closed it.
+  spec.argv = {"/bin/sh", "-c", "cat \"$1\" >/dev/null; echo ready now", "sh", gate.string()};
   auto child = StartOrFail(spec);
   ASSERT_TRUE(child);
   auto seen = OnLoop<std::string>([&]() -> net::awaitable<std::string> {
     std::string text;
+    bool gated = false;
     co_await WaitOn(
         *child,
         [&](const OutputLine* line) {
-          if (line == nullptr && !std::filesystem::exists(gate)) std::ofstream(gate).put('\n');
+          // Opening for writing waits for cat's open for reading, a moment after the launch.
+          if (line == nullptr && !gated) gated = std::ofstream(gate).put('\n').good();
           if (line != nullptr && line->text == "ready now") text = line->text;
           return !text.empty();
         },
