@@ -123,4 +123,17 @@ Status EnsurePrivateDir(const std::filesystem::path& dir) {
   return Ok{};
 }
 
+std::string ReadAt(int fd, long long from, size_t max) {
+  std::string out(max, '\0');
+  size_t got = 0;
+  while (got < max) {
+    const ssize_t n = ::pread(fd, out.data() + got, max - got, static_cast<off_t>(from) + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
 }  // namespace coder

@@ -48,6 +48,10 @@ class AtomicFileWriter {
 /// Reads a whole file. A missing file is an error whose message says so.
 Result<std::string> ReadFile(const std::filesystem::path& path);
 
+/// Bytes [from, from + max) of the open file `fd` (pread: its offset is untouched); fewer at its end or
+/// after a read error. Thread-safe.
+std::string ReadAt(int fd, long long from, size_t max);
+
 /// Creates the directory (and parents) if needed and restricts it to its owner (0700).
 Status EnsurePrivateDir(const std::filesystem::path& dir);
 

@@ -100,31 +100,10 @@ std::optional<off_t> RegularFileSize(const std::filesystem::path& path) {
 std::string ReadRange(const std::filesystem::path& path, off_t from, size_t max) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return "";
-  std::string out;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    out.resize(max);
-    size_t got = 0;
-    while (got < max) {
-      const ssize_t n = ::pread(fd, out.data() + got, max - got, from + static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<size_t>(n);
-    }
-    out.resize(got);
-  }
+  std::string out = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ReadAt(fd, from, max) : "";
   ::close(fd);
   return out;
-}
-
-bool Gone(ChildProcess& child, pid_t pid) {
-  if (pid == child.pid()) return child.exit_status().has_value();
-  const auto st = ReadProcStat(pid);
-  return !st || st->exiting();
-}
-
-bool Send(ChildProcess& child, pid_t pid, int sig) {
-  return pid == child.pid() ? child.Signal(sig).ok() : ::kill(pid, sig) == 0;
 }
 
 ProcessStacks Attempt(ChildProcess& child, pid_t pid, Runtime runtime, const char* tool) {
@@ -215,7 +194,7 @@ boost::asio::awaitable<ProcessStacks> TakePythonDump(ChildProcess& child, pid_t 
   const auto file = dir / fmt::format("{}.txt", pid);
   const off_t before = RegularFileSize(file).value_or(0);
   const auto sent_at = Clock::now();
-  if (!Send(child, pid, sig)) {
+  if (!SignalTreeProcess(child, pid, sig)) {
     out.error = fmt::format("the process was gone before {} reached it", PythonDumpSignalName());
     co_return out;
   }
@@ -232,9 +211,10 @@ boost::asio::awaitable<ProcessStacks> TakePythonDump(ChildProcess& child, pid_t 
     }
     if (size > before && now - changed_at >= std::chrono::milliseconds(50)) break;
     if (size == before && now >= sent_at + limits.answer_timeout) {
-      out.error = Gone(child, pid) ? fmt::format("it exited before it wrote its stacks for {}", PythonDumpSignalName())
-                                   : fmt::format("no Python stacks within {} ms of {}", limits.answer_timeout.count(),
-                                                 PythonDumpSignalName());
+      out.error = TreeProcessGone(child, pid)
+                      ? fmt::format("it exited before it wrote its stacks for {}", PythonDumpSignalName())
+                      : fmt::format("no Python stacks within {} ms of {}", limits.answer_timeout.count(),
+                                    PythonDumpSignalName());
       co_return out;
     }
     if (now >= sent_at + limits.finish_timeout) {
@@ -268,7 +248,7 @@ boost::asio::awaitable<ProcessStacks> TakeNodeDump(ChildProcess& child, pid_t pi
   if (!out.error.empty()) co_return out;
   const std::vector<std::string> earlier = ReportsOf(dir, pid);
   const auto sent_at = Clock::now();
-  if (!Send(child, pid, kNodeReportSignal)) {
+  if (!SignalTreeProcess(child, pid, kNodeReportSignal)) {
     out.error = "the process was gone before SIGPWR reached it";
     co_return out;
   }
@@ -298,12 +278,13 @@ boost::asio::awaitable<ProcessStacks> TakeNodeDump(ChildProcess& child, pid_t pi
       parse_error = report.error().message;
     }
     if (reports.empty() && now >= sent_at + limits.answer_timeout) {
-      out.error = Gone(child, pid) ? "it exited before it wrote a report for SIGPWR"
-                                   : fmt::format(
-                                         "no report within {} ms of SIGPWR: Node writes it from its event loop, so "
-                                         "JavaScript that does not return to the loop (a busy loop, a synchronous "
-                                         "wait) never answers",
-                                         limits.answer_timeout.count());
+      out.error = TreeProcessGone(child, pid)
+                      ? "it exited before it wrote a report for SIGPWR"
+                      : fmt::format(
+                            "no report within {} ms of SIGPWR: Node writes it from its event loop, so "
+                            "JavaScript that does not return to the loop (a busy loop, a synchronous "
+                            "wait) never answers",
+                            limits.answer_timeout.count());
       co_return out;
     }
     if (now >= sent_at + limits.finish_timeout) {

@@ -57,12 +57,6 @@ std::string FirstLine(const std::string& text) {
   return text.substr(start, std::min<size_t>(text.find('\n', start), start + 200) - start);
 }
 
-bool Gone(ChildProcess& child, pid_t pid) {
-  if (pid == child.pid()) return child.exit_status().has_value();
-  const auto st = ReadProcStat(pid);
-  return !st || st->exiting();
-}
-
 /// SIGQUIT and the dump off the JVM's stdout, once it has been quiet for limits.quiet. Why it was not
 /// taken in `out.error`.
 boost::asio::awaitable<void> TakeBySigquit(ChildProcess& child, pid_t pid, const DumpLimits& limits,
@@ -80,7 +74,7 @@ boost::asio::awaitable<void> TakeBySigquit(ChildProcess& child, pid_t pid, const
   }
   child.StartCapture(1, limits.max_bytes);
   const auto sent_at = Clock::now();
-  const bool sent = pid == child.pid() ? child.Signal(SIGQUIT).ok() : ::kill(pid, SIGQUIT) == 0;
+  const bool sent = SignalTreeProcess(child, pid, SIGQUIT);
   uint64_t lines = 0;
   auto changed_at = sent_at;
   auto pause = std::chrono::microseconds(500);
@@ -90,7 +84,7 @@ boost::asio::awaitable<void> TakeBySigquit(ChildProcess& child, pid_t pid, const
       lines = seen;
       changed_at = now;
     }
-    if ((lines > 0 && now - changed_at >= limits.quiet) || Gone(child, pid)) break;
+    if ((lines > 0 && now - changed_at >= limits.quiet) || TreeProcessGone(child, pid)) break;
     if (lines == 0 && now >= sent_at + limits.answer_timeout) {
       out.error += fmt::format("; no thread dump within {} ms of SIGQUIT", limits.answer_timeout.count());
       break;
@@ -134,7 +128,7 @@ boost::asio::awaitable<ProcessStacks> TakeJvmDump(ChildProcess& child, pid_t pid
       out.cut = out.text.starts_with("[");  // RunTool's "[N earlier bytes cut]"
     }
   }
-  if (out.text.empty() && !Gone(child, pid)) co_await TakeBySigquit(child, pid, limits, out);
+  if (out.text.empty() && !TreeProcessGone(child, pid)) co_await TakeBySigquit(child, pid, limits, out);
   const JvmDump dump = ParseJvmDump(out.text);
   out.verdict = JvmDumpVerdict(dump);
   // Where SIGQUIT answered after jcmd could not, why jcmd was not used stays said.

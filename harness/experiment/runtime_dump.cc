@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/duration.h"
+#include "common/file_util.h"
 #include "harness/analysis/go_dump.h"
 #include "harness/experiment/agent_dump.h"
 #include "harness/experiment/jvm_attach.h"
@@ -22,12 +23,6 @@ namespace coder::harness {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool Gone(ChildProcess& child, pid_t pid) {
-  if (pid == child.pid()) return child.exit_status().has_value();
-  const auto st = ReadProcStat(pid);
-  return !st || st->exiting();
-}
 
 /// Where a Go dump of `pid` can be read: the harness's own stderr pipe, or a regular file its stderr
 /// was redirected to (a wrapper's `2>server.log`), opened through /proc for reading.
@@ -74,20 +69,6 @@ off_t FileSize(int fd) {
   return ::fstat(fd, &st) == 0 ? st.st_size : 0;
 }
 
-// Bytes [from, from + max) of `fd`.
-std::string ReadAt(int fd, off_t from, size_t max) {
-  std::string out(max, '\0');
-  size_t got = 0;
-  while (got < max) {
-    const ssize_t n = ::pread(fd, out.data() + got, max - got, from + static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  out.resize(got);
-  return out;
-}
-
 /// SIGQUIT to a Go process and its goroutine dump off the stderr pipe. Go prints every goroutine
 /// (GOTRACEBACK=all, set at the launch) and exits 2.
 boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid, const DumpLimits& limits) {
@@ -103,8 +84,7 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
   const off_t file_before = to_file ? FileSize(source.file) : 0;
   if (!to_file) child.StartCapture(2, limits.max_bytes);
   const auto sent_at = Clock::now();
-  // The leader through its pidfd; a descendant by pid: it is alive and in the tree this moment.
-  const bool sent = pid == child.pid() ? child.Signal(SIGQUIT).ok() : ::kill(pid, SIGQUIT) == 0;
+  const bool sent = SignalTreeProcess(child, pid, SIGQUIT);
   if (!sent) {
     if (!to_file) (void)child.TakeCapture();
     out.error = "the process was gone before SIGQUIT reached it";
@@ -127,7 +107,7 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
     }
     // The leader's exit is published once its pipes are drained: all it wrote is in the capture. Of a
     // descendant only the quiet after its exit says so.
-    gone = gone || Gone(child, pid);
+    gone = gone || TreeProcessGone(child, pid);
     if (gone && ((pid == child.pid() && !to_file) || now - quiet_since >= std::chrono::milliseconds(20))) break;
     if (lines == initial && now >= answer_by) {
       out.error = fmt::format(
@@ -167,6 +147,16 @@ boost::asio::awaitable<ProcessStacks> TakeGoDump(ChildProcess& child, pid_t pid,
 }
 
 }  // namespace
+
+bool TreeProcessGone(ChildProcess& child, pid_t pid) {
+  if (pid == child.pid()) return child.exit_status().has_value();
+  const auto st = ReadProcStat(pid);
+  return !st || st->exiting();
+}
+
+bool SignalTreeProcess(ChildProcess& child, pid_t pid, int sig) {
+  return pid == child.pid() ? child.Signal(sig).ok() : ::kill(pid, sig) == 0;
+}
 
 Result<DumpChoice> DumpChoice::Parse(std::string_view text) {
   if (text == "auto") return DumpChoice{Mode::kAuto, Runtime::kNative};
@@ -225,7 +215,7 @@ boost::asio::awaitable<RuntimeDumps> TakeRuntimeDumps(ChildProcess& child, std::
       continue;
     }
     if (!dump.text.empty()) out.answered.push_back(pid);
-    out.ended_a_process = out.ended_a_process || Gone(child, pid);
+    out.ended_a_process = out.ended_a_process || TreeProcessGone(child, pid);
     out.dumps.push_back(std::move(dump));
   }
   // In the tree's order, as the native stacks are.

@@ -57,6 +57,13 @@ struct DumpLimits {
   std::chrono::milliseconds quiet{100};
 };
 
+/// Whether `pid` of `child`'s tree has exited: the leader once its exit is published (its pipes drained),
+/// a descendant once it is gone or exiting. Thread-safe.
+bool TreeProcessGone(ChildProcess& child, pid_t pid);
+/// Sends `sig` to `pid` of `child`'s tree: the leader through its pidfd, a descendant by pid (it is alive
+/// and in the tree this moment). False when it was gone.
+bool SignalTreeProcess(ChildProcess& child, pid_t pid, int sig);
+
 /// The runtime dumps of a hung tree.
 struct RuntimeDumps {
   std::vector<ProcessStacks> dumps;  ///< one per process that got one (or an attempt, with its error)

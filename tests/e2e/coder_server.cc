@@ -112,6 +112,13 @@ OneRun RunOnce(std::vector<std::string> args) {
   return out;
 }
 
+bool HasNativeStacksOf(const nlohmann::json& run, const nlohmann::json& pid) {
+  if (!run.is_object() || !run.contains("stacks")) return false;
+  for (const nlohmann::json& s : run["stacks"])
+    if (s["runtime"] == "native" && s["pid"] == pid && !s["text"].get<std::string>().empty()) return true;
+  return false;
+}
+
 const nlohmann::json* DumpOf(const nlohmann::json& run, const std::string& tool) {
   if (!run.is_object() || !run.contains("stacks")) return nullptr;
   for (const nlohmann::json& s : run["stacks"])

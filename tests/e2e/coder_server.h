@@ -57,6 +57,9 @@ OneRun RunOnce(std::vector<std::string> args);
 /// The entry of the run's "stacks" taken with `tool` ("sigquit", "faulthandler", "eu-stack"), or null.
 const nlohmann::json* DumpOf(const nlohmann::json& run, const std::string& tool);
 
+/// Whether the run's "stacks" hold native stacks with text for `pid`.
+bool HasNativeStacksOf(const nlohmann::json& run, const nlohmann::json& pid);
+
 /// The real `coder server` binary, launched through the harness's ChildProcess and waited on until its
 /// ready line. Owns the process: the destructor stops it.
 class CoderServer {

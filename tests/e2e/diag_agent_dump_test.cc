@@ -25,14 +25,8 @@ std::filesystem::path Write(const TempDir& dir, const std::string& name, const s
   return path;
 }
 
-bool HasNativeStacksOf(const json& run, const json& pid) {
-  for (const json& s : run["stacks"])
-    if (s["runtime"] == "native" && s["pid"] == pid && !s["text"].get<std::string>().empty()) return true;
-  return false;
-}
-
 // Its SIGTERM handler joins a worker that waits on an event nobody sets: the stop never ends.
-constexpr const char* kJoinServer = R"(import signal, socket, sys, threading, time
+constexpr const char* kJoinServer = R"(import signal, socket, sys, threading
 stop = threading.Event()
 def worker():
     stop.wait()
@@ -47,7 +41,7 @@ ln.bind(("127.0.0.1", int(sys.argv[1])))
 ln.listen()
 print("listening", flush=True)
 while True:
-    time.sleep(1)
+    signal.pause()
 )";
 
 class DiagPythonDumpTest : public ::testing::Test {

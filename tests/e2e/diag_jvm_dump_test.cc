@@ -135,9 +135,7 @@ TEST_F(DiagJvmDumpTest, AJvmWithoutASigquitHandlerIsNotSentOne) {
   ASSERT_NE(dump, nullptr) << run.dump(2);
   EXPECT_THAT((*dump)["error"].get<std::string>(), HasSubstr("does not catch SIGQUIT"));
   EXPECT_EQ((*dump)["text"], "");
-  bool native = false;
-  for (const json& s : run["stacks"]) native = native || (s["runtime"] == "native" && s["pid"] == (*dump)["pid"]);
-  EXPECT_TRUE(native) << run.dump(2);
+  EXPECT_TRUE(HasNativeStacksOf(run, (*dump)["pid"])) << run.dump(2);
 }
 
 }  // namespace
