@@ -55,6 +55,10 @@ struct ChildProcess::Watch {
   ChildProcess* const child;  // dereferenced only while !closed
   bool closed = false;
   std::optional<boost::asio::posix::stream_descriptor> streams[2];
+  // A stream's pipe taken out of the reactor while a capture runs, read on a timer (ReadAgainSoon); -1
+  // when it is the reactor's.
+  int polled[2] = {-1, -1};
+  int Fd(int index) { return polled[index] >= 0 ? polled[index] : streams[index]->native_handle(); }
   std::optional<boost::asio::posix::stream_descriptor> exit;  // a dup of the pidfd
   std::vector<std::shared_ptr<AsyncWaiter>> waits;            // AsyncWait's, until their handler runs
 
@@ -88,6 +92,9 @@ namespace {
 // exit status back.
 constexpr size_t kReadPerTurn = 256 << 10;
 constexpr size_t kMaxDrainAfterExit = 4 << 20;
+// A capture's pipe is read every millisecond rather than at every write (ReadAgainSoon).
+constexpr auto kCapturePause = std::chrono::milliseconds(1);
+constexpr int kCapturePipeBytes = 1 << 20;
 
 long AnonRssKib() {
   auto text = ReadSmallFile("/proc/self/statm");
@@ -178,6 +185,7 @@ void ChildProcess::OnReadable(int index) {
     ssize_t n = ReadStream(index);
     if (n == 0) return;  // ended
     if (n < 0) {
+      if (watch_->polled[index] >= 0) return ReadAgainSoon(index);
       // Drained: the next write makes the pipe readable again, which the wait sees (Asio registers
       // descriptors edge-triggered, so it must be armed only once the pipe is empty).
       ArmStream(index);
@@ -196,7 +204,7 @@ void ChildProcess::OnReadable(int index) {
 ssize_t ChildProcess::ReadStream(int index) {
   if (!watch_->streams[index]) return 0;
   std::span<char> buf = loop_.read_buffer();
-  ssize_t n = read(watch_->streams[index]->native_handle(), buf.data(), buf.size());
+  ssize_t n = read(watch_->Fd(index), buf.data(), buf.size());
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return -1;
   if (n <= 0) {
     EndStream(index);
@@ -216,6 +224,7 @@ void ChildProcess::EndStream(int index) {
   splitters_[index].Finish([&texts](std::string&& t, bool truncated) { texts.emplace_back(std::move(t), truncated); });
   Deliver(index + 1, texts, Clock::now());
   // Closing cancels the armed wait; its callback finds the stream gone.
+  if (watch_->polled[index] >= 0) close(std::exchange(watch_->polled[index], -1));
   watch_->streams[index].reset();
   // Once the end is published, a thread waiting for it may destroy this object: only the watch, held
   // here, is touched afterwards (its waits are the loop's own, whose child outlives them).
@@ -270,11 +279,52 @@ void ChildProcess::CaptureLocked(const std::vector<std::pair<std::string, bool>>
   }
 }
 
+void ChildProcess::ReadAgainSoon(int index) {
+  auto timer = std::make_shared<boost::asio::steady_timer>(loop_.context(), kCapturePause);
+  timer->async_wait([w = watch_, index, timer](const boost::system::error_code& ec) {
+    if (!ec && !w->closed && w->streams[index] && w->polled[index] >= 0) w->child->OnReadable(index);
+  });
+}
+
+void ChildProcess::PollStreamOf(Watch& w, int index, bool polled) {
+  // A posted task may outlive the child: once both streams ended (EndStream, on this thread) the
+  // destructor no longer waits for the loop. While this stream is open and the watch not closed, the
+  // child cannot have been destroyed, since both happen only on this thread.
+  if (w.closed || !w.streams[index]) return;
+  w.child->PollStream(index, polled);
+}
+
+void ChildProcess::PollStream(int index, bool polled) {
+  if ((watch_->polled[index] >= 0) == polled) return;
+  if (polled) {
+    // A runtime's dump comes in many tiny writes (Go's: 1.4 million for 10 000 goroutines). A pipe
+    // that epoll watches wakes its watcher at every one of them, which makes each write cost a
+    // wake-up and the dump twice as long. Out of the reactor, the writer fills the pipe (enlarged, up
+    // to /proc/sys/fs/pipe-max-size) without waking anyone, and a read every millisecond takes it.
+    // release() ends the armed wait with operation_aborted.
+    watch_->polled[index] = watch_->streams[index]->release();
+    (void)fcntl(watch_->polled[index], F_SETPIPE_SZ, kCapturePipeBytes);
+    ReadAgainSoon(index);
+  } else {
+    boost::system::error_code ec;
+    watch_->streams[index]->assign(std::exchange(watch_->polled[index], -1), ec);
+    if (ec) return EndStream(index);
+    OnReadable(index);  // drains what came meanwhile, then arms the reactor's wait
+  }
+}
+
 void ChildProcess::StartCapture(int stream, size_t max_bytes) {
-  std::lock_guard lock(mu_);
-  capture_stream_ = stream;
-  capture_limit_ = max_bytes;
-  capture_ = {};
+  int previous = 0;
+  {
+    std::lock_guard lock(mu_);
+    previous = std::exchange(capture_stream_, stream);
+    capture_limit_ = max_bytes;
+    capture_ = {};
+  }
+  loop_.Post([w = watch_, previous, stream] {
+    if (previous != 0 && previous != stream) PollStreamOf(*w, previous == 2 ? 1 : 0, false);
+    PollStreamOf(*w, stream == 2 ? 1 : 0, true);
+  });
 }
 
 uint64_t ChildProcess::capture_lines() const {
@@ -284,6 +334,9 @@ uint64_t ChildProcess::capture_lines() const {
 
 ChildProcess::Capture ChildProcess::TakeCapture() {
   std::lock_guard lock(mu_);
+  if (capture_stream_ != 0) {
+    loop_.Post([w = watch_, index = capture_stream_ == 2 ? 1 : 0] { PollStreamOf(*w, index, false); });
+  }
   capture_stream_ = 0;
   return std::exchange(capture_, {});
 }

@@ -122,7 +122,9 @@ class ChildProcess {
   };
   /// From now on the lines of `stream` go to a capture of at most `max_bytes` instead of the retained
   /// lines and the LineCallback: a runtime's dump (a Go goroutine dump on stderr) is kept whole and
-  /// does not push the target's log out of the ring. One capture at a time; a second call restarts it.
+  /// does not push the target's log out of the ring. While it runs the stream's pipe is out of the
+  /// event loop's epoll and read every millisecond (a dump's many tiny writes would each wake the loop).
+  /// One capture at a time; a second call restarts it.
   void StartCapture(int stream, size_t max_bytes);
   /// Lines the running capture has read so far (0 when none runs).
   uint64_t capture_lines() const;
@@ -162,8 +164,12 @@ class ChildProcess {
 
   ChildProcess(LaunchSpec spec, LineCallback on_line, EventLoop& loop);
   void BeginWatching(int stdout_fd, int stderr_fd);  // loop thread
-  void ArmStream(int index);                         // loop thread
-  void OnReadable(int index);                        // loop thread
+  void ReadAgainSoon(int index);                     // loop thread
+  void PollStream(int index, bool polled);           // loop thread: out of the reactor while a capture runs
+  /// PollStream on `w`'s child if that child is still alive (loop thread; for posted tasks).
+  static void PollStreamOf(Watch& w, int index, bool polled);
+  void ArmStream(int index);      // loop thread
+  void OnReadable(int index);     // loop thread
   ssize_t ReadStream(int index);  // bytes read; 0 at end of stream; -1 when nothing to read; loop thread
   void Deliver(int stream, std::vector<std::pair<std::string, bool>>& texts, std::chrono::steady_clock::time_point at);
   void CaptureLocked(const std::vector<std::pair<std::string, bool>>& texts);  // with mu_ held
