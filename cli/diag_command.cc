@@ -19,7 +19,9 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
       shutdown_(diag_->add_subcommand(
           "shutdown",
           "Launch a server repeatedly, signal it, and measure its graceful shutdown: latency, peak RSS, "
-          "timeout fingerprints. By default the built-in coder server; any other after --")) {
+          "timeout fingerprints. By default the built-in coder server; any other after --")),
+      merge_(diag_->add_subcommand("merge", "Combine JSON reports from several machines or CI shards into one report")),
+      history_(*diag_) {
   diag_->require_subcommand(1);
   auto& f = flags_;
   f.self_executable = std::move(self_executable);
@@ -146,7 +148,6 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_flag("--show-output", f.show_output, "Stream every target's output to stderr as it is read");
   s->add_option("command", f.command, "The target command after --; {port} and {dir} are substituted per run");
 
-  merge_ = diag_->add_subcommand("merge", "Combine JSON reports from several machines or CI shards into one report");
   merge_->add_option("reports", merge_inputs_, "JSON reports written by coder diag shutdown --json")
       ->required()
       ->check(CLI::ExistingFile);
@@ -232,6 +233,7 @@ std::optional<std::string> DiagCommand::MissingSeparatorHint(const std::vector<s
 
 int DiagCommand::RunSelected(const std::vector<std::string>& command_line) const {
   if (merge_->parsed()) return RunMerge(command_line);
+  if (history_.selected()) return history_.Run();
   harness::DiagFlags flags = flags_;
   // Without --, the target's own flags would be read as ours (or refused as unknown).
   if (!flags.command.empty() && std::find(command_line.begin(), command_line.end(), "--") == command_line.end()) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/history_command.h"
 #include "harness/experiment/diag.h"
 
 namespace coder::cli {
@@ -14,7 +15,7 @@ namespace coder::cli {
 class DiagCommand {
  public:
   DiagCommand(CLI::App& parent, std::string self_executable);
-  bool selected() const { return shutdown_->parsed() || merge_->parsed(); }
+  bool selected() const { return shutdown_->parsed() || merge_->parsed() || history_.selected(); }
   int Run(const std::vector<std::string>& command_line) const;
   /// For a command line CLI11 refused: when `coder diag shutdown` was given a target's command without
   /// -- before it, the hint that says so ("put -- before the target's command: ..."); else nullopt.
@@ -27,6 +28,7 @@ class DiagCommand {
   CLI::App* diag_;
   CLI::App* shutdown_;
   CLI::App* merge_;
+  HistoryCommand history_;
   harness::DiagFlags flags_;
   CLI::Option* gateway_option_ = nullptr;
   CLI::Option* shutdown_order_option_ = nullptr;

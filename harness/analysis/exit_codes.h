@@ -12,4 +12,9 @@ inline constexpr int kDiagUsage = 2;          ///< a bad flag, an unreadable or 
 inline constexpr int kDiagHarnessFailed = 3;  ///< the harness could not do or keep its work
 inline constexpr int kDiagInterrupted = 130;  ///< SIGINT/SIGTERM: a partial report
 
+/// `coder diag history check`'s verdicts (2 and 3 as above).
+inline constexpr int kHistoryStopped = 0;         ///< no hit since, significantly fewer than before
+inline constexpr int kHistoryStillRecurring = 1;  ///< a hit since
+inline constexpr int kHistoryNotEnoughEvidence = 4;
+
 }  // namespace coder::harness

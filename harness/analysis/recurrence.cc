@@ -80,6 +80,7 @@ RecurrenceCheck CheckRecurrence(Proportion before, Proportion since, double conf
 std::string FormatRate(double rate) {
   const double percent = 100 * std::clamp(rate, 0.0, 1.0);
   if (percent == 0) return "0%";
+  if (percent == 100) return "100%";
   if (percent < 0.1) return fmt::format("{:.2g}%", percent);
   return fmt::format("{:.1f}%", percent);
 }

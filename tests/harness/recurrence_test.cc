@@ -111,7 +111,7 @@ TEST(RecurrenceTest, TooFewCleanRunsSayHowManyMoreWouldDo) {
 
 TEST(RecurrenceTest, RatesAreFormattedAsPercentages) {
   EXPECT_EQ(FormatRate(0), "0%");
-  EXPECT_EQ(FormatRate(1), "100.0%");
+  EXPECT_EQ(FormatRate(1), "100%");
   EXPECT_EQ(FormatRate(0.25), "25.0%");
   EXPECT_EQ(FormatRate(0.00002422), "0.0024%");
 }

@@ -1,0 +1,65 @@
+#include "cli/history_command.h"
+
+#include <fmt/format.h>
+
+#include "harness/analysis/exit_codes.h"
+#include "harness/analysis/run_record.h"
+
+namespace coder::cli {
+
+HistoryCommand::HistoryCommand(CLI::App& diag)
+    : history_(diag.add_subcommand("history", "A history of runs across CI jobs: has a failure stopped recurring?")),
+      ingest_(history_->add_subcommand("ingest", "Store the runs of JSON or JSON-lines reports (each run once)")),
+      check_(history_->add_subcommand(
+          "check",
+          "Has a fingerprint or an outcome stopped recurring since a commit or a date? Exit 0 stopped, "
+          "1 still recurring, 4 not enough evidence yet")) {
+  history_->require_subcommand(1);
+  auto& in = ingest_config_;
+  ingest_->add_option("--db", in.db, "The history's SQLite file (created when missing)")->required();
+  ingest_->add_option("reports", in.reports, "Reports written by coder diag shutdown --json or --jsonl, or merged")
+      ->required()
+      ->check(CLI::ExistingFile);
+  ingest_->add_option("--commit", in.origin.commit,
+                      "The commit the runs tested (default: $GITHUB_SHA, $CI_COMMIT_SHA)");
+  ingest_->add_option("--branch", in.origin.branch, "Its branch (default: $GITHUB_REF_NAME, $CI_COMMIT_REF_NAME)");
+  ingest_->add_option("--runner", in.origin.runner, "The machine (default: $RUNNER_NAME, $CI_RUNNER_DESCRIPTION)");
+  ingest_->add_option("--ci-run-id", in.origin.ci_run_id, "The CI run (default: $GITHUB_RUN_ID, $CI_PIPELINE_ID)");
+  ingest_->add_option("--job-url", in.origin.job_url, "A link to the job (default: the GitHub run's URL, $CI_JOB_URL)");
+  ingest_->add_option("--time", in.origin.at,
+                      "When the runs ran, RFC 3339 UTC (default: the report's meta.started_at; for JSON lines, now)");
+
+  auto& ch = check_config_;
+  check_->add_option("--db", ch.db, "The history's SQLite file")->required()->check(CLI::ExistingFile);
+  auto* fingerprint = check_->add_option("--fingerprint", fingerprint_, "The fingerprint whose runs are counted");
+  auto* outcome = check_->add_option("--outcome", outcome_, "Or the outcome (killed-by-watchdog, crashed, ...)");
+  fingerprint->excludes(outcome);
+  check_->add_option("--since", ch.since, "The fix: a commit (a prefix of its hash) or a date (YYYY-MM-DD)")
+      ->required();
+  check_->add_option("--variant", variant_, "Count only this variant's runs");
+  check_->add_option("--confidence", ch.confidence, "Of the intervals and the test")
+      ->check(CLI::Range(0.5, 0.9999))
+      ->capture_default_str();
+}
+
+int HistoryCommand::Run() const {
+  if (ingest_->parsed()) return harness::RunHistoryIngest(ingest_config_);
+  harness::HistoryCheckConfig config = check_config_;
+  if (fingerprint_.empty() == outcome_.empty()) {
+    fmt::print(stderr, "coder diag history check: give --fingerprint or --outcome\n");
+    return harness::kDiagUsage;
+  }
+  if (!outcome_.empty()) {
+    if (!harness::OutcomeFromString(outcome_)) {
+      fmt::print(stderr, "coder diag history check: --outcome {}: not an outcome (clean, slow, ...)\n", outcome_);
+      return harness::kDiagUsage;
+    }
+    config.selector = {harness::RecurrenceSelector::Kind::kOutcome, outcome_};
+  } else {
+    config.selector = {harness::RecurrenceSelector::Kind::kFingerprint, fingerprint_};
+  }
+  if (!variant_.empty()) config.variant = variant_;
+  return harness::RunHistoryCheck(config);
+}
+
+}  // namespace coder::cli

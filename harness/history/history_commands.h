@@ -1,0 +1,43 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/analysis/recurrence.h"
+#include "harness/history/history_store.h"
+
+namespace coder::harness {
+
+/// `coder diag history ingest`: the database, the reports, and the CI context given on the command line
+/// (the rest comes from the environment: OriginFromEnvironment).
+struct HistoryIngestConfig {
+  std::string db;
+  std::vector<std::string> reports;
+  RunOrigin origin;
+};
+
+/// Ingests every report, each in its own transaction, and prints what each added. A report that cannot
+/// be read is refused with its path and reason and nothing of it stored; the others are still ingested.
+/// Returns 0, 2 when a report was refused, 3 when the database failed.
+int RunHistoryIngest(const HistoryIngestConfig& config);
+
+/// `coder diag history check`.
+struct HistoryCheckConfig {
+  std::string db;
+  RecurrenceSelector selector;
+  std::string since;  ///< a commit (hex prefix) or a date (YYYY-MM-DD, or RFC 3339)
+  std::optional<std::string> variant;
+  double confidence = 0.95;
+};
+
+/// Counts the runs before and since, checks (CheckRecurrence) and prints the verdict as one sentence.
+/// Returns kHistoryStopped, kHistoryStillRecurring or kHistoryNotEnoughEvidence; 2 for a bad `since`, 3
+/// when the database failed.
+int RunHistoryCheck(const HistoryCheckConfig& config);
+
+/// The verdict as one sentence: "0 of 412 runs since 3f2a1c (before: 7 of 388, 1.8% [0.7%, 3.7%]);
+/// Fisher p = 0.006: stopped." `since` is how the user named the start.
+std::string RecurrenceSentence(const RecurrenceCheck& check, const std::string& what, const std::string& since);
+
+}  // namespace coder::harness

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "harness/analysis/run_record.h"
+#include "harness/history/history_store.h"
+
+namespace coder::harness {
+
+/// The runs of one report file and when they started.
+struct ReportFileRuns {
+  std::vector<RunRecord> runs;
+  std::string started_at;  ///< the document's meta.started_at; empty for JSON lines, which carry none
+};
+
+/// Reads a report written by `coder diag shutdown`: a JSON document (`--json`, merged ones included,
+/// read strictly as ReadWholeReport reads it) or JSON lines (`--jsonl`, every line a run record). A file
+/// that is corrupt or cut off is an Error naming the path and, for JSON lines, the line: a history must
+/// not count a report by halves.
+Result<ReportFileRuns> ReadReportFileRuns(const std::filesystem::path& path);
+
+/// The CI context of an ingest: each field from `given` when set, else from the CI's environment
+/// (GitHub Actions' GITHUB_SHA, GITHUB_REF_NAME, RUNNER_NAME, GITHUB_RUN_ID and the run's URL; GitLab's
+/// CI_COMMIT_SHA, CI_COMMIT_REF_NAME, CI_RUNNER_DESCRIPTION, CI_PIPELINE_ID, CI_JOB_URL). `at` is left as
+/// given: the report's own time decides it (IngestReportFile). `env` is getenv by default.
+RunOrigin OriginFromEnvironment(RunOrigin given, const std::function<const char*(const char*)>& env = nullptr);
+
+/// Reads `path` and stores its runs in one transaction (all or nothing). Their time is `origin.at` when
+/// set, else the report's meta.started_at, else now (JSON lines).
+Result<IngestCounts> IngestReportFile(HistoryStore& store, const std::filesystem::path& path, RunOrigin origin);
+
+}  // namespace coder::harness

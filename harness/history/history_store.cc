@@ -1,0 +1,244 @@
+#include "harness/history/history_store.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <cctype>
+
+namespace coder::harness {
+namespace {
+
+// Bumped when the tables change; a file of a newer version is refused rather than misread.
+constexpr int kSchemaVersion = 1;
+
+// Runs keep only what `show` and `check` ask about: the reports stay the record of everything else.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  run_key TEXT NOT NULL UNIQUE,
+  at TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  branch TEXT NOT NULL,
+  runner TEXT NOT NULL,
+  ci_run_id TEXT NOT NULL,
+  job_url TEXT NOT NULL,
+  variant TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  latency_ms REAL,
+  peak_rss_bytes INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_fingerprints (
+  fingerprint TEXT NOT NULL,
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  PRIMARY KEY (fingerprint, run_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_at ON runs(at);
+CREATE INDEX IF NOT EXISTS runs_by_variant_at ON runs(variant, at);
+CREATE INDEX IF NOT EXISTS runs_by_outcome_at ON runs(outcome, at);
+CREATE INDEX IF NOT EXISTS runs_by_commit ON runs(commit_sha, at);
+)sql";
+
+/// One prepared statement; finalized when it goes. Binds are 1-based as in SQLite.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK; }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return ok_; }
+  void Bind(int i, std::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  void Bind(int i, std::optional<double> value) {
+    if (value) sqlite3_bind_double(stmt_, i, *value);
+    else sqlite3_bind_null(stmt_, i);
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+std::string RunKey(const RunRecord& run) {
+  const std::string text = run.ToJson().dump();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
+  std::string hex;
+  hex.reserve(2 * size);
+  for (unsigned int i = 0; i < size; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr);
+  if (rc != SQLITE_OK) {
+    Error error{fmt::format("cannot open history {}: {}", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
+    sqlite3_close(db);
+    return error;
+  }
+  std::unique_ptr<HistoryStore> store(new HistoryStore(db, path));
+  // Concurrent ingests wait for each other's transaction instead of failing at once.
+  sqlite3_busy_timeout(db, 30000);
+  // WAL lets readers go on while one job writes; FULL syncs the log at each commit, so a run the
+  // command said it stored survives a crash or a power cut.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (auto st = store->Exec(pragma); !st) return st.error();
+  }
+  int64_t found = 0;
+  {
+    // Finalized before the write below: a statement left open holds a read transaction, whose snapshot
+    // another job's commit makes stale, and a stale one cannot become a write (SQLITE_BUSY at once,
+    // without the busy timeout).
+    Statement version(db, "PRAGMA user_version");
+    if (!version.ok() || version.Step() != SQLITE_ROW) return store->SqlError("read the schema version");
+    found = version.Int(0);
+  }
+  if (found > kSchemaVersion)
+    return Error{
+        fmt::format("history {} has schema version {}; this coder reads version {}", path, found, kSchemaVersion)};
+  if (found < kSchemaVersion) {
+    if (auto st = store->Exec("BEGIN IMMEDIATE"); !st) return st.error();
+    if (auto st = store->Exec(kSchema); !st) return st.error();
+    if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str()); !st) return st.error();
+    if (auto st = store->Exec("COMMIT"); !st) return st.error();
+  }
+  return store;
+}
+
+HistoryStore::~HistoryStore() { Close(); }
+
+void HistoryStore::Close() {
+  if (db_ == nullptr) return;
+  sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
+Error HistoryStore::SqlError(std::string_view what) const {
+  if (db_ == nullptr) return Error{fmt::format("history {}: {}: closed", path_, what)};
+  return Error{fmt::format("history {}: {}: {}", path_, what, sqlite3_errmsg(db_))};
+}
+
+Status HistoryStore::Exec(const char* sql) {
+  if (db_ == nullptr) return SqlError("closed");
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return SqlError(sql);
+  return Ok{};
+}
+
+Result<IngestCounts> HistoryStore::Ingest(const RunOrigin& origin, const std::vector<RunRecord>& runs) {
+  if (db_ == nullptr) return SqlError("ingest");
+  // IMMEDIATE takes the write lock at once: two ingests that both read first and then upgraded would
+  // deadlock, one of them failing with SQLITE_BUSY despite the timeout.
+  if (auto st = Exec("BEGIN IMMEDIATE"); !st) return st.error();
+  auto rollback = [this](Error e) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  };
+  Statement insert(db_,
+                   "INSERT INTO runs (run_key, at, commit_sha, branch, runner, ci_run_id, job_url, variant, outcome, "
+                   "latency_ms, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (run_key) DO NOTHING");
+  Statement fingerprint(db_, "INSERT OR IGNORE INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?)");
+  if (!insert.ok() || !fingerprint.ok()) return rollback(SqlError("prepare the ingest"));
+  IngestCounts counts;
+  for (const RunRecord& run : runs) {
+    insert.Bind(1, RunKey(run));
+    insert.Bind(2, origin.at);
+    insert.Bind(3, origin.commit);
+    insert.Bind(4, origin.branch);
+    insert.Bind(5, origin.runner);
+    insert.Bind(6, origin.ci_run_id);
+    insert.Bind(7, origin.job_url);
+    insert.Bind(8, run.variant);
+    insert.Bind(9, ToString(run.outcome));
+    insert.Bind(10, run.latency_ms);
+    insert.Bind(11, static_cast<int64_t>(std::max(run.kernel_peak_rss_bytes, run.tree_peak_rss_bytes)));
+    if (insert.Step() != SQLITE_DONE) return rollback(SqlError("store a run"));
+    insert.Reset();
+    if (sqlite3_changes(db_) == 0) {
+      ++counts.already;
+      continue;
+    }
+    ++counts.added;
+    const int64_t id = sqlite3_last_insert_rowid(db_);
+    for (const std::string& name : run.fingerprints) {
+      fingerprint.Bind(1, name);
+      fingerprint.Bind(2, id);
+      if (fingerprint.Step() != SQLITE_DONE) return rollback(SqlError("store a fingerprint"));
+      fingerprint.Reset();
+    }
+  }
+  if (auto st = Exec("COMMIT"); !st) return rollback(st.error());
+  return counts;
+}
+
+Result<std::optional<std::string>> HistoryStore::FirstRunOfCommit(std::string_view prefix) {
+  if (db_ == nullptr) return SqlError("find a commit");
+  // A range on the index rather than LIKE, whose escaping and case rules would need care.
+  std::string low(prefix), high(prefix);
+  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  high = low + "\x7f";
+  Statement commits(db_, "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= ? AND commit_sha < ? LIMIT 2");
+  if (!commits.ok()) return SqlError("find a commit");
+  commits.Bind(1, low);
+  commits.Bind(2, high);
+  std::vector<std::string> found;
+  while (commits.Step() == SQLITE_ROW) found.push_back(commits.Text(0));
+  if (found.empty()) return std::optional<std::string>();
+  if (found.size() > 1)
+    return Error{fmt::format("commit {} is ambiguous in the history ({}, {}, ...): give more of it", prefix, found[0],
+                             found[1])};
+  Statement first(db_, "SELECT MIN(at) FROM runs WHERE commit_sha = ?");
+  if (!first.ok()) return SqlError("find a commit");
+  first.Bind(1, found[0]);
+  if (first.Step() != SQLITE_ROW) return SqlError("find a commit");
+  return std::optional<std::string>(first.Text(0));
+}
+
+Result<Proportion> HistoryStore::Count(const RecurrenceSelector& selector, const std::optional<std::string>& variant,
+                                       const std::string& since, bool before) {
+  if (db_ == nullptr) return SqlError("count runs");
+  const std::string when = before ? "r.at < ?1" : "r.at >= ?1";
+  const std::string of_variant = variant ? " AND r.variant = ?2" : "";
+  const std::string all = "SELECT COUNT(*) FROM runs r WHERE " + when + of_variant;
+  const std::string hits =
+      selector.kind == RecurrenceSelector::Kind::kOutcome
+          ? all + " AND r.outcome = ?3"
+          : "SELECT COUNT(*) FROM run_fingerprints f JOIN runs r ON r.id = f.run_id WHERE f.fingerprint = ?3 AND " +
+                when + of_variant;
+  Proportion p;
+  for (auto [sql, out] : {std::pair{&all, &p.runs}, std::pair{&hits, &p.hits}}) {
+    Statement count(db_, sql->c_str());
+    if (!count.ok()) return SqlError("count runs");
+    count.Bind(1, since);
+    if (variant) count.Bind(2, *variant);
+    count.Bind(3, selector.name);
+    if (count.Step() != SQLITE_ROW) return SqlError("count runs");
+    *out = static_cast<uint64_t>(count.Int(0));
+  }
+  return p;
+}
+
+Result<uint64_t> HistoryStore::RunCount() {
+  if (db_ == nullptr) return SqlError("count runs");
+  Statement count(db_, "SELECT COUNT(*) FROM runs");
+  if (!count.ok() || count.Step() != SQLITE_ROW) return SqlError("count runs");
+  return static_cast<uint64_t>(count.Int(0));
+}
+
+}  // namespace coder::harness

@@ -1,0 +1,184 @@
+// `coder diag history`: the real binary against real SQLite files, several processes at once.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <csignal>
+#include <fstream>
+
+#include "harness/analysis/run_record.h"
+#include "harness/history/history_store.h"
+#include "tests/e2e/coder_server.h"
+
+namespace coder::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using harness::Outcome;
+using harness::RunRecord;
+
+const std::string kFingerprint = "websocket-shutdown-timeout";
+
+// A JSON-lines report of `runs` runs of `variant`, those whose index `hit` selects with the fingerprint.
+void WriteRuns(
+    const std::filesystem::path& path, const std::string& variant, int runs,
+    const std::function<bool(int)>& hit = [](int) { return false; }) {
+  std::ofstream out(path);
+  for (int i = 0; i < runs; ++i) {
+    RunRecord run;
+    run.variant = variant;
+    run.index = i;
+    run.latency_ms = 0.5 + i * 0.001;
+    if (hit(i)) {
+      run.outcome = Outcome::kTimeoutFingerprint;
+      run.fingerprints = {kFingerprint};
+      run.latency_ms = 10000.2 + i * 0.001;
+    }
+    out << run.ToJson().dump() << '\n';
+  }
+}
+
+uint64_t StoredRuns(const std::filesystem::path& db) {
+  auto store = harness::HistoryStore::Open(db.string());
+  EXPECT_TRUE(store.ok()) << store.error().message;
+  if (!store) return 0;
+  auto count = (*store)->RunCount();
+  return count ? *count : 0;
+}
+
+std::string IntegrityCheck(const std::filesystem::path& db) {
+  sqlite3* handle = nullptr;
+  std::string result;
+  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    result = std::string("cannot open: ") + sqlite3_errmsg(handle);
+  } else if (sqlite3_exec(
+                 handle, "PRAGMA integrity_check",
+                 [](void* out, int, char** values, char**) {
+                   *static_cast<std::string*>(out) += values[0] ? values[0] : "";
+                   return 0;
+                 },
+                 &result, nullptr) != SQLITE_OK) {
+    result += std::string("integrity_check failed: ") + sqlite3_errmsg(handle);
+  }
+  sqlite3_close(handle);
+  return result;
+}
+
+TEST(HistoryCommandTest, ConcurrentIngestsLoseAndDoubleNothing) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  constexpr int kReports = 6, kRuns = 2000;
+  std::vector<std::unique_ptr<harness::ChildProcess>> ingests;
+  for (int r = 0; r < kReports; ++r) WriteRuns(dir.path() / fmt::format("r{}.jsonl", r), fmt::format("v{}", r), kRuns);
+  // Seven jobs at once, one of them with a report another job also stores.
+  for (int r = 0; r <= kReports; ++r) {
+    const auto report = dir.path() / fmt::format("r{}.jsonl", r % kReports);
+    ingests.push_back(LaunchCoder({"diag", "history", "ingest", "--db", db.string(), "--commit",
+                                   fmt::format("c0ffee{:02}", r), report.string()}));
+    ASSERT_TRUE(ingests.back());
+  }
+  for (auto& ingest : ingests) {
+    auto exit = ingest->WaitUntil(In(60s));
+    ASSERT_TRUE(exit);
+    EXPECT_EQ(exit->Describe(), "exit 0") << ingest->Output();
+  }
+  EXPECT_EQ(StoredRuns(db), static_cast<uint64_t>(kReports * kRuns));
+  EXPECT_EQ(IntegrityCheck(db), "ok");
+}
+
+TEST(HistoryCommandTest, AKillDuringAnIngestLeavesAllOrNothingAndTheNextIngestStoresIt) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  const auto report = dir.path() / "big.jsonl";
+  constexpr int kRuns = 60000;
+  WriteRuns(report, "v", kRuns);
+  auto ingest = LaunchCoder({"diag", "history", "ingest", "--db", db.string(), report.string()});
+  ASSERT_TRUE(ingest);
+  // The transaction is under way once its pages spill into the write-ahead log.
+  const auto wal = dir.path() / "history.db-wal";
+  ASSERT_TRUE(test_support::Eventually(
+      [&] {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(wal, ec);  // (uintmax_t)-1 when missing
+        return (!ec && size > (1u << 20)) || ingest->exit_status().has_value();
+      },
+      In(60s)));
+  ASSERT_TRUE(ingest->SignalGroup(SIGKILL).ok()) << "the ingest ended before it could be killed";
+  auto exit = ingest->WaitUntil(In(10s));
+  ASSERT_TRUE(exit);
+  ASSERT_EQ(exit->Describe(), "killed by SIGKILL");
+  EXPECT_EQ(IntegrityCheck(db), "ok");
+  EXPECT_EQ(StoredRuns(db), 0u);  // the transaction never committed
+  auto again = RunCoder({"diag", "history", "ingest", "--db", db.string(), report.string()});
+  ASSERT_TRUE(again.exit);
+  EXPECT_EQ(again.exit->Describe(), "exit 0") << again.output;
+  EXPECT_EQ(StoredRuns(db), static_cast<uint64_t>(kRuns));
+}
+
+TEST(HistoryCommandTest, CheckSaysInASentenceAndItsExitCodeWhetherItStopped) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  auto ingest = [&](const std::string& name, const std::string& commit, const std::string& at, int runs,
+                    const std::function<bool(int)>& hit) {
+    WriteRuns(dir.path() / name, name, runs, hit);
+    auto run = RunCoder({"diag", "history", "ingest", "--db", db.string(), "--commit", commit, "--time", at,
+                         (dir.path() / name).string()});
+    ASSERT_TRUE(run.exit);
+    ASSERT_EQ(run.exit->Describe(), "exit 0") << run.output;
+  };
+  // 7 of 388 before the fix (3f2a1c), none of 412 after it: the seed's numbers.
+  ingest("before", "1234abcd", "2026-11-01T00:00:00.000Z", 388, [](int i) { return i % 55 == 7; });
+  ingest("after", "3f2a1c99", "2026-11-10T00:00:00.000Z", 412, [](int) { return false; });
+  auto check = [&](std::vector<std::string> args) {
+    std::vector<std::string> all = {"diag", "history", "check", "--db", db.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunCoder(all);
+  };
+  auto stopped = check({"--fingerprint", kFingerprint, "--since", "3f2a1c"});
+  ASSERT_TRUE(stopped.exit);
+  EXPECT_EQ(stopped.exit->Describe(), "exit 0") << stopped.output;
+  EXPECT_NE(stopped.output.find("websocket-shutdown-timeout: 0 of 412 runs since 3f2a1c (before: 7 of 388, 1.8% "
+                                "[0.7%, 3.7%]); Fisher p = 0.0061: stopped."),
+            std::string::npos)
+      << stopped.output;
+  // A recurrence after the fix.
+  ingest("later", "5555eeee", "2026-11-20T00:00:00.000Z", 50, [](int i) { return i == 3; });
+  auto recurring = check({"--fingerprint", kFingerprint, "--since", "3f2a1c"});
+  EXPECT_EQ(recurring.exit->Describe(), "exit 1") << recurring.output;
+  EXPECT_NE(recurring.output.find("1 of 462 runs since 3f2a1c"), std::string::npos) << recurring.output;
+  // Since the last commit: 50 runs with a hit. Since a date after everything: nothing ran.
+  auto early = check({"--outcome", "timeout-fingerprint", "--since", "2026-11-25"});
+  EXPECT_EQ(early.exit->Describe(), "exit 4") << early.output;
+  EXPECT_NE(early.output.find("0 of 0 runs since 2026-11-25"), std::string::npos) << early.output;
+  EXPECT_NE(early.output.find("more clean runs would make it conclusive"), std::string::npos) << early.output;
+  // Usage errors.
+  auto bad_since = check({"--fingerprint", kFingerprint, "--since", "last-tuesday"});
+  EXPECT_EQ(bad_since.exit->Describe(), "exit 2") << bad_since.output;
+  EXPECT_NE(bad_since.output.find("neither a commit"), std::string::npos) << bad_since.output;
+  auto unknown_commit = check({"--fingerprint", kFingerprint, "--since", "deadbeef"});
+  EXPECT_EQ(unknown_commit.exit->Describe(), "exit 2") << unknown_commit.output;
+  EXPECT_NE(unknown_commit.output.find("no run of commit deadbeef"), std::string::npos) << unknown_commit.output;
+  auto both = check({"--fingerprint", kFingerprint, "--outcome", "crashed", "--since", "3f2a1c"});
+  EXPECT_EQ(both.exit->Describe(), "exit 2");
+  auto bad_outcome = check({"--outcome", "exploded", "--since", "3f2a1c"});
+  EXPECT_EQ(bad_outcome.exit->Describe(), "exit 2");
+  EXPECT_NE(bad_outcome.output.find("not an outcome"), std::string::npos) << bad_outcome.output;
+}
+
+TEST(HistoryCommandTest, ARefusedReportIsNamedAndTheOthersAreStillIngested) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  WriteRuns(dir.path() / "good.jsonl", "v", 5);
+  std::ofstream(dir.path() / "cut.jsonl") << "{\"variant\": \"v\", \"outcome\": \"cle";
+  auto run = RunCoder({"diag", "history", "ingest", "--db", db.string(), (dir.path() / "cut.jsonl").string(),
+                       (dir.path() / "good.jsonl").string()});
+  ASSERT_TRUE(run.exit);
+  EXPECT_EQ(run.exit->Describe(), "exit 2") << run.output;
+  EXPECT_NE(run.output.find("refused " + (dir.path() / "cut.jsonl").string() + " line 1: cut off"), std::string::npos)
+      << run.output;
+  EXPECT_NE(run.output.find("good.jsonl: 5 runs added"), std::string::npos) << run.output;
+  EXPECT_EQ(StoredRuns(db), 5u);
+}
+
+}  // namespace
+}  // namespace coder::e2e
