@@ -34,9 +34,12 @@ HistoryCommand::HistoryCommand(CLI::App& diag)
   auto* fingerprint = check_->add_option("--fingerprint", fingerprint_, "The fingerprint whose runs are counted");
   auto* outcome = check_->add_option("--outcome", outcome_, "Or the outcome (killed-by-watchdog, crashed, ...)");
   fingerprint->excludes(outcome);
-  check_->add_option("--since", ch.since, "The fix: a commit (a prefix of its hash) or a date (YYYY-MM-DD)")
+  check_
+      ->add_option("--since", ch.since,
+                   "The fix: a commit (a prefix of its hash; its first ingested run) or a time (YYYY-MM-DD, RFC 3339)")
       ->required();
   check_->add_option("--variant", variant_, "Count only this variant's runs");
+  check_->add_option("--branch", branch_, "Count only the runs of this branch (as ingested)");
   check_->add_option("--confidence", ch.confidence, "Of the intervals and the test")
       ->check(CLI::Range(0.5, 0.9999))
       ->capture_default_str();
@@ -59,6 +62,7 @@ int HistoryCommand::Run() const {
     config.selector = {harness::RecurrenceSelector::Kind::kFingerprint, fingerprint_};
   }
   if (!variant_.empty()) config.variant = variant_;
+  if (!branch_.empty()) config.branch = branch_;
   return harness::RunHistoryCheck(config);
 }
 

@@ -21,7 +21,7 @@ class HistoryCommand {
   CLI::App* check_;
   harness::HistoryIngestConfig ingest_config_;
   harness::HistoryCheckConfig check_config_;
-  std::string fingerprint_, outcome_, variant_;
+  std::string fingerprint_, outcome_, variant_, branch_;
 };
 
 }  // namespace coder::cli

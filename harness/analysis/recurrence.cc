@@ -6,6 +6,7 @@
 #include <boost/math/special_functions/beta.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace coder::harness {
@@ -24,11 +25,22 @@ RateInterval ClopperPearson(Proportion p, double confidence) {
 }
 
 double FisherLowerSince(Proportion before, Proportion since) {
+  // Counts read from a history are consistent, but a caller's may not be: hits beyond runs are runs.
+  before.hits = std::min(before.hits, before.runs);
+  since.hits = std::min(since.hits, since.runs);
   const uint64_t hits = before.hits + since.hits;
   const uint64_t runs = before.runs + since.runs;
   if (before.hits == 0 || before.runs == 0 || since.runs == 0 || hits == 0) return 1.0;
-  // Boost's distribution counts in unsigned (32 bits): 4 billion runs is beyond any history.
-  constexpr uint64_t kMax = std::numeric_limits<unsigned>::max();
+  if (since.hits == 0) {
+    // Every hit fell before: P(X >= hits) = P(X = hits) = C(before.runs, hits) / C(runs, hits), in closed
+    // form at any size. This is the case a fix is checked in, and CleanRunsToConclude's every step.
+    double log_p = 0;
+    for (uint64_t k = 0; k < hits; ++k)
+      log_p += std::log(static_cast<double>(before.runs - k)) - std::log(static_cast<double>(runs - k));
+    return std::clamp(std::exp(log_p), 0.0, 1.0);
+  }
+  // Boost's distribution computes in unsigned and int (n + r, N + 2): beyond INT_MAX runs it would wrap.
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int>::max()) / 2;
   if (runs > kMax) return 1.0;
   // X: the hits that fall in `before` when `hits` hits are spread over all runs at one rate. Its
   // support starts at max(0, hits - since.runs); P(X >= before.hits) is 1 at or below that start.
@@ -81,8 +93,12 @@ std::string FormatRate(double rate) {
   const double percent = 100 * std::clamp(rate, 0.0, 1.0);
   if (percent == 0) return "0%";
   if (percent == 100) return "100%";
-  if (percent < 0.1) return fmt::format("{:.2g}%", percent);
-  return fmt::format("{:.1f}%", percent);
+  // One decimal, or as many as two significant digits of the distance from 0% (or from 100%) need, so a
+  // bound of 0.000025% is not "0.0%" and 99.97% is not "100.0%". Fixed notation, never an exponent.
+  const double distance = std::min(percent, 100 - percent);
+  int decimals = 1;
+  if (distance < 0.1) decimals = std::min(12, static_cast<int>(std::ceil(-std::log10(distance))) + 1);
+  return fmt::format("{:.{}f}%", percent, decimals);
 }
 
 }  // namespace coder::harness

@@ -28,7 +28,8 @@ RateInterval ClopperPearson(Proportion p, double confidence = 0.95);
 /// The one-sided p-value of Fisher's exact test that the rate `since` is lower than `before`: the
 /// probability, with both rows' run counts and the total hits fixed, that `before` holds at least the
 /// hits it holds if the rate never changed (the hypergeometric upper tail). 1 when there is nothing to
-/// compare (no hits at all, or an empty row). Pure; thread-safe.
+/// compare (no hits at all, or an empty row), and beyond a billion runs with hits since (Boost's
+/// distribution would overflow); exact at any size when no run since hit. Pure; thread-safe.
 double FisherLowerSince(Proportion before, Proportion since);
 
 /// The answer to "has it stopped recurring since the fix?".
@@ -58,7 +59,8 @@ RecurrenceCheck CheckRecurrence(Proportion before, Proportion since, double conf
 std::optional<uint64_t> CleanRunsToConclude(Proportion before, Proportion since, double alpha,
                                             uint64_t limit = 100'000'000);
 
-/// A rate in [0, 1] as a percentage: one decimal ("1.8%"), two significant digits below 0.1%.
+/// A rate in [0, 1] as a percentage in fixed notation: one decimal ("1.8%"), and below 0.1% (or above
+/// 99.9%) the decimals that show two significant digits of the distance from 0% (from 100%).
 std::string FormatRate(double rate);
 
 }  // namespace coder::harness

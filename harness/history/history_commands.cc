@@ -15,16 +15,6 @@ std::string RateText(const Proportion& p, const RateInterval& interval) {
                      FormatRate(interval.upper));
 }
 
-bool IsDate(const std::string& s) {
-  auto digits = [&](size_t from, size_t n) {
-    for (size_t i = from; i < from + n; ++i)
-      if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-    return true;
-  };
-  return digits(0, 4) && s.size() >= 10 && s[4] == '-' && digits(5, 2) && s[7] == '-' && digits(8, 2) &&
-         (s.size() == 10 || s[10] == 'T');
-}
-
 bool IsCommitPrefix(const std::string& s) {
   if (s.size() < 4 || s.size() > 64) return false;
   for (char c : s)
@@ -57,32 +47,49 @@ std::string RecurrenceSentence(const RecurrenceCheck& check, const std::string& 
 }
 
 int RunHistoryIngest(const HistoryIngestConfig& config) {
+  const char* self = "coder diag history ingest";
+  RunOrigin origin = OriginFromEnvironment(config.origin);
+  if (!origin.at.empty()) {
+    auto at = CanonicalUtc(origin.at);
+    if (!at) {
+      fmt::print(stderr, "{}: --time {}: not a time (RFC 3339, e.g. 2026-12-01T10:00:00Z, or YYYY-MM-DD)\n", self,
+                 origin.at);
+      return kDiagUsage;
+    }
+    origin.at = *at;
+  }
   auto store = HistoryStore::Open(config.db);
   if (!store) {
-    fmt::print(stderr, "coder diag history ingest: {}\n", store.error().message);
+    fmt::print(stderr, "{}: {}\n", self, store.error().message);
     return kDiagHarnessFailed;
   }
-  const RunOrigin origin = OriginFromEnvironment(config.origin);
   int status = kDiagNoFindings;
   for (const std::string& report : config.reports) {
-    auto counts = IngestReportFile(**store, report, origin);
-    if (!counts) {
+    auto outcome = IngestReportFile(**store, report, origin);
+    if (!outcome) {
+      // The database failed (locked past its timeout, a full disk): the next report would fare no better.
+      fmt::print(stderr, "{}: {}\n", self, outcome.error().message);
+      return kDiagHarnessFailed;
+    }
+    if (outcome->refused) {
       // Refused whole (one transaction a report); the other reports are still worth keeping.
-      fmt::print(stderr, "coder diag history ingest: refused {}\n", counts.error().message);
-      status = std::max(status, kDiagUsage);
+      fmt::print(stderr, "{}: refused {}\n", self, outcome->refused->message);
+      status = kDiagUsage;
       continue;
     }
-    fmt::print("{}: {} run{} added, {} already in the history\n", report, counts->added, counts->added == 1 ? "" : "s",
-               counts->already);
+    const IngestCounts& counts = outcome->counts;
+    fmt::print("{}: {} run{} added, {} already in the history\n", report, counts.added, counts.added == 1 ? "" : "s",
+               counts.already);
   }
   return status;
 }
 
 int RunHistoryCheck(const HistoryCheckConfig& config) {
   const char* self = "coder diag history check";
-  if (!IsDate(config.since) && !IsCommitPrefix(config.since)) {
-    fmt::print(stderr, "{}: --since {}: neither a commit (4 to 64 hex digits) nor a date (YYYY-MM-DD)\n", self,
-               config.since);
+  const std::optional<std::string> since_time = CanonicalUtc(config.since);
+  if (!since_time && !IsCommitPrefix(config.since)) {
+    fmt::print(stderr, "{}: --since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD or RFC 3339)\n",
+               self, config.since);
     return kDiagUsage;
   }
   auto store = HistoryStore::Open(config.db);
@@ -90,28 +97,36 @@ int RunHistoryCheck(const HistoryCheckConfig& config) {
     fmt::print(stderr, "{}: {}\n", self, store.error().message);
     return kDiagHarnessFailed;
   }
-  std::string since_at = config.since;
-  if (!IsDate(config.since)) {
-    auto first = (*store)->FirstRunOfCommit(config.since);
-    if (!first) {
-      fmt::print(stderr, "{}: {}\n", self, first.error().message);
-      return kDiagUsage;
+  std::string since_at;
+  if (since_time) {
+    since_at = *since_time;
+  } else {
+    auto found = (*store)->FindCommit(config.since);
+    if (!found) {
+      fmt::print(stderr, "{}: {}\n", self, found.error().message);
+      return kDiagHarnessFailed;
     }
-    if (!*first) {
+    if (found->commits.empty()) {
       fmt::print(stderr, "{}: no run of commit {} in {}: ingest its reports first\n", self, config.since, config.db);
       return kDiagUsage;
     }
-    since_at = **first;
+    if (found->commits.size() > 1) {
+      fmt::print(stderr, "{}: commit {} is ambiguous in the history ({}, {}, ...): give more of it\n", self,
+                 config.since, found->commits[0], found->commits[1]);
+      return kDiagUsage;
+    }
+    since_at = found->first_at;
   }
-  auto before = (*store)->Count(config.selector, config.variant, since_at, true);
-  auto since = (*store)->Count(config.selector, config.variant, since_at, false);
-  if (!before || !since) {
-    fmt::print(stderr, "{}: {}\n", self, (!before ? before.error() : since.error()).message);
+  auto counts = (*store)->CountAround(config.selector, {config.variant, config.branch}, since_at);
+  if (!counts) {
+    fmt::print(stderr, "{}: {}\n", self, counts.error().message);
     return kDiagHarnessFailed;
   }
-  const RecurrenceCheck check = CheckRecurrence(*before, *since, config.confidence);
-  const std::string what = (config.selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome " : "") +
-                           config.selector.name + (config.variant ? " in " + *config.variant : "");
+  const RecurrenceCheck check = CheckRecurrence(counts->first, counts->second, config.confidence);
+  std::string what =
+      (config.selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome " : "") + config.selector.name;
+  if (config.variant) what += " in " + *config.variant;
+  if (config.branch) what += " on " + *config.branch;
   fmt::print("{}\n", RecurrenceSentence(check, what, config.since));
   switch (check.verdict) {
     case RecurrenceVerdict::kStopped: return kHistoryStopped;

@@ -19,21 +19,22 @@ struct HistoryIngestConfig {
 
 /// Ingests every report, each in its own transaction, and prints what each added. A report that cannot
 /// be read is refused with its path and reason and nothing of it stored; the others are still ingested.
-/// Returns 0, 2 when a report was refused, 3 when the database failed.
+/// Returns 0, 2 when a report was refused (or --time is not a time), 3 when the database failed (then
+/// the reports after it are not tried).
 int RunHistoryIngest(const HistoryIngestConfig& config);
 
 /// `coder diag history check`.
 struct HistoryCheckConfig {
   std::string db;
   RecurrenceSelector selector;
-  std::string since;  ///< a commit (hex prefix) or a date (YYYY-MM-DD, or RFC 3339)
-  std::optional<std::string> variant;
+  std::string since;  ///< a commit (hex prefix) or a time (YYYY-MM-DD, or RFC 3339: CanonicalUtc)
+  std::optional<std::string> variant, branch;
   double confidence = 0.95;
 };
 
 /// Counts the runs before and since, checks (CheckRecurrence) and prints the verdict as one sentence.
-/// Returns kHistoryStopped, kHistoryStillRecurring or kHistoryNotEnoughEvidence; 2 for a bad `since`, 3
-/// when the database failed.
+/// Returns kHistoryStopped, kHistoryStillRecurring or kHistoryNotEnoughEvidence; 2 for a bad `since` (not
+/// a time, an unknown or ambiguous commit), 3 when the database failed.
 int RunHistoryCheck(const HistoryCheckConfig& config);
 
 /// The verdict as one sentence: "0 of 412 runs since 3f2a1c (before: 7 of 388, 1.8% [0.7%, 3.7%]);

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 
 #include "common/file_util.h"
 #include "common/time_format.h"
@@ -82,14 +84,80 @@ RunOrigin OriginFromEnvironment(RunOrigin given, const std::function<const char*
   return given;
 }
 
-Result<IngestCounts> IngestReportFile(HistoryStore& store, const std::filesystem::path& path, RunOrigin origin) {
+std::optional<std::string> CanonicalUtc(std::string_view text) {
+  auto number = [&](size_t from, size_t n) -> std::optional<int> {
+    if (from + n > text.size()) return std::nullopt;
+    int value = 0;
+    for (size_t i = from; i < from + n; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  auto year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  if (!year || !month || !day || text[4] != '-' || text[7] != '-') return std::nullopt;
+  std::tm fields{};
+  fields.tm_year = *year - 1900;
+  fields.tm_mon = *month - 1;
+  fields.tm_mday = *day;
+  int millis = 0;
+  long offset_seconds = 0;
+  if (text.size() != 10) {
+    auto hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+    if (text[10] != 'T' || !hour || !minute || !second || text[13] != ':' || text[16] != ':') return std::nullopt;
+    fields.tm_hour = *hour;
+    fields.tm_min = *minute;
+    fields.tm_sec = *second;
+    size_t at = 19;
+    if (at < text.size() && text[at] == '.') {
+      size_t digits = 0;
+      for (++at; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])); ++at, ++digits)
+        if (digits < 3) millis = millis * 10 + (text[at] - '0');
+      if (digits == 0) return std::nullopt;
+      for (; digits < 3; ++digits) millis *= 10;
+    }
+    if (at + 1 == text.size() && text[at] == 'Z') {
+    } else if (at + 6 == text.size() && (text[at] == '+' || text[at] == '-') && text[at + 3] == ':') {
+      auto oh = number(at + 1, 2), om = number(at + 4, 2);
+      if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
+      offset_seconds = (text[at] == '+' ? 1 : -1) * (*oh * 3600L + *om * 60L);
+    } else {
+      return std::nullopt;
+    }
+  }
+  // timegm normalises out-of-range fields (February 30 becomes March 2): an impossible time is one that
+  // does not come back as given.
+  const std::tm given = fields;
+  const time_t seconds = timegm(&fields);
+  if (seconds == static_cast<time_t>(-1) || fields.tm_year != given.tm_year || fields.tm_mon != given.tm_mon ||
+      fields.tm_mday != given.tm_mday || fields.tm_hour != given.tm_hour || fields.tm_min != given.tm_min ||
+      fields.tm_sec != given.tm_sec)
+    return std::nullopt;
+  const auto utc = std::chrono::system_clock::from_time_t(seconds - offset_seconds) + std::chrono::milliseconds(millis);
+  return Rfc3339Utc(utc, true);
+}
+
+Result<IngestOutcome> IngestReportFile(HistoryStore& store, const std::filesystem::path& path, RunOrigin origin) {
+  IngestOutcome outcome;
   auto report = ReadReportFileRuns(path);
-  if (!report) return report.error();
-  if (origin.at.empty()) origin.at = report->started_at;
+  if (!report) {
+    outcome.refused = report.error();
+    return outcome;
+  }
+  if (origin.at.empty() && !report->started_at.empty()) {
+    auto at = CanonicalUtc(report->started_at);
+    if (!at) {
+      outcome.refused = Error{
+          fmt::format("{}: meta.started_at: not an RFC 3339 time, found \"{}\"", path.string(), report->started_at)};
+      return outcome;
+    }
+    origin.at = *at;
+  }
   if (origin.at.empty()) origin.at = Rfc3339Utc(std::chrono::system_clock::now(), true);
   auto counts = store.Ingest(origin, report->runs);
   if (!counts) return Error{fmt::format("{}: {}", path.string(), counts.error().message)};
-  return counts;
+  outcome.counts = *counts;
+  return outcome;
 }
 
 }  // namespace coder::harness

@@ -2,7 +2,9 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -29,8 +31,19 @@ Result<ReportFileRuns> ReadReportFileRuns(const std::filesystem::path& path);
 /// given: the report's own time decides it (IngestReportFile). `env` is getenv by default.
 RunOrigin OriginFromEnvironment(RunOrigin given, const std::function<const char*(const char*)>& env = nullptr);
 
+/// A time as the history stores and compares it, "2026-11-24T04:19:37.265Z" (UTC, milliseconds, so that
+/// text order is time order): from a date (YYYY-MM-DD, its midnight UTC) or RFC 3339 with a Z or an
+/// offset (converted to UTC), fractions of a second cut to milliseconds. nullopt for anything else,
+/// including impossible dates (2026-13-01, 2026-02-30).
+std::optional<std::string> CanonicalUtc(std::string_view text);
+
 /// Reads `path` and stores its runs in one transaction (all or nothing). Their time is `origin.at` when
-/// set, else the report's meta.started_at, else now (JSON lines).
-Result<IngestCounts> IngestReportFile(HistoryStore& store, const std::filesystem::path& path, RunOrigin origin);
+/// set (canonical: CanonicalUtc), else the report's meta.started_at, else now (JSON lines). A report that
+/// cannot be read is `refused`; a database that fails is not.
+struct IngestOutcome {
+  IngestCounts counts;
+  std::optional<Error> refused;  ///< the report was not stored: why (its path first)
+};
+Result<IngestOutcome> IngestReportFile(HistoryStore& store, const std::filesystem::path& path, RunOrigin origin);
 
 }  // namespace coder::harness

@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 namespace coder::harness {
 namespace {
@@ -72,15 +75,18 @@ class Statement {
 
 }  // namespace
 
-std::string RunKey(const RunRecord& run) {
-  const std::string text = run.ToJson().dump();
+std::string RunKey(const RunRecord& run, int occurrence) {
+  nlohmann::json record = run.ToJson();
+  record.erase("index");
+  const std::string text = record.dump();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
-  std::string hex;
-  hex.reserve(2 * size);
-  for (unsigned int i = 0; i < size; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
+  std::string key;
+  key.reserve(2 * size + 4);
+  for (unsigned int i = 0; i < size; ++i) key += fmt::format("{:02x}", digest[i]);
+  if (occurrence > 0) key += fmt::format("#{}", occurrence);
+  return key;
 }
 
 Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path) {
@@ -100,25 +106,40 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto st = store->Exec(pragma); !st) return st.error();
   }
-  int64_t found = 0;
-  {
-    // Finalized before the write below: a statement left open holds a read transaction, whose snapshot
-    // another job's commit makes stale, and a stale one cannot become a write (SQLITE_BUSY at once,
-    // without the busy timeout).
-    Statement version(db, "PRAGMA user_version");
-    if (!version.ok() || version.Step() != SQLITE_ROW) return store->SqlError("read the schema version");
-    found = version.Int(0);
-  }
-  if (found > kSchemaVersion)
-    return Error{
-        fmt::format("history {} has schema version {}; this coder reads version {}", path, found, kSchemaVersion)};
-  if (found < kSchemaVersion) {
+  auto version = store->SchemaVersion();
+  if (!version) return version.error();
+  if (*version < kSchemaVersion) {
     if (auto st = store->Exec("BEGIN IMMEDIATE"); !st) return st.error();
-    if (auto st = store->Exec(kSchema); !st) return st.error();
-    if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str()); !st) return st.error();
+    // Again under the write lock: a newer coder may have created its own schema meanwhile, which this
+    // one must neither extend nor label as its own version.
+    version = store->SchemaVersion();
+    if (version && *version < kSchemaVersion) {
+      if (auto st = store->Exec(kSchema); !st) version = st.error();
+    }
+    if (version && *version < kSchemaVersion) {
+      if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str()); !st)
+        version = st.error();
+      else version = kSchemaVersion;
+    }
+    if (!version) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return version.error();
+    }
     if (auto st = store->Exec("COMMIT"); !st) return st.error();
   }
+  if (*version > kSchemaVersion)
+    return Error{
+        fmt::format("history {} has schema version {}; this coder reads version {}", path, *version, kSchemaVersion)};
   return store;
+}
+
+Result<int64_t> HistoryStore::SchemaVersion() {
+  // Finalized before anything writes: a statement left open holds a read transaction, whose snapshot
+  // another job's commit makes stale, and a stale one cannot become a write (SQLITE_BUSY at once,
+  // without the busy timeout).
+  Statement version(db_, "PRAGMA user_version");
+  if (!version.ok() || version.Step() != SQLITE_ROW) return SqlError("read the schema version");
+  return version.Int(0);
 }
 
 HistoryStore::~HistoryStore() { Close(); }
@@ -156,8 +177,10 @@ Result<IngestCounts> HistoryStore::Ingest(const RunOrigin& origin, const std::ve
   Statement fingerprint(db_, "INSERT OR IGNORE INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?)");
   if (!insert.ok() || !fingerprint.ok()) return rollback(SqlError("prepare the ingest"));
   IngestCounts counts;
+  std::map<std::string, int> seen;  // a key without its occurrence → its records so far in this batch
   for (const RunRecord& run : runs) {
-    insert.Bind(1, RunKey(run));
+    const int occurrence = seen[RunKey(run)]++;
+    insert.Bind(1, RunKey(run, occurrence));
     insert.Bind(2, origin.at);
     insert.Bind(3, origin.commit);
     insert.Bind(4, origin.branch);
@@ -187,51 +210,64 @@ Result<IngestCounts> HistoryStore::Ingest(const RunOrigin& origin, const std::ve
   return counts;
 }
 
-Result<std::optional<std::string>> HistoryStore::FirstRunOfCommit(std::string_view prefix) {
+Result<HistoryStore::CommitRuns> HistoryStore::FindCommit(std::string_view prefix) {
   if (db_ == nullptr) return SqlError("find a commit");
   // A range on the index rather than LIKE, whose escaping and case rules would need care.
-  std::string low(prefix), high(prefix);
+  std::string low(prefix);
   for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  high = low + "\x7f";
-  Statement commits(db_, "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= ? AND commit_sha < ? LIMIT 2");
-  if (!commits.ok()) return SqlError("find a commit");
-  commits.Bind(1, low);
-  commits.Bind(2, high);
-  std::vector<std::string> found;
-  while (commits.Step() == SQLITE_ROW) found.push_back(commits.Text(0));
-  if (found.empty()) return std::optional<std::string>();
-  if (found.size() > 1)
-    return Error{fmt::format("commit {} is ambiguous in the history ({}, {}, ...): give more of it", prefix, found[0],
-                             found[1])};
+  const std::string high = low + "\x7f";
+  CommitRuns found;
+  {
+    Statement commits(db_, "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= ? AND commit_sha < ? LIMIT 2");
+    if (!commits.ok()) return SqlError("find a commit");
+    commits.Bind(1, low);
+    commits.Bind(2, high);
+    int rc;
+    while ((rc = commits.Step()) == SQLITE_ROW) found.commits.push_back(commits.Text(0));
+    if (rc != SQLITE_DONE) return SqlError("find a commit");
+  }
+  if (found.commits.size() != 1) return found;
   Statement first(db_, "SELECT MIN(at) FROM runs WHERE commit_sha = ?");
   if (!first.ok()) return SqlError("find a commit");
-  first.Bind(1, found[0]);
+  first.Bind(1, found.commits[0]);
   if (first.Step() != SQLITE_ROW) return SqlError("find a commit");
-  return std::optional<std::string>(first.Text(0));
+  found.first_at = first.Text(0);
+  return found;
 }
 
-Result<Proportion> HistoryStore::Count(const RecurrenceSelector& selector, const std::optional<std::string>& variant,
-                                       const std::string& since, bool before) {
+Result<std::pair<Proportion, Proportion>> HistoryStore::CountAround(const RecurrenceSelector& selector,
+                                                                    const RunFilter& filter, const std::string& since) {
   if (db_ == nullptr) return SqlError("count runs");
-  const std::string when = before ? "r.at < ?1" : "r.at >= ?1";
-  const std::string of_variant = variant ? " AND r.variant = ?2" : "";
-  const std::string all = "SELECT COUNT(*) FROM runs r WHERE " + when + of_variant;
-  const std::string hits =
-      selector.kind == RecurrenceSelector::Kind::kOutcome
-          ? all + " AND r.outcome = ?3"
-          : "SELECT COUNT(*) FROM run_fingerprints f JOIN runs r ON r.id = f.run_id WHERE f.fingerprint = ?3 AND " +
-                when + of_variant;
-  Proportion p;
-  for (auto [sql, out] : {std::pair{&all, &p.runs}, std::pair{&hits, &p.hits}}) {
-    Statement count(db_, sql->c_str());
-    if (!count.ok()) return SqlError("count runs");
-    count.Bind(1, since);
-    if (variant) count.Bind(2, *variant);
-    count.Bind(3, selector.name);
-    if (count.Step() != SQLITE_ROW) return SqlError("count runs");
-    *out = static_cast<uint64_t>(count.Int(0));
+  const std::string where = " AND (?2 IS NULL OR r.variant = ?2) AND (?3 IS NULL OR r.branch = ?3)";
+  const std::string all = "SELECT COUNT(*) FROM runs r WHERE r.at {} ?1" + where;
+  const std::string hits = selector.kind == RecurrenceSelector::Kind::kOutcome
+                               ? all + " AND r.outcome = ?4"
+                               : "SELECT COUNT(*) FROM run_fingerprints f JOIN runs r ON r.id = f.run_id "
+                                 "WHERE f.fingerprint = ?4 AND r.at {} ?1" +
+                                     where;
+  // One read transaction: an ingest committing between two counts could otherwise give more hits than
+  // runs, or a before and a since from different states of the history.
+  if (auto st = Exec("BEGIN"); !st) return st.error();
+  auto fail = [this](std::string_view what) {
+    Error error = SqlError(what);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return error;
+  };
+  std::pair<Proportion, Proportion> counts;
+  for (auto [side, op] : {std::pair{&counts.first, "<"}, std::pair{&counts.second, ">="}}) {
+    for (auto [sql, out] : {std::pair{&all, &side->runs}, std::pair{&hits, &side->hits}}) {
+      Statement count(db_, fmt::format(fmt::runtime(*sql), op).c_str());
+      if (!count.ok()) return fail("count runs");
+      count.Bind(1, since);
+      if (filter.variant) count.Bind(2, *filter.variant);
+      if (filter.branch) count.Bind(3, *filter.branch);
+      count.Bind(4, selector.name);
+      if (count.Step() != SQLITE_ROW) return fail("count runs");
+      *out = static_cast<uint64_t>(count.Int(0));
+    }
   }
-  return p;
+  if (auto st = Exec("COMMIT"); !st) return st.error();
+  return counts;
 }
 
 Result<uint64_t> HistoryStore::RunCount() {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -34,7 +35,7 @@ struct RecurrenceSelector {
 
 /// A history of runs in one SQLite file (docs/history.md): WAL, a busy timeout, every ingest one
 /// transaction. Several processes may ingest into one file at once; none loses or doubles a run (a
-/// run's key is the SHA-256 of its record, so a run is stored once whichever reports carry it). Not
+/// run's key is the SHA-256 of its record, RunKey, so a run is stored once whichever reports carry it). Not
 /// thread-safe: one HistoryStore per thread. Close() is idempotent and the destructor calls it.
 class HistoryStore {
  public:
@@ -48,14 +49,22 @@ class HistoryStore {
   /// Stores `runs` with `origin`, all or nothing: on an Error nothing of them is stored.
   Result<IngestCounts> Ingest(const RunOrigin& origin, const std::vector<RunRecord>& runs);
 
-  /// The earliest `at` of the runs of a commit whose hash starts with `prefix` (at least 4 hex digits);
-  /// nullopt when no stored run has such a commit. An Error when the prefix names two commits.
-  Result<std::optional<std::string>> FirstRunOfCommit(std::string_view prefix);
+  /// The commits whose hash starts with `prefix` (at most two: more than one is ambiguous) and the
+  /// earliest `at` of the first one's runs; no commits when no stored run has such a commit.
+  struct CommitRuns {
+    std::vector<std::string> commits;
+    std::string first_at;
+  };
+  Result<CommitRuns> FindCommit(std::string_view prefix);
 
-  /// The runs (optionally of `variant`) with `at` before `since` (before = true) or at or after it, and
-  /// how many of them the selector hit.
-  Result<Proportion> Count(const RecurrenceSelector& selector, const std::optional<std::string>& variant,
-                           const std::string& since, bool before);
+  /// Which runs a count takes: all, or those of a variant, of a branch.
+  struct RunFilter {
+    std::optional<std::string> variant, branch;
+  };
+  /// The runs with `at` before `since` and those at or after it, each with how many of them the
+  /// selector hit: one read transaction, so both come from one state of the history.
+  Result<std::pair<Proportion, Proportion>> CountAround(const RecurrenceSelector& selector, const RunFilter& filter,
+                                                        const std::string& since);
 
   /// Every stored run (tests, and a check that nothing was lost).
   Result<uint64_t> RunCount();
@@ -66,13 +75,16 @@ class HistoryStore {
  private:
   HistoryStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
+  Result<int64_t> SchemaVersion();
   Error SqlError(std::string_view what) const;
 
   sqlite3* db_;
   std::string path_;
 };
 
-/// The key a run is stored under: the SHA-256 of its record's JSON, in hex.
-std::string RunKey(const RunRecord& run);
+/// The key a run is stored under: the SHA-256, in hex, of its record's JSON without `index`, which a
+/// merge renumbers, then `#occurrence` when a report holds several records identical but for it (runs
+/// that measured nothing, such as targets that could not be executed): the occurrence-th of them.
+std::string RunKey(const RunRecord& run, int occurrence = 0);
 
 }  // namespace coder::harness

@@ -160,9 +160,40 @@ TEST(HistoryCommandTest, CheckSaysInASentenceAndItsExitCodeWhetherItStopped) {
   EXPECT_NE(unknown_commit.output.find("no run of commit deadbeef"), std::string::npos) << unknown_commit.output;
   auto both = check({"--fingerprint", kFingerprint, "--outcome", "crashed", "--since", "3f2a1c"});
   EXPECT_EQ(both.exit->Describe(), "exit 2");
+  auto bad_time = RunCoder(
+      {"diag", "history", "ingest", "--db", db.string(), "--time", "yesterday", (dir.path() / "after").string()});
+  EXPECT_EQ(bad_time.exit->Describe(), "exit 2") << bad_time.output;
+  EXPECT_NE(bad_time.output.find("--time yesterday: not a time"), std::string::npos) << bad_time.output;
   auto bad_outcome = check({"--outcome", "exploded", "--since", "3f2a1c"});
   EXPECT_EQ(bad_outcome.exit->Describe(), "exit 2");
   EXPECT_NE(bad_outcome.output.find("not an outcome"), std::string::npos) << bad_outcome.output;
+}
+
+// Real shards of the built-in server and their real merge: the merge renumbers the runs, which are
+// still the shards' runs.
+TEST(HistoryCommandTest, AMergedReportOfIngestedShardsAddsNothing) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  std::vector<std::string> shards;
+  for (const char* name : {"a.json", "b.json"}) {
+    shards.push_back((dir.path() / name).string());
+    auto run = RunDiag({"--runs", "2", "--gateway", "on", "--shutdown-order", "patched", "--json", shards.back()});
+    ASSERT_TRUE(run.exit);
+    ASSERT_EQ(run.exit->Describe(), "exit 0") << run.output;
+  }
+  const auto merged = (dir.path() / "merged.json").string();
+  auto merge = RunCoder({"diag", "merge", shards[0], shards[1], "--json", merged});
+  ASSERT_TRUE(merge.exit);
+  ASSERT_EQ(merge.exit->Describe(), "exit 0") << merge.output;
+  auto ingest = RunCoder({"diag", "history", "ingest", "--db", db.string(), shards[0], shards[1]});
+  ASSERT_TRUE(ingest.exit);
+  ASSERT_EQ(ingest.exit->Describe(), "exit 0") << ingest.output;
+  auto again = RunCoder({"diag", "history", "ingest", "--db", db.string(), merged});
+  ASSERT_TRUE(again.exit);
+  EXPECT_EQ(again.exit->Describe(), "exit 0") << again.output;
+  EXPECT_NE(again.output.find("merged.json: 0 runs added, 4 already in the history"), std::string::npos)
+      << again.output;
+  EXPECT_EQ(StoredRuns(db), 4u);
 }
 
 TEST(HistoryCommandTest, ARefusedReportIsNamedAndTheOthersAreStillIngested) {

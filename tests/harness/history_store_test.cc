@@ -68,13 +68,14 @@ TEST_F(HistoryStoreTest, TheJsonDocumentAndTheJsonLinesOfOneInvocationAreTheSame
   WriteFile(dir_.path() / "r.jsonl", a.ToJson().dump() + "\n" + b.ToJson().dump() + "\n");
   auto lines = IngestReportFile(*store, dir_.path() / "r.jsonl", Origin("aaaa", ""));
   ASSERT_TRUE(lines.ok()) << lines.error().message;
-  EXPECT_EQ(lines->added, 2u);
+  ASSERT_FALSE(lines->refused);
+  EXPECT_EQ(lines->counts.added, 2u);
   // The same runs again, read back through the report reader's round trip.
   WriteFile(dir_.path() / "again.jsonl", RunRecord::FromJson(b.ToJson())->ToJson().dump() + "\n");
   auto again = IngestReportFile(*store, dir_.path() / "again.jsonl", Origin("aaaa", ""));
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->added, 0u);
-  EXPECT_EQ(again->already, 1u);
+  EXPECT_EQ(again->counts.added, 0u);
+  EXPECT_EQ(again->counts.already, 1u);
 }
 
 TEST_F(HistoryStoreTest, AReportCutOffOrCorruptIsRefusedWithItsPathAndNothingOfItIsStored) {
@@ -84,16 +85,18 @@ TEST_F(HistoryStoreTest, AReportCutOffOrCorruptIsRefusedWithItsPathAndNothingOfI
   const std::string cut = good + MakeRun("a", 2).ToJson().dump().substr(0, 40);
   WriteFile(dir_.path() / "cut.jsonl", cut);
   auto refused = IngestReportFile(*store, dir_.path() / "cut.jsonl", Origin("aaaa", ""));
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message.find("cut.jsonl line 3: cut off"), std::string::npos) << refused.error().message;
+  ASSERT_TRUE(refused.ok()) << refused.error().message;  // a bad report is refused, not a database failure
+  ASSERT_TRUE(refused->refused);
+  EXPECT_NE(refused->refused->message.find("cut.jsonl line 3: cut off"), std::string::npos)
+      << refused->refused->message;
   WriteFile(dir_.path() / "corrupt.jsonl", good + "{\"variant\": 3}\n");
   auto corrupt = IngestReportFile(*store, dir_.path() / "corrupt.jsonl", Origin("aaaa", ""));
-  ASSERT_FALSE(corrupt.ok());
-  EXPECT_NE(corrupt.error().message.find("corrupt.jsonl line 3: not a run record"), std::string::npos);
+  ASSERT_TRUE(corrupt.ok() && corrupt->refused);
+  EXPECT_NE(corrupt->refused->message.find("corrupt.jsonl line 3: not a run record"), std::string::npos);
   WriteFile(dir_.path() / "doc.json", R"({"schema": "coder.diag.shutdown/v1", "meta": {}})");
   auto document = IngestReportFile(*store, dir_.path() / "doc.json", Origin("aaaa", ""));
-  ASSERT_FALSE(document.ok());
-  EXPECT_NE(document.error().message.find("doc.json: "), std::string::npos) << document.error().message;
+  ASSERT_TRUE(document.ok() && document->refused);
+  EXPECT_NE(document->refused->message.find("doc.json: "), std::string::npos) << document->refused->message;
   EXPECT_EQ(*store->RunCount(), 0u);
 }
 
@@ -107,17 +110,21 @@ TEST_F(HistoryStoreTest, CountsRunsBeforeAndSinceByFingerprintOutcomeAndVariant)
   ASSERT_TRUE(store->Ingest(Origin("2222", "2026-11-05T00:00:00.000Z"), {MakeRun("u", 3), MakeRun("p", 1)}));
   const RecurrenceSelector by_fp{RecurrenceSelector::Kind::kFingerprint, fp};
   const RecurrenceSelector by_outcome{RecurrenceSelector::Kind::kOutcome, "killed-by-watchdog"};
-  const std::string since = "2026-11-05";
-  auto before = store->Count(by_fp, std::nullopt, since, true);
-  ASSERT_TRUE(before.ok()) << before.error().message;
-  EXPECT_EQ(before->hits, 1u);
-  EXPECT_EQ(before->runs, 4u);
-  auto after = store->Count(by_fp, std::nullopt, since, false);
-  EXPECT_EQ(after->hits, 0u);
-  EXPECT_EQ(after->runs, 2u);
-  auto killed = store->Count(by_outcome, std::string("u"), since, true);
-  EXPECT_EQ(killed->hits, 1u);
-  EXPECT_EQ(killed->runs, 3u);
+  const std::string since = "2026-11-05T00:00:00.000Z";
+  auto counts = store->CountAround(by_fp, {}, since);
+  ASSERT_TRUE(counts.ok()) << counts.error().message;
+  EXPECT_EQ(counts->first.hits, 1u);
+  EXPECT_EQ(counts->first.runs, 4u);
+  EXPECT_EQ(counts->second.hits, 0u);
+  EXPECT_EQ(counts->second.runs, 2u);
+  auto killed = store->CountAround(by_outcome, {.variant = "u"}, since);
+  ASSERT_TRUE(killed.ok());
+  EXPECT_EQ(killed->first.hits, 1u);
+  EXPECT_EQ(killed->first.runs, 3u);
+  EXPECT_EQ(killed->second.runs, 1u);
+  auto on_main = store->CountAround(by_fp, {.branch = "main"}, since);
+  ASSERT_TRUE(on_main.ok());
+  EXPECT_EQ(on_main->first.runs, 0u);  // every run here was ingested without a branch
 }
 
 TEST_F(HistoryStoreTest, ACommitIsFoundByAPrefixOfItsHashAndAnAmbiguousOneIsAnError) {
@@ -126,14 +133,12 @@ TEST_F(HistoryStoreTest, ACommitIsFoundByAPrefixOfItsHashAndAnAmbiguousOneIsAnEr
   ASSERT_TRUE(store->Ingest(Origin("3f2a1c00", "2026-11-03T00:00:00.000Z"), {MakeRun("a", 0)}));
   ASSERT_TRUE(store->Ingest(Origin("3f2a1c00", "2026-11-02T00:00:00.000Z"), {MakeRun("a", 1)}));
   ASSERT_TRUE(store->Ingest(Origin("3f2b9900", "2026-11-04T00:00:00.000Z"), {MakeRun("a", 2)}));
-  auto first = store->FirstRunOfCommit("3f2a");
+  auto first = store->FindCommit("3F2A");  // a prefix, in either case
   ASSERT_TRUE(first.ok()) << first.error().message;
-  ASSERT_TRUE(*first);
-  EXPECT_EQ(**first, "2026-11-02T00:00:00.000Z");
-  EXPECT_FALSE(*store->FirstRunOfCommit("dead"));
-  auto ambiguous = store->FirstRunOfCommit("3f2");
-  ASSERT_FALSE(ambiguous.ok());
-  EXPECT_NE(ambiguous.error().message.find("ambiguous"), std::string::npos);
+  ASSERT_EQ(first->commits, std::vector<std::string>{"3f2a1c00"});
+  EXPECT_EQ(first->first_at, "2026-11-02T00:00:00.000Z");
+  EXPECT_TRUE(store->FindCommit("dead")->commits.empty());
+  EXPECT_EQ(store->FindCommit("3f2")->commits.size(), 2u);  // ambiguous: the caller says so
 }
 
 TEST_F(HistoryStoreTest, CloseIsIdempotentAndAClosedStoreAnswersErrors) {
@@ -168,6 +173,53 @@ TEST_F(HistoryStoreTest, APlantedSymlinkIsNotFollowed) {
   std::filesystem::create_symlink(elsewhere, db_);
   EXPECT_FALSE(HistoryStore::Open(db_.string()).ok());
   EXPECT_EQ(std::filesystem::file_size(elsewhere), 0u);
+}
+
+// `coder diag merge` renumbers each variant's runs: the merged report's runs are the shards' runs.
+TEST_F(HistoryStoreTest, ARunRenumberedByAMergeIsStillTheSameRun) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), {MakeRun("v", 0), MakeRun("v", 1)}));
+  RunRecord renumbered = MakeRun("v", 1);
+  renumbered.index = 7;
+  auto merged = store->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), {renumbered});
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(merged->added, 0u);
+  EXPECT_EQ(merged->already, 1u);
+}
+
+// Runs that measured nothing (a target that could not be executed) differ only in their index: each is
+// a run, and a second ingest of the same report still adds none.
+TEST_F(HistoryStoreTest, IdenticalRunsOfOneReportAreEachStoredOnce) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 3; ++i) {
+    RunRecord run = MakeRun("v", i, Outcome::kFailedToStart);
+    run.latency_ms.reset();
+    runs.push_back(run);
+  }
+  auto first = store->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), runs);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->added, 3u);
+  auto again = store->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), runs);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->added, 0u);
+  EXPECT_EQ(again->already, 3u);
+}
+
+TEST(CanonicalUtcTest, TimesBecomeOneUtcFormWhoseTextOrderIsTimeOrder) {
+  EXPECT_EQ(CanonicalUtc("2026-12-01"), "2026-12-01T00:00:00.000Z");
+  EXPECT_EQ(CanonicalUtc("2026-12-01T10:00:00Z"), "2026-12-01T10:00:00.000Z");
+  EXPECT_EQ(CanonicalUtc("2026-12-01T10:00:00.5Z"), "2026-12-01T10:00:00.500Z");
+  EXPECT_EQ(CanonicalUtc("2026-12-01T10:00:00.123456Z"), "2026-12-01T10:00:00.123Z");
+  EXPECT_EQ(CanonicalUtc("2026-12-01T12:30:00+02:00"), "2026-12-01T10:30:00.000Z");
+  EXPECT_EQ(CanonicalUtc("2026-12-31T23:30:00-01:00"), "2027-01-01T00:30:00.000Z");
+  // A report's whole seconds and a JSON-lines ingest's milliseconds compare as times.
+  EXPECT_LT(*CanonicalUtc("2026-12-01T10:00:00Z"), *CanonicalUtc("2026-12-01T10:00:00.500Z"));
+  for (const char* bad : {"yesterday", "2026-13-01", "2026-02-30", "2026-12-01T", "2026-12-01T25:00:00Z",
+                          "2026-12-01T10:00:00", "2026-12-01T10:00:00.Z", "2026-12-01 10:00:00Z", "20261201"})
+    EXPECT_FALSE(CanonicalUtc(bad)) << bad;
 }
 
 TEST_F(HistoryStoreTest, FlagsWinOverTheCiEnvironmentWhichFillsTheRest) {
@@ -218,20 +270,20 @@ TEST_F(HistoryStoreTest, AGeneratedHistoryGivesBackItsTalliesAndTheVerdictFollow
     for (int i = 0; i < 10; ++i) runs.push_back(MakeRun("u", 1000 + job * 10 + i));
     ASSERT_TRUE(store->Ingest(Origin("2222", fmt::format("2026-11-02T00:{:02}:00.000Z", job)), runs));
   }
-  auto since = store->FirstRunOfCommit("2222");
-  ASSERT_TRUE(since.ok() && *since);
+  auto since = store->FindCommit("2222");
+  ASSERT_TRUE(since.ok() && since->commits.size() == 1);
   const RecurrenceSelector selector{RecurrenceSelector::Kind::kFingerprint, fp};
-  auto before = store->Count(selector, std::nullopt, **since, true);
-  auto after = store->Count(selector, std::nullopt, **since, false);
-  ASSERT_TRUE(before.ok() && after.ok());
-  EXPECT_EQ(before->hits, hits_before);
-  EXPECT_EQ(before->runs, 400u);
-  EXPECT_EQ(after->hits, 0u);
-  EXPECT_EQ(after->runs, 400u);
+  auto counts = store->CountAround(selector, {}, since->first_at);
+  ASSERT_TRUE(counts.ok());
+  const Proportion before = counts->first, after = counts->second;
+  EXPECT_EQ(before.hits, hits_before);
+  EXPECT_EQ(before.runs, 400u);
+  EXPECT_EQ(after.hits, 0u);
+  EXPECT_EQ(after.runs, 400u);
   ASSERT_GT(hits_before, 3u);  // the seed gives a history where the question has an answer
-  EXPECT_EQ(CheckRecurrence(*before, *after).verdict, FisherLowerSince(*before, *after) < 0.05
-                                                          ? RecurrenceVerdict::kStopped
-                                                          : RecurrenceVerdict::kNotEnoughEvidence);
+  EXPECT_EQ(CheckRecurrence(before, after).verdict, FisherLowerSince(before, after) < 0.05
+                                                        ? RecurrenceVerdict::kStopped
+                                                        : RecurrenceVerdict::kNotEnoughEvidence);
 }
 
 }  // namespace

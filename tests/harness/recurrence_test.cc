@@ -62,6 +62,14 @@ TEST(RecurrenceTest, NothingToCompareIsAPValueOfOne) {
   EXPECT_EQ(FisherLowerSince({1, 10}, {5, 5}), 1.0);
 }
 
+TEST(RecurrenceTest, MoreHitsThanRunsOrBillionsOfRunsNeitherThrowNorWrap) {
+  // Counts taken apart could disagree; hits are capped at runs rather than handed to Boost, which throws.
+  EXPECT_NO_THROW(FisherLowerSince({3, 2}, {1, 10}));
+  // With no hit since, the closed form holds at any size: one hit in half of 6 billion runs.
+  EXPECT_NEAR(FisherLowerSince({1, 3'000'000'000}, {0, 3'000'000'000}), 0.5, 1e-9);
+  EXPECT_NEAR(FisherLowerSince({2, 3'000'000'000}, {0, 3'000'000'000}), 0.25, 1e-6);
+}
+
 TEST(RecurrenceTest, CleanRunsToConcludeIsTheFewestThatMakeItSignificant) {
   struct Case {
     Proportion before;
@@ -114,6 +122,9 @@ TEST(RecurrenceTest, RatesAreFormattedAsPercentages) {
   EXPECT_EQ(FormatRate(1), "100%");
   EXPECT_EQ(FormatRate(0.25), "25.0%");
   EXPECT_EQ(FormatRate(0.00002422), "0.0024%");
+  // Never an exponent, and never rounded to 0% or 100% when it is not.
+  EXPECT_EQ(FormatRate(2.5e-7), "0.000025%");
+  EXPECT_EQ(FormatRate(0.9997), "99.970%");
 }
 
 }  // namespace
