@@ -8,23 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sqlite_statement.h"
+
 namespace coder::server {
 namespace {
-
-// One prepared statement, finalized however the scope is left.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  int prepare_rc() const { return rc_; }
-  sqlite3_stmt* get() const { return stmt_; }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
 
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY, notification TEXT NOT NULL);"
@@ -53,7 +40,7 @@ Result<std::unique_ptr<NotificationStore>> NotificationStore::Open(const ConfigD
   sqlite3_busy_timeout(db, 5000);
   // WAL with synchronous=FULL: every commit fsyncs the log before it returns.
   {
-    Statement wal(db, "PRAGMA journal_mode=WAL");
+    SqliteStatement wal(db, "PRAGMA journal_mode=WAL");
     if (wal.prepare_rc() != SQLITE_OK || sqlite3_step(wal.get()) != SQLITE_ROW ||
         std::string_view(reinterpret_cast<const char*>(sqlite3_column_text(wal.get(), 0))) != "wal")
       return Error{fmt::format("the notifications database {} cannot use WAL mode: {}", path, sqlite3_errmsg(db))};
@@ -101,7 +88,7 @@ Result<std::vector<NotificationStore::Row>> NotificationStore::LoadAll(size_t* c
   std::vector<Row> rows;
   std::vector<uint64_t> bad;
   {
-    Statement select(db_, "SELECT seq, notification FROM pending ORDER BY seq");
+    SqliteStatement select(db_, "SELECT seq, notification FROM pending ORDER BY seq");
     if (select.prepare_rc() != SQLITE_OK) return Error{LastError(select.prepare_rc(), "reading").message};
     int rc;
     while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
@@ -120,9 +107,10 @@ Result<std::vector<NotificationStore::Row>> NotificationStore::LoadAll(size_t* c
   if (!bad.empty()) {
     if (auto begun = Exec("BEGIN IMMEDIATE"); !begun) return begun.error();
     for (uint64_t seq : bad) {
-      Statement move(db_, "INSERT INTO corrupt SELECT seq, notification, datetime('now') FROM pending WHERE seq=?");
+      SqliteStatement move(db_,
+                           "INSERT INTO corrupt SELECT seq, notification, datetime('now') FROM pending WHERE seq=?");
       sqlite3_bind_int64(move.get(), 1, static_cast<sqlite3_int64>(seq));
-      Statement drop(db_, "DELETE FROM pending WHERE seq=?");
+      SqliteStatement drop(db_, "DELETE FROM pending WHERE seq=?");
       sqlite3_bind_int64(drop.get(), 1, static_cast<sqlite3_int64>(seq));
       if (sqlite3_step(move.get()) != SQLITE_DONE || sqlite3_step(drop.get()) != SQLITE_DONE) {
         (void)Exec("ROLLBACK");
@@ -137,7 +125,7 @@ Result<std::vector<NotificationStore::Row>> NotificationStore::LoadAll(size_t* c
 
 Status NotificationStore::InsertNow(const std::vector<std::string>& notifications) {
   if (auto begun = Exec("BEGIN IMMEDIATE"); !begun) return begun.error();
-  Statement insert(db_, "INSERT INTO pending(notification) VALUES(?)");
+  SqliteStatement insert(db_, "INSERT INTO pending(notification) VALUES(?)");
   for (const auto& n : notifications) {
     sqlite3_bind_text(insert.get(), 1, n.data(), static_cast<int>(n.size()), SQLITE_STATIC);
     const int rc = sqlite3_step(insert.get());
@@ -227,7 +215,7 @@ std::optional<NotificationStore::WriteError> NotificationStore::CommitInserts(
     const std::vector<PendingInsert>& inserts) {
   int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return LastError(rc, "storing a notification");
-  Statement insert(db_, "INSERT INTO pending(seq, notification) VALUES(?, ?)");
+  SqliteStatement insert(db_, "INSERT INTO pending(seq, notification) VALUES(?, ?)");
   if (insert.prepare_rc() != SQLITE_OK) {
     auto error = LastError(insert.prepare_rc(), "storing a notification");
     (void)Exec("ROLLBACK");
@@ -257,7 +245,7 @@ std::optional<NotificationStore::WriteError> NotificationStore::CommitInserts(
 std::optional<NotificationStore::WriteError> NotificationStore::CommitDeletes(const std::vector<uint64_t>& seqs) {
   int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return LastError(rc, "marking notifications delivered");
-  Statement drop(db_, "DELETE FROM pending WHERE seq=?");
+  SqliteStatement drop(db_, "DELETE FROM pending WHERE seq=?");
   for (uint64_t seq : seqs) {
     sqlite3_bind_int64(drop.get(), 1, static_cast<sqlite3_int64>(seq));
     rc = sqlite3_step(drop.get());

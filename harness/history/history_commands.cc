@@ -85,43 +85,31 @@ int RunHistoryIngest(const HistoryIngestConfig& config) {
 }
 
 int RunHistoryCheck(const HistoryCheckConfig& config) {
-  const char* self = "coder diag history check";
+  auto fail = [](int code, const std::string& message) {
+    fmt::print(stderr, "coder diag history check: {}\n", message);
+    return code;
+  };
   const std::optional<std::string> since_time = CanonicalUtc(config.since);
-  if (!since_time && !IsCommitPrefix(config.since)) {
-    fmt::print(stderr, "{}: --since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD or RFC 3339)\n",
-               self, config.since);
-    return kDiagUsage;
-  }
+  if (!since_time && !IsCommitPrefix(config.since))
+    return fail(kDiagUsage, fmt::format("--since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD "
+                                        "or RFC 3339)",
+                                        config.since));
   auto store = HistoryStore::Open(config.db);
-  if (!store) {
-    fmt::print(stderr, "{}: {}\n", self, store.error().message);
-    return kDiagHarnessFailed;
-  }
-  std::string since_at;
-  if (since_time) {
-    since_at = *since_time;
-  } else {
+  if (!store) return fail(kDiagHarnessFailed, store.error().message);
+  std::string since_at = since_time.value_or("");
+  if (!since_time) {
     auto found = (*store)->FindCommit(config.since);
-    if (!found) {
-      fmt::print(stderr, "{}: {}\n", self, found.error().message);
-      return kDiagHarnessFailed;
-    }
-    if (found->commits.empty()) {
-      fmt::print(stderr, "{}: no run of commit {} in {}: ingest its reports first\n", self, config.since, config.db);
-      return kDiagUsage;
-    }
-    if (found->commits.size() > 1) {
-      fmt::print(stderr, "{}: commit {} is ambiguous in the history ({}, {}, ...): give more of it\n", self,
-                 config.since, found->commits[0], found->commits[1]);
-      return kDiagUsage;
-    }
+    if (!found) return fail(kDiagHarnessFailed, found.error().message);
+    if (found->commits.empty())
+      return fail(kDiagUsage,
+                  fmt::format("no run of commit {} in {}: ingest its reports first", config.since, config.db));
+    if (found->commits.size() > 1)
+      return fail(kDiagUsage, fmt::format("commit {} is ambiguous in the history ({}, {}, ...): give more of it",
+                                          config.since, found->commits[0], found->commits[1]));
     since_at = found->first_at;
   }
   auto counts = (*store)->CountAround(config.selector, {config.variant, config.branch}, since_at);
-  if (!counts) {
-    fmt::print(stderr, "{}: {}\n", self, counts.error().message);
-    return kDiagHarnessFailed;
-  }
+  if (!counts) return fail(kDiagHarnessFailed, counts.error().message);
   const RecurrenceCheck check = CheckRecurrence(counts->first, counts->second, config.confidence);
   std::string what =
       (config.selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome " : "") + config.selector.name;

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sqlite_statement.h"
+
 namespace coder::harness {
 namespace {
 
@@ -41,41 +43,9 @@ CREATE INDEX IF NOT EXISTS runs_by_outcome_at ON runs(outcome, at);
 CREATE INDEX IF NOT EXISTS runs_by_commit ON runs(commit_sha, at);
 )sql";
 
-/// One prepared statement; finalized when it goes. Binds are 1-based as in SQLite.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { ok_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) == SQLITE_OK; }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  bool ok() const { return ok_; }
-  void Bind(int i, std::string_view text) {
-    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  }
-  void Bind(int i, int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
-  void Bind(int i, std::optional<double> value) {
-    if (value) sqlite3_bind_double(stmt_, i, *value);
-    else sqlite3_bind_null(stmt_, i);
-  }
-  int Step() { return sqlite3_step(stmt_); }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
-  std::string Text(int column) {
-    const auto* text = sqlite3_column_text(stmt_, column);
-    return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text));
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  bool ok_ = false;
-};
-
 }  // namespace
 
-std::string RunKey(const RunRecord& run, int occurrence) {
+std::string RunKey(const RunRecord& run) {
   nlohmann::json record = run.ToJson();
   record.erase("index");
   const std::string text = record.dump();
@@ -83,9 +53,8 @@ std::string RunKey(const RunRecord& run, int occurrence) {
   unsigned int size = 0;
   EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha256(), nullptr);
   std::string key;
-  key.reserve(2 * size + 4);
+  key.reserve(2 * size);
   for (unsigned int i = 0; i < size; ++i) key += fmt::format("{:02x}", digest[i]);
-  if (occurrence > 0) key += fmt::format("#{}", occurrence);
   return key;
 }
 
@@ -137,7 +106,7 @@ Result<int64_t> HistoryStore::SchemaVersion() {
   // Finalized before anything writes: a statement left open holds a read transaction, whose snapshot
   // another job's commit makes stale, and a stale one cannot become a write (SQLITE_BUSY at once,
   // without the busy timeout).
-  Statement version(db_, "PRAGMA user_version");
+  SqliteStatement version(db_, "PRAGMA user_version");
   if (!version.ok() || version.Step() != SQLITE_ROW) return SqlError("read the schema version");
   return version.Int(0);
 }
@@ -170,17 +139,19 @@ Result<IngestCounts> HistoryStore::Ingest(const RunOrigin& origin, const std::ve
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return e;
   };
-  Statement insert(db_,
-                   "INSERT INTO runs (run_key, at, commit_sha, branch, runner, ci_run_id, job_url, variant, outcome, "
-                   "latency_ms, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT (run_key) DO NOTHING");
-  Statement fingerprint(db_, "INSERT OR IGNORE INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?)");
+  SqliteStatement insert(
+      db_,
+      "INSERT INTO runs (run_key, at, commit_sha, branch, runner, ci_run_id, job_url, variant, outcome, "
+      "latency_ms, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (run_key) DO NOTHING");
+  SqliteStatement fingerprint(db_, "INSERT OR IGNORE INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?)");
   if (!insert.ok() || !fingerprint.ok()) return rollback(SqlError("prepare the ingest"));
   IngestCounts counts;
   std::map<std::string, int> seen;  // a key without its occurrence → its records so far in this batch
   for (const RunRecord& run : runs) {
-    const int occurrence = seen[RunKey(run)]++;
-    insert.Bind(1, RunKey(run, occurrence));
+    std::string key = RunKey(run);
+    if (const int occurrence = seen[key]++; occurrence > 0) key += fmt::format("#{}", occurrence);
+    insert.Bind(1, key);
     insert.Bind(2, origin.at);
     insert.Bind(3, origin.commit);
     insert.Bind(4, origin.branch);
@@ -218,7 +189,8 @@ Result<HistoryStore::CommitRuns> HistoryStore::FindCommit(std::string_view prefi
   const std::string high = low + "\x7f";
   CommitRuns found;
   {
-    Statement commits(db_, "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= ? AND commit_sha < ? LIMIT 2");
+    SqliteStatement commits(db_,
+                            "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= ? AND commit_sha < ? LIMIT 2");
     if (!commits.ok()) return SqlError("find a commit");
     commits.Bind(1, low);
     commits.Bind(2, high);
@@ -227,7 +199,7 @@ Result<HistoryStore::CommitRuns> HistoryStore::FindCommit(std::string_view prefi
     if (rc != SQLITE_DONE) return SqlError("find a commit");
   }
   if (found.commits.size() != 1) return found;
-  Statement first(db_, "SELECT MIN(at) FROM runs WHERE commit_sha = ?");
+  SqliteStatement first(db_, "SELECT MIN(at) FROM runs WHERE commit_sha = ?");
   if (!first.ok()) return SqlError("find a commit");
   first.Bind(1, found.commits[0]);
   if (first.Step() != SQLITE_ROW) return SqlError("find a commit");
@@ -256,7 +228,7 @@ Result<std::pair<Proportion, Proportion>> HistoryStore::CountAround(const Recurr
   std::pair<Proportion, Proportion> counts;
   for (auto [side, op] : {std::pair{&counts.first, "<"}, std::pair{&counts.second, ">="}}) {
     for (auto [sql, out] : {std::pair{&all, &side->runs}, std::pair{&hits, &side->hits}}) {
-      Statement count(db_, fmt::format(fmt::runtime(*sql), op).c_str());
+      SqliteStatement count(db_, fmt::format(fmt::runtime(*sql), op).c_str());
       if (!count.ok()) return fail("count runs");
       count.Bind(1, since);
       if (filter.variant) count.Bind(2, *filter.variant);
@@ -272,7 +244,7 @@ Result<std::pair<Proportion, Proportion>> HistoryStore::CountAround(const Recurr
 
 Result<uint64_t> HistoryStore::RunCount() {
   if (db_ == nullptr) return SqlError("count runs");
-  Statement count(db_, "SELECT COUNT(*) FROM runs");
+  SqliteStatement count(db_, "SELECT COUNT(*) FROM runs");
   if (!count.ok() || count.Step() != SQLITE_ROW) return SqlError("count runs");
   return static_cast<uint64_t>(count.Int(0));
 }

@@ -82,9 +82,9 @@ class HistoryStore {
   std::string path_;
 };
 
-/// The key a run is stored under: the SHA-256, in hex, of its record's JSON without `index`, which a
-/// merge renumbers, then `#occurrence` when a report holds several records identical but for it (runs
-/// that measured nothing, such as targets that could not be executed): the occurrence-th of them.
-std::string RunKey(const RunRecord& run, int occurrence = 0);
+/// The SHA-256, in hex, of a run's record's JSON without `index`, which a merge renumbers. A run is
+/// stored under it, followed by `#k` for the k-th further record of one batch identical but for its index
+/// (runs that measured nothing, such as targets that could not be executed).
+std::string RunKey(const RunRecord& run);
 
 }  // namespace coder::harness
