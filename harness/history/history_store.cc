@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +15,9 @@
 
 namespace coder::harness {
 namespace {
+
+// How long a job waits for another's lock before it gives up.
+constexpr std::chrono::milliseconds kBusyTimeout(30000);
 
 // Bumped when the tables change; a file of a newer version is refused rather than misread.
 constexpr int kSchemaVersion = 1;
@@ -69,10 +75,11 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path
   }
   std::unique_ptr<HistoryStore> store(new HistoryStore(db, path));
   // Concurrent ingests wait for each other's transaction instead of failing at once.
-  sqlite3_busy_timeout(db, 30000);
-  // WAL lets readers go on while one job writes; FULL syncs the log at each commit, so a run the
-  // command said it stored survives a crash or a power cut.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  sqlite3_busy_timeout(db, static_cast<int>(kBusyTimeout.count()));
+  if (auto st = store->EnterWal(); !st) return st.error();
+  // FULL syncs the log at each commit, so a run the command said it stored survives a crash or a
+  // power cut.
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto st = store->Exec(pragma); !st) return st.error();
   }
   auto version = store->SchemaVersion();
@@ -100,6 +107,24 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& path
     return Error{
         fmt::format("history {} has schema version {}; this coder reads version {}", path, *version, kSchemaVersion)};
   return store;
+}
+
+Status HistoryStore::EnterWal() {
+  // WAL lets readers go on while one job writes. Several jobs opening a new file at once race to switch
+  // it, and the loser can get SQLITE_BUSY at once, without the busy handler (seven concurrent ingests
+  // under load: one in ten runs): the switch is retried until the busy timeout.
+  const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+  for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    SqliteStatement wal(db_, "PRAGMA journal_mode=WAL");
+    const int rc = wal.ok() ? wal.Step() : wal.prepare_rc();
+    if (rc == SQLITE_ROW) {
+      if (wal.Text(0) == "wal") return Ok{};
+      return Error{fmt::format("history {}: cannot use WAL mode (journal mode {})", path_, wal.Text(0))};
+    }
+    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= deadline)
+      return SqlError("PRAGMA journal_mode=WAL");
+    std::this_thread::sleep_for(pause);
+  }
 }
 
 Result<int64_t> HistoryStore::SchemaVersion() {

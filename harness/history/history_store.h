@@ -76,6 +76,7 @@ class HistoryStore {
   HistoryStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql);
   Result<int64_t> SchemaVersion();
+  Status EnterWal();
   Error SqlError(std::string_view what) const;
 
   sqlite3* db_;
