@@ -124,6 +124,17 @@ DiagCommand::DiagCommand(CLI::App& parent, std::string self_executable)
   s->add_option("--jsonl", f.jsonl, "Append each run as one JSON line as soon as it ends");
   s->add_option("--junit", f.junit, "Write a JUnit XML report (a test case per variant and per failing run)");
   s->add_option("--markdown", f.markdown, "Write a Markdown report (also appended to $GITHUB_STEP_SUMMARY when set)");
+  s->add_option("--history", f.history,
+                "Ingest the runs into this history (a SQLite file, created when missing, or a postgresql:// URI) "
+                "and carry its verdicts in the reports");
+  s->add_option("--history-since", f.history_since,
+                "The fix the history is checked against: a commit (a prefix of its hash) or a time (YYYY-MM-DD)");
+  s->add_option("--history-fingerprint", f.history_fingerprints,
+                "Check in each variant whether this fingerprint stopped recurring since the fix; repeatable")
+      ->allow_extra_args(false);
+  s->add_option("--history-outcome", f.history_outcomes,
+                "Check whether this outcome (killed-by-watchdog, crashed, ...) stopped recurring; repeatable")
+      ->allow_extra_args(false);
   s->add_option("--arrival-interval", f.arrival_interval,
                 "Open loop: launch a target every interval whether or not earlier ones have exited");
   s->add_option("--max-live", f.max_live,

@@ -8,7 +8,7 @@
 
 namespace coder::cli {
 
-/// `coder diag history ingest|check`: declares their flags under `diag` and runs the one selected.
+/// `coder diag history ingest|check|show`: declares their flags under `diag` and runs the one selected.
 class HistoryCommand {
  public:
   explicit HistoryCommand(CLI::App& diag);
@@ -19,9 +19,12 @@ class HistoryCommand {
   CLI::App* history_;
   CLI::App* ingest_;
   CLI::App* check_;
+  CLI::App* show_;
   harness::HistoryIngestConfig ingest_config_;
   harness::HistoryCheckConfig check_config_;
+  harness::HistoryShowConfig show_config_;
   std::string fingerprint_, outcome_, variant_, branch_;
+  std::string show_variant_, show_branch_, show_by_ = "commit";
 };
 
 }  // namespace coder::cli

@@ -30,6 +30,7 @@
 #include "harness/builtin/builtin_server.h"
 #include "harness/experiment/diag_report.h"
 #include "harness/experiment/progress_line.h"
+#include "harness/history/history_commands.h"
 #include "harness/measure/http_probe.h"
 #include "harness/measure/readiness.h"
 #include "harness/process/command_line.h"
@@ -469,6 +470,36 @@ Status ParseOpenLoopAndReportFlags(const DiagFlags& f, DiagConfig& c) {
   return Ok{};
 }
 
+/// --history and what it checks. The history is opened here, so that one that cannot be (not a
+/// database, a server that refuses) is said before the runs rather than after them.
+Status ParseHistoryFlags(const DiagFlags& f, DiagConfig& c) {
+  const bool checks = !f.history_fingerprints.empty() || !f.history_outcomes.empty();
+  if (f.history.empty()) {
+    if (!f.history_since.empty() || checks)
+      return Error{"--history-since, --history-fingerprint and --history-outcome need --history"};
+    return Ok{};
+  }
+  if (checks != !f.history_since.empty())
+    return Error{checks ? "--history-fingerprint and --history-outcome need --history-since (the fix)"
+                        : "--history-since: give what to check, --history-fingerprint or --history-outcome"};
+  if (checks && !IsHistorySince(f.history_since))
+    return Error{
+        fmt::format("--history-since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD or "
+                    "RFC 3339)",
+                    f.history_since)};
+  HistoryRecording recording{.location = f.history, .since = f.history_since};
+  for (const std::string& name : f.history_fingerprints)
+    recording.selectors.push_back({RecurrenceSelector::Kind::kFingerprint, name});
+  for (const std::string& name : f.history_outcomes) {
+    if (!OutcomeFromString(name))
+      return Error{fmt::format("--history-outcome {}: not an outcome (clean, slow, killed-by-watchdog, ...)", name)};
+    recording.selectors.push_back({RecurrenceSelector::Kind::kOutcome, name});
+  }
+  if (auto st = ProbeHistory(f.history); !st) return Error{fmt::format("--history: {}", st.error().message)};
+  c.report.history = std::move(recording);
+  return Ok{};
+}
+
 }  // namespace
 
 namespace {
@@ -491,7 +522,7 @@ Result<DiagConfig> ParseDiagFlags(const DiagFlags& f) {
   DiagConfig c;
   // In the order a reader meets them in --help, so the first bad flag named is the first in it.
   for (auto* parse : {ParseScheduleFlags, ParseStackFlags, ParseOutputAndSignalFlags, ParseTargetFlags,
-                      ParseReportFileFlags, ParseOpenLoopAndReportFlags, ApplyTrafficFlags})
+                      ParseReportFileFlags, ParseOpenLoopAndReportFlags, ParseHistoryFlags, ApplyTrafficFlags})
     if (auto ok = parse(f, c); !ok) return ok.error();
   return c;
 }

@@ -60,6 +60,10 @@ struct DiagFlags {
   int suite_stops = 10;
   double regression_ratio = 2.0;
   std::string fail_on = "all";
+  std::string history;                            ///< a SQLite file or a postgresql:// URI
+  std::string history_since;                      ///< the fix: a commit prefix or a time
+  std::vector<std::string> history_fingerprints;  ///< checked since the fix
+  std::vector<std::string> history_outcomes;
   std::vector<std::string> command;  ///< the target after --
   std::string log_bytes = "1MiB";    ///< each run's log is bounded to this
   bool keep_logs = false;            ///< keep the whole log of clean runs too

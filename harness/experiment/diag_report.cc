@@ -260,6 +260,18 @@ void PrintVerdict(const Experiment& e, const std::vector<Finding>& findings, con
 
 }  // namespace
 
+namespace {
+
+// The history's verdicts under the summary table: what was added, then each check as its sentence.
+std::string HistoryText(const ReportHistory& history) {
+  std::string text = fmt::format("\nhistory {}: {} run{} added, {} already in it\n", history.location, history.added,
+                                 history.added == 1 ? "" : "s", history.already);
+  for (const HistoryVerdict& v : history.verdicts) text += "  " + v.sentence + "\n";
+  return text;
+}
+
+}  // namespace
+
 int ReportExperiment(Experiment e, const ReportOptions& o) {
   const RunTallies tallies = TallyRuns(e);
   std::vector<VariantSummary> summaries;
@@ -291,6 +303,20 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
                                             : kDiagNoFindings;
   // Built once: only the exit code changes when a file cannot be written.
   ReportDocument document = Document(e, summaries, memory, o, comparisons, findings, exit_code);
+  if (o.history && !e.meta.interrupted) {
+    std::vector<std::string> variants;
+    for (const VariantSpec& v : e.variants) variants.push_back(v.name);
+    if (auto history = RecordHistory(*o.history, e.meta.started_at, *e.runs, variants); history) {
+      document.history = std::move(*history);
+      std::string text = HistoryText(*document.history);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    } else {
+      earlier_errors.push_back(
+          fmt::format("--history {}: {}", DisplayLocation(o.history->location), history.error().message));
+      exit_code = kDiagHarnessFailed;
+      document.meta.exit_code = document.gate->exit_code = exit_code;
+    }
+  }
   std::vector<std::string> errors = WriteReportFiles(document, *e.runs, o);
   if (!errors.empty() && exit_code != kDiagInterrupted) {
     exit_code = kDiagHarnessFailed;

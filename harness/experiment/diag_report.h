@@ -8,6 +8,7 @@
 
 #include "harness/analysis/gate.h"
 #include "harness/analysis/run_record.h"
+#include "harness/experiment/history_recording.h"
 #include "harness/report/report.h"
 #include "harness/report/run_store.h"
 
@@ -40,12 +41,16 @@ struct ReportOptions {
   /// could reach the log: `::TOKEN::` resumes workflow commands right before the harness's own
   /// annotations, so a line a target printed can never be taken for one. Empty: none was printed.
   std::string resume_commands_token;
+  /// --history: the runs are ingested and checked before the reports are written, which carry the
+  /// verdicts; a history that fails is exit 3 (the reports are still written). Not for an interrupted
+  /// experiment, whose runs were cut short by the interruption rather than by the server.
+  std::optional<HistoryRecording> history;
 };
 
 /// Summarises every variant, compares each with its baseline, analyses the memory the runs held together,
 /// collects and gates the findings, prints the summary table and a verdict, and writes every requested
 /// report (JSON, JUnit, Markdown and $GITHUB_STEP_SUMMARY, GitHub annotations under GITHUB_ACTIONS=true).
-/// Returns the exit code: 130 if meta.interrupted, else 3 if a report could not be written, else 1 for
+/// Returns the exit code: 130 if meta.interrupted, else 3 if a report (or the history) could not be written, else 1 for
 /// gated findings of a kind in fail_on, else 0.
 int ReportExperiment(Experiment experiment, const ReportOptions& options);
 

@@ -6,6 +6,7 @@
 
 #include "harness/analysis/exit_codes.h"
 #include "harness/history/history_ingest.h"
+#include "harness/history/trend_plot.h"
 
 namespace coder::harness {
 namespace {
@@ -23,6 +24,27 @@ bool IsCommitPrefix(const std::string& s) {
 }
 
 }  // namespace
+
+bool IsHistorySince(const std::string& since) { return CanonicalUtc(since) || IsCommitPrefix(since); }
+
+std::string HistorySinceError(const std::string& since) {
+  return fmt::format("--since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD or RFC 3339)", since);
+}
+
+ResolvedSince ResolveHistorySince(HistoryStore& store, const std::string& since, const std::string& location) {
+  if (auto time = CanonicalUtc(since)) return {*time};
+  if (!IsCommitPrefix(since)) return {"", kDiagUsage, HistorySinceError(since)};
+  auto found = store.FindCommit(since);
+  if (!found) return {"", kDiagHarnessFailed, found.error().message};
+  if (found->commits.empty())
+    return {"", kDiagUsage,
+            fmt::format("no run of commit {} in {}: ingest its reports first", since, DisplayLocation(location))};
+  if (found->commits.size() > 1)
+    return {"", kDiagUsage,
+            fmt::format("commit {} is ambiguous in the history ({}, {}, ...): give more of it", since,
+                        found->commits[0], found->commits[1])};
+  return {found->first_at};
+}
 
 std::string RecurrenceSentence(const RecurrenceCheck& check, const std::string& what, const std::string& since) {
   std::string sentence = fmt::format("{}: {} of {} runs since {}", what, check.since.hits, check.since.runs, since);
@@ -44,6 +66,19 @@ std::string RecurrenceSentence(const RecurrenceCheck& check, const std::string& 
     return sentence + fmt::format("; {} more clean run{} would make it conclusive.", *check.more_clean_runs,
                                   *check.more_clean_runs == 1 ? "" : "s");
   return sentence + ".";
+}
+
+Result<HistoryCheckResult> CheckHistory(HistoryStore& store, const RecurrenceSelector& selector,
+                                        const RunFilter& filter, const std::string& since, const std::string& since_at,
+                                        double confidence) {
+  auto counts = store.CountAround(selector, filter, since_at);
+  if (!counts) return counts.error();
+  HistoryCheckResult result{CheckRecurrence(counts->first, counts->second, confidence), ""};
+  std::string what = (selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome " : "") + selector.name;
+  if (filter.variant) what += " in " + *filter.variant;
+  if (filter.branch) what += " on " + *filter.branch;
+  result.sentence = RecurrenceSentence(result.check, what, since);
+  return result;
 }
 
 int RunHistoryIngest(const HistoryIngestConfig& config) {
@@ -89,39 +124,53 @@ int RunHistoryCheck(const HistoryCheckConfig& config) {
     fmt::print(stderr, "coder diag history check: {}\n", message);
     return code;
   };
-  const std::optional<std::string> since_time = CanonicalUtc(config.since);
-  if (!since_time && !IsCommitPrefix(config.since))
-    return fail(kDiagUsage, fmt::format("--since {}: neither a commit (4 to 64 hex digits) nor a time (YYYY-MM-DD "
-                                        "or RFC 3339)",
-                                        config.since));
+  if (!IsHistorySince(config.since)) return fail(kDiagUsage, HistorySinceError(config.since));
   auto store = HistoryStore::Open(config.db);
   if (!store) return fail(kDiagHarnessFailed, store.error().message);
-  std::string since_at = since_time.value_or("");
-  if (!since_time) {
-    auto found = (*store)->FindCommit(config.since);
-    if (!found) return fail(kDiagHarnessFailed, found.error().message);
-    if (found->commits.empty())
-      return fail(kDiagUsage,
-                  fmt::format("no run of commit {} in {}: ingest its reports first", config.since, config.db));
-    if (found->commits.size() > 1)
-      return fail(kDiagUsage, fmt::format("commit {} is ambiguous in the history ({}, {}, ...): give more of it",
-                                          config.since, found->commits[0], found->commits[1]));
-    since_at = found->first_at;
-  }
-  auto counts = (*store)->CountAround(config.selector, {config.variant, config.branch}, since_at);
-  if (!counts) return fail(kDiagHarnessFailed, counts.error().message);
-  const RecurrenceCheck check = CheckRecurrence(counts->first, counts->second, config.confidence);
-  std::string what =
-      (config.selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome " : "") + config.selector.name;
-  if (config.variant) what += " in " + *config.variant;
-  if (config.branch) what += " on " + *config.branch;
-  fmt::print("{}\n", RecurrenceSentence(check, what, config.since));
+  const ResolvedSince since = ResolveHistorySince(**store, config.since, config.db);
+  if (since.code != 0) return fail(since.code, since.error);
+  auto checked = CheckHistory(**store, config.selector, {config.variant, config.branch}, config.since, since.at,
+                              config.confidence);
+  if (!checked) return fail(kDiagHarnessFailed, checked.error().message);
+  fmt::print("{}\n", checked->sentence);
+  const RecurrenceCheck& check = checked->check;
   switch (check.verdict) {
     case RecurrenceVerdict::kStopped: return kHistoryStopped;
     case RecurrenceVerdict::kStillRecurring: return kHistoryStillRecurring;
     case RecurrenceVerdict::kNotEnoughEvidence: break;
   }
   return kHistoryNotEnoughEvidence;
+}
+
+int RunHistoryShow(const HistoryShowConfig& config) {
+  auto fail = [](int code, const std::string& message) {
+    fmt::print(stderr, "coder diag history show: {}\n", message);
+    return code;
+  };
+  if (!config.since.empty() && !IsHistorySince(config.since)) return fail(kDiagUsage, HistorySinceError(config.since));
+  auto store = HistoryStore::Open(config.db);
+  if (!store) return fail(kDiagHarnessFailed, store.error().message);
+  std::string since_at;
+  if (!config.since.empty()) {
+    const ResolvedSince since = ResolveHistorySince(**store, config.since, config.db);
+    if (since.code != 0) return fail(since.code, since.error);
+    since_at = since.at;
+  }
+  const RunFilter filter{config.variant, config.branch};
+  auto start = (*store)->StartOfLatestBuckets(filter, since_at, config.trend.by, config.trend.last);
+  if (!start) return fail(kDiagHarnessFailed, start.error().message);
+  auto window = (*store)->ReadWindow(filter, *start);
+  if (!window) return fail(kDiagHarnessFailed, window.error().message);
+  Trend trend = BuildTrend(*window, config.trend);
+  trend.since = since_at;
+  trend.earlier_not_read = *start != since_at;
+  if (config.json) fmt::print("{}\n", TrendToJson(trend).dump(2));
+  else fmt::print("{}", RenderTrendTable(trend));
+  if (!config.plot.empty()) {
+    if (auto st = WriteTrendPlot(trend, config.plot); !st) return fail(kDiagUsage, st.error().message);
+    if (!config.json) fmt::print("plot: {}\n", config.plot);
+  }
+  return kDiagNoFindings;
 }
 
 }  // namespace coder::harness

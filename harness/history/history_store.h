@@ -1,12 +1,11 @@
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -33,21 +32,50 @@ struct RecurrenceSelector {
   std::string name;
 };
 
-/// A history of runs in one SQLite file (docs/history.md): WAL, a busy timeout, every ingest one
-/// transaction. Several processes may ingest into one file at once; none loses or doubles a run (a
-/// run's key is the SHA-256 of its record, RunKey, so a run is stored once whichever reports carry it). Not
-/// thread-safe: one HistoryStore per thread. Close() is idempotent and the destructor calls it.
+/// Which runs a query takes: all, or those of a variant, of a branch.
+struct RunFilter {
+  std::optional<std::string> variant, branch;
+};
+
+/// What a trend's buckets are: the runs of a commit, of a day (UTC), of a runner.
+enum class TrendBy { kCommit, kDay, kRunner };
+
+/// One stored run as `show` reads it back.
+struct StoredRun {
+  int64_t id = 0;  ///< the store's own number, which StoredFingerprint::run_id refers to
+  std::string at, commit, branch, runner, variant, outcome;
+  std::optional<double> latency_ms;
+  int64_t peak_rss_bytes = 0;
+};
+
+struct StoredFingerprint {
+  int64_t run_id = 0;
+  std::string fingerprint;
+};
+
+/// The runs of a time window and the fingerprints they matched, from one state of the history.
+struct RunWindow {
+  std::vector<StoredRun> runs;                  ///< ordered by `at`, then by id
+  std::vector<StoredFingerprint> fingerprints;  ///< only of the runs in `runs`
+};
+
+/// A history of runs (docs/history.md) in SQLite (a file, the default) or PostgreSQL (a
+/// `postgresql://` URI), one schema for both. Every ingest is one transaction; several processes may
+/// ingest into one history at once and none loses or doubles a run (a run's key is the SHA-256 of its
+/// record, RunKey, so a run is stored once whichever reports carry it). Not thread-safe: one store per
+/// thread. Close() is idempotent, the destructor calls it, and a closed store answers every call with an
+/// Error.
 class HistoryStore {
  public:
-  /// Opens (creating it and its schema when missing) the database at `path`. An Error names the path
-  /// and why: not a database, a newer schema, a directory that cannot be written.
-  static Result<std::unique_ptr<HistoryStore>> Open(const std::string& path);
-  ~HistoryStore();
-  HistoryStore(const HistoryStore&) = delete;
-  HistoryStore& operator=(const HistoryStore&) = delete;
+  /// Opens `location`, creating its schema when missing: a PostgreSQL connection URI
+  /// (IsPostgresLocation) or else the path of a SQLite file (created when missing). An Error names the
+  /// location (a URI without its password) and why: not a database, a newer schema, a server that
+  /// refuses, a directory that cannot be written.
+  static Result<std::unique_ptr<HistoryStore>> Open(const std::string& location);
+  virtual ~HistoryStore() = default;
 
   /// Stores `runs` with `origin`, all or nothing: on an Error nothing of them is stored.
-  Result<IngestCounts> Ingest(const RunOrigin& origin, const std::vector<RunRecord>& runs);
+  virtual Result<IngestCounts> Ingest(const RunOrigin& origin, const std::vector<RunRecord>& runs) = 0;
 
   /// The commits whose hash starts with `prefix` (at most two: more than one is ambiguous) and the
   /// earliest `at` of the first one's runs; no commits when no stored run has such a commit.
@@ -55,37 +83,86 @@ class HistoryStore {
     std::vector<std::string> commits;
     std::string first_at;
   };
-  Result<CommitRuns> FindCommit(std::string_view prefix);
+  virtual Result<CommitRuns> FindCommit(std::string_view prefix) = 0;
 
-  /// Which runs a count takes: all, or those of a variant, of a branch.
-  struct RunFilter {
-    std::optional<std::string> variant, branch;
-  };
   /// The runs with `at` before `since` and those at or after it, each with how many of them the
   /// selector hit: one read transaction, so both come from one state of the history.
-  Result<std::pair<Proportion, Proportion>> CountAround(const RecurrenceSelector& selector, const RunFilter& filter,
-                                                        const std::string& since);
+  virtual Result<std::pair<Proportion, Proportion>> CountAround(const RecurrenceSelector& selector,
+                                                                const RunFilter& filter, const std::string& since) = 0;
+
+  /// The runs of `filter` with `at` at or after `since` (every run when empty), with their
+  /// fingerprints: one read transaction.
+  virtual Result<RunWindow> ReadWindow(const RunFilter& filter, const std::string& since) = 0;
+
+  /// Where a window must start to hold the latest `buckets` buckets of `by` (those whose runs came
+  /// last) whole: the earliest run of those buckets among the runs of `filter` at or after `since`.
+  /// `since` itself when the window has no more buckets than that, or when buckets interleave too much
+  /// to tell without reading them all (runners). Reads only the runs of those buckets, so a trend of the
+  /// latest commits costs the same in a history of a thousand runs or of a million.
+  virtual Result<std::string> StartOfLatestBuckets(const RunFilter& filter, const std::string& since, TrendBy by,
+                                                   size_t buckets) = 0;
+
+  /// The latest `at` of the runs of `filter`; empty when there are none.
+  virtual Result<std::string> LatestAt(const RunFilter& filter) = 0;
 
   /// Every stored run (tests, and a check that nothing was lost).
-  Result<uint64_t> RunCount();
+  virtual Result<uint64_t> RunCount() = 0;
 
-  /// Closes the database. Idempotent; the store answers nothing afterwards (an Error).
-  void Close();
+  /// Closes the connection. Idempotent.
+  virtual void Close() = 0;
 
- private:
-  HistoryStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  Status Exec(const char* sql);
-  Result<int64_t> SchemaVersion();
-  Status EnterWal();
-  Error SqlError(std::string_view what) const;
-
-  sqlite3* db_;
-  std::string path_;
+ protected:
+  HistoryStore() = default;
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
 };
 
-/// The SHA-256, in hex, of a run's record's JSON without `index`, which a merge renumbers. A run is
-/// stored under it, followed by `#k` for the k-th further record of one batch identical but for its index
-/// (runs that measured nothing, such as targets that could not be executed).
+/// Whether `location` names a PostgreSQL database ("postgresql://..." or "postgres://...") rather than a
+/// SQLite file.
+bool IsPostgresLocation(std::string_view location);
+
+/// `location` as messages and reports show it: a PostgreSQL URI without its password (the
+/// `user:password@` form and a `password=` parameter), a SQLite path as given.
+std::string DisplayLocation(std::string_view location);
+
+/// A run's identity, the SHA-256 in hex of what it measured, in a fixed binary form: its variant,
+/// outcome and detail, every timing, its exit, its peaks and RSS samples, fingerprints, steps, held
+/// slots and log tail. Not its index (a merge renumbers it), nor what the command line gave it (argv,
+/// labels, the gate), nor its log, stacks and traffic, which only a run that measured the same to the
+/// bit could share. A run is stored under it, followed by `#k` for the k-th further record of one batch
+/// with the same key (runs that measured nothing, such as targets that could not be executed). Pure.
 std::string RunKey(const RunRecord& run);
+
+/// The keys a batch is stored under, by every backend: RunKey of each of `runs`, with `#k` for the k-th
+/// further one with the same key. Computed on a thread of its own while the caller stores the runs
+/// before them (hashing a batch costs about half of storing it in SQLite). `runs` must outlive it; not
+/// thread-safe (one caller takes the keys, in order); the destructor stops and joins the thread.
+class RunKeyPipeline {
+ public:
+  explicit RunKeyPipeline(const std::vector<RunRecord>& runs);
+  ~RunKeyPipeline();
+  RunKeyPipeline(const RunKeyPipeline&) = delete;
+  RunKeyPipeline& operator=(const RunKeyPipeline&) = delete;
+
+  /// The key of the next run, waiting for it to be hashed. At most runs.size() calls.
+  std::string Next();
+
+ private:
+  struct Shared;
+  std::unique_ptr<Shared> shared_;
+  std::unordered_map<std::string, int> seen_;  // a key without its occurrence → its records so far
+  size_t next_ = 0;
+};
+
+/// Every key of a batch at once (RunKeyPipeline's, in order).
+std::vector<std::string> BatchRunKeys(const std::vector<RunRecord>& runs);
+
+/// A condition both stores add to a count of a variant's runs: " AND r.outcome IN ('clean', ...)" over
+/// every outcome. It changes no count, and lets the index on (outcome, variant, at) answer it: with it,
+/// no index of its own on (variant, at) is needed, which an ingest would pay for on every run.
+std::string EveryOutcomeSql();
+
+/// The peak RSS a history keeps of a run: the higher of the kernel's and the sampled tree's.
+int64_t StoredPeakRss(const RunRecord& run);
 
 }  // namespace coder::harness

@@ -44,8 +44,9 @@ struct TestCase {
   std::string name;
   double seconds = 0;
   std::vector<Property> properties;
-  bool failed = false, errored = false;
+  bool failed = false, errored = false, skipped = false;
   std::string failure_message, failure_type, failure_body;
+  std::string skipped_message;
   std::string system_out;
 };
 
@@ -380,6 +381,9 @@ void WriteCase(std::string& out, const TestCase& tc) {
                     XmlEscape(Truncate(tc.failure_message, kMaxMessageBytes), true), XmlEscape(tc.failure_type, true),
                     XmlEscape(tc.failure_body, false), tc.errored ? "error" : "failure");
   }
+  if (tc.skipped)
+    out += fmt::format("      <skipped message=\"{}\"/>\n",
+                       XmlEscape(Truncate(tc.skipped_message, kMaxMessageBytes), true));
   if (!tc.system_out.empty())
     out += fmt::format("      <system-out>{}</system-out>\n", XmlEscape(tc.system_out, false));
   out += "    </testcase>\n";
@@ -488,13 +492,45 @@ std::optional<TestCase> HarnessCase(const ReportMeta& meta, size_t recorded_runs
   return tc;
 }
 
+// The fleet's verdict, not this job's: a case mirrors it (passed stopped, failed still recurring, skipped
+// while the evidence is short) and the exit code stays this job's gate (docs/history.md).
+std::vector<TestCase> HistoryCases(const ReportHistory& history) {
+  std::vector<TestCase> cases;
+  for (const HistoryVerdict& v : history.verdicts) {
+    TestCase tc{.name = fmt::format("history: {} {} in {} since {}", v.selector, v.name, v.variant, v.since)};
+    const RecurrenceCheck& c = v.check;
+    tc.properties = {{"history", history.location},
+                     {"verdict", std::string(ToString(c.verdict))},
+                     {"since_at", v.since_at},
+                     {"before_hits", std::to_string(c.before.hits)},
+                     {"before_runs", std::to_string(c.before.runs)},
+                     {"since_hits", std::to_string(c.since.hits)},
+                     {"since_runs", std::to_string(c.since.runs)},
+                     {"p_value", Number(c.p_value)}};
+    if (c.more_clean_runs) tc.properties.push_back({"more_clean_runs", std::to_string(*c.more_clean_runs)});
+    tc.system_out = v.sentence + "\n";
+    if (c.verdict == RecurrenceVerdict::kStillRecurring) {
+      tc.failed = true;
+      tc.failure_type = "still-recurring";
+      tc.failure_message = v.sentence;
+      tc.failure_body = v.sentence + "\n";
+    } else if (c.verdict == RecurrenceVerdict::kNotEnoughEvidence) {
+      tc.skipped = true;
+      tc.skipped_message = v.sentence;
+    }
+    cases.push_back(std::move(tc));
+  }
+  return cases;
+}
+
 /// The document around the cases: the suite's counts, time, timestamp and properties.
 std::string WriteSuite(const ReportDocument& report, const RunSource& runs, const std::vector<TestCase>& cases) {
   const ReportMeta& meta = report.meta;
-  size_t failures = 0, errors = 0;
+  size_t failures = 0, errors = 0, skipped = 0;
   for (const TestCase& tc : cases) {
     failures += tc.failed && !tc.errored;
     errors += tc.errored;
+    skipped += tc.skipped;
   }
   const std::string time = Seconds(meta.wall_seconds);
   const std::string counts = fmt::format("tests=\"{}\" failures=\"{}\" errors=\"{}\"", cases.size(), failures, errors);
@@ -502,7 +538,7 @@ std::string WriteSuite(const ReportDocument& report, const RunSource& runs, cons
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out += fmt::format("<testsuites name=\"{}\" {} time=\"{}\">\n", kSuite, counts, time);
   std::string timestamp = JunitTimestamp(meta.started_at);
-  out += fmt::format("  <testsuite name=\"{}\" {} skipped=\"0\" time=\"{}\"{}>\n", kSuite, counts, time,
+  out += fmt::format("  <testsuite name=\"{}\" {} skipped=\"{}\" time=\"{}\"{}>\n", kSuite, counts, skipped, time,
                      timestamp.empty() ? "" : fmt::format(" timestamp=\"{}\"", XmlEscape(timestamp, true)));
   std::vector<Property> suite_props{{"schema", meta.schema},
                                     {"coder_version", meta.coder_version},
@@ -528,6 +564,8 @@ std::string RenderJunit(const ReportDocument& report, const RunSource& runs) {
   if ((report.budget && ChooseSections(report).memory) || any_budget_finding)
     cases.push_back(BudgetCase(report, findings));
   if (auto orphans = OrphanFindingsCase(report, findings)) cases.push_back(std::move(*orphans));
+  if (report.history)
+    for (TestCase& tc : HistoryCases(*report.history)) cases.push_back(std::move(tc));
   if (auto harness = HarnessCase(report.meta, runs.size())) cases.push_back(std::move(*harness));
   return WriteSuite(report, runs, cases);
 }

@@ -335,6 +335,18 @@ std::string NotesSection(const ReportMeta& meta) {
   return out.empty() ? "" : "\n### Notes\n\n" + out;
 }
 
+// The fleet's verdict beside this job's: each check as its sentence.
+std::string HistorySection(const std::optional<ReportHistory>& history) {
+  if (!history) return "";
+  std::string out = fmt::format("\n### History\n\n{} run{} added to {} ({} already in it).\n\n", history->added,
+                                history->added == 1 ? "" : "s", E(history->location), history->already);
+  // The sentence ends in the verdict; one that still recurs is what a reader must not miss.
+  for (const HistoryVerdict& v : history->verdicts)
+    out += v.check.verdict == RecurrenceVerdict::kStillRecurring ? "- **" + E(v.sentence) + "**\n"
+                                                                 : "- " + E(v.sentence) + "\n";
+  return out;
+}
+
 }  // namespace
 
 std::string MarkdownEscape(std::string_view text) {
@@ -367,6 +379,7 @@ std::string RenderMarkdown(const ReportDocument& report, const RunSource& runs) 
   out += ComparisonSection(report);
   out += BudgetSection(report, sections);
   out += FindingsSection(report, findings);
+  out += HistorySection(report.history);
   out += HangOutputSection(runs, report.variants);
   out += NotesSection(report.meta);
   return out;

@@ -28,6 +28,30 @@ json BudgetDocumentJson(const ReportBudget& b) {
   return out;
 }
 
+json RateJson(const Proportion& p, const RateInterval& interval) {
+  return {{"hits", p.hits}, {"runs", p.runs}, {"lower", interval.lower}, {"upper", interval.upper}};
+}
+
+json HistoryDocumentJson(const ReportHistory& h) {
+  json verdicts = json::array();
+  for (const HistoryVerdict& v : h.verdicts) {
+    const RecurrenceCheck& c = v.check;
+    verdicts.push_back({{"selector", v.selector},
+                        {"name", v.name},
+                        {"variant", v.variant},
+                        {"since", v.since},
+                        {"since_at", v.since_at},
+                        {"verdict", ToString(c.verdict)},
+                        {"before", RateJson(c.before, c.before_interval)},
+                        {"after", RateJson(c.since, c.since_interval)},
+                        {"p_value", c.p_value},
+                        {"confidence", c.confidence},
+                        {"more_clean_runs", c.more_clean_runs ? json(*c.more_clean_runs) : json(nullptr)},
+                        {"sentence", v.sentence}});
+  }
+  return {{"location", h.location}, {"added", h.added}, {"already", h.already}, {"verdicts", std::move(verdicts)}};
+}
+
 // ---- Reading ----
 
 // Thrown inside the reader only, caught by ReadReportDocument: the reader is a tree of small functions,
@@ -347,6 +371,47 @@ ReportGate ReadGate(const Node& n) {
   return g;
 }
 
+RecurrenceVerdict ReadRecurrenceVerdict(const Node& n) {
+  const std::string text = n.String("verdict");
+  for (RecurrenceVerdict v :
+       {RecurrenceVerdict::kStopped, RecurrenceVerdict::kStillRecurring, RecurrenceVerdict::kNotEnoughEvidence})
+    if (ToString(v) == text) return v;
+  throw SchemaError{fmt::format("{}: a verdict (stopped, still-recurring, not-enough-evidence), found \"{}\"",
+                                n.PathOf("verdict"), text)};
+}
+
+void ReadRate(const Node& n, Proportion& p, RateInterval& interval) {
+  p.hits = n.Count("hits");
+  p.runs = n.Count("runs");
+  interval.lower = n.Number("lower");
+  interval.upper = n.Number("upper");
+}
+
+ReportHistory ReadHistory(const Node& n) {
+  ReportHistory h;
+  h.location = n.String("location");
+  h.added = n.Count("added");
+  h.already = n.Count("already");
+  for (const auto& [v, path] : n.Array("verdicts")) {
+    const Node vn(*v, path);
+    HistoryVerdict verdict{.selector = vn.String("selector"),
+                           .name = vn.String("name"),
+                           .variant = vn.String("variant"),
+                           .since = vn.String("since"),
+                           .since_at = vn.String("since_at")};
+    RecurrenceCheck& c = verdict.check;
+    c.verdict = ReadRecurrenceVerdict(vn);
+    ReadRate(vn.Object("before"), c.before, c.before_interval);
+    ReadRate(vn.Object("after"), c.since, c.since_interval);
+    c.p_value = vn.Number("p_value");
+    c.confidence = vn.Number("confidence");
+    c.more_clean_runs = vn.CountOrNull("more_clean_runs");
+    verdict.sentence = vn.String("sentence");
+    h.verdicts.push_back(std::move(verdict));
+  }
+  return h;
+}
+
 ReportMeta ReadMeta(const Node& n, std::string schema) {
   ReportMeta m;
   m.schema = std::move(schema);
@@ -383,10 +448,21 @@ ReportDocument ReadDocument(const json& report) {
     for (const auto& [c, path] : root.Array("comparisons")) d.comparisons->push_back(ReadComparison(Node(*c, path)));
   }
   if (const json* g = root.Added("gate")) d.gate = ReadGate(Node(*g, "gate"));
+  // Added within v1 (issue 16).
+  if (const json* h = root.Added("history")) d.history = ReadHistory(Node(*h, "history"));
   return d;
 }
 
 }  // namespace
+
+std::string_view ToString(RecurrenceVerdict verdict) {
+  switch (verdict) {
+    case RecurrenceVerdict::kStopped: return "stopped";
+    case RecurrenceVerdict::kStillRecurring: return "still-recurring";
+    case RecurrenceVerdict::kNotEnoughEvidence: return "not-enough-evidence";
+  }
+  return "?";
+}
 
 const ReportVariant* ReportDocument::FindVariant(std::string_view name) const {
   for (const ReportVariant& v : variants)
@@ -412,6 +488,7 @@ json ReportDocumentJson(const ReportDocument& d) {
     report["comparisons"] = nullptr;
   }
   report["gate"] = d.gate ? GateDocumentJson(*d.gate) : json(nullptr);
+  report["history"] = d.history ? HistoryDocumentJson(*d.history) : json(nullptr);
   return report;
 }
 

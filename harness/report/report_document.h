@@ -13,6 +13,7 @@
 #include "harness/analysis/budget.h"
 #include "harness/analysis/compare.h"
 #include "harness/analysis/gate.h"
+#include "harness/analysis/recurrence.h"
 #include "harness/analysis/run_record.h"
 #include "harness/analysis/stats.h"
 
@@ -70,6 +71,28 @@ struct ReportGate {
   std::vector<Finding> findings;
 };
 
+/// One `--history` check: has `selector` stopped recurring in `variant` since `since`?
+struct HistoryVerdict {
+  std::string selector;  ///< "fingerprint" or "outcome"
+  std::string name;      ///< the fingerprint or the outcome
+  std::string variant;
+  std::string since;     ///< as given: a commit prefix or a time
+  std::string since_at;  ///< the time it names (canonical UTC)
+  RecurrenceCheck check;
+  std::string sentence;  ///< RecurrenceSentence: the verdict as one sentence
+};
+
+/// What `--history` did (docs/history.md): the runs it ingested and its checks.
+struct ReportHistory {
+  std::string location;  ///< the history, a URI without its password
+  uint64_t added = 0;    ///< runs this report added to it
+  uint64_t already = 0;  ///< runs it held already
+  std::vector<HistoryVerdict> verdicts;
+};
+
+/// "stopped", "still-recurring", "not-enough-evidence".
+std::string_view ToString(RecurrenceVerdict verdict);
+
 /// The report without its runs. A plain value type.
 struct ReportDocument {
   ReportMeta meta;
@@ -78,7 +101,8 @@ struct ReportDocument {
   /// One per non-baseline variant with a baseline; absent without a baseline (or in a merged report,
   /// until the merging tool recomputes them).
   std::optional<std::vector<Comparison>> comparisons;
-  std::optional<ReportGate> gate;  ///< absent in a merged report until recomputed
+  std::optional<ReportGate> gate;        ///< absent in a merged report until recomputed
+  std::optional<ReportHistory> history;  ///< with --history
 
   /// The variant named `name`, or nullptr.
   const ReportVariant* FindVariant(std::string_view name) const;

@@ -8,103 +8,13 @@
 
 #include "common/terminal_text.h"
 #include "harness/report/report_sections.h"
+#include "harness/report/text_table.h"
 #include "harness/report/traffic_text.h"
 
 namespace coder::harness {
 namespace {
 
 constexpr std::string_view kNone = "-";
-
-struct Column {
-  std::string header;
-  bool right_aligned = false;
-  std::string group;  ///< columns with the same non-empty group share a "--- group ---" label above
-};
-
-/// Columns sized to their content. Two spaces between columns, one inside a group, so a group's
-/// numbers read as one block.
-class TextTable {
- public:
-  explicit TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
-  /// Cells may hold a target's text (held slots, step names): each is made TerminalSafe.
-  void AddRow(std::vector<std::string> cells) {
-    for (std::string& cell : cells) cell = TerminalSafe(cell);
-    rows_.push_back(std::move(cells));
-  }
-
-  std::string Render(std::string_view indent = "", bool headers = true) const {
-    std::vector<size_t> width(columns_.size());
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      width[c] = headers ? DisplayWidth(columns_[c].header) : 0;
-      for (const auto& row : rows_) width[c] = std::max(width[c], DisplayWidth(row[c]));
-    }
-    std::string out;
-    if (headers && HasGroups()) out += GroupLine(width, indent);
-    if (headers) out += Line(width, indent, [&](size_t c) { return columns_[c].header; });
-    for (const auto& row : rows_) out += Line(width, indent, [&](size_t c) { return row[c]; });
-    return out;
-  }
-
- private:
-  bool InGroupWithPrevious(size_t c) const {
-    return c > 0 && !columns_[c].group.empty() && columns_[c].group == columns_[c - 1].group;
-  }
-  size_t Separator(size_t c) const { return c == 0 ? 0 : InGroupWithPrevious(c) ? 1 : 2; }
-  bool HasGroups() const {
-    return std::any_of(columns_.begin(), columns_.end(), [](const Column& c) { return !c.group.empty(); });
-  }
-
-  template <class Cell>
-  std::string Line(const std::vector<size_t>& width, std::string_view indent, Cell cell) const {
-    std::string line(indent);
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      const std::string text = cell(c);
-      const std::string pad(width[c] - DisplayWidth(text), ' ');
-      line.append(Separator(c), ' ');
-      line += columns_[c].right_aligned ? pad + text : text + pad;
-    }
-    return TrimRight(std::move(line));
-  }
-
-  // Widens a column when its group label does not fit (with one dash on each side for a group of several).
-  std::string GroupLine(std::vector<size_t>& width, std::string_view indent) const {
-    std::string line(indent);
-    for (size_t c = 0; c < columns_.size();) {
-      line.append(Separator(c), ' ');
-      size_t end = c + 1;
-      while (end < columns_.size() && InGroupWithPrevious(end)) ++end;
-      if (columns_[c].group.empty()) {
-        line.append(width[c], ' ');
-      } else if (end == c + 1) {
-        // A group of one needs no dashes to show its extent.
-        const std::string& label = columns_[c].group;
-        width[c] = std::max(width[c], DisplayWidth(label));
-        const std::string pad(width[c] - DisplayWidth(label), ' ');
-        line += columns_[c].right_aligned ? pad + label : label + pad;
-      } else {
-        const std::string label = " " + columns_[c].group + " ";
-        size_t span = 0;
-        for (size_t k = c; k < end; ++k) span += width[k] + (k > c ? Separator(k) : 0);
-        if (span < label.size() + 2) {
-          width[end - 1] += label.size() + 2 - span;
-          span = label.size() + 2;
-        }
-        const size_t left = (span - label.size()) / 2;
-        line += std::string(left, '-') + label + std::string(span - label.size() - left, '-');
-      }
-      c = end;
-    }
-    return TrimRight(std::move(line));
-  }
-
-  static std::string TrimRight(std::string line) {
-    line.erase(line.find_last_not_of(' ') + 1);
-    return line + "\n";
-  }
-
-  std::vector<Column> columns_;
-  std::vector<std::vector<std::string>> rows_;
-};
 
 double Stat(const Distribution& d, std::string_view stat) {
   if (stat == "min") return d.min;
@@ -154,18 +64,18 @@ std::string FingerprintCounts(const std::map<std::string, size_t>& fingerprints)
 std::string Gate(const VariantSummary& s) { return s.baseline ? "baseline" : s.gated ? "gated" : "-"; }
 
 std::string MainTable(const std::vector<VariantSummary>& summaries, const ReportSections& sections) {
-  std::vector<Column> columns{{"variant"},
-                              {"gate"},
-                              {"runs", true},
-                              {"outcomes"},
-                              {"min", true, "latency"},
-                              {"p50", true, "latency"},
-                              {"p95", true, "latency"},
-                              {"p99", true, "latency"},
-                              {"max", true, "latency"},
-                              {"p50", true, "ready"},
-                              {"p50", true, "peak RSS"},
-                              {"max", true, "peak RSS"}};
+  std::vector<TableColumn> columns{{"variant"},
+                                   {"gate"},
+                                   {"runs", true},
+                                   {"outcomes"},
+                                   {"min", true, "latency"},
+                                   {"p50", true, "latency"},
+                                   {"p95", true, "latency"},
+                                   {"p99", true, "latency"},
+                                   {"max", true, "latency"},
+                                   {"p50", true, "ready"},
+                                   {"p50", true, "peak RSS"},
+                                   {"max", true, "peak RSS"}};
   if (sections.dominant_step) columns.push_back({"dominant step"});
   columns.push_back({"fingerprints"});
   TextTable table(std::move(columns));
@@ -212,7 +122,7 @@ std::string HeldSlots(const std::vector<VariantSummary>& summaries, const Report
 }
 
 std::string Traffic(const std::vector<VariantSummary>& summaries) {
-  std::vector<Column> columns = {{"variant"}};
+  std::vector<TableColumn> columns = {{"variant"}};
   for (std::string& h : TrafficHeader()) columns.push_back({std::move(h), true});
   columns.back().right_aligned = false;
   columns[columns.size() - 2].right_aligned = false;

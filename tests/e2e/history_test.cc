@@ -5,6 +5,9 @@
 
 #include <csignal>
 #include <fstream>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include "harness/analysis/run_record.h"
 #include "harness/history/history_store.h"
@@ -20,15 +23,16 @@ using harness::RunRecord;
 const std::string kFingerprint = "websocket-shutdown-timeout";
 
 // A JSON-lines report of `runs` runs of `variant`, those whose index `hit` selects with the fingerprint.
+// Their latencies start at `base_latency_ms`: reports of one variant must differ to be different runs.
 void WriteRuns(
     const std::filesystem::path& path, const std::string& variant, int runs,
-    const std::function<bool(int)>& hit = [](int) { return false; }) {
+    const std::function<bool(int)>& hit = [](int) { return false; }, double base_latency_ms = 0.5) {
   std::ofstream out(path);
   for (int i = 0; i < runs; ++i) {
     RunRecord run;
     run.variant = variant;
     run.index = i;
-    run.latency_ms = 0.5 + i * 0.001;
+    run.latency_ms = base_latency_ms + i * 0.001;
     if (hit(i)) {
       run.outcome = Outcome::kTimeoutFingerprint;
       run.fingerprints = {kFingerprint};
@@ -209,6 +213,169 @@ TEST(HistoryCommandTest, ARefusedReportIsNamedAndTheOthersAreStillIngested) {
       << run.output;
   EXPECT_NE(run.output.find("good.jsonl: 5 runs added"), std::string::npos) << run.output;
   EXPECT_EQ(StoredRuns(db), 5u);
+}
+
+// Generated reports with the seed's counts: 7 of 388 runs before the fix (3f2a1c), none of 412 after.
+void IngestSeedHistory(const std::filesystem::path& dir, const std::filesystem::path& db, const std::string& variant) {
+  auto ingest = [&](const std::string& name, const std::string& commit, const std::string& at, int runs,
+                    const std::function<bool(int)>& hit, double base_latency_ms) {
+    WriteRuns(dir / name, variant, runs, hit, base_latency_ms);
+    auto run = RunCoder({"diag", "history", "ingest", "--db", db.string(), "--commit", commit, "--time", at, "--runner",
+                         "linux-" + name, (dir / name).string()});
+    ASSERT_TRUE(run.exit);
+    ASSERT_EQ(run.exit->Describe(), "exit 0") << run.output;
+  };
+  ingest(
+      "before", "1234abcd", "2026-11-01T00:00:00.000Z", 388, [](int i) { return i % 55 == 7; }, 0.5);
+  ingest(
+      "after", "3f2a1c99", "2026-11-10T00:00:00.000Z", 412, [](int) { return false; }, 100.5);
+}
+
+TEST(HistoryCommandTest, ShowPrintsATrendPerCommitWithRatesAndPlotsIt) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  IngestSeedHistory(dir.path(), db, "api");
+  auto show = RunCoder({"diag", "history", "show", "--db", db.string()});
+  ASSERT_TRUE(show.exit);
+  ASSERT_EQ(show.exit->Describe(), "exit 0") << show.output;
+  EXPECT_NE(show.output.find("800 runs in the history, by commit"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("1234abcd"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("7/388 1.8% [0.7%, 3.7%]"), std::string::npos) << show.output;
+  EXPECT_NE(show.output.find("0/412 0% [0%, 0.9%]"), std::string::npos) << show.output;
+  EXPECT_LT(show.output.find("1234abcd"), show.output.find("3f2a1c99")) << "oldest first";
+
+  auto since =
+      RunCoder({"diag", "history", "show", "--db", db.string(), "--since", "3f2a1c", "--by", "runner", "--json"});
+  ASSERT_TRUE(since.exit);
+  ASSERT_EQ(since.exit->Describe(), "exit 0") << since.output;
+  const auto trend = nlohmann::json::parse(since.output.substr(since.output.find('{')), nullptr, false);
+  ASSERT_FALSE(trend.is_discarded()) << since.output;
+  EXPECT_EQ(trend["runs"], 412);
+  ASSERT_EQ(trend["buckets"].size(), 1u);
+  EXPECT_EQ(trend["buckets"][0]["key"], "linux-after");
+  EXPECT_EQ(trend["since"], "2026-11-10T00:00:00.000Z");
+
+  const auto png = dir.path() / "trend.png";
+  auto plot = RunCoder({"diag", "history", "show", "--db", db.string(), "--by", "day", "--plot", png.string()});
+  ASSERT_TRUE(plot.exit);
+  ASSERT_EQ(plot.exit->Describe(), "exit 0") << plot.output;
+  std::ifstream in(png, std::ios::binary);
+  std::string signature(8, '\0');
+  in.read(signature.data(), 8);
+  EXPECT_EQ(signature, "\x89PNG\r\n\x1a\n");
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--plot", (dir.path() / "trend.gif").string()},
+        std::vector<std::string>{"--plot", (dir.path() / "missing" / "t.png").string()},
+        std::vector<std::string>{"--since", "last-tuesday"}, std::vector<std::string>{"--by", "week"}}) {
+    std::vector<std::string> args{"diag", "history", "show", "--db", db.string()};
+    args.insert(args.end(), bad.begin(), bad.end());
+    auto run = RunCoder(args);
+    ASSERT_TRUE(run.exit);
+    EXPECT_EQ(run.exit->Describe(), "exit 2") << bad[0] << " " << bad[1] << ": " << run.output;
+  }
+  auto missing = RunCoder({"diag", "history", "show", "--db", (dir.path() / "typo.db").string()});
+  EXPECT_EQ(missing.exit->Describe(), "exit 2") << missing.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "typo.db")) << "a typo must not create an empty history";
+}
+
+TEST(HistoryCommandTest, ShowLastReadsOnlyTheLatestBucketsWhole) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  // Three commits on three days; the second commit ran again on the third day, after the third commit.
+  const std::vector<std::tuple<std::string, std::string, double>> reports{
+      {"aaaa0001", "2026-11-01T10:00:00.000Z", 0.5},
+      {"bbbb0002", "2026-11-02T10:00:00.000Z", 100.5},
+      {"cccc0003", "2026-11-03T10:00:00.000Z", 200.5},
+      {"bbbb0002", "2026-11-03T12:00:00.000Z", 300.5}};
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const auto& [commit, at, base] = reports[i];
+    const auto path = dir.path() / fmt::format("r{}.jsonl", i);
+    WriteRuns(
+        path, "api", 10, [](int) { return false; }, base);
+    auto run =
+        RunCoder({"diag", "history", "ingest", "--db", db.string(), "--commit", commit, "--time", at, path.string()});
+    ASSERT_TRUE(run.exit);
+    ASSERT_EQ(run.exit->Describe(), "exit 0") << run.output;
+  }
+  auto show = [&](std::vector<std::string> args) {
+    std::vector<std::string> all{"diag", "history", "show", "--db", db.string(), "--json"};
+    all.insert(all.end(), args.begin(), args.end());
+    auto run = RunCoder(all);
+    EXPECT_EQ(run.exit->Describe(), "exit 0") << run.output;
+    return nlohmann::json::parse(run.output.substr(run.output.find('{')), nullptr, false);
+  };
+  // The latest two commits by their latest run are bbbb (whose first run was on the 2nd) and cccc: both
+  // whole, bbbb's 20 runs and cccc's 10, and aaaa not read.
+  const auto commits = show({"--last", "2"});
+  ASSERT_EQ(commits["buckets"].size(), 2u) << commits.dump(2);
+  EXPECT_EQ(commits["buckets"][0]["key"], "bbbb0002");
+  EXPECT_EQ(commits["buckets"][0]["runs"], 20);
+  EXPECT_EQ(commits["buckets"][1]["key"], "cccc0003");
+  EXPECT_EQ(commits["runs"], 30);
+  EXPECT_TRUE(commits["earlier_buckets"].is_null()) << "not read, so not counted";
+  const auto days = show({"--last", "1", "--by", "day"});
+  ASSERT_EQ(days["buckets"].size(), 1u) << days.dump(2);
+  EXPECT_EQ(days["buckets"][0]["key"], "2026-11-03");
+  EXPECT_EQ(days["buckets"][0]["runs"], 20);
+  const auto all = show({"--last", "0"});
+  EXPECT_EQ(all["buckets"].size(), 3u);
+  EXPECT_EQ(all["runs"], 40);
+  EXPECT_EQ(all["earlier_buckets"], 0);
+  auto table = RunCoder({"diag", "history", "show", "--db", db.string(), "--last", "2"});
+  EXPECT_NE(table.output.find("30 runs of the latest 2 commits in the history, by commit (earlier commits left out: "
+                              "--last 0 shows all)"),
+            std::string::npos)
+      << table.output;
+}
+
+// Real runs of the built-in server, into a history that holds the seed's runs before the fix: the
+// reports carry the verdict.
+TEST(HistoryCommandTest, DiagShutdownWithHistoryIngestsItsRunsAndItsReportsCarryTheVerdict) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  const std::string variant = "order=patched,gateway=off";
+  IngestSeedHistory(dir.path(), db, variant);
+  const auto junit = dir.path() / "report.xml";
+  const auto markdown = dir.path() / "report.md";
+  auto run = RunDiagWithReport({"--runs", "2", "--gateway", "off", "--shutdown-order", "patched", "--history",
+                                db.string(), "--history-since", "3f2a1c", "--history-fingerprint", kFingerprint,
+                                "--junit", junit.string(), "--markdown", markdown.string()});
+  ASSERT_TRUE(run.run.exit);
+  ASSERT_EQ(run.run.exit->Describe(), "exit 0") << run.run.output;
+  EXPECT_EQ(StoredRuns(db), 802u);
+  const std::string sentence = "websocket-shutdown-timeout in " + variant +
+                               ": 0 of 414 runs since 3f2a1c (before: 7 of 388, 1.8% [0.7%, 3.7%]); Fisher p = "
+                               "0.006: stopped.";
+  EXPECT_NE(run.run.output.find("history " + db.string() + ": 2 runs added, 0 already in it"), std::string::npos)
+      << run.run.output;
+  EXPECT_NE(run.run.output.find(sentence), std::string::npos) << run.run.output;
+  ASSERT_TRUE(run.report["history"].is_object()) << run.report.dump(2);
+  EXPECT_EQ(run.report["history"]["verdicts"][0]["verdict"], "stopped");
+  std::stringstream xml, md;
+  xml << std::ifstream(junit).rdbuf();
+  md << std::ifstream(markdown).rdbuf();
+  EXPECT_NE(xml.str().find("name=\"history: fingerprint websocket-shutdown-timeout in " + variant + " since 3f2a1c\""),
+            std::string::npos)
+      << xml.str();
+  EXPECT_NE(md.str().find("### History"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("0 of 414 runs since 3f2a1c"), std::string::npos) << md.str();
+
+  // Wrong flags are said before any run, and nothing is ingested.
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--history-since", "3f2a1c", "--history-fingerprint", kFingerprint},
+        std::vector<std::string>{"--history", db.string(), "--history-fingerprint", kFingerprint},
+        std::vector<std::string>{"--history", db.string(), "--history-since", "soon", "--history-outcome", "crashed"},
+        std::vector<std::string>{"--history", db.string(), "--history-since", "3f2a1c", "--history-outcome", "odd"},
+        std::vector<std::string>{"--history", dir.path().string()}}) {
+    std::vector<std::string> args{"--runs", "1", "--gateway", "off"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    auto refused = RunDiag(args);
+    ASSERT_TRUE(refused.exit);
+    EXPECT_EQ(refused.exit->Describe(), "exit 2") << refused.output;
+    EXPECT_EQ(refused.output.find("[1/1]"), std::string::npos) << "ran before refusing: " << refused.output;
+  }
+  EXPECT_EQ(StoredRuns(db), 802u);
 }
 
 }  // namespace

@@ -4,11 +4,20 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "harness/history/history_ingest.h"
+#include "tests/support/loopback.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace coder::harness {
@@ -32,20 +41,89 @@ RunOrigin Origin(const std::string& commit, const std::string& at) {
   return origin;
 }
 
-class HistoryStoreTest : public testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+std::string ToString(Backend backend) { return backend == Backend::kSqlite ? "sqlite" : "postgres"; }
+void PrintTo(Backend backend, std::ostream* out) { *out << ToString(backend); }
+std::string BackendName(const testing::TestParamInfo<Backend>& info) { return ToString(info.param); }
+
+// One real PostgreSQL server a suite, started by the suite's first test that needs it (a SQLite test
+// never waits for it) and stopped with the suite; each test has a database of its own.
+class PostgresSuite {
  protected:
+  static void StopServer() {
+    server_.reset();
+    why_.clear();
+  }
+  // Skips the test when there is no server to test against.
+  void UseFreshDatabase() {
+    if (!server_ && why_.empty()) {
+      auto started = test_support::PostgresServer::Start();
+      if (started) server_ = std::move(*started);
+      else why_ = started.error().message;
+    }
+    if (!server_) GTEST_SKIP() << "no PostgreSQL server to test against: " << why_;
+    auto name = server_->CreateDatabase();
+    ASSERT_TRUE(name.ok()) << name.error().message;
+    database_ = *name;
+    uri_ = server_->Uri(database_);
+  }
+  void DropFreshDatabase() {
+    if (database_.empty()) return;
+    auto dropped = server_->DropDatabase(database_);
+    EXPECT_TRUE(dropped.ok()) << dropped.error().message;
+  }
+
+  static inline std::unique_ptr<test_support::PostgresServer> server_;
+  static inline std::string why_;
+  std::string database_, uri_;
+};
+
+// The contract of HistoryStore (history_store.h), held by every backend.
+class HistoryStoreTest : public testing::TestWithParam<Backend>, protected PostgresSuite {
+ protected:
+  static void TearDownTestSuite() { StopServer(); }
+  void SetUp() override {
+    if (GetParam() == Backend::kSqlite) {
+      location_ = (dir_.path() / "history.db").string();
+      return;
+    }
+    UseFreshDatabase();
+    location_ = uri_;
+  }
+  void TearDown() override { DropFreshDatabase(); }
+
   std::unique_ptr<HistoryStore> OpenOrFail() {
-    auto store = HistoryStore::Open(db_.string());
+    auto store = HistoryStore::Open(location_);
     EXPECT_TRUE(store.ok()) << store.error().message;
     return store ? std::move(*store) : nullptr;
   }
   void WriteFile(const std::filesystem::path& path, const std::string& text) { std::ofstream(path) << text; }
 
+  // Leaves the history as a later coder with schema `version` would.
+  void PlantSchemaVersion(int version) {
+    if (GetParam() == Backend::kSqlite) {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+      ASSERT_EQ(sqlite3_exec(db, fmt::format("PRAGMA user_version={}", version).c_str(), nullptr, nullptr, nullptr),
+                SQLITE_OK);
+      sqlite3_close(db);
+      return;
+    }
+    ASSERT_TRUE(OpenOrFail());
+    auto planted = test_support::PostgresServer::Query(
+        uri_, fmt::format("UPDATE coder_history_meta SET schema_version = {}", version));
+    ASSERT_TRUE(planted.ok()) << planted.error().message;
+  }
+
   test_support::TempDir dir_;
-  std::filesystem::path db_ = dir_.path() / "history.db";
+  std::string location_;
 };
 
-TEST_F(HistoryStoreTest, IngestingTheSameRunsTwiceAddsNothing) {
+INSTANTIATE_TEST_SUITE_P(Backends, HistoryStoreTest, testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         BackendName);
+
+TEST_P(HistoryStoreTest, IngestingTheSameRunsTwiceAddsNothing) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   const std::vector<RunRecord> runs = {MakeRun("a", 0), MakeRun("a", 1), MakeRun("b", 0)};
@@ -60,7 +138,7 @@ TEST_F(HistoryStoreTest, IngestingTheSameRunsTwiceAddsNothing) {
   EXPECT_EQ(*store->RunCount(), 4u);
 }
 
-TEST_F(HistoryStoreTest, TheJsonDocumentAndTheJsonLinesOfOneInvocationAreTheSameRuns) {
+TEST_P(HistoryStoreTest, TheJsonDocumentAndTheJsonLinesOfOneInvocationAreTheSameRuns) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   const RunRecord a = MakeRun("a", 0),
@@ -78,7 +156,7 @@ TEST_F(HistoryStoreTest, TheJsonDocumentAndTheJsonLinesOfOneInvocationAreTheSame
   EXPECT_EQ(again->counts.already, 1u);
 }
 
-TEST_F(HistoryStoreTest, AReportCutOffOrCorruptIsRefusedWithItsPathAndNothingOfItIsStored) {
+TEST_P(HistoryStoreTest, AReportCutOffOrCorruptIsRefusedWithItsPathAndNothingOfItIsStored) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   const std::string good = MakeRun("a", 0).ToJson().dump() + "\n" + MakeRun("a", 1).ToJson().dump() + "\n";
@@ -100,7 +178,7 @@ TEST_F(HistoryStoreTest, AReportCutOffOrCorruptIsRefusedWithItsPathAndNothingOfI
   EXPECT_EQ(*store->RunCount(), 0u);
 }
 
-TEST_F(HistoryStoreTest, CountsRunsBeforeAndSinceByFingerprintOutcomeAndVariant) {
+TEST_P(HistoryStoreTest, CountsRunsBeforeAndSinceByFingerprintOutcomeAndVariant) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   const std::string fp = "websocket-shutdown-timeout";
@@ -127,7 +205,7 @@ TEST_F(HistoryStoreTest, CountsRunsBeforeAndSinceByFingerprintOutcomeAndVariant)
   EXPECT_EQ(on_main->first.runs, 0u);  // every run here was ingested without a branch
 }
 
-TEST_F(HistoryStoreTest, ACommitIsFoundByAPrefixOfItsHashAndAnAmbiguousOneIsAnError) {
+TEST_P(HistoryStoreTest, ACommitIsFoundByAPrefixOfItsHashAndAnAmbiguousOneIsAnError) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->Ingest(Origin("3f2a1c00", "2026-11-03T00:00:00.000Z"), {MakeRun("a", 0)}));
@@ -141,42 +219,62 @@ TEST_F(HistoryStoreTest, ACommitIsFoundByAPrefixOfItsHashAndAnAmbiguousOneIsAnEr
   EXPECT_EQ(store->FindCommit("3f2")->commits.size(), 2u);  // ambiguous: the caller says so
 }
 
-TEST_F(HistoryStoreTest, CloseIsIdempotentAndAClosedStoreAnswersErrors) {
+TEST_P(HistoryStoreTest, CloseIsIdempotentAndAClosedStoreAnswersErrors) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   store->Close();
   store->Close();
   EXPECT_FALSE(store->RunCount().ok());
   EXPECT_FALSE(store->Ingest(Origin("aaaa", "x"), {MakeRun("a", 0)}).ok());
+  EXPECT_FALSE(store->FindCommit("aaaa").ok());
+  EXPECT_FALSE(store->CountAround({}, {}, "").ok());
+  EXPECT_FALSE(store->ReadWindow({}, "").ok());
+  EXPECT_FALSE(store->LatestAt({}).ok());
+  EXPECT_FALSE(store->StartOfLatestBuckets({}, "", TrendBy::kCommit, 1).ok());
 }
 
-TEST_F(HistoryStoreTest, AHistoryOfANewerSchemaOrNotADatabaseIsRefused) {
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
-  auto newer = HistoryStore::Open(db_.string());
+TEST_P(HistoryStoreTest, AHistoryOfANewerSchemaIsRefused) {
+  PlantSchemaVersion(99);
+  auto newer = HistoryStore::Open(location_);
   ASSERT_FALSE(newer.ok());
-  EXPECT_NE(newer.error().message.find("schema version 99"), std::string::npos) << newer.error().message;
+  EXPECT_NE(newer.error().message.find("schema version 99; this coder reads version 2"), std::string::npos)
+      << newer.error().message;
+}
+
+// Version 1 keyed runs by their JSON: its runs would be stored again under the new keys.
+TEST_P(HistoryStoreTest, AHistoryOfAnEarlierSchemaIsRefused) {
+  PlantSchemaVersion(1);
+  auto earlier = HistoryStore::Open(location_);
+  ASSERT_FALSE(earlier.ok());
+  EXPECT_NE(earlier.error().message.find("schema version 1, of an earlier coder whose run keys differ"),
+            std::string::npos)
+      << earlier.error().message;
+}
+
+class SqliteHistoryStoreTest : public testing::Test {
+ protected:
+  test_support::TempDir dir_;
+  std::filesystem::path db_ = dir_.path() / "history.db";
+};
+
+TEST_F(SqliteHistoryStoreTest, AFileThatIsNotADatabaseIsRefused) {
   const auto text = dir_.path() / "notes.txt";
-  WriteFile(text, std::string(4096, 'x'));
+  std::ofstream(text) << std::string(4096, 'x');
   auto not_db = HistoryStore::Open(text.string());
   ASSERT_FALSE(not_db.ok());
   EXPECT_NE(not_db.error().message.find("notes.txt"), std::string::npos) << not_db.error().message;
 }
 
-TEST_F(HistoryStoreTest, APlantedSymlinkIsNotFollowed) {
+TEST_F(SqliteHistoryStoreTest, APlantedSymlinkIsNotFollowed) {
   const auto elsewhere = dir_.path() / "elsewhere.db";
-  WriteFile(elsewhere, "");
+  std::ofstream(elsewhere) << "";
   std::filesystem::create_symlink(elsewhere, db_);
   EXPECT_FALSE(HistoryStore::Open(db_.string()).ok());
   EXPECT_EQ(std::filesystem::file_size(elsewhere), 0u);
 }
 
 // `coder diag merge` renumbers each variant's runs: the merged report's runs are the shards' runs.
-TEST_F(HistoryStoreTest, ARunRenumberedByAMergeIsStillTheSameRun) {
+TEST_P(HistoryStoreTest, ARunRenumberedByAMergeIsStillTheSameRun) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), {MakeRun("v", 0), MakeRun("v", 1)}));
@@ -190,7 +288,7 @@ TEST_F(HistoryStoreTest, ARunRenumberedByAMergeIsStillTheSameRun) {
 
 // Runs that measured nothing (a target that could not be executed) differ only in their index: each is
 // a run, and a second ingest of the same report still adds none.
-TEST_F(HistoryStoreTest, IdenticalRunsOfOneReportAreEachStoredOnce) {
+TEST_P(HistoryStoreTest, IdenticalRunsOfOneReportAreEachStoredOnce) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   std::vector<RunRecord> runs;
@@ -222,7 +320,7 @@ TEST(CanonicalUtcTest, TimesBecomeOneUtcFormWhoseTextOrderIsTimeOrder) {
     EXPECT_FALSE(CanonicalUtc(bad)) << bad;
 }
 
-TEST_F(HistoryStoreTest, FlagsWinOverTheCiEnvironmentWhichFillsTheRest) {
+TEST(HistoryOriginTest, FlagsWinOverTheCiEnvironmentWhichFillsTheRest) {
   std::map<std::string, std::string> env = {{"GITHUB_SHA", "ABCDEF12"},
                                             {"GITHUB_REF_NAME", "main"},
                                             {"RUNNER_NAME", "runner-7"},
@@ -249,7 +347,7 @@ TEST_F(HistoryStoreTest, FlagsWinOverTheCiEnvironmentWhichFillsTheRest) {
 
 // A generated history with a known rate (seeded): the counts the store gives back are the generator's
 // own tallies, and the verdict follows from them.
-TEST_F(HistoryStoreTest, AGeneratedHistoryGivesBackItsTalliesAndTheVerdictFollows) {
+TEST_P(HistoryStoreTest, AGeneratedHistoryGivesBackItsTalliesAndTheVerdictFollows) {
   auto store = OpenOrFail();
   ASSERT_TRUE(store);
   std::mt19937_64 random(20261207);
@@ -284,6 +382,276 @@ TEST_F(HistoryStoreTest, AGeneratedHistoryGivesBackItsTalliesAndTheVerdictFollow
   EXPECT_EQ(CheckRecurrence(before, after).verdict, FisherLowerSince(before, after) < 0.05
                                                         ? RecurrenceVerdict::kStopped
                                                         : RecurrenceVerdict::kNotEnoughEvidence);
+}
+
+// Three ingests out of time order, two branches, fingerprints on some runs.
+void IngestAWindowOfRuns(HistoryStore& store) {
+  const std::string fp = "websocket-shutdown-timeout";
+  RunOrigin late = Origin("2222", "2026-11-03T00:00:00.000Z");
+  late.branch = "main";
+  late.runner = "runner-2";
+  RunRecord measured = MakeRun("u", 10, Outcome::kTimeoutFingerprint, {fp, "other"});
+  measured.latency_ms = 0.1 + 0.2;  // a double whose shortest text has 17 digits
+  measured.kernel_peak_rss_bytes = 1000;
+  measured.tree_peak_rss_bytes = 5000;
+  RunRecord unmeasured = MakeRun("p", 11, Outcome::kFailedToStart);
+  unmeasured.latency_ms.reset();
+  ASSERT_TRUE(store.Ingest(late, {measured, unmeasured}));
+  RunOrigin early = Origin("1111", "2026-11-01T00:00:00.000Z");
+  early.branch = "fix";
+  ASSERT_TRUE(store.Ingest(early, {MakeRun("u", 0, Outcome::kTimeoutFingerprint, {fp}), MakeRun("u", 1)}));
+  RunOrigin middle = Origin("1111", "2026-11-02T00:00:00.000Z");
+  middle.branch = "main";
+  ASSERT_TRUE(store.Ingest(middle, {MakeRun("p", 2), MakeRun("u", 3, Outcome::kTimeoutFingerprint, {fp})}));
+}
+
+std::vector<std::string> AtsOf(const RunWindow& window) {
+  std::vector<std::string> ats;
+  for (const StoredRun& run : window.runs) ats.push_back(run.at.substr(0, 10));
+  return ats;
+}
+
+std::set<int64_t> IdsOf(const RunWindow& window) {
+  std::set<int64_t> ids;
+  for (const StoredRun& run : window.runs) ids.insert(run.id);
+  return ids;
+}
+
+TEST_P(HistoryStoreTest, AWindowHoldsItsRunsByTimeThenIdAndReadsThemBackAsStored) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(IngestAWindowOfRuns(*store));
+  auto all = store->ReadWindow({}, "");
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(AtsOf(*all), (std::vector<std::string>{"2026-11-01", "2026-11-01", "2026-11-02", "2026-11-02", "2026-11-03",
+                                                   "2026-11-03"}));
+  for (size_t i = 1; i < all->runs.size(); ++i)
+    if (all->runs[i - 1].at == all->runs[i].at) {
+      EXPECT_LT(all->runs[i - 1].id, all->runs[i].id) << i;
+    }
+  // Within one ingest, in the report's order.
+  ASSERT_EQ(all->runs.size(), 6u);
+  EXPECT_EQ(all->runs[0].latency_ms, 1.5);
+  EXPECT_EQ(all->runs[1].latency_ms, 2.5);
+  const StoredRun& measured = all->runs[4];
+  EXPECT_EQ(measured.at, "2026-11-03T00:00:00.000Z");
+  EXPECT_EQ(measured.commit, "2222");
+  EXPECT_EQ(measured.branch, "main");
+  EXPECT_EQ(measured.runner, "runner-2");
+  EXPECT_EQ(measured.variant, "u");
+  EXPECT_EQ(measured.outcome, "timeout-fingerprint");
+  EXPECT_EQ(measured.latency_ms, 0.1 + 0.2);  // exactly
+  EXPECT_EQ(measured.peak_rss_bytes, 5000);
+  EXPECT_EQ(all->runs[5].outcome, "failed-to-start");
+  EXPECT_FALSE(all->runs[5].latency_ms.has_value());
+  EXPECT_EQ(all->fingerprints.size(), 4u);
+}
+
+TEST_P(HistoryStoreTest, AWindowTakesTheRunsOfItsFilterSinceItsTimeWithOnlyTheirFingerprints) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(IngestAWindowOfRuns(*store));
+  auto since = store->ReadWindow({}, "2026-11-02T00:00:00.000Z");
+  ASSERT_TRUE(since.ok()) << since.error().message;
+  EXPECT_EQ(AtsOf(*since), (std::vector<std::string>{"2026-11-02", "2026-11-02", "2026-11-03", "2026-11-03"}));
+  EXPECT_EQ(since->fingerprints.size(), 3u);  // not the fingerprint of the run of 11-01
+  for (const StoredFingerprint& f : since->fingerprints) EXPECT_TRUE(IdsOf(*since).contains(f.run_id)) << f.run_id;
+  auto u_on_main = store->ReadWindow({.variant = "u", .branch = "main"}, "");
+  ASSERT_TRUE(u_on_main.ok()) << u_on_main.error().message;
+  EXPECT_EQ(AtsOf(*u_on_main), (std::vector<std::string>{"2026-11-02", "2026-11-03"}));
+  for (const StoredRun& run : u_on_main->runs) {
+    EXPECT_EQ(run.variant, "u");
+    EXPECT_EQ(run.branch, "main");
+  }
+  std::multiset<std::string> names;
+  for (const StoredFingerprint& f : u_on_main->fingerprints) {
+    EXPECT_TRUE(IdsOf(*u_on_main).contains(f.run_id)) << f.run_id;
+    names.insert(f.fingerprint);
+  }
+  EXPECT_EQ(names, (std::multiset<std::string>{"other", "websocket-shutdown-timeout", "websocket-shutdown-timeout"}));
+  auto p_on_fix = store->ReadWindow({.variant = "p", .branch = "fix"}, "");
+  ASSERT_TRUE(p_on_fix.ok());
+  EXPECT_TRUE(p_on_fix->runs.empty());
+  EXPECT_TRUE(p_on_fix->fingerprints.empty());
+  auto after_all = store->ReadWindow({}, "2026-12-01T00:00:00.000Z");
+  ASSERT_TRUE(after_all.ok());
+  EXPECT_TRUE(after_all->runs.empty());
+}
+
+TEST_P(HistoryStoreTest, LatestAtIsTheLatestRunOfTheFilterAndEmptyWithoutOne) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  auto empty = store->LatestAt({});
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_EQ(*empty, "");
+  ASSERT_NO_FATAL_FAILURE(IngestAWindowOfRuns(*store));
+  EXPECT_EQ(*store->LatestAt({}), "2026-11-03T00:00:00.000Z");
+  EXPECT_EQ(*store->LatestAt({.branch = "fix"}), "2026-11-01T00:00:00.000Z");
+  EXPECT_EQ(*store->LatestAt({.variant = "u", .branch = "fix"}), "2026-11-01T00:00:00.000Z");
+  EXPECT_EQ(*store->LatestAt({.variant = "p", .branch = "main"}), "2026-11-03T00:00:00.000Z");
+  EXPECT_EQ(*store->LatestAt({.variant = "none"}), "");
+}
+
+// Commits c1, c2, c3, c2 again, then c4 on another branch, a day apart: by their latest runs, c4, c2,
+// c3, c1.
+TEST_P(HistoryStoreTest, TheLatestBucketsStartAtTheEarliestRunOfThoseBuckets) {
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  int index = 0;
+  for (const auto& [commit, day] :
+       std::vector<std::pair<std::string, int>>{{"c1", 1}, {"c2", 2}, {"c3", 3}, {"c2", 4}, {"c4", 5}}) {
+    RunOrigin origin = Origin(commit, fmt::format("2026-11-0{}T10:00:00.000Z", day));
+    origin.branch = commit == "c4" ? "other" : "main";
+    ASSERT_TRUE(store->Ingest(origin, {MakeRun("v", index++), MakeRun("v", index++)}));
+  }
+  auto start = [&](TrendBy by, size_t buckets, const std::string& since = "", const RunFilter& filter = {}) {
+    auto at = store->StartOfLatestBuckets(filter, since, by, buckets);
+    EXPECT_TRUE(at.ok()) << at.error().message;
+    return at ? *at : "(error)";
+  };
+  EXPECT_EQ(start(TrendBy::kCommit, 2), "2026-11-02T10:00:00.000Z");  // c4 and c2, from c2's first runs
+  EXPECT_EQ(start(TrendBy::kCommit, 3), "2026-11-02T10:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kCommit, 4), "");  // every commit: the whole window
+  EXPECT_EQ(start(TrendBy::kCommit, 1, "2026-11-03T00:00:00.000Z"), "2026-11-05T10:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kCommit, 1, "", {.branch = "main"}), "2026-11-02T10:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kDay, 2), "2026-11-04T00:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kDay, 2, "2026-11-04T12:00:00.000Z"), "2026-11-04T12:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kRunner, 1, "2026-11-02T00:00:00.000Z"), "2026-11-02T00:00:00.000Z");
+  EXPECT_EQ(start(TrendBy::kCommit, 0), "");
+}
+
+// Jobs at once, each with its own store and a batch that overlaps the next job's, each in an order of
+// its own (the order in which two ingests would deadlock on each other's keys if they stored as given).
+TEST_P(HistoryStoreTest, ConcurrentIngestsOfOverlappingBatchesLoseAndDoubleNothing) {
+  constexpr int kJobs = 6, kRuns = 1000, kStep = 500;
+  const std::string fp = "websocket-shutdown-timeout";
+  std::vector<std::vector<RunRecord>> batches(kJobs);
+  for (int job = 0; job < kJobs; ++job) {
+    for (int i = job * kStep; i < job * kStep + kRuns; ++i)
+      batches[job].push_back(i % 7 == 0 ? MakeRun("v", i, Outcome::kTimeoutFingerprint, {fp}) : MakeRun("v", i));
+    std::shuffle(batches[job].begin(), batches[job].end(), std::mt19937_64(job));
+  }
+  std::latch start(kJobs);
+  std::vector<Result<IngestCounts>> results(kJobs, Error{"not run"});
+  std::vector<std::thread> jobs;
+  for (int job = 0; job < kJobs; ++job) {
+    jobs.emplace_back([&, job] {
+      auto store = HistoryStore::Open(location_);
+      start.arrive_and_wait();
+      if (!store) results[job] = store.error();
+      else
+        results[job] =
+            (*store)->Ingest(Origin(fmt::format("c0ffee{:02}", job), "2026-12-01T00:00:00.000Z"), batches[job]);
+    });
+  }
+  for (std::thread& job : jobs) job.join();
+  size_t added = 0, already = 0;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.ok()) << result.error().message;
+    added += result->added;
+    already += result->already;
+  }
+  constexpr int kDistinct = (kJobs - 1) * kStep + kRuns;
+  EXPECT_EQ(added, static_cast<size_t>(kDistinct));
+  EXPECT_EQ(added + already, static_cast<size_t>(kJobs * kRuns));
+  auto store = OpenOrFail();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*store->RunCount(), static_cast<uint64_t>(kDistinct));
+  // The fingerprints of each run once: those of the job that stored it.
+  auto counts = store->CountAround({RecurrenceSelector::Kind::kFingerprint, fp}, {}, "");
+  ASSERT_TRUE(counts.ok()) << counts.error().message;
+  EXPECT_EQ(counts->second.runs, static_cast<uint64_t>(kDistinct));
+  EXPECT_EQ(counts->second.hits, static_cast<uint64_t>((kDistinct + 6) / 7));
+}
+
+// What only the PostgreSQL store has: a server, a connection, a schema several jobs may create at once.
+class PostgresHistoryStoreTest : public testing::Test, protected PostgresSuite {
+ protected:
+  static void TearDownTestSuite() { StopServer(); }
+  void TearDown() override { DropFreshDatabase(); }
+};
+
+TEST_F(PostgresHistoryStoreTest, JobsOpeningANewDatabaseAtOnceCreateOneSchema) {
+  ASSERT_NO_FATAL_FAILURE(UseFreshDatabase());
+  if (IsSkipped()) return;
+  constexpr int kJobs = 8;
+  std::latch start(kJobs);
+  std::vector<std::string> errors(kJobs);
+  std::vector<std::thread> jobs;
+  for (int job = 0; job < kJobs; ++job) {
+    jobs.emplace_back([&, job] {
+      start.arrive_and_wait();
+      auto store = HistoryStore::Open(uri_);
+      if (!store) errors[job] = store.error().message;
+    });
+  }
+  for (std::thread& job : jobs) job.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
+  auto version =
+      test_support::PostgresServer::Query(uri_, "SELECT string_agg(schema_version::text, ',') FROM coder_history_meta");
+  ASSERT_TRUE(version.ok()) << version.error().message;
+  EXPECT_EQ(*version, "2");  // one row, of this coder's version
+}
+
+TEST_F(PostgresHistoryStoreTest, AnIngestTheServerRefusesPartWayStoresNothingOfIt) {
+  ASSERT_NO_FATAL_FAILURE(UseFreshDatabase());
+  if (IsSkipped()) return;
+  auto store = HistoryStore::Open(uri_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  // The server refuses one fingerprint, which is stored after every run (as a full disk or a broken
+  // constraint would refuse a row).
+  auto planted = test_support::PostgresServer::Query(uri_, R"sql(
+    CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.fingerprint = 'refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+    CREATE TRIGGER refuse BEFORE INSERT ON run_fingerprints FOR EACH ROW EXECUTE FUNCTION refuse();
+  )sql");
+  ASSERT_TRUE(planted.ok()) << planted.error().message;
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 2500; ++i) runs.push_back(MakeRun("v", i));  // three INSERTs of runs
+  runs[1234].fingerprints = {"refused"};
+  auto refused = (*store)->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), runs);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "history " + uri_ + ": store fingerprints: refused by the test");
+  EXPECT_EQ(*(*store)->RunCount(), 0u);
+  runs[1234].fingerprints = {"websocket-shutdown-timeout"};
+  auto stored = (*store)->Ingest(Origin("aaaa", "2026-12-01T00:00:00.000Z"), runs);
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(stored->added, 2500u);
+}
+
+// Refused at once (nothing listens): the message names the location, never its passwords.
+TEST_F(PostgresHistoryStoreTest, AServerThatIsNotThereIsAnErrorNamingItWithoutItsPasswords) {
+  uint16_t port = 0;
+  const int fd = test_support::ListenOnLoopback(AF_INET, port);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  const std::string uri =
+      fmt::format("postgresql://coder:s3cret-pass@127.0.0.1:{}/history?password=hunter2-pass&sslmode=disable", port);
+  auto store = HistoryStore::Open(uri);
+  ASSERT_FALSE(store.ok());
+  const std::string& message = store.error().message;
+  EXPECT_NE(message.find("cannot open history postgresql://coder:"), std::string::npos) << message;
+  EXPECT_NE(message.find(fmt::format("@127.0.0.1:{}/history", port)), std::string::npos) << message;
+  EXPECT_NE(message.find("Connection refused"), std::string::npos) << message;
+  EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+// A listener that never answers (the kernel accepts the connection, nobody reads it): the URI's own
+// connect_timeout bounds the wait.
+TEST_F(PostgresHistoryStoreTest, AServerThatNeverAnswersIsAnErrorAfterTheConnectTimeout) {
+  uint16_t port = 0;
+  const int fd = test_support::ListenOnLoopback(AF_INET, port);
+  ASSERT_GE(fd, 0);
+  const auto began = std::chrono::steady_clock::now();
+  auto store = HistoryStore::Open(fmt::format("postgresql://coder@127.0.0.1:{}/history?connect_timeout=2", port));
+  const auto took = std::chrono::steady_clock::now() - began;
+  ::close(fd);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("timeout expired"), std::string::npos) << store.error().message;
+  EXPECT_GE(took, std::chrono::milliseconds(1500));
+  EXPECT_LT(took, std::chrono::seconds(8));  // the URI's 2 s, not the default 10 s
 }
 
 }  // namespace

@@ -1,0 +1,58 @@
+#include "harness/experiment/history_recording.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "common/time_format.h"
+#include "harness/history/history_commands.h"
+#include "harness/history/history_ingest.h"
+
+namespace coder::harness {
+
+Status ProbeHistory(const std::string& location) {
+  auto store = HistoryStore::Open(location);
+  if (!store) return store.error();
+  return Ok{};
+}
+
+Result<ReportHistory> RecordHistory(const HistoryRecording& recording, const std::string& started_at,
+                                    const RunSource& runs, const std::vector<std::string>& variants) {
+  auto store = HistoryStore::Open(recording.location);
+  if (!store) return store.error();
+  std::vector<RunRecord> records;
+  records.reserve(runs.size());
+  if (auto st = runs.ForEach([&](const RunRecord& run) -> Status {
+        records.push_back(run);
+        return Ok{};
+      });
+      !st)
+    return st.error();
+  RunOrigin origin = OriginFromEnvironment({});
+  origin.at = CanonicalUtc(started_at).value_or(CanonicalUtc(Rfc3339Utc(std::chrono::system_clock::now())).value());
+  auto counts = (*store)->Ingest(origin, records);
+  if (!counts) return counts.error();
+  ReportHistory history{
+      .location = DisplayLocation(recording.location), .added = counts->added, .already = counts->already};
+  if (recording.since.empty()) return history;
+  const ResolvedSince since = ResolveHistorySince(**store, recording.since, recording.location);
+  if (since.code != 0) return Error{since.error};
+  for (const RecurrenceSelector& selector : recording.selectors) {
+    for (const std::string& variant : variants) {
+      auto checked =
+          CheckHistory(**store, selector, {variant, std::nullopt}, recording.since, since.at, recording.confidence);
+      if (!checked) return checked.error();
+      history.verdicts.push_back(
+          {.selector = selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome" : "fingerprint",
+           .name = selector.name,
+           .variant = variant,
+           .since = recording.since,
+           .since_at = since.at,
+           .check = checked->check,
+           .sentence = checked->sentence});
+    }
+  }
+  return history;
+}
+
+}  // namespace coder::harness
