@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
+#include "common/terminal_text.h"
 #include "harness/analysis/exit_codes.h"
 #include "harness/analysis/run_record.h"
 
@@ -9,14 +12,28 @@ namespace coder::cli {
 namespace {
 
 // A SQLite history must exist to be read (a typo must not create an empty one); a PostgreSQL one is
-// the server's to know.
+// the server's to know. The message shows the location without its passwords.
 CLI::Validator ExistingHistory() {
   return CLI::Validator(
       [](std::string& location) -> std::string {
         if (harness::IsPostgresLocation(location)) return {};
-        return CLI::ExistingFile(location);
+        if (CLI::ExistingFile(location).empty()) return {};
+        return "no history at " + TerminalSafe(harness::DisplayLocation(location));
       },
       "HISTORY");
+}
+
+// CLI::Range lets NaN through (every comparison with it is false).
+CLI::Validator Confidence() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(value >= 0.5 && value <= 0.9999))
+          return "a confidence from 0.5 to 0.9999, found " + TerminalSafe(text);
+        return {};
+      },
+      "[0.5 - 0.9999]");
 }
 
 }  // namespace
@@ -60,7 +77,7 @@ HistoryCommand::HistoryCommand(CLI::App& diag)
   check_->add_option("--variant", variant_, "Count only this variant's runs");
   check_->add_option("--branch", branch_, "Count only the runs of this branch (as ingested)");
   check_->add_option("--confidence", ch.confidence, "Of the intervals and the test")
-      ->check(CLI::Range(0.5, 0.9999))
+      ->check(Confidence())
       ->capture_default_str();
 
   auto& sh = show_config_;
@@ -77,11 +94,13 @@ HistoryCommand::HistoryCommand(CLI::App& diag)
   show_->add_option("--branch", show_branch_, "Only the runs of this branch (as ingested)");
   show_->add_option("--fingerprint", sh.trend.fingerprints,
                     "The fingerprints whose rates are shown (repeatable; default: the four most frequent)");
-  show_->add_option("--last", sh.trend.last, "The most buckets shown, the latest (0: all)")->capture_default_str();
+  show_->add_option("--last", sh.trend.last, "The most buckets shown, the latest (0: all)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
   show_->add_option("--plot", sh.plot, "Draw the rates and latencies over the buckets to a .png or .svg file");
   show_->add_flag("--json", sh.json, "The trend as JSON instead of a table");
   show_->add_option("--confidence", sh.trend.confidence, "Of the intervals")
-      ->check(CLI::Range(0.5, 0.9999))
+      ->check(Confidence())
       ->capture_default_str();
 }
 

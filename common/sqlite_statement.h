@@ -38,9 +38,11 @@ class SqliteStatement {
     sqlite3_clear_bindings(stmt_);
   }
   int64_t Int(int column) { return sqlite3_column_int64(stmt_, column); }
+  /// The column's text whole, a NUL inside it included.
   std::string Text(int column) {
     const auto* text = sqlite3_column_text(stmt_, column);
-    return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text));
+    if (text == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
 
  private:

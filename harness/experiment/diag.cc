@@ -488,14 +488,24 @@ Status ParseHistoryFlags(const DiagFlags& f, DiagConfig& c) {
                     "RFC 3339)",
                     f.history_since)};
   HistoryRecording recording{.location = f.history, .since = f.history_since};
-  for (const std::string& name : f.history_fingerprints)
-    recording.selectors.push_back({RecurrenceSelector::Kind::kFingerprint, name});
+  // A selector given twice is checked once.
+  auto add = [&](RecurrenceSelector::Kind kind, const std::string& name) {
+    for (const RecurrenceSelector& s : recording.selectors)
+      if (s.kind == kind && s.name == name) return;
+    recording.selectors.push_back({kind, name});
+  };
+  for (const std::string& name : f.history_fingerprints) {
+    if (name.empty()) return Error{"--history-fingerprint: a fingerprint's name, found nothing"};
+    add(RecurrenceSelector::Kind::kFingerprint, name);
+  }
   for (const std::string& name : f.history_outcomes) {
     if (!OutcomeFromString(name))
-      return Error{fmt::format("--history-outcome {}: not an outcome (clean, slow, killed-by-watchdog, ...)", name)};
-    recording.selectors.push_back({RecurrenceSelector::Kind::kOutcome, name});
+      return Error{fmt::format("--history-outcome {}: not an outcome (clean, slow, killed-by-watchdog, ...)",
+                               TerminalSafe(name))};
+    add(RecurrenceSelector::Kind::kOutcome, name);
   }
-  if (auto st = ProbeHistory(f.history); !st) return Error{fmt::format("--history: {}", st.error().message)};
+  if (auto st = ProbeHistory(f.history); !st)
+    return Error{fmt::format("--history: {}", WithoutPasswords(st.error().message, f.history))};
   c.report.history = std::move(recording);
   return Ok{};
 }

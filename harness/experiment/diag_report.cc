@@ -266,7 +266,7 @@ namespace {
 std::string HistoryText(const ReportHistory& history) {
   std::string text = fmt::format("\nhistory {}: {} run{} added, {} already in it\n", history.location, history.added,
                                  history.added == 1 ? "" : "s", history.already);
-  for (const HistoryVerdict& v : history.verdicts) text += "  " + v.sentence + "\n";
+  for (const HistoryVerdict& v : history.verdicts) text += "  " + TerminalSafe(v.sentence) + "\n";
   return text;
 }
 
@@ -308,8 +308,8 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
     for (const VariantSpec& v : e.variants) variants.push_back(v.name);
     if (auto history = RecordHistory(*o.history, e.meta.started_at, *e.runs, variants); history) {
       document.history = std::move(*history);
-      std::string text = HistoryText(*document.history);
-      std::fwrite(text.data(), 1, text.size(), stdout);
+      const std::string history_text = HistoryText(*document.history);
+      std::fwrite(history_text.data(), 1, history_text.size(), stdout);
     } else {
       earlier_errors.push_back(
           fmt::format("--history {}: {}", DisplayLocation(o.history->location), history.error().message));

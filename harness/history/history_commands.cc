@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "common/terminal_text.h"
 #include "harness/analysis/exit_codes.h"
 #include "harness/history/history_ingest.h"
 #include "harness/history/trend_plot.h"
@@ -88,14 +89,14 @@ int RunHistoryIngest(const HistoryIngestConfig& config) {
     auto at = CanonicalUtc(origin.at);
     if (!at) {
       fmt::print(stderr, "{}: --time {}: not a time (RFC 3339, e.g. 2026-12-01T10:00:00Z, or YYYY-MM-DD)\n", self,
-                 origin.at);
+                 TerminalSafe(origin.at));
       return kDiagUsage;
     }
     origin.at = *at;
   }
   auto store = HistoryStore::Open(config.db);
   if (!store) {
-    fmt::print(stderr, "{}: {}\n", self, store.error().message);
+    fmt::print(stderr, "{}: {}\n", self, TerminalSafe(store.error().message));
     return kDiagHarnessFailed;
   }
   int status = kDiagNoFindings;
@@ -103,25 +104,25 @@ int RunHistoryIngest(const HistoryIngestConfig& config) {
     auto outcome = IngestReportFile(**store, report, origin);
     if (!outcome) {
       // The database failed (locked past its timeout, a full disk): the next report would fare no better.
-      fmt::print(stderr, "{}: {}\n", self, outcome.error().message);
+      fmt::print(stderr, "{}: {}\n", self, TerminalSafe(outcome.error().message));
       return kDiagHarnessFailed;
     }
     if (outcome->refused) {
       // Refused whole (one transaction a report); the other reports are still worth keeping.
-      fmt::print(stderr, "{}: refused {}\n", self, outcome->refused->message);
+      fmt::print(stderr, "{}: refused {}\n", self, TerminalSafe(outcome->refused->message));
       status = kDiagUsage;
       continue;
     }
     const IngestCounts& counts = outcome->counts;
-    fmt::print("{}: {} run{} added, {} already in the history\n", report, counts.added, counts.added == 1 ? "" : "s",
-               counts.already);
+    fmt::print("{}: {} run{} added, {} already in the history\n", TerminalSafe(report), counts.added,
+               counts.added == 1 ? "" : "s", counts.already);
   }
   return status;
 }
 
 int RunHistoryCheck(const HistoryCheckConfig& config) {
   auto fail = [](int code, const std::string& message) {
-    fmt::print(stderr, "coder diag history check: {}\n", message);
+    fmt::print(stderr, "coder diag history check: {}\n", TerminalSafe(message));
     return code;
   };
   if (!IsHistorySince(config.since)) return fail(kDiagUsage, HistorySinceError(config.since));
@@ -132,7 +133,7 @@ int RunHistoryCheck(const HistoryCheckConfig& config) {
   auto checked = CheckHistory(**store, config.selector, {config.variant, config.branch}, config.since, since.at,
                               config.confidence);
   if (!checked) return fail(kDiagHarnessFailed, checked.error().message);
-  fmt::print("{}\n", checked->sentence);
+  fmt::print("{}\n", TerminalSafe(checked->sentence));
   const RecurrenceCheck& check = checked->check;
   switch (check.verdict) {
     case RecurrenceVerdict::kStopped: return kHistoryStopped;
@@ -144,7 +145,7 @@ int RunHistoryCheck(const HistoryCheckConfig& config) {
 
 int RunHistoryShow(const HistoryShowConfig& config) {
   auto fail = [](int code, const std::string& message) {
-    fmt::print(stderr, "coder diag history show: {}\n", message);
+    fmt::print(stderr, "coder diag history show: {}\n", TerminalSafe(message));
     return code;
   };
   if (!config.since.empty() && !IsHistorySince(config.since)) return fail(kDiagUsage, HistorySinceError(config.since));
@@ -164,11 +165,12 @@ int RunHistoryShow(const HistoryShowConfig& config) {
   Trend trend = BuildTrend(*window, config.trend);
   trend.since = since_at;
   trend.earlier_not_read = *start != since_at;
-  if (config.json) fmt::print("{}\n", TrendToJson(trend).dump(2));
+  // A name ingested with invalid UTF-8 (a runner's, a branch's) is shown with U+FFFD, not thrown at.
+  if (config.json) fmt::print("{}\n", TrendToJson(trend).dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   else fmt::print("{}", RenderTrendTable(trend));
   if (!config.plot.empty()) {
     if (auto st = WriteTrendPlot(trend, config.plot); !st) return fail(kDiagUsage, st.error().message);
-    if (!config.json) fmt::print("plot: {}\n", config.plot);
+    if (!config.json) fmt::print("plot: {}\n", TerminalSafe(config.plot));
   }
   return kDiagNoFindings;
 }

@@ -96,6 +96,8 @@ std::optional<std::string> CanonicalUtc(std::string_view text) {
   };
   auto year = number(0, 4), month = number(5, 2), day = number(8, 2);
   if (!year || !month || !day || text[4] != '-' || text[7] != '-') return std::nullopt;
+  // The clock's nanoseconds overflow past 2262, and nothing ran before 1970: a year outside is a typo.
+  if (*year < 1970 || *year > 2200) return std::nullopt;
   std::tm fields{};
   fields.tm_year = *year - 1900;
   fields.tm_mon = *month - 1;

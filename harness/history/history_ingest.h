@@ -34,7 +34,7 @@ RunOrigin OriginFromEnvironment(RunOrigin given, const std::function<const char*
 /// A time as the history stores and compares it, "2026-11-24T04:19:37.265Z" (UTC, milliseconds, so that
 /// text order is time order): from a date (YYYY-MM-DD, its midnight UTC) or RFC 3339 with a Z or an
 /// offset (converted to UTC), fractions of a second cut to milliseconds. nullopt for anything else,
-/// including impossible dates (2026-13-01, 2026-02-30).
+/// including impossible dates (2026-13-01, 2026-02-30) and years before 1970 or after 2200.
 std::optional<std::string> CanonicalUtc(std::string_view text);
 
 /// Reads `path` and stores its runs in one transaction (all or nothing). Their time is `origin.at` when

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <iterator>
 #include <mutex>
@@ -14,29 +15,89 @@
 
 namespace coder::harness {
 
+namespace {
+
+std::string Lower(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+// `text` with its %XX escapes decoded, as libpq decodes a URI's parameter names.
+std::string PercentDecoded(std::string_view text) {
+  std::string decoded;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  return decoded;
+}
+
+struct Span {
+  size_t at, size;
+};
+
+// Where `location` holds a password: the `user:secret@` of anything shaped like a URI (any scheme, any
+// case: a typo must not print it either), and the value of every `KEY=value` whose key, decoded and in
+// any case, holds "password" (password, sslpassword), in a URI's query or a keyword/value string
+// ("host=h password=p"). In order, not overlapping.
+std::vector<Span> PasswordSpans(std::string_view location) {
+  std::vector<Span> spans;
+  if (const size_t scheme = location.find("://"); scheme != std::string_view::npos) {
+    const size_t authority = scheme + 3;
+    const size_t end = std::min(location.find_first_of("/?#", authority), location.size());
+    // The last '@' of the authority: a password may hold '@' when percent-encoding was skipped.
+    if (const size_t at = location.rfind('@', end); at != std::string_view::npos && at >= authority) {
+      if (const size_t colon = location.find(':', authority); colon < at) spans.push_back({colon + 1, at - colon - 1});
+    }
+  }
+  for (size_t equals = location.find('='); equals != std::string_view::npos; equals = location.find('=', equals + 1)) {
+    const size_t key = location.find_last_of("?& \t", equals);
+    const size_t key_start = key == std::string_view::npos ? 0 : key + 1;
+    if (Lower(PercentDecoded(location.substr(key_start, equals - key_start))).find("password") == std::string::npos)
+      continue;
+    const size_t value = equals + 1;
+    size_t end = std::min(location.find_first_of("& \t", value), location.size());
+    // A keyword/value string quotes a value with spaces: 'pass word'.
+    if (value < location.size() && location[value] == '\'')
+      end = std::min(location.find('\'', value + 1) + 1, location.size());
+    if (!spans.empty() && value < spans.back().at + spans.back().size) continue;
+    spans.push_back({value, end - value});
+  }
+  return spans;
+}
+
+}  // namespace
+
 bool IsPostgresLocation(std::string_view location) {
-  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+  const std::string lower = Lower(location.substr(0, 13));
+  return lower.starts_with("postgresql://") || lower.starts_with("postgres://");
+}
+
+std::vector<std::string> LocationPasswords(std::string_view location) {
+  std::vector<std::string> passwords;
+  for (const Span& span : PasswordSpans(location))
+    if (span.size > 0) passwords.emplace_back(location.substr(span.at, span.size));
+  return passwords;
 }
 
 std::string DisplayLocation(std::string_view location) {
-  if (!IsPostgresLocation(location)) return std::string(location);
   std::string shown(location);
-  // postgresql://user:secret@host/db: the password runs from the user's colon to the last '@' of the
-  // authority (a password may hold '@' when percent-encoding was skipped).
-  const size_t authority = shown.find("://") + 3;
-  const size_t end = std::min(shown.find_first_of("/?", authority), shown.size());
-  const size_t at = shown.rfind('@', end);
-  if (at != std::string::npos && at >= authority) {
-    const size_t colon = shown.find(':', authority);
-    if (colon != std::string::npos && colon < at) shown.replace(colon + 1, at - colon - 1, "***");
-  }
-  // ...?password=secret&sslmode=require
-  for (size_t p = shown.find("password=", end); p != std::string::npos; p = shown.find("password=", p + 1)) {
-    if (shown[p - 1] != '?' && shown[p - 1] != '&') continue;
-    const size_t value = p + 9;
-    shown.replace(value, std::min(shown.find('&', value), shown.size()) - value, "***");
-  }
+  const std::vector<Span> spans = PasswordSpans(location);
+  for (auto span = spans.rbegin(); span != spans.rend(); ++span) shown.replace(span->at, span->size, "***");
   return shown;
+}
+
+std::string WithoutPasswords(std::string message, std::string_view location) {
+  for (const std::string& password : LocationPasswords(location))
+    for (size_t at = message.find(password); at != std::string::npos; at = message.find(password, at + 3))
+      message.replace(at, password.size(), "***");
+  return message;
 }
 
 Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& location) {

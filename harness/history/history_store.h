@@ -117,13 +117,20 @@ class HistoryStore {
   HistoryStore& operator=(const HistoryStore&) = delete;
 };
 
-/// Whether `location` names a PostgreSQL database ("postgresql://..." or "postgres://...") rather than a
-/// SQLite file.
+/// Whether `location` names a PostgreSQL database ("postgresql://..." or "postgres://...", the scheme in
+/// any case, as libpq takes it) rather than a SQLite file.
 bool IsPostgresLocation(std::string_view location);
 
-/// `location` as messages and reports show it: a PostgreSQL URI without its password (the
-/// `user:password@` form and a `password=` parameter), a SQLite path as given.
+/// `location` as messages and reports show it: every password in it written `***` (a URI's
+/// `user:secret@`, whatever its scheme or case, and the value of every `password=`, `sslpassword=` or
+/// percent-escaped spelling of them, in a query or a keyword/value string). Anything else as given.
 std::string DisplayLocation(std::string_view location);
+
+/// The passwords DisplayLocation hides, to hide them also where a library quotes them.
+std::vector<std::string> LocationPasswords(std::string_view location);
+
+/// `message` with every password of `location` in it written `***`.
+std::string WithoutPasswords(std::string message, std::string_view location);
 
 /// A run's identity, the SHA-256 in hex of what it measured, in a fixed binary form: its variant,
 /// outcome and detail, every timing, its exit, its peaks and RSS samples, fingerprints, steps, held

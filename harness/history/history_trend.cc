@@ -6,6 +6,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "common/terminal_text.h"
 #include "harness/analysis/stats.h"
 #include "harness/report/report.h"
 #include "harness/report/text_table.h"
@@ -170,7 +171,8 @@ std::string RenderTrendTable(const Trend& trend) {
   out += ":\n";
   if (trend.buckets.empty()) return out + "  no runs\n";
   std::vector<TableColumn> columns{{std::string(ToString(trend.by))}, {"first run"}, {"runs", true}, {"outcomes"}};
-  for (const std::string& name : trend.fingerprints) columns.push_back({name});
+  // A fingerprint's name comes from a report: as safe as the cells (TextTable makes those safe).
+  for (const std::string& name : trend.fingerprints) columns.push_back({TerminalSafe(name)});
   for (std::string header : {"p50", "p95"}) columns.push_back({header, true, "latency"});
   columns.push_back({"peak RSS", true});
   TextTable table(std::move(columns));

@@ -119,39 +119,6 @@ double ParseReal(const char* text) {
   return value;
 }
 
-// The passwords `uri` holds: its user part's (`user:secret@host`, up to the authority's last '@', as
-// DisplayLocation finds it) and its `password=` parameters.
-std::vector<std::string_view> PasswordsIn(std::string_view uri) {
-  std::vector<std::string_view> passwords;
-  const size_t scheme = uri.find("://");
-  if (scheme == std::string_view::npos) return passwords;
-  const size_t authority = scheme + 3;
-  const size_t end = std::min(uri.find_first_of("/?", authority), uri.size());
-  if (const size_t at = uri.rfind('@', end); at != std::string_view::npos && at >= authority) {
-    if (const size_t colon = uri.find(':', authority); colon < at)
-      passwords.push_back(uri.substr(colon + 1, at - colon - 1));
-  }
-  if (const size_t query = uri.find('?', end); query != std::string_view::npos) {
-    for (std::string_view params = uri.substr(query + 1); !params.empty();) {
-      const size_t next = std::min(params.find('&'), params.size());
-      if (params.substr(0, next).starts_with("password=")) passwords.push_back(params.substr(9, next - 9));
-      params.remove_prefix(std::min(next + 1, params.size()));
-    }
-  }
-  return passwords;
-}
-
-// libpq's message about `uri` without its passwords, which it quotes in some (a malformed
-// percent-escape in one).
-std::string WithoutPasswords(std::string message, std::string_view uri) {
-  for (std::string_view password : PasswordsIn(uri)) {
-    if (password.empty()) continue;
-    for (size_t at = message.find(password); at != std::string::npos; at = message.find(password, at + 3))
-      message.replace(at, password.size(), "***");
-  }
-  return message;
-}
-
 // The libpq store: one connection; every ingest one READ COMMITTED transaction, every read of several
 // queries one REPEATABLE READ transaction.
 class PostgresHistoryStore final : public HistoryStore {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/sqlite_statement.h"
+#include "common/terminal_text.h"
 
 namespace coder::harness {
 namespace {
@@ -75,6 +76,8 @@ class SqliteHistoryStore final : public HistoryStore {
   Status Exec(const char* sql);
   Result<int64_t> SchemaVersion();
   Status EnterWal();
+  /// A file without a schema version that holds tables is some other program's database.
+  Status RefuseForeignTables();
 
  private:
   Error SqlError(std::string_view what) const;
@@ -85,29 +88,51 @@ class SqliteHistoryStore final : public HistoryStore {
 
 }  // namespace
 
+namespace {
+
+// A file of another schema is refused, never misread nor upgraded: 0 is a new file, to be created.
+Status AcceptVersion(int64_t version, const std::string& shown) {
+  if (version == 0 || version == kSchemaVersion) return Ok{};
+  if (version > kSchemaVersion)
+    return Error{
+        fmt::format("history {} has schema version {}; this coder reads version {}", shown, version, kSchemaVersion)};
+  return Error{
+      fmt::format("history {} has schema version {}, of an earlier coder whose run keys differ; this coder "
+                  "reads version {}: start a new history and ingest the reports into it",
+                  shown, version, kSchemaVersion)};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& path) {
+  const std::string shown = DisplayLocation(path);
   sqlite3* db = nullptr;
   const int rc =
       sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr);
   if (rc != SQLITE_OK) {
-    Error error{fmt::format("cannot open history {}: {}", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
+    Error error{fmt::format("cannot open history {}: {}", shown, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
     sqlite3_close(db);
     return error;
   }
-  auto store = std::make_unique<SqliteHistoryStore>(db, path);
+  auto store = std::make_unique<SqliteHistoryStore>(db, shown);
   // Concurrent ingests wait for each other's transaction instead of failing at once.
   sqlite3_busy_timeout(db, static_cast<int>(kBusyTimeout.count()));
+  // Before anything is written (the switch to WAL writes the file): a file that is not a history is left
+  // as it was.
+  auto version = store->SchemaVersion();
+  if (!version) return version.error();
+  if (auto st = AcceptVersion(*version, shown); !st) return st.error();
+  if (*version == 0)
+    if (auto st = store->RefuseForeignTables(); !st) return st.error();
   if (auto st = store->EnterWal(); !st) return st.error();
   // FULL syncs the log at each commit, so a run the command said it stored survives a crash or a
   // power cut. An 8 MiB page cache ingests a tenth faster than the 2 MiB default (bench/history_bench.cc).
   for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-8192"}) {
     if (auto st = store->Exec(pragma); !st) return st.error();
   }
-  auto version = store->SchemaVersion();
-  if (!version) return version.error();
   if (*version == 0) {
     if (auto st = store->Exec("BEGIN IMMEDIATE"); !st) return st.error();
-    // Again under the write lock: a newer coder may have created its own schema meanwhile, which this
+    // Again under the write lock: another coder may have created its own schema meanwhile, which this
     // one must neither extend nor label as its own version.
     version = store->SchemaVersion();
     if (version && *version == 0) {
@@ -123,15 +148,8 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
       return version.error();
     }
     if (auto st = store->Exec("COMMIT"); !st) return st.error();
+    if (auto st = AcceptVersion(*version, shown); !st) return st.error();
   }
-  if (*version > kSchemaVersion)
-    return Error{
-        fmt::format("history {} has schema version {}; this coder reads version {}", path, *version, kSchemaVersion)};
-  if (*version < kSchemaVersion)
-    return Error{
-        fmt::format("history {} has schema version {}, of an earlier coder whose run keys differ; this coder "
-                    "reads version {}: start a new history and ingest the reports into it",
-                    path, *version, kSchemaVersion)};
   return std::unique_ptr<HistoryStore>(std::move(store));
 }
 
@@ -151,6 +169,24 @@ Status SqliteHistoryStore::EnterWal() {
       return SqlError("PRAGMA journal_mode=WAL");
     std::this_thread::sleep_for(pause);
   }
+}
+
+Status SqliteHistoryStore::RefuseForeignTables() {
+  // Its own tables may be there already: another coder creating the schema commits them with the version.
+  SqliteStatement tables(
+      db_,
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT IN ('runs', 'run_fingerprints') "
+      "ORDER BY name LIMIT 4");
+  if (!tables.ok()) return SqlError("read the tables");
+  std::string names;
+  int rc;
+  while ((rc = tables.Step()) == SQLITE_ROW) names += (names.empty() ? "" : ", ") + tables.Text(0);
+  if (rc != SQLITE_DONE) return SqlError("read the tables");
+  if (names.empty()) return Ok{};
+  return Error{
+      fmt::format("history {} is not a coder history: it holds other tables ({}) and no schema version; "
+                  "give a new file",
+                  path_, TerminalSafe(names))};
 }
 
 Result<int64_t> SqliteHistoryStore::SchemaVersion() {

@@ -10,6 +10,7 @@
 #include "harness/analysis/run_record.h"
 #include "harness/history/history_store.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/history_reports.h"
 #include "tests/support/loopback.h"
 #include "tests/support/postgres_server.h"
 
@@ -17,29 +18,9 @@ namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using harness::Outcome;
 using harness::RunRecord;
 
-const std::string kFingerprint = "websocket-shutdown-timeout";
-
-// JSON lines of the runs `first`..`first + runs - 1` of `variant`, those whose index `hit` selects with
-// the fingerprint.
-void AppendRuns(
-    std::ofstream& out, const std::string& variant, int first, int runs,
-    const std::function<bool(int)>& hit = [](int) { return false; }) {
-  for (int i = first; i < first + runs; ++i) {
-    RunRecord run;
-    run.variant = variant;
-    run.index = i;
-    run.latency_ms = 0.5 + i * 0.001;
-    if (hit(i)) {
-      run.outcome = Outcome::kTimeoutFingerprint;
-      run.fingerprints = {kFingerprint};
-      run.latency_ms = 10000.2 + i * 0.001;
-    }
-    out << run.ToJson().dump() << '\n';
-  }
-}
+const std::string& kFingerprint = kHistoryFingerprint;
 
 // One server for the suite, a database of its own for each test.
 class HistoryPostgresCommandTest : public testing::Test {

@@ -12,34 +12,21 @@
 #include "harness/analysis/run_record.h"
 #include "harness/history/history_store.h"
 #include "tests/e2e/coder_server.h"
+#include "tests/e2e/history_reports.h"
 
 namespace coder::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-using harness::Outcome;
-using harness::RunRecord;
 
-const std::string kFingerprint = "websocket-shutdown-timeout";
+const std::string& kFingerprint = kHistoryFingerprint;
 
-// A JSON-lines report of `runs` runs of `variant`, those whose index `hit` selects with the fingerprint.
-// Their latencies start at `base_latency_ms`: reports of one variant must differ to be different runs.
+// A JSON-lines report of `runs` runs of `variant` (AppendRuns).
 void WriteRuns(
     const std::filesystem::path& path, const std::string& variant, int runs,
     const std::function<bool(int)>& hit = [](int) { return false; }, double base_latency_ms = 0.5) {
   std::ofstream out(path);
-  for (int i = 0; i < runs; ++i) {
-    RunRecord run;
-    run.variant = variant;
-    run.index = i;
-    run.latency_ms = base_latency_ms + i * 0.001;
-    if (hit(i)) {
-      run.outcome = Outcome::kTimeoutFingerprint;
-      run.fingerprints = {kFingerprint};
-      run.latency_ms = 10000.2 + i * 0.001;
-    }
-    out << run.ToJson().dump() << '\n';
-  }
+  AppendRuns(out, variant, 0, runs, hit, base_latency_ms);
 }
 
 uint64_t StoredRuns(const std::filesystem::path& db) {
@@ -267,7 +254,10 @@ TEST(HistoryCommandTest, ShowPrintsATrendPerCommitWithRatesAndPlotsIt) {
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"--plot", (dir.path() / "trend.gif").string()},
         std::vector<std::string>{"--plot", (dir.path() / "missing" / "t.png").string()},
-        std::vector<std::string>{"--since", "last-tuesday"}, std::vector<std::string>{"--by", "week"}}) {
+        std::vector<std::string>{"--since", "last-tuesday"}, std::vector<std::string>{"--by", "week"},
+        // NaN passed CLI::Range and aborted in Boost; -1 and 9999 were taken as "all" and as 1816.
+        std::vector<std::string>{"--confidence", "nan"}, std::vector<std::string>{"--last", "-1"},
+        std::vector<std::string>{"--since", "9999-12-31"}}) {
     std::vector<std::string> args{"diag", "history", "show", "--db", db.string()};
     args.insert(args.end(), bad.begin(), bad.end());
     auto run = RunCoder(args);
@@ -329,6 +319,29 @@ TEST(HistoryCommandTest, ShowLastReadsOnlyTheLatestBucketsWhole) {
       << table.output;
 }
 
+// A runner's name is whatever the CI's environment says, bytes that are not UTF-8 included: `show --json`
+// once aborted on them (nlohmann_json's type_error.316) for every later call over that run.
+TEST(HistoryCommandTest, NamesThatAreNotUtf8AreShownReplacedNeverThrownAt) {
+  TempDir dir;
+  const auto db = dir.path() / "history.db";
+  WriteRuns(dir.path() / "r.jsonl", "api", 3);
+  auto ingest = RunCoder({"diag", "history", "ingest", "--db", db.string(), "--runner", "linux-\xff", "--commit",
+                          "abcd\xfe", (dir.path() / "r.jsonl").string()});
+  ASSERT_TRUE(ingest.exit);
+  ASSERT_EQ(ingest.exit->Describe(), "exit 0") << ingest.output;
+  for (const char* by : {"runner", "commit"}) {
+    auto show = RunCoder({"diag", "history", "show", "--db", db.string(), "--by", by, "--json"});
+    ASSERT_TRUE(show.exit);
+    EXPECT_EQ(show.exit->Describe(), "exit 0") << show.output;
+    const auto trend = nlohmann::json::parse(show.output.substr(show.output.find('{')), nullptr, false);
+    ASSERT_FALSE(trend.is_discarded()) << show.output;
+    EXPECT_NE(trend["buckets"][0]["key"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos) << by;
+  }
+  auto check = RunCoder({"diag", "history", "check", "--db", db.string(), "--outcome", "crashed", "--since",
+                         "2000-01-01", "--confidence", "nan"});
+  EXPECT_EQ(check.exit->Describe(), "exit 2") << check.output;
+}
+
 // Real runs of the built-in server, into a history that holds the seed's runs before the fix: the
 // reports carry the verdict.
 TEST(HistoryCommandTest, DiagShutdownWithHistoryIngestsItsRunsAndItsReportsCarryTheVerdict) {
@@ -338,9 +351,10 @@ TEST(HistoryCommandTest, DiagShutdownWithHistoryIngestsItsRunsAndItsReportsCarry
   IngestSeedHistory(dir.path(), db, variant);
   const auto junit = dir.path() / "report.xml";
   const auto markdown = dir.path() / "report.md";
-  auto run = RunDiagWithReport({"--runs", "2", "--gateway", "off", "--shutdown-order", "patched", "--history",
-                                db.string(), "--history-since", "3f2a1c", "--history-fingerprint", kFingerprint,
-                                "--junit", junit.string(), "--markdown", markdown.string()});
+  auto run =
+      RunDiagWithReport({"--runs", "2", "--gateway", "off", "--shutdown-order", "patched", "--history", db.string(),
+                         "--history-since", "3f2a1c", "--history-fingerprint", kFingerprint, "--history-fingerprint",
+                         kFingerprint, "--junit", junit.string(), "--markdown", markdown.string()});
   ASSERT_TRUE(run.run.exit);
   ASSERT_EQ(run.run.exit->Describe(), "exit 0") << run.run.output;
   EXPECT_EQ(StoredRuns(db), 802u);
@@ -352,6 +366,7 @@ TEST(HistoryCommandTest, DiagShutdownWithHistoryIngestsItsRunsAndItsReportsCarry
   EXPECT_NE(run.run.output.find(sentence), std::string::npos) << run.run.output;
   ASSERT_TRUE(run.report["history"].is_object()) << run.report.dump(2);
   EXPECT_EQ(run.report["history"]["verdicts"][0]["verdict"], "stopped");
+  EXPECT_EQ(run.report["history"]["verdicts"].size(), 1u) << "a fingerprint given twice is checked once";
   std::stringstream xml, md;
   xml << std::ifstream(junit).rdbuf();
   md << std::ifstream(markdown).rdbuf();
