@@ -264,8 +264,8 @@ namespace {
 
 // The history's verdicts under the summary table: what was added, then each check as its sentence.
 std::string HistoryText(const ReportHistory& history) {
-  std::string text = fmt::format("\nhistory {}: {} run{} added, {} already in it\n", history.location, history.added,
-                                 history.added == 1 ? "" : "s", history.already);
+  std::string text = fmt::format("\nhistory {}: {} run{} added, {} already in it\n", TerminalSafe(history.location),
+                                 history.added, history.added == 1 ? "" : "s", history.already);
   for (const HistoryVerdict& v : history.verdicts) text += "  " + TerminalSafe(v.sentence) + "\n";
   return text;
 }
@@ -306,13 +306,15 @@ int ReportExperiment(Experiment e, const ReportOptions& o) {
   if (o.history && !e.meta.interrupted) {
     std::vector<std::string> variants;
     for (const VariantSpec& v : e.variants) variants.push_back(v.name);
-    if (auto history = RecordHistory(*o.history, e.meta.started_at, *e.runs, variants); history) {
-      document.history = std::move(*history);
+    RecordedHistory recorded = RecordHistory(*o.history, e.meta.started_at, *e.runs, variants);
+    if (recorded.history) {
+      document.history = std::move(*recorded.history);
       const std::string history_text = HistoryText(*document.history);
       std::fwrite(history_text.data(), 1, history_text.size(), stdout);
-    } else {
-      earlier_errors.push_back(
-          fmt::format("--history {}: {}", DisplayLocation(o.history->location), history.error().message));
+    }
+    if (recorded.error) {
+      // The messages name the history already.
+      earlier_errors.push_back("--history: " + WithoutPasswords(recorded.error->message, o.history->location));
       exit_code = kDiagHarnessFailed;
       document.meta.exit_code = document.gate->exit_code = exit_code;
     }

@@ -16,10 +16,10 @@ Status ProbeHistory(const std::string& location) {
   return Ok{};
 }
 
-Result<ReportHistory> RecordHistory(const HistoryRecording& recording, const std::string& started_at,
-                                    const RunSource& runs, const std::vector<std::string>& variants) {
+RecordedHistory RecordHistory(const HistoryRecording& recording, const std::string& started_at, const RunSource& runs,
+                              const std::vector<std::string>& variants) {
   auto store = HistoryStore::Open(recording.location);
-  if (!store) return store.error();
+  if (!store) return {std::nullopt, store.error()};
   std::vector<RunRecord> records;
   records.reserve(runs.size());
   if (auto st = runs.ForEach([&](const RunRecord& run) -> Status {
@@ -27,21 +27,29 @@ Result<ReportHistory> RecordHistory(const HistoryRecording& recording, const std
         return Ok{};
       });
       !st)
-    return st.error();
+    return {std::nullopt, st.error()};
   RunOrigin origin = OriginFromEnvironment({});
   origin.at = CanonicalUtc(started_at).value_or(CanonicalUtc(Rfc3339Utc(std::chrono::system_clock::now())).value());
   auto counts = (*store)->Ingest(origin, records);
-  if (!counts) return counts.error();
-  ReportHistory history{
-      .location = DisplayLocation(recording.location), .added = counts->added, .already = counts->already};
-  if (recording.since.empty()) return history;
+  if (!counts) return {std::nullopt, counts.error()};
+  RecordedHistory recorded;
+  ReportHistory& history = recorded.history.emplace(ReportHistory{
+      .location = DisplayLocation(recording.location), .added = counts->added, .already = counts->already});
+  if (recording.since.empty()) return recorded;
   const ResolvedSince since = ResolveHistorySince(**store, recording.since, recording.location);
-  if (since.code != 0) return Error{since.error};
+  if (since.code != 0) {
+    recorded.error = Error{since.error};
+    return recorded;
+  }
   for (const RecurrenceSelector& selector : recording.selectors) {
     for (const std::string& variant : variants) {
       auto checked =
           CheckHistory(**store, selector, {variant, std::nullopt}, recording.since, since.at, recording.confidence);
-      if (!checked) return checked.error();
+      if (!checked) {
+        history.verdicts.clear();  // all or none: a report with some of its verdicts would mislead
+        recorded.error = checked.error();
+        return recorded;
+      }
       history.verdicts.push_back(
           {.selector = selector.kind == RecurrenceSelector::Kind::kOutcome ? "outcome" : "fingerprint",
            .name = selector.name,
@@ -52,7 +60,7 @@ Result<ReportHistory> RecordHistory(const HistoryRecording& recording, const std
            .sentence = checked->sentence});
     }
   }
-  return history;
+  return recorded;
 }
 
 }  // namespace coder::harness

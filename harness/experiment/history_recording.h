@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,20 @@ struct HistoryRecording {
   double confidence = 0.95;
 };
 
+/// What RecordHistory did: the history's section of the report when the runs were stored (with the
+/// verdicts when the checks could be made), and what failed.
+struct RecordedHistory {
+  std::optional<ReportHistory> history;
+  std::optional<Error> error;
+};
+
 /// Ingests `runs` (their CI context from the environment, OriginFromEnvironment; their time the
 /// report's `started_at`) in one transaction, then checks each selector in each variant since the fix.
-/// An Error (the history could not be opened or written, the fix names no run) leaves the history as
-/// it was before the ingest, or with all the runs when only the check failed.
-Result<ReportHistory> RecordHistory(const HistoryRecording& recording, const std::string& started_at,
-                                    const RunSource& runs, const std::vector<std::string>& variants);
+/// When the history could not be opened or written, nothing is stored and there is no section; when
+/// only the checks failed (the fix names no run, the database failed), the runs are stored and the
+/// section says so, without verdicts.
+RecordedHistory RecordHistory(const HistoryRecording& recording, const std::string& started_at, const RunSource& runs,
+                              const std::vector<std::string>& variants);
 
 /// Opens and closes `location`, creating it when missing: an Error before any run when it cannot hold
 /// a history (not a database, a newer schema, a server that refuses).

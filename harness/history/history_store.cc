@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
+#include <exception>
 #include <iterator>
 #include <mutex>
 #include <thread>
@@ -50,9 +51,10 @@ std::vector<Span> PasswordSpans(std::string_view location) {
   std::vector<Span> spans;
   if (const size_t scheme = location.find("://"); scheme != std::string_view::npos) {
     const size_t authority = scheme + 3;
-    const size_t end = std::min(location.find_first_of("/?#", authority), location.size());
-    // The last '@' of the authority: a password may hold '@' when percent-encoding was skipped.
-    if (const size_t at = location.rfind('@', end); at != std::string_view::npos && at >= authority) {
+    // From the user's ':' to the location's last '@': a password left unescaped may hold '@', '/', '?'
+    // or '#', which libpq then misreads. Hiding a port and a path with it when a query holds an '@' is
+    // the price of never showing such a password.
+    if (const size_t at = location.rfind('@'); at != std::string_view::npos && at >= authority) {
       if (const size_t colon = location.find(':', authority); colon < at) spans.push_back({colon + 1, at - colon - 1});
     }
   }
@@ -64,8 +66,10 @@ std::vector<Span> PasswordSpans(std::string_view location) {
     const size_t value = equals + 1;
     size_t end = std::min(location.find_first_of("& \t", value), location.size());
     // A keyword/value string quotes a value with spaces: 'pass word'.
-    if (value < location.size() && location[value] == '\'')
-      end = std::min(location.find('\'', value + 1) + 1, location.size());
+    if (value < location.size() && location[value] == '\'') {
+      const size_t close = location.find('\'', value + 1);
+      end = close == std::string_view::npos ? location.size() : close + 1;
+    }
     if (!spans.empty() && value < spans.back().at + spans.back().size) continue;
     spans.push_back({value, end - value});
   }
@@ -94,9 +98,20 @@ std::string DisplayLocation(std::string_view location) {
 }
 
 std::string WithoutPasswords(std::string message, std::string_view location) {
-  for (const std::string& password : LocationPasswords(location))
-    for (size_t at = message.find(password); at != std::string::npos; at = message.find(password, at + 3))
-      message.replace(at, password.size(), "***");
+  auto hide = [&message](std::string_view secret) {
+    if (secret.empty()) return;
+    for (size_t at = message.find(secret); at != std::string::npos; at = message.find(secret, at + 3))
+      message.replace(at, secret.size(), "***");
+  };
+  for (const std::string& password : LocationPasswords(location)) {
+    hide(password);
+    // libpq, misreading a password with '@', ':' or '/', quotes its pieces as a host or a port.
+    for (size_t start = 0; start < password.size();) {
+      const size_t end = std::min(password.find_first_of("@:/", start), password.size());
+      if (end - start >= 2) hide(std::string_view(password).substr(start, end - start));
+      start = end + 1;
+    }
+  }
   return message;
 }
 
@@ -109,8 +124,8 @@ namespace {
 
 // Feeds a run's fields to SHA-256 in a fixed binary form: each string with its length first and each
 // optional with a presence byte, so that no two different records feed the same bytes. Binary, not
-// JSON: a report's doubles read back bit for bit, and building the JSON of a record costs ten times
-// the hash (bench/history_bench.cc).
+// JSON: a report's doubles read back bit for bit, and the key of a record of the built-in matrix (5.6 KiB
+// on average) took 71.7 µs through its JSON against 4.7 µs so (measured once, on 100 000 records).
 class RunHasher {
  public:
   // One digest call over the gathered bytes: a call per RSS sample would cost more than the hash.
@@ -194,7 +209,8 @@ struct RunKeyPipeline::Shared {
   std::vector<std::string> keys;
   std::mutex mutex;
   std::condition_variable advanced;
-  size_t ready = 0;  // guarded by mutex
+  size_t ready = 0;            // guarded by mutex
+  std::exception_ptr failure;  // guarded by mutex: what the hasher threw (bad_alloc), for Next to rethrow
   std::jthread hasher;
 };
 
@@ -209,12 +225,21 @@ RunKeyPipeline::RunKeyPipeline(const std::vector<RunRecord>& runs)
   }
   shared_->hasher = std::jthread([shared = shared_.get()](std::stop_token stop) {
     constexpr size_t kChunk = 256;  // keys published at once: fewer wake-ups
-    for (size_t start = 0; start < shared->runs.size() && !stop.stop_requested(); start += kChunk) {
-      const size_t end = std::min(start + kChunk, shared->runs.size());
-      for (size_t i = start; i < end; ++i) shared->keys[i] = RunKey(shared->runs[i]);
+    try {
+      for (size_t start = 0; start < shared->runs.size() && !stop.stop_requested(); start += kChunk) {
+        const size_t end = std::min(start + kChunk, shared->runs.size());
+        for (size_t i = start; i < end; ++i) shared->keys[i] = RunKey(shared->runs[i]);
+        {
+          std::lock_guard lock(shared->mutex);
+          shared->ready = end;
+        }
+        shared->advanced.notify_one();
+      }
+    } catch (...) {
+      // Thrown out of a thread's function it would end the process: the caller's Next rethrows it.
       {
         std::lock_guard lock(shared->mutex);
-        shared->ready = end;
+        shared->failure = std::current_exception();
       }
       shared->advanced.notify_one();
     }
@@ -231,7 +256,8 @@ RunKeyPipeline::~RunKeyPipeline() {
 std::string RunKeyPipeline::Next() {
   {
     std::unique_lock lock(shared_->mutex);
-    shared_->advanced.wait(lock, [&] { return shared_->ready > next_; });
+    shared_->advanced.wait(lock, [&] { return shared_->ready > next_ || shared_->failure; });
+    if (shared_->ready <= next_) std::rethrow_exception(shared_->failure);
   }
   std::string key = std::move(shared_->keys[next_++]);
   if (const int occurrence = seen_[key]++; occurrence > 0) key += fmt::format("#{}", occurrence);

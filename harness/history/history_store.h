@@ -142,8 +142,9 @@ std::string RunKey(const RunRecord& run);
 
 /// The keys a batch is stored under, by every backend: RunKey of each of `runs`, with `#k` for the k-th
 /// further one with the same key. Computed on a thread of its own while the caller stores the runs
-/// before them (hashing a batch costs about half of storing it in SQLite). `runs` must outlive it; not
-/// thread-safe (one caller takes the keys, in order); the destructor stops and joins the thread.
+/// before them (100 000 runs of the built-in matrix: 0.47 s of hashing beside 1.0 s of storing them in
+/// SQLite, measured once). `runs` must outlive it; not thread-safe (one caller takes the keys, in
+/// order); the destructor stops and joins the thread. What the hashing throws, Next rethrows.
 class RunKeyPipeline {
  public:
   explicit RunKeyPipeline(const std::vector<RunRecord>& runs);
@@ -161,7 +162,8 @@ class RunKeyPipeline {
   size_t next_ = 0;
 };
 
-/// Every key of a batch at once (RunKeyPipeline's, in order).
+/// Every key of a batch at once (RunKeyPipeline's, in order), for a store that needs them all before it
+/// stores any (PostgreSQL sorts them).
 std::vector<std::string> BatchRunKeys(const std::vector<RunRecord>& runs);
 
 /// A condition both stores add to a count of a variant's runs: " AND r.outcome IN ('clean', ...)" over

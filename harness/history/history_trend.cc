@@ -38,7 +38,13 @@ struct BucketTally {
 // (then by name, so the order stays from one call to the next).
 std::vector<std::string> ShownFingerprints(const RunWindow& window, const TrendOptions& options, size_t& others) {
   others = 0;
-  if (!options.fingerprints.empty()) return options.fingerprints;
+  if (!options.fingerprints.empty()) {
+    // A name given twice is one column: the second would never be counted.
+    std::vector<std::string> names;
+    for (const std::string& name : options.fingerprints)
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    return names;
+  }
   std::map<std::string, uint64_t> counts;
   for (const StoredFingerprint& f : window.fingerprints) ++counts[f.fingerprint];
   std::vector<std::pair<std::string, uint64_t>> sorted(counts.begin(), counts.end());
@@ -91,7 +97,6 @@ Trend BuildTrend(const RunWindow& window, const TrendOptions& options) {
   Trend trend;
   trend.by = options.by;
   trend.confidence = options.confidence;
-  trend.runs = window.runs.size();
   trend.fingerprints = ShownFingerprints(window, options, trend.other_fingerprints);
 
   std::unordered_map<std::string, size_t> fingerprint_index;
@@ -123,9 +128,23 @@ Trend BuildTrend(const RunWindow& window, const TrendOptions& options) {
     if (auto hits = run_hits.find(run.id); hits != run_hits.end())
       for (size_t i : hits->second) ++tally.hits[i];
   }
-  const size_t first = options.last == 0 || tallies.size() <= options.last ? 0 : tallies.size() - options.last;
-  trend.earlier_buckets = first;
-  for (size_t i = first; i < tallies.size(); ++i) trend.buckets.push_back(Finish(tallies[i], options.confidence));
+  // The latest buckets are those whose runs came last, as StartOfLatestBuckets picks them: a commit whose
+  // first run was early but which ran again last is among them (and whole in the window it started).
+  std::vector<bool> shown(tallies.size(), true);
+  if (options.last > 0 && tallies.size() > options.last) {
+    std::vector<size_t> order(tallies.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return tallies[a].bucket.last_at > tallies[b].bucket.last_at; });
+    for (size_t i = options.last; i < order.size(); ++i) shown[order[i]] = false;
+    trend.earlier_buckets = tallies.size() - options.last;
+  }
+  trend.runs = 0;
+  for (size_t i = 0; i < tallies.size(); ++i) {
+    if (!shown[i]) continue;
+    trend.runs += tallies[i].bucket.runs;
+    trend.buckets.push_back(Finish(tallies[i], options.confidence));
+  }
   return trend;
 }
 

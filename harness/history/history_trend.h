@@ -23,7 +23,7 @@ struct TrendOptions {
   /// The fingerprints whose rates are shown; empty: those the window's runs matched, the most frequent
   /// first, at most four.
   std::vector<std::string> fingerprints;
-  size_t last = 20;  ///< the most buckets shown: the latest ones (0: all)
+  size_t last = 20;  ///< the most buckets shown: those whose runs came last (0: all)
   double confidence = 0.95;
 };
 
@@ -50,7 +50,7 @@ struct Trend {
   TrendBy by = TrendBy::kCommit;
   std::string since;  ///< the window's start (canonical UTC); empty: the whole history
   double confidence = 0.95;
-  uint64_t runs = 0;                      ///< in the window
+  uint64_t runs = 0;                      ///< in the buckets shown
   std::vector<std::string> fingerprints;  ///< whose rates each bucket carries
   size_t other_fingerprints = 0;          ///< matched in the window but not shown (TrendOptions::fingerprints)
   std::vector<TrendBucket> buckets;

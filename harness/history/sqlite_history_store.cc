@@ -73,11 +73,15 @@ class SqliteHistoryStore final : public HistoryStore {
   Result<uint64_t> RunCount() override;
   void Close() override;
 
-  Status Exec(const char* sql);
+  /// Runs `sql`; an Error names `what` (a long statement's description), else the statement.
+  Status Exec(const char* sql, const char* what = nullptr);
   Result<int64_t> SchemaVersion();
   Status EnterWal();
   /// A file without a schema version that holds tables is some other program's database.
-  Status RefuseForeignTables();
+  /// The schema version, read in one read transaction with the file's tables: a file of version 0
+  /// that holds tables is some other program's database (an Error). Together, because a coder creating
+  /// the schema commits its tables with its version, so the two are seen both or neither.
+  Result<int64_t> VersionOfAHistory();
 
  private:
   Error SqlError(std::string_view what) const;
@@ -119,11 +123,9 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
   sqlite3_busy_timeout(db, static_cast<int>(kBusyTimeout.count()));
   // Before anything is written (the switch to WAL writes the file): a file that is not a history is left
   // as it was.
-  auto version = store->SchemaVersion();
+  auto version = store->VersionOfAHistory();
   if (!version) return version.error();
   if (auto st = AcceptVersion(*version, shown); !st) return st.error();
-  if (*version == 0)
-    if (auto st = store->RefuseForeignTables(); !st) return st.error();
   if (auto st = store->EnterWal(); !st) return st.error();
   // FULL syncs the log at each commit, so a run the command said it stored survives a crash or a
   // power cut. An 8 MiB page cache ingests a tenth faster than the 2 MiB default (bench/history_bench.cc).
@@ -136,7 +138,7 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
     // one must neither extend nor label as its own version.
     version = store->SchemaVersion();
     if (version && *version == 0) {
-      if (auto st = store->Exec(kSchema); !st) version = st.error();
+      if (auto st = store->Exec(kSchema, "create the schema"); !st) version = st.error();
     }
     if (version && *version == 0) {
       if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str()); !st)
@@ -171,22 +173,25 @@ Status SqliteHistoryStore::EnterWal() {
   }
 }
 
-Status SqliteHistoryStore::RefuseForeignTables() {
-  // Its own tables may be there already: another coder creating the schema commits them with the version.
-  SqliteStatement tables(
-      db_,
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT IN ('runs', 'run_fingerprints') "
-      "ORDER BY name LIMIT 4");
-  if (!tables.ok()) return SqlError("read the tables");
-  std::string names;
-  int rc;
-  while ((rc = tables.Step()) == SQLITE_ROW) names += (names.empty() ? "" : ", ") + tables.Text(0);
-  if (rc != SQLITE_DONE) return SqlError("read the tables");
-  if (names.empty()) return Ok{};
-  return Error{
-      fmt::format("history {} is not a coder history: it holds other tables ({}) and no schema version; "
-                  "give a new file",
-                  path_, TerminalSafe(names))};
+Result<int64_t> SqliteHistoryStore::VersionOfAHistory() {
+  if (auto st = Exec("BEGIN"); !st) return st.error();
+  auto version = SchemaVersion();
+  std::string tables;
+  if (version && *version == 0) {
+    SqliteStatement names(db_, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 4");
+    int rc = names.prepare_rc();
+    if (names.ok())
+      while ((rc = names.Step()) == SQLITE_ROW) tables += (tables.empty() ? "" : ", ") + names.Text(0);
+    if (rc != SQLITE_DONE) version = SqlError("read the tables");
+  }
+  // A read transaction: ending it changes nothing, whatever was read.
+  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  if (version && !tables.empty())
+    return Error{
+        fmt::format("history {} is not a coder history: it holds other tables ({}) and no schema version; "
+                    "give a new file",
+                    path_, TerminalSafe(tables))};
+  return version;
 }
 
 Result<int64_t> SqliteHistoryStore::SchemaVersion() {
@@ -209,9 +214,9 @@ Error SqliteHistoryStore::SqlError(std::string_view what) const {
   return Error{fmt::format("history {}: {}: {}", path_, what, sqlite3_errmsg(db_))};
 }
 
-Status SqliteHistoryStore::Exec(const char* sql) {
+Status SqliteHistoryStore::Exec(const char* sql, const char* what) {
   if (db_ == nullptr) return SqlError("closed");
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return SqlError(sql);
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return SqlError(what ? what : sql);
   return Ok{};
 }
 

@@ -391,6 +391,17 @@ TEST(HistoryCommandTest, DiagShutdownWithHistoryIngestsItsRunsAndItsReportsCarry
     EXPECT_EQ(refused.output.find("[1/1]"), std::string::npos) << "ran before refusing: " << refused.output;
   }
   EXPECT_EQ(StoredRuns(db), 802u);
+
+  // A fix the history has no run of, found only once the runs are in: they stay in, the report says so.
+  auto unknown = RunDiagWithReport({"--runs", "1", "--gateway", "off", "--history", db.string(), "--history-since",
+                                    "deadbeef", "--history-outcome", "crashed"});
+  ASSERT_TRUE(unknown.run.exit);
+  EXPECT_EQ(unknown.run.exit->Describe(), "exit 3") << unknown.run.output;
+  EXPECT_NE(unknown.run.output.find("--history: no run of commit deadbeef"), std::string::npos) << unknown.run.output;
+  ASSERT_TRUE(unknown.report["history"].is_object()) << "the ingest was lost from the report";
+  EXPECT_EQ(unknown.report["history"]["added"], 1);
+  EXPECT_TRUE(unknown.report["history"]["verdicts"].empty());
+  EXPECT_EQ(StoredRuns(db), 803u);
 }
 
 }  // namespace

@@ -27,6 +27,15 @@ TEST(DisplayLocationTest, EveryPasswordOfAUriIsHidden) {
                           "host=h password=secret dbname=d", "host=h password='sec ret' dbname=d"}) {
     EXPECT_EQ(DisplayLocation(uri).find("sec"), std::string::npos) << uri << " -> " << DisplayLocation(uri);
   }
+  // A password left unescaped, which libpq misreads: '?' and '/' once ended our authority early, '@'
+  // let libpq quote a piece of it as a host.
+  for (const char* uri : {"postgresql://u:pa?ss@h:1/db", "postgresql://u:pa/ss@h:1/db", "postgresql://u:pa#ss@h/db",
+                          "postgresql://u:p@ssword@h/db"})
+    EXPECT_EQ(DisplayLocation(uri).find("ss"), std::string::npos) << uri << " -> " << DisplayLocation(uri);
+  EXPECT_EQ(
+      WithoutPasswords("could not translate host name \"ssword@h\"", "postgresql://u:p@ssword@h/db").find("ssword"),
+      std::string::npos);
+  EXPECT_EQ(DisplayLocation("host=h password='unclosed"), "host=h password=***");
   EXPECT_TRUE(IsPostgresLocation("POSTGRESQL://h/db"));
   EXPECT_EQ(DisplayLocation("postgresql://u@h/db"), "postgresql://u@h/db");
   EXPECT_EQ(DisplayLocation("/var/lib/ci/history.db"), "/var/lib/ci/history.db");
@@ -92,6 +101,15 @@ TEST_F(SqliteForeignFileTest, AnotherProgramsDatabaseIsRefusedAndLeftAsItWas) {
       << store.error().message;
   EXPECT_EQ(JournalMode(), "delete") << "refused, yet switched to WAL";
   Sql("SELECT * FROM users");  // no tables of ours were added: the file is as its program left it
+}
+
+TEST_F(SqliteForeignFileTest, AnotherProgramsTableNamedLikeOursIsStillAnotherProgramsDatabase) {
+  // A table named `runs` was once taken for ours: the file was switched to WAL before the schema failed.
+  Sql("CREATE TABLE runs (name TEXT)");
+  auto store = HistoryStore::Open(db_.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("is not a coder history"), std::string::npos) << store.error().message;
+  EXPECT_EQ(JournalMode(), "delete");
 }
 
 TEST_F(SqliteForeignFileTest, AHistoryOfAnotherVersionIsNotTouchedBeforeItIsRefused) {

@@ -121,6 +121,26 @@ TEST(HistoryTrendTest, LastKeepsTheLatestBucketsAndCountsThoseLeftOut) {
   EXPECT_EQ(BuildTrend(b.window(), options).buckets.size(), 9u);
 }
 
+TEST(HistoryTrendTest, TheLatestBucketsAreThoseWhoseRunsCameLastAndTheHeadingCountsOnlyTheirs) {
+  // C, then A, then C and A again: A ran last. By first run C came first and was once kept instead.
+  WindowBuilder b;
+  b.Run("cccc", "2026-12-01T00:00:00.000Z")
+      .Run("aaaa", "2026-12-01T01:00:00.000Z")
+      .Run("cccc", "2026-12-01T02:00:00.000Z")
+      .Run("aaaa", "2026-12-01T03:00:00.000Z")
+      .Run("aaaa", "2026-12-01T04:00:00.000Z");
+  TrendOptions options;
+  options.last = 1;
+  const Trend trend = BuildTrend(b.window(), options);
+  ASSERT_EQ(trend.buckets.size(), 1u);
+  EXPECT_EQ(trend.buckets[0].key, "aaaa");
+  EXPECT_EQ(trend.buckets[0].runs, 3u);
+  EXPECT_EQ(trend.runs, 3u) << "the heading counted the runs of buckets not shown";
+  EXPECT_EQ(trend.earlier_buckets, 1u);
+  options.fingerprints = {"f", "f"};  // a name given twice was a second column that never counted
+  EXPECT_EQ(BuildTrend(b.window(), options).fingerprints, std::vector<std::string>{"f"});
+}
+
 TEST(HistoryTrendTest, LatencyPercentilesAreNearestRankOverTheRunsThatHaveOne) {
   WindowBuilder b;
   for (double ms : {5.0, 1.0, 4.0, 2.0, 3.0}) b.Run("x", "2026-12-01T00:00:00.000Z", "clean", ms, {}, "r", 100);
