@@ -22,8 +22,14 @@ RecordedHistory RecordHistory(const HistoryRecording& recording, const std::stri
   if (!store) return {std::nullopt, store.error()};
   std::vector<RunRecord> records;
   records.reserve(runs.size());
+  // Without what neither the key (RunKey) nor the history holds: a run's whole log, its stacks and
+  // traffic can be most of its record, and an experiment's runs stream from disk to keep memory bounded.
   if (auto st = runs.ForEach([&](const RunRecord& run) -> Status {
-        records.push_back(run);
+        RunRecord& kept = records.emplace_back(run);
+        kept.log.reset();
+        kept.stacks.clear();
+        kept.traffic.reset();
+        kept.hang.reset();
         return Ok{};
       });
       !st)

@@ -78,6 +78,23 @@ std::vector<Span> PasswordSpans(std::string_view location) {
 
 }  // namespace
 
+Status AcceptSchemaVersion(int64_t version, std::string_view shown) {
+  if (version == 0 || version == kHistorySchemaVersion) return Ok{};
+  if (version > kHistorySchemaVersion)
+    return Error{fmt::format("history {} has schema version {}; this coder reads version {}", shown, version,
+                             kHistorySchemaVersion)};
+  return Error{
+      fmt::format("history {} has schema version {}, of an earlier coder whose run keys differ; this coder "
+                  "reads version {}: start a new history and ingest the reports into it",
+                  shown, version, kHistorySchemaVersion)};
+}
+
+std::pair<std::string, std::string> CommitPrefixRange(std::string_view prefix) {
+  std::string low = Lower(prefix);
+  std::string high = low + "\x7f";
+  return {std::move(low), std::move(high)};
+}
+
 bool IsPostgresLocation(std::string_view location) {
   const std::string lower = Lower(location.substr(0, 13));
   return lower.starts_with("postgresql://") || lower.starts_with("postgres://");

@@ -117,6 +117,19 @@ class HistoryStore {
   HistoryStore& operator=(const HistoryStore&) = delete;
 };
 
+/// The schema version both stores write and read (docs/history.md). Bumped when the tables or the run
+/// keys change; version 1 (issue 16's first landing) keyed runs by their JSON.
+inline constexpr int kHistorySchemaVersion = 2;
+
+/// Ok for a store without a schema yet (version 0) or of kHistorySchemaVersion; otherwise the Error
+/// both stores give, naming the history as `shown`: a newer version says which this coder reads, an
+/// older one to start a new history. A store of another version is refused, never misread.
+Status AcceptSchemaVersion(int64_t version, std::string_view shown);
+
+/// The commit hashes that start with `prefix`, whatever its case, as the half-open text range
+/// [first, second): a range on the index rather than LIKE, whose escaping and case rules would need care.
+std::pair<std::string, std::string> CommitPrefixRange(std::string_view prefix);
+
 /// Whether `location` names a PostgreSQL database ("postgresql://..." or "postgres://...", the scheme in
 /// any case, as libpq takes it) rather than a SQLite file.
 bool IsPostgresLocation(std::string_view location);

@@ -17,10 +17,6 @@
 namespace coder::harness {
 namespace {
 
-// The SQLite store's number, one schema for both: bumped when the tables or the run keys change, and a
-// database of another version is refused rather than misread.
-constexpr int kSchemaVersion = 2;
-
 // The advisory lock the jobs creating a schema take turns on: any number they agree on ("coder_hi").
 constexpr int64_t kSchemaLock = 0x636f6465725f6869;
 
@@ -237,22 +233,14 @@ Status PostgresHistoryStore::PrepareSchema() {
       if (auto st = Query("record the schema version",
                           "INSERT INTO coder_history_meta (only_row, schema_version) VALUES (TRUE, $1::integer) "
                           "ON CONFLICT (only_row) DO UPDATE SET schema_version = EXCLUDED.schema_version",
-                          Params().Int(kSchemaVersion));
+                          Params().Int(kHistorySchemaVersion));
           !st)
         return st.error();
-      version = kSchemaVersion;
+      version = kHistorySchemaVersion;
     }
     if (auto st = transaction.Commit(); !st) return st;
   }
-  if (*version > kSchemaVersion)
-    return Error{fmt::format("history {} has schema version {}; this coder reads version {}", location_, *version,
-                             kSchemaVersion)};
-  if (*version < kSchemaVersion)
-    return Error{
-        fmt::format("history {} has schema version {}, of an earlier coder whose run keys differ; this coder "
-                    "reads version {}: start a new history and ingest the reports into it",
-                    location_, *version, kSchemaVersion)};
-  return Ok{};
+  return AcceptSchemaVersion(*version, location_);
 }
 
 Result<int64_t> PostgresHistoryStore::SchemaVersion() {
@@ -410,10 +398,7 @@ Status PostgresHistoryStore::InsertFingerprints(const std::vector<RunRecord>& ru
 
 Result<HistoryStore::CommitRuns> PostgresHistoryStore::FindCommit(std::string_view prefix) {
   if (conn_ == nullptr) return Failure("find a commit", "closed");
-  // A range on the index rather than LIKE, whose escaping and case rules would need care.
-  std::string low(prefix);
-  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const std::string high = low + "\x7f";
+  const auto [low, high] = CommitPrefixRange(prefix);
   CommitRuns found;
   auto commits =
       Query("find a commit", "SELECT DISTINCT commit_sha FROM runs WHERE commit_sha >= $1 AND commit_sha < $2 LIMIT 2",

@@ -16,10 +16,6 @@ namespace {
 // How long a job waits for another's lock before it gives up.
 constexpr std::chrono::milliseconds kBusyTimeout(30000);
 
-// Bumped when the tables or the run keys change; a file of another version is refused rather than
-// misread. Version 1 (issue 16's first landing) keyed runs by their JSON, which version 2 does not.
-constexpr int kSchemaVersion = 2;
-
 // Runs keep only what `show` and `check` ask about: the reports stay the record of everything else.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,6 +52,34 @@ std::string FilterSql(const RunFilter& filter) {
   return sql;
 }
 
+// A transaction that rolls back unless committed, however its scope is left (an early return with an
+// Error built from sqlite3_errmsg before the rollback runs, an exception such as bad_alloc).
+class SqliteTransaction {
+ public:
+  explicit SqliteTransaction(sqlite3* db) : db_(db) {}
+  ~SqliteTransaction() {
+    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  SqliteTransaction(const SqliteTransaction&) = delete;
+  SqliteTransaction& operator=(const SqliteTransaction&) = delete;
+
+  /// `begin` is "BEGIN" or "BEGIN IMMEDIATE"; false when it failed (sqlite3_errmsg says why).
+  bool Begin(const char* begin) {
+    open_ = sqlite3_exec(db_, begin, nullptr, nullptr, nullptr) == SQLITE_OK;
+    return open_;
+  }
+  /// False when the commit failed; the destructor then rolls back.
+  bool Commit() {
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+    open_ = false;
+    return true;
+  }
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
 // The SQLite store: one file, WAL, every ingest one IMMEDIATE transaction.
 class SqliteHistoryStore final : public HistoryStore {
  public:
@@ -83,28 +107,13 @@ class SqliteHistoryStore final : public HistoryStore {
   /// the schema commits its tables with its version, so the two are seen both or neither.
   Result<int64_t> VersionOfAHistory();
 
- private:
+  /// An Error naming the history, `what` and SQLite's last message.
   Error SqlError(std::string_view what) const;
 
+ private:
   sqlite3* db_;
   std::string path_;
 };
-
-}  // namespace
-
-namespace {
-
-// A file of another schema is refused, never misread nor upgraded: 0 is a new file, to be created.
-Status AcceptVersion(int64_t version, const std::string& shown) {
-  if (version == 0 || version == kSchemaVersion) return Ok{};
-  if (version > kSchemaVersion)
-    return Error{
-        fmt::format("history {} has schema version {}; this coder reads version {}", shown, version, kSchemaVersion)};
-  return Error{
-      fmt::format("history {} has schema version {}, of an earlier coder whose run keys differ; this coder "
-                  "reads version {}: start a new history and ingest the reports into it",
-                  shown, version, kSchemaVersion)};
-}
 
 }  // namespace
 
@@ -125,7 +134,7 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
   // as it was.
   auto version = store->VersionOfAHistory();
   if (!version) return version.error();
-  if (auto st = AcceptVersion(*version, shown); !st) return st.error();
+  if (auto st = AcceptSchemaVersion(*version, shown); !st) return st.error();
   if (auto st = store->EnterWal(); !st) return st.error();
   // FULL syncs the log at each commit, so a run the command said it stored survives a crash or a
   // power cut. An 8 MiB page cache ingests a tenth faster than the 2 MiB default (bench/history_bench.cc).
@@ -133,7 +142,8 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
     if (auto st = store->Exec(pragma); !st) return st.error();
   }
   if (*version == 0) {
-    if (auto st = store->Exec("BEGIN IMMEDIATE"); !st) return st.error();
+    SqliteTransaction transaction(db);
+    if (!transaction.Begin("BEGIN IMMEDIATE")) return store->SqlError("BEGIN IMMEDIATE");
     // Again under the write lock: another coder may have created its own schema meanwhile, which this
     // one must neither extend nor label as its own version.
     version = store->SchemaVersion();
@@ -141,16 +151,13 @@ Result<std::unique_ptr<HistoryStore>> OpenSqliteHistoryStore(const std::string& 
       if (auto st = store->Exec(kSchema, "create the schema"); !st) version = st.error();
     }
     if (version && *version == 0) {
-      if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion).c_str()); !st)
+      if (auto st = store->Exec(fmt::format("PRAGMA user_version={}", kHistorySchemaVersion).c_str()); !st)
         version = st.error();
-      else version = kSchemaVersion;
+      else version = kHistorySchemaVersion;
     }
-    if (!version) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return version.error();
-    }
-    if (auto st = store->Exec("COMMIT"); !st) return st.error();
-    if (auto st = AcceptVersion(*version, shown); !st) return st.error();
+    if (!version) return version.error();
+    if (!transaction.Commit()) return store->SqlError("COMMIT");
+    if (auto st = AcceptSchemaVersion(*version, shown); !st) return st.error();
   }
   return std::unique_ptr<HistoryStore>(std::move(store));
 }
@@ -174,7 +181,9 @@ Status SqliteHistoryStore::EnterWal() {
 }
 
 Result<int64_t> SqliteHistoryStore::VersionOfAHistory() {
-  if (auto st = Exec("BEGIN"); !st) return st.error();
+  // A read transaction: rolling it back at the end changes nothing, whatever was read.
+  SqliteTransaction transaction(db_);
+  if (!transaction.Begin("BEGIN")) return SqlError("BEGIN");
   auto version = SchemaVersion();
   std::string tables;
   if (version && *version == 0) {
@@ -184,8 +193,6 @@ Result<int64_t> SqliteHistoryStore::VersionOfAHistory() {
       while ((rc = names.Step()) == SQLITE_ROW) tables += (tables.empty() ? "" : ", ") + names.Text(0);
     if (rc != SQLITE_DONE) version = SqlError("read the tables");
   }
-  // A read transaction: ending it changes nothing, whatever was read.
-  sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (version && !tables.empty())
     return Error{
         fmt::format("history {} is not a coder history: it holds other tables ({}) and no schema version; "
@@ -224,18 +231,15 @@ Result<IngestCounts> SqliteHistoryStore::Ingest(const RunOrigin& origin, const s
   if (db_ == nullptr) return SqlError("ingest");
   // IMMEDIATE takes the write lock at once: two ingests that both read first and then upgraded would
   // deadlock, one of them failing with SQLITE_BUSY despite the timeout.
-  if (auto st = Exec("BEGIN IMMEDIATE"); !st) return st.error();
-  auto rollback = [this](Error e) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  };
+  SqliteTransaction transaction(db_);
+  if (!transaction.Begin("BEGIN IMMEDIATE")) return SqlError("BEGIN IMMEDIATE");
   SqliteStatement insert(
       db_,
       "INSERT INTO runs (run_key, at, commit_sha, branch, runner, ci_run_id, job_url, variant, outcome, "
       "latency_ms, peak_rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON CONFLICT (run_key) DO NOTHING");
   SqliteStatement fingerprint(db_, "INSERT OR IGNORE INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?)");
-  if (!insert.ok() || !fingerprint.ok()) return rollback(SqlError("prepare the ingest"));
+  if (!insert.ok() || !fingerprint.ok()) return SqlError("prepare the ingest");
   IngestCounts counts;
   RunKeyPipeline keys(runs);
   for (const RunRecord& run : runs) {
@@ -250,7 +254,7 @@ Result<IngestCounts> SqliteHistoryStore::Ingest(const RunOrigin& origin, const s
     insert.Bind(9, ToString(run.outcome));
     insert.Bind(10, run.latency_ms);
     insert.Bind(11, StoredPeakRss(run));
-    if (insert.Step() != SQLITE_DONE) return rollback(SqlError("store a run"));
+    if (insert.Step() != SQLITE_DONE) return SqlError("store a run");
     insert.Reset();
     if (sqlite3_changes(db_) == 0) {
       ++counts.already;
@@ -261,20 +265,17 @@ Result<IngestCounts> SqliteHistoryStore::Ingest(const RunOrigin& origin, const s
     for (const std::string& name : run.fingerprints) {
       fingerprint.Bind(1, name);
       fingerprint.Bind(2, id);
-      if (fingerprint.Step() != SQLITE_DONE) return rollback(SqlError("store a fingerprint"));
+      if (fingerprint.Step() != SQLITE_DONE) return SqlError("store a fingerprint");
       fingerprint.Reset();
     }
   }
-  if (auto st = Exec("COMMIT"); !st) return rollback(st.error());
+  if (!transaction.Commit()) return SqlError("COMMIT");
   return counts;
 }
 
 Result<HistoryStore::CommitRuns> SqliteHistoryStore::FindCommit(std::string_view prefix) {
   if (db_ == nullptr) return SqlError("find a commit");
-  // A range on the index rather than LIKE, whose escaping and case rules would need care.
-  std::string low(prefix);
-  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const std::string high = low + "\x7f";
+  const auto [low, high] = CommitPrefixRange(prefix);
   CommitRuns found;
   {
     SqliteStatement commits(db_,
@@ -309,26 +310,22 @@ Result<std::pair<Proportion, Proportion>> SqliteHistoryStore::CountAround(const 
                                      where;
   // One read transaction: an ingest committing between two counts could otherwise give more hits than
   // runs, or a before and a since from different states of the history.
-  if (auto st = Exec("BEGIN"); !st) return st.error();
-  auto fail = [this](std::string_view what) {
-    Error error = SqlError(what);
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return error;
-  };
+  SqliteTransaction transaction(db_);
+  if (!transaction.Begin("BEGIN")) return SqlError("BEGIN");
   std::pair<Proportion, Proportion> counts;
   for (auto [side, op] : {std::pair{&counts.first, "<"}, std::pair{&counts.second, ">="}}) {
     for (auto [sql, out] : {std::pair{&all, &side->runs}, std::pair{&hits, &side->hits}}) {
       SqliteStatement count(db_, fmt::format(fmt::runtime(*sql), op).c_str());
-      if (!count.ok()) return fail("count runs");
+      if (!count.ok()) return SqlError("count runs");
       count.Bind(1, since);
       if (filter.variant) count.Bind(2, *filter.variant);
       if (filter.branch) count.Bind(3, *filter.branch);
-      count.Bind(4, selector.name);
-      if (count.Step() != SQLITE_ROW) return fail("count runs");
+      if (sql == &hits) count.Bind(4, selector.name);
+      if (count.Step() != SQLITE_ROW) return SqlError("count runs");
       *out = static_cast<uint64_t>(count.Int(0));
     }
   }
-  if (auto st = Exec("COMMIT"); !st) return st.error();
+  if (!transaction.Commit()) return SqlError("COMMIT");
   return counts;
 }
 
@@ -342,12 +339,8 @@ Result<RunWindow> SqliteHistoryStore::ReadWindow(const RunFilter& filter, const 
   const std::string fingerprints_sql =
       "SELECT f.run_id, f.fingerprint FROM run_fingerprints f JOIN runs r ON r.id = f.run_id" + where;
   // One read transaction: the fingerprints must be those of the runs read, not of a later ingest's.
-  if (auto st = Exec("BEGIN"); !st) return st.error();
-  auto fail = [this](std::string_view what) {
-    Error error = SqlError(what);
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return error;
-  };
+  SqliteTransaction transaction(db_);
+  if (!transaction.Begin("BEGIN")) return SqlError("BEGIN");
   auto bind = [&](SqliteStatement& statement) {
     statement.Bind(1, since);
     if (filter.variant) statement.Bind(2, *filter.variant);
@@ -356,7 +349,7 @@ Result<RunWindow> SqliteHistoryStore::ReadWindow(const RunFilter& filter, const 
   RunWindow window;
   {
     SqliteStatement runs(db_, runs_sql.c_str());
-    if (!runs.ok()) return fail("read runs");
+    if (!runs.ok()) return SqlError("read runs");
     bind(runs);
     int rc;
     while ((rc = runs.Step()) == SQLITE_ROW) {
@@ -371,18 +364,18 @@ Result<RunWindow> SqliteHistoryStore::ReadWindow(const RunFilter& filter, const 
       if (sqlite3_column_type(runs.get(), 7) != SQLITE_NULL) run.latency_ms = sqlite3_column_double(runs.get(), 7);
       run.peak_rss_bytes = runs.Int(8);
     }
-    if (rc != SQLITE_DONE) return fail("read runs");
+    if (rc != SQLITE_DONE) return SqlError("read runs");
   }
   {
     SqliteStatement fingerprints(db_, fingerprints_sql.c_str());
-    if (!fingerprints.ok()) return fail("read fingerprints");
+    if (!fingerprints.ok()) return SqlError("read fingerprints");
     bind(fingerprints);
     int rc;
     while ((rc = fingerprints.Step()) == SQLITE_ROW)
       window.fingerprints.push_back({fingerprints.Int(0), fingerprints.Text(1)});
-    if (rc != SQLITE_DONE) return fail("read fingerprints");
+    if (rc != SQLITE_DONE) return SqlError("read fingerprints");
   }
-  if (auto st = Exec("COMMIT"); !st) return st.error();
+  if (!transaction.Commit()) return SqlError("COMMIT");
   return window;
 }
 

@@ -25,25 +25,15 @@ const std::string& kFingerprint = kHistoryFingerprint;
 // One server for the suite, a database of its own for each test.
 class HistoryPostgresCommandTest : public testing::Test {
  protected:
-  static void TearDownTestSuite() {
-    server_.reset();
-    why_.clear();
-  }
+  static void TearDownTestSuite() { postgres_.StopServer(); }
   void SetUp() override {
-    if (!server_ && why_.empty()) {
-      auto started = test_support::PostgresServer::Start();
-      if (started) server_ = std::move(*started);
-      else why_ = started.error().message;
-    }
-    if (!server_) GTEST_SKIP() << "no PostgreSQL server to test against: " << why_;
-    auto name = server_->CreateDatabase();
-    ASSERT_TRUE(name.ok()) << name.error().message;
-    database_ = *name;
-    uri_ = server_->Uri(database_);
+    auto uri = postgres_.Fresh();
+    if (!postgres_.why_unavailable().empty()) GTEST_SKIP() << uri.error().message;
+    ASSERT_TRUE(uri.ok()) << uri.error().message;
+    uri_ = *uri;
   }
   void TearDown() override {
-    if (database_.empty()) return;
-    auto dropped = server_->DropDatabase(database_);
+    auto dropped = postgres_.Drop();
     EXPECT_TRUE(dropped.ok()) << dropped.error().message;
   }
 
@@ -62,10 +52,9 @@ class HistoryPostgresCommandTest : public testing::Test {
     return count ? *count : 0;
   }
 
-  static inline std::unique_ptr<test_support::PostgresServer> server_;
-  static inline std::string why_;
+  static inline test_support::PostgresSuiteDatabase postgres_;
   TempDir dir_;
-  std::string database_, uri_;
+  std::string uri_;
 };
 
 TEST_F(HistoryPostgresCommandTest, IngestThenCheckSaysInASentenceAndItsExitCodeWhetherItStopped) {

@@ -51,32 +51,21 @@ std::string BackendName(const testing::TestParamInfo<Backend>& info) { return To
 // never waits for it) and stopped with the suite; each test has a database of its own.
 class PostgresSuite {
  protected:
-  static void StopServer() {
-    server_.reset();
-    why_.clear();
-  }
+  static void StopServer() { postgres_.StopServer(); }
   // Skips the test when there is no server to test against.
   void UseFreshDatabase() {
-    if (!server_ && why_.empty()) {
-      auto started = test_support::PostgresServer::Start();
-      if (started) server_ = std::move(*started);
-      else why_ = started.error().message;
-    }
-    if (!server_) GTEST_SKIP() << "no PostgreSQL server to test against: " << why_;
-    auto name = server_->CreateDatabase();
-    ASSERT_TRUE(name.ok()) << name.error().message;
-    database_ = *name;
-    uri_ = server_->Uri(database_);
+    auto uri = postgres_.Fresh();
+    if (!postgres_.why_unavailable().empty()) GTEST_SKIP() << uri.error().message;
+    ASSERT_TRUE(uri.ok()) << uri.error().message;
+    uri_ = *uri;
   }
   void DropFreshDatabase() {
-    if (database_.empty()) return;
-    auto dropped = server_->DropDatabase(database_);
+    auto dropped = postgres_.Drop();
     EXPECT_TRUE(dropped.ok()) << dropped.error().message;
   }
 
-  static inline std::unique_ptr<test_support::PostgresServer> server_;
-  static inline std::string why_;
-  std::string database_, uri_;
+  static inline test_support::PostgresSuiteDatabase postgres_;
+  std::string uri_;
 };
 
 // The contract of HistoryStore (history_store.h), held by every backend.

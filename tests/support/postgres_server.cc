@@ -225,4 +225,29 @@ Result<std::string> PostgresServer::Query(const std::string& uri, const std::str
   return value;
 }
 
+Result<std::string> PostgresSuiteDatabase::Fresh() {
+  if (!server_ && why_.empty()) {
+    auto started = PostgresServer::Start();
+    if (started) server_ = std::move(*started);
+    else why_ = started.error().message;
+  }
+  if (!server_) return Error{"no PostgreSQL server to test against: " + why_};
+  auto name = server_->CreateDatabase();
+  if (!name) return name.error();
+  database_ = *name;
+  return server_->Uri(database_);
+}
+
+Status PostgresSuiteDatabase::Drop() {
+  if (database_.empty() || !server_) return Ok{};
+  const std::string database = std::exchange(database_, "");
+  return server_->DropDatabase(database);
+}
+
+void PostgresSuiteDatabase::StopServer() {
+  server_.reset();
+  why_.clear();
+  database_.clear();
+}
+
 }  // namespace coder::test_support

@@ -54,4 +54,26 @@ class PostgresServer {
   int databases_ = 0;
 };
 
+/// A suite's PostgreSQL: one server, started by the first test that asks for a database (so a suite's
+/// tests of another backend never pay for initdb), and a fresh database for each test. Not thread-safe:
+/// a fixture's SetUp, TearDown and TearDownTestSuite call it.
+class PostgresSuiteDatabase {
+ public:
+  /// A fresh database's URI, or why there is no server (the test skips with it). Remembers the
+  /// database for Drop.
+  Result<std::string> Fresh();
+  /// Drops the database Fresh made last. Idempotent.
+  Status Drop();
+  /// Stops the server; the next Fresh starts one again.
+  void StopServer();
+  /// Why no server could start (then a test skips rather than fails); empty while one runs or none was
+  /// tried.
+  const std::string& why_unavailable() const { return why_; }
+
+ private:
+  std::unique_ptr<PostgresServer> server_;
+  std::string why_;  // why the server could not start: not tried again within the suite
+  std::string database_;
+};
+
 }  // namespace coder::test_support
